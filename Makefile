@@ -1,0 +1,24 @@
+# The two commands a new user needs: `make run` and `make test`.
+# Everything else is a step they depend on.
+
+.PHONY: all deps build run test clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j "$$(nproc)"
+
+# Builds, then starts the whole system on the embedded defaults.
+run: build
+	@scripts/run.sh
+
+# Every test: unit and integration, plain and under the sanitizers.
+test: deps
+	@scripts/test.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Installs the Debian/Ubuntu packages the project needs, and nothing when
+# they are all present (quiet then). Safe to run any number of times.
+#
+#   scripts/deps.sh            build, run and test dependencies
+set -eu
+
+packages="
+  make gcc libc6-dev cmake pkg-config clang-format ca-certificates curl procps sqlite3 git
+  libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev
+  librdkafka-dev libpq-dev libhiredis-dev libcmocka-dev
+  python3 python3-pytest python3-requests
+"
+
+missing=""
+for p in $packages; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+  sudo="sudo"
+else
+  echo "deps: need root (or sudo) to install:$missing" >&2
+  exit 1
+fi
+
+echo "deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists only when they are missing or stale.
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
+  $sudo apt-get update -qq >/dev/null
+fi
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

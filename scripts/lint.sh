@@ -1,0 +1,19 @@
+#!/bin/sh
+# Source checks: bans the C functions we never use (unbounded or
+# error-swallowing), as curl and git do.
+set -eu
+cd "$(dirname "$0")/.."
+banned='\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|strtok)\s*\('
+if grep -rnE "$banned" src tests/unit --include='*.c' --include='*.h'; then
+  echo "lint: banned function used above (use snprintf, strtol, strtok_r, memcpy with a length)" >&2
+  exit 1
+fi
+
+# Formatting: .clang-format is the style; a diff here means run
+#   clang-format -i $(git ls-files '*.c' '*.h')
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')
+if ! clang-format --dry-run -Werror $files 2>/dev/null; then
+  clang-format --dry-run $files 2>&1 | head -n 20 >&2
+  echo "lint: formatting differs from .clang-format (see above)" >&2
+  exit 1
+fi

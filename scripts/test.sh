@@ -1,0 +1,15 @@
+#!/bin/sh
+# Everything `make test` runs: the debug build's full suite, then the same
+# suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -eu
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+
+for preset in debug asan; do
+  echo "== $preset: build" >&2
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs" >/dev/null
+  echo "== $preset: test" >&2
+  ctest --preset "$preset" -j "$jobs"
+done
+scripts/lint.sh

@@ -1,0 +1,296 @@
+/*
+ * `webtoon up`: the supervisor. Starts every service (N replicas each) as a
+ * child process running `webtoon serve <name>`, waits until each answers
+ * /healthz, prints where to find them, restarts a child that dies with
+ * exponential back-off, and on SIGTERM/SIGINT stops the children in reverse
+ * order and waits for their drain. A child that cannot start at all (exit
+ * status 2) during the first start stops the whole system: restarting a
+ * misconfiguration would only hide it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "core/base/clock.h"
+#include "core/base/mem.h"
+#include "core/log/log.h"
+
+#define UP_BACKOFF_MIN_MS 100
+#define UP_BACKOFF_MAX_MS 5000
+#define UP_STABLE_MS 10000        /* a child up this long gets a fresh back-off */
+#define UP_START_TIMEOUT_MS 15000 /* every child healthy within this, or give up */
+#define UP_REPLICA_PORT_STEP 100  /* replica r of a service listens on port + r * step */
+
+struct up_child {
+    const struct app_module *module;
+    int replica;
+    int port;
+    pid_t pid;    /* 0 when not running */
+    bool healthy; /* answered /healthz since its last start */
+    int64_t started_ms;
+    int64_t backoff_ms;
+    int64_t restart_at; /* monotonic ms of a scheduled restart; 0: none */
+    unsigned restarts;
+};
+
+struct up {
+    const struct config *cfg;
+    const struct app_up_options *opts;
+    struct up_child *children;
+    size_t n;
+    int sigfd;
+    bool stopping;
+};
+
+static pid_t up_spawn(struct up *up, struct up_child *c)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid; /* parent, or -1 */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    char port[16];
+    snprintf(port, sizeof port, "%d", c->port);
+    setenv("WEBTOON_PORT", port, 1);
+    char *argv[] = {"webtoon", "serve", (char *)c->module->name, NULL};
+    execv(up->opts->self_exe, argv);
+    fprintf(stderr, "cannot run %s: %s\n", up->opts->self_exe, strerror(errno));
+    _exit(127);
+}
+
+static void up_start_child(struct up *up, struct up_child *c)
+{
+    c->pid = up_spawn(up, c);
+    c->healthy = false;
+    c->started_ms = clock_mono_ms();
+    c->restart_at = 0;
+    if (c->pid < 0) {
+        log_error("cannot fork for %s: %s", c->module->name, strerror(errno));
+        c->pid = 0;
+        c->restart_at = clock_mono_ms() + UP_BACKOFF_MAX_MS;
+    }
+}
+
+/* True when 127.0.0.1:<port>/healthz answers 200. */
+static bool up_is_healthy(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 1};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    bool ok = false;
+    static const char req[] = "GET /healthz HTTP/1.0\r\n\r\n";
+    char buf[64] = "";
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1) &&
+        recv(fd, buf, sizeof buf - 1, 0) > 12)
+        ok = !strncmp(buf + 8, " 200", 4);
+    close(fd);
+    return ok;
+}
+
+static struct up_child *up_find(struct up *up, pid_t pid)
+{
+    for (size_t i = 0; i < up->n; i++)
+        if (up->children[i].pid == pid)
+            return &up->children[i];
+    return NULL;
+}
+
+/* Reaps exited children. Returns 2 when one could not start during the
+ * first start, else 0. */
+static int up_reap(struct up *up, bool first_start)
+{
+    int fatal = 0, status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct up_child *c = up_find(up, pid);
+        if (!c)
+            continue;
+        c->pid = 0;
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        if (up->stopping)
+            continue;
+        int64_t ran = clock_mono_ms() - c->started_ms;
+        if (first_start && code == 2) {
+            log_error("%s could not start (exit status 2); stopping everything", c->module->name);
+            fatal = 2;
+            continue;
+        }
+        c->backoff_ms = ran >= UP_STABLE_MS || !c->backoff_ms   ? UP_BACKOFF_MIN_MS
+                        : c->backoff_ms * 2 > UP_BACKOFF_MAX_MS ? UP_BACKOFF_MAX_MS
+                                                                : c->backoff_ms * 2;
+        c->restart_at = clock_mono_ms() + c->backoff_ms;
+        c->restarts++;
+        log_write(LOG_WARN, NULL,
+                  json_pack("{s:s, s:i, s:i, s:i, s:I, s:I}", "child", c->module->name, "replica",
+                            c->replica, "exitStatus", code, "signal", sig, "ranMs", (json_int_t)ran,
+                            "restartInMs", (json_int_t)c->backoff_ms),
+                  "%s exited; restarting", c->module->name);
+    }
+    return fatal;
+}
+
+/* Waits up to <ms> for a signal; handles SIGCHLD itself. Returns the
+ * terminating signal received (SIGTERM/SIGINT), else 0. */
+static int up_wait(struct up *up, int64_t ms, bool first_start, int *fatal)
+{
+    struct pollfd pfd = {.fd = up->sigfd, .events = POLLIN};
+    if (poll(&pfd, 1, (int)(ms < 0 ? 0 : ms)) <= 0)
+        return 0;
+    struct signalfd_siginfo si;
+    int term = 0;
+    while (read(up->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGCHLD) {
+            int f = up_reap(up, first_start);
+            if (f)
+                *fatal = f;
+        } else {
+            term = (int)si.ssi_signo;
+        }
+    }
+    return term;
+}
+
+static size_t up_running(const struct up *up)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < up->n; i++)
+        n += up->children[i].pid != 0;
+    return n;
+}
+
+/* Stops every child, newest first, and waits for their drain; a second
+ * signal, or the deadline, kills what is left. */
+static void up_stop_all(struct up *up)
+{
+    up->stopping = true;
+    for (size_t i = up->n; i-- > 0;)
+        if (up->children[i].pid)
+            kill(up->children[i].pid, SIGTERM);
+    int64_t deadline = clock_mono_ms() + config_int(up->cfg, CONFIG_DRAIN_DELAY_MS) +
+                       config_int(up->cfg, CONFIG_DRAIN_TIMEOUT_MS) + 5000;
+    int fatal = 0;
+    while (up_running(up) > 0 && clock_mono_ms() < deadline) {
+        if (up_wait(up, 100, false, &fatal))
+            break; /* asked twice: stop waiting */
+        up_reap(up, false);
+    }
+    for (size_t i = 0; i < up->n; i++) {
+        if (up->children[i].pid) {
+            log_warn("%s did not stop in time; killing it", up->children[i].module->name);
+            kill(up->children[i].pid, SIGKILL);
+            waitpid(up->children[i].pid, NULL, 0);
+            up->children[i].pid = 0;
+        }
+    }
+}
+
+static void up_print_banner(const struct up *up)
+{
+    fprintf(stderr, "\nwebtoon is up (data in %s):\n", config_str(up->cfg, CONFIG_DATA_DIR));
+    for (size_t i = 0; i < up->n; i++) {
+        const struct up_child *c = &up->children[i];
+        fprintf(stderr, "  %-9s http://localhost:%d%s\n", c->module->name, c->port,
+                c->replica ? "  (replica)" : "");
+    }
+    fprintf(stderr, "Each serves /healthz, /readyz and /metrics. Ctrl-C stops everything.\n\n");
+}
+
+/* First start: spawn everything, wait until all answer /healthz. Returns
+ * 0, 2 when a child cannot start, or -1 when interrupted by a signal. */
+static int up_first_start(struct up *up)
+{
+    for (size_t i = 0; i < up->n; i++)
+        up_start_child(up, &up->children[i]);
+    int64_t deadline = clock_mono_ms() + UP_START_TIMEOUT_MS;
+    for (;;) {
+        size_t healthy = 0;
+        for (size_t i = 0; i < up->n; i++) {
+            struct up_child *c = &up->children[i];
+            if (!c->healthy && c->pid)
+                c->healthy = up_is_healthy(c->port);
+            healthy += c->healthy;
+        }
+        if (healthy == up->n)
+            return 0;
+        if (clock_mono_ms() >= deadline) {
+            log_error("not every service answered /healthz within %d ms", UP_START_TIMEOUT_MS);
+            return 2;
+        }
+        int fatal = 0;
+        int sig = up_wait(up, 20, true, &fatal);
+        if (fatal || sig)
+            return fatal ? fatal : -1;
+        for (size_t i = 0; i < up->n; i++) /* a crash during start: try again */
+            if (!up->children[i].pid && up->children[i].restart_at &&
+                clock_mono_ms() >= up->children[i].restart_at)
+                up_start_child(up, &up->children[i]);
+    }
+}
+
+int app_up(const struct config *cfg, const struct app_up_options *opts)
+{
+    log_init("up", (enum log_level)config_int(cfg, CONFIG_LOG_LEVEL));
+    struct up up = {.cfg = cfg, .opts = opts, .sigfd = -1};
+    up.n = app_modules_len * (size_t)opts->replicas;
+    up.children = mem_calloc(up.n, sizeof *up.children);
+    if (!up.children)
+        return 1;
+    for (size_t m = 0, k = 0; m < app_modules_len; m++) {
+        int base = (int)config_int(cfg, app_modules[m].service->port_setting);
+        for (int r = 0; r < opts->replicas; r++, k++)
+            up.children[k] = (struct up_child){
+                .module = &app_modules[m], .replica = r, .port = base + r * UP_REPLICA_PORT_STEP};
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    up.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    int status = up_first_start(&up);
+    if (status == 0) {
+        up_print_banner(&up);
+        log_info("all %zu processes healthy", up.n);
+        for (;;) {
+            int64_t next = -1, now = clock_mono_ms();
+            for (size_t i = 0; i < up.n; i++) {
+                struct up_child *c = &up.children[i];
+                if (!c->pid && c->restart_at && now >= c->restart_at)
+                    up_start_child(&up, c);
+                else if (!c->pid && c->restart_at && (next < 0 || c->restart_at - now < next))
+                    next = c->restart_at - now;
+            }
+            int fatal = 0;
+            if (up_wait(&up, next < 0 ? 60000 : next, false, &fatal))
+                break;
+        }
+        log_info("stopping all services");
+    } else if (status != 2) {
+        status = 0; /* interrupted while starting: a normal stop */
+    }
+    up_stop_all(&up);
+    if (status == 0)
+        log_info("all services stopped");
+    close(up.sigfd);
+    mem_free(up.children);
+    return status;
+}

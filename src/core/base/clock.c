@@ -1,0 +1,33 @@
+/* Time helpers; see clock.h. */
+#include "core/base/clock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+
+static int64_t clock_read_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t clock_wall_ms(void) { return clock_read_ns(CLOCK_REALTIME) / 1000000; }
+int64_t clock_mono_ms(void) { return clock_read_ns(CLOCK_MONOTONIC) / 1000000; }
+int64_t clock_mono_us(void) { return clock_read_ns(CLOCK_MONOTONIC) / 1000; }
+
+void clock_sleep_ms(int64_t ms)
+{
+    struct timespec left = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR)
+        ;
+}
+
+void clock_format_rfc3339(int64_t ms, char *out, size_t size)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}

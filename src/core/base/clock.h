@@ -1,0 +1,20 @@
+/* Time helpers: wall clock for timestamps, monotonic clock for intervals. */
+#ifndef WEBTOON_BASE_CLOCK_H
+#define WEBTOON_BASE_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Milliseconds since the Unix epoch (wall clock; may jump). */
+int64_t clock_wall_ms(void);
+/* Milliseconds from an arbitrary origin that never goes back. */
+int64_t clock_mono_ms(void);
+/* Microseconds, monotonic; for latency measurement. */
+int64_t clock_mono_us(void);
+/* Sleeps <ms> milliseconds (restarts on EINTR). */
+void clock_sleep_ms(int64_t ms);
+/* Writes <ms> since the epoch as RFC 3339 UTC with milliseconds
+ * ("2026-11-26T21:42:13.123Z") into <out> (at least 25 bytes). */
+void clock_format_rfc3339(int64_t ms, char *out, size_t size);
+
+#endif

@@ -1,0 +1,49 @@
+/* Backend dispatch for the event bus; see bus.h. */
+#include "core/bus/bus.h"
+
+#include <stdio.h>
+
+#include "core/base/rc.h"
+
+int bus_open(const struct bus_options *opts, struct bus **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    return bus_sqlite_ops.open(opts, out, err, errlen);
+}
+
+void bus_close(struct bus *b)
+{
+    if (b)
+        b->ops->close(b);
+}
+
+int bus_publish(struct bus *b, const struct bus_event *events, size_t n)
+{
+    return n ? b->ops->publish(b, events, n) : RC_OK;
+}
+
+int bus_subscribe(struct bus *b, const char *group, enum bus_start start)
+{
+    return b->ops->subscribe(b, group, start);
+}
+
+int bus_poll(struct bus *b, int timeout_ms, const struct bus_event **events, size_t *n)
+{
+    *events = NULL;
+    *n = 0;
+    return b->ops->poll(b, timeout_ms, events, n);
+}
+
+int bus_commit(struct bus *b) { return b->ops->commit(b); }
+void bus_interrupt(struct bus *b) { b->ops->interrupt(b); }
+
+int bus_lag(struct bus *b, int64_t *out)
+{
+    *out = 0;
+    return b->ops->lag(b, out);
+}
+
+int bus_rewind(struct bus *b, const char *group) { return b->ops->rewind(b, group); }
+
+bool bus_is_ready(struct bus *b) { return b->ops->is_ready(b); }
+const char *bus_error(const struct bus *b) { return b->errmsg; }

@@ -1,0 +1,111 @@
+/*
+ * Event bus: append domain events to a topic and consume them in order
+ * through consumer groups with committed offsets, behind one interface that
+ * the embedded event log (a SQLite file shared by the processes of one
+ * machine) and Kafka implement.
+ *
+ * Delivery is at least once: a consumer commits after it has applied a
+ * batch, so a crash in between replays that batch; consumers make replays
+ * harmless with an inbox (see inbox.h). Events with the same key are
+ * delivered in the order they were published.
+ *
+ * A handle is used by one thread, except bus_interrupt which any thread may
+ * call to wake a blocked bus_poll.
+ */
+#ifndef WEBTOON_BUS_H
+#define WEBTOON_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bus_event {
+    const char *id;       /* unique event id; publishing the same id twice stores it once */
+    const char *key;      /* partition key (userId): same key, same order */
+    const char *type;     /* event type, carried as header `type` */
+    const char *payload;  /* JSON text */
+    int64_t offset;       /* position in the log; set by bus_poll */
+    int64_t timestamp_ms; /* when appended; set by bus_poll */
+};
+
+enum bus_start {
+    BUS_FROM_COMMITTED, /* group's committed offset; the beginning for a new group */
+    BUS_FROM_BEGINNING, /* everything, ignoring commits (tail, rebuild) */
+    BUS_FROM_END,       /* only what is published from now on */
+};
+
+struct bus_options {
+    const char *event_log; /* embedded: path of the SQLite log file */
+    const char *topic;     /* topic for all domain events */
+};
+
+struct bus;
+
+struct bus_ops {
+    const char *name;
+    int (*open)(const struct bus_options *opts, struct bus **out, char *err, size_t errlen);
+    void (*close)(struct bus *b);
+    int (*publish)(struct bus *b, const struct bus_event *events, size_t n);
+    int (*subscribe)(struct bus *b, const char *group, enum bus_start start);
+    int (*poll)(struct bus *b, int timeout_ms, const struct bus_event **events, size_t *n);
+    int (*commit)(struct bus *b);
+    void (*interrupt)(struct bus *b);
+    int (*lag)(struct bus *b, int64_t *out);
+    bool (*is_ready)(struct bus *b);
+    int (*rewind)(struct bus *b, const char *group);
+};
+
+/* Every backend's handle starts with this header. */
+struct bus {
+    const struct bus_ops *ops;
+    char errmsg[256]; /* last backend error, for logs */
+};
+
+/* Opens a handle on the embedded log (the only backend so far). Returns
+ * RC_OK with a new handle in <out> (free with bus_close), or RC_BUS with a
+ * reason in <err>. */
+int bus_open(const struct bus_options *opts, struct bus **out /* OUT */, char *err, size_t errlen);
+void bus_close(struct bus *b);
+
+/* Appends <n> events atomically; durable when it returns RC_OK. */
+int bus_publish(struct bus *b, const struct bus_event *events, size_t n);
+
+/*
+ * Makes this handle a consumer of the topic. With a <group>, the group's
+ * committed offset is used and at most one member of the group consumes at
+ * a time (others stand by and take over when it goes away). Without a
+ * group (NULL) nothing is ever committed.
+ */
+int bus_subscribe(struct bus *b, const char *group, enum bus_start start);
+
+/*
+ * Waits up to <timeout_ms> for events after the current position and
+ * returns a batch of them (possibly empty) in <events>/<n>, borrowed until
+ * the next poll or close. Returns early when bus_interrupt is called.
+ */
+int bus_poll(struct bus *b, int timeout_ms, const struct bus_event **events /* OUT */,
+             size_t *n /* OUT */);
+
+/* Commits the group's offset past the last batch returned by bus_poll. */
+int bus_commit(struct bus *b);
+
+/* Wakes a bus_poll blocked in another thread. */
+void bus_interrupt(struct bus *b);
+
+/* Events published but not yet committed by this consumer's group. */
+int bus_lag(struct bus *b, int64_t *out /* OUT */);
+
+/* Moves <group> back to the start of the log so that every event is
+ * delivered to it again. Refused with RC_CONFLICT while a member of the
+ * group is consuming; RC_NOT_FOUND when the group never committed. */
+int bus_rewind(struct bus *b, const char *group);
+
+/* True when the log can be reached. */
+bool bus_is_ready(struct bus *b);
+
+/* Backend message of the last failure; borrowed, "" when none. */
+const char *bus_error(const struct bus *b);
+
+extern const struct bus_ops bus_sqlite_ops;
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * Configuration from environment variables (12-factor), so a Kubernetes
+ * ConfigMap configures any process without rebuilding.
+ *
+ * CONFIG_MAP below is the one table of names, types, defaults, bounds and
+ * descriptions; docs/CONFIG.md is generated from it (`webtoon config`).
+ * config_load() validates everything at start and refuses bad values with a
+ * message naming the variable, so a typo never surfaces later as odd
+ * behaviour.
+ */
+#ifndef WEBTOON_CONFIG_H
+#define WEBTOON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
+
+/* X(id, type, default, min, max, description); min/max bound INT values
+ * and STR lengths. Names are "WEBTOON_" #id. */
+#define CONFIG_MAP(X)                                                                              \
+    X(DATA_DIR, CONFIG_STR, "./var", 1, 1024,                                                      \
+      "Directory holding all state: databases, the event log, run files")                          \
+    X(LISTEN_ADDR, CONFIG_STR, "127.0.0.1", 1, 64,                                                 \
+      "Address services listen on (0.0.0.0 in containers)")                                        \
+    X(PORT, CONFIG_INT, "0", 0, 65535,                                                             \
+      "Port of `webtoon serve`; 0 means the service's own port below")                             \
+    X(POINTER_PORT, CONFIG_INT, "8082", 1, 65535, "Port of the pointer service")                   \
+    X(PAYMENT_PORT, CONFIG_INT, "8083", 1, 65535, "Port of the payment service")                   \
+    X(HISTORY_PORT, CONFIG_INT, "8084", 1, 65535, "Port of the history service")                   \
+    X(WEBTOON_PORT, CONFIG_INT, "8085", 1, 65535, "Port of the webtoon service")                   \
+    X(PURCHASE_PORT, CONFIG_INT, "8086", 1, 65535, "Port of the purchase service")                 \
+    X(HTTP_THREADS, CONFIG_INT, "1", 1, 64, "Event-loop threads per service process")              \
+    X(HTTP_MAX_BODY, CONFIG_INT, "65536", 1024, 16777216, "Largest accepted request body, bytes")  \
+    X(HTTP_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                           \
+      "Connection timeout: slow request or idle keep-alive, milliseconds")                         \
+    X(DRAIN_DELAY_MS, CONFIG_INT, "0", 0, 600000,                                                  \
+      "On SIGTERM, how long /readyz reports 503 before the listener closes")                       \
+    X(DRAIN_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                          \
+      "On SIGTERM, how long to wait for in-flight work before exiting anyway")                     \
+    X(LOG_LEVEL, CONFIG_LEVEL, "info", 0, 0, "Lowest level logged: debug, info, warn or error")    \
+    X(STORE_URL, CONFIG_STR, "", 0, 1024,                                                          \
+      "Write store; empty means sqlite:<DATA_DIR>/<service>.db")                                   \
+    X(EVENT_LOG, CONFIG_STR, "", 0, 1024,                                                          \
+      "Embedded event log file; empty means <DATA_DIR>/events.db")                                 \
+    X(TOPIC, CONFIG_STR, "webtoon.events", 1, 200, "Topic carrying all domain events")             \
+    X(OUTBOX_RETENTION_MS, CONFIG_INT, "86400000", 0, 31536000000,                                 \
+      "How long sent outbox rows are kept before purging")                                         \
+    X(INBOX_RETENTION_MS, CONFIG_INT, "604800000", 60000, 31536000000,                             \
+      "How long ids of handled events are kept (must exceed any redelivery window)")               \
+    X(POLL_INTERVAL_MS, CONFIG_INT, "1000", 10, 60000,                                             \
+      "Fallback poll of outbox and event log when no wake-up arrives")                             \
+    X(RETRY_MAX_MS, CONFIG_INT, "5000", 10, 600000,                                                \
+      "Longest back-off between retries of a failed publish or event handler")                     \
+    X(RELAY_PAUSED, CONFIG_BOOL, "false", 0, 0,                                                    \
+      "Testing only: keep the outbox relay from publishing")                                       \
+    X(FAULT_CONSUMER_KILL_AFTER, CONFIG_INT, "0", 0, 1000000,                                      \
+      "Testing only: SIGKILL the process after handling this many events, before their offset "    \
+      "commit (0: off)")
+
+enum config_id {
+#define CONFIG__ENUM(id, type, def, min, max, desc) CONFIG_##id,
+    CONFIG_MAP(CONFIG__ENUM)
+#undef CONFIG__ENUM
+        CONFIG__COUNT
+};
+
+enum config_level { CONFIG_LEVEL_DEBUG, CONFIG_LEVEL_INFO, CONFIG_LEVEL_WARN, CONFIG_LEVEL_ERROR };
+
+struct config {
+    char *str[CONFIG__COUNT];   /* owned copies for STR entries, NULL otherwise */
+    int64_t num[CONFIG__COUNT]; /* INT, BOOL (0/1) and LEVEL values */
+};
+
+/*
+ * Fills <cfg> from the environment (unset or empty variables take their
+ * default). On a bad value returns RC_CONFIG and writes a one-line reason
+ * naming the variable into <err> (<errlen> bytes). Free with config_cleanup.
+ */
+int config_load(struct config *cfg, char *err, size_t errlen);
+void config_cleanup(struct config *cfg);
+
+/* Borrowed string value of a STR entry, valid until config_cleanup. */
+const char *config_str(const struct config *cfg, enum config_id id);
+int64_t config_int(const struct config *cfg, enum config_id id);
+bool config_bool(const struct config *cfg, enum config_id id);
+
+/* Environment variable name of <id> ("WEBTOON_DATA_DIR"). */
+const char *config_name(enum config_id id);
+
+/* Writes the documented table (markdown) of every variable to <out>. */
+void config_write_markdown(FILE *out);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * HTTP server on h2o's event loop: one loop per worker thread, all sharing
+ * one listening socket; a routing table with path parameters; JSON
+ * request/response helpers; problem+json errors; /healthz, /readyz and
+ * /metrics built in; per-route request counts and latency histograms;
+ * graceful drain.
+ *
+ * Handlers run on the loop thread and must not block for long (SQLite calls
+ * are microseconds). A handler either replies (http_reply_*) and returns
+ * RC_OK, or returns an error code, usually through http_fail() to give a
+ * reason; the server then answers with problem+json. Exactly one reply
+ * leaves per request.
+ */
+#ifndef WEBTOON_HTTP_H
+#define WEBTOON_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/bug.h"
+
+struct http_req;
+struct http_server;
+
+typedef int (*http_handler_cb)(struct http_req *req);
+
+/* <pattern> is a path of literal segments and {name} parameters, e.g.
+ * "/pointers/{id}/withdraw". Routes are tried in table order. */
+struct http_route {
+    const char *method;
+    const char *pattern;
+    http_handler_cb handler;
+};
+
+struct http_server_options {
+    const char *addr; /* listen address, e.g. "127.0.0.1" */
+    int port;         /* 0: any free port (see http_server_port) */
+    int threads;      /* event-loop threads, >= 1 */
+    size_t max_body;  /* larger bodies get 413 */
+    int timeout_ms;   /* slow request / idle keep-alive limit */
+    const struct http_route *routes;
+    size_t nroutes;
+    void *app; /* passed to worker_init */
+    /* Creates the per-thread context handlers see as http_req_ctx(); may be
+     * NULL. Called on the worker thread before it serves. */
+    int (*worker_init)(void *app, void **ctx /* OUT */);
+    void (*worker_cleanup)(void *ctx);
+    /* /readyz: true when this thread's dependencies answer; NULL: always. */
+    bool (*is_ready)(void *ctx);
+};
+
+/*
+ * Binds, starts the worker threads and returns once they serve. On failure
+ * returns RC_IO (bind) or the worker_init code, with a reason in <err>.
+ * Free with http_server_stop.
+ */
+int http_server_start(const struct http_server_options *opts, struct http_server **out /* OUT */,
+                      char *err, size_t errlen);
+/* Port actually bound (useful with port 0). */
+int http_server_port(const struct http_server *s);
+/* From now on /readyz answers 503 and connections close after their
+ * current response, so a load balancer moves away. Thread-safe. */
+void http_server_set_draining(struct http_server *s);
+/* Closes the listener, lets requests in progress finish (at most
+ * <timeout_ms>), joins the threads and frees <s>. NULL does nothing. */
+void http_server_stop(struct http_server *s, int timeout_ms);
+
+/* --- inside a handler --------------------------------------------------- */
+
+/* Per-thread context made by worker_init (borrowed). */
+void *http_req_ctx(struct http_req *req);
+/* Request id: the client's X-Request-Id when it is a sane token, else a new
+ * UUID. Borrowed for the request's lifetime. */
+const char *http_req_id(struct http_req *req);
+const char *http_req_method(struct http_req *req);
+/* Path without the query string, borrowed. */
+const char *http_req_path(struct http_req *req);
+/* Path parameter <name> of the matched route, percent-decoded; borrowed. */
+const char *http_req_param(struct http_req *req, const char *name);
+/* Query parameter <name>, percent-decoded, or NULL; borrowed. */
+const char *http_req_query(struct http_req *req, const char *name);
+/* Integer query parameter: <def> when absent; RC_INVALID (with a reason
+ * already recorded) when not an integer within <min>..<max>. */
+int http_req_query_int(struct http_req *req, const char *name, int64_t def, int64_t min,
+                       int64_t max, int64_t *out /* OUT */);
+/* Request header <name> (case-insensitive), NUL-terminated, or NULL. */
+const char *http_req_header(struct http_req *req, const char *name);
+/* Raw body and its length (may be empty). */
+const char *http_req_body(struct http_req *req, size_t *len /* OUT */);
+/*
+ * The body parsed as a JSON object. Requires Content-Type application/json
+ * (or +json): RC_UNSUPPORTED_MEDIA otherwise; RC_BAD_JSON when it does not
+ * parse. The value is borrowed until the request ends.
+ */
+int http_req_json(struct http_req *req, json_t **out /* OUT */);
+
+/* Adds a response header (copied). */
+void http_reply_header(struct http_req *req, const char *name, const char *value);
+/* Sends <body> (stolen on every path) as JSON with <status> and
+ * <content_type> (NULL: application/json). */
+int http_reply_json(struct http_req *req, int status, json_t *body, const char *content_type);
+/* Sends <len> bytes of <body> (copied). */
+int http_reply(struct http_req *req, int status, const char *content_type, const char *body,
+               size_t len);
+/* Records a reason for <rc> and returns <rc>; the server replies with
+ * problem+json when the handler returns it. */
+int http_fail(struct http_req *req, int rc, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * Shared inside the http module only (double-underscore names): the request
+ * record handlers see through accessors, and the pure helpers the unit tests
+ * exercise directly (route matching, percent-decoding, query lookup).
+ */
+#ifndef WEBTOON_HTTP_INTERNAL_H
+#define WEBTOON_HTTP_INTERNAL_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include "core/http/http.h"
+
+#define HTTP__MAX_PARAMS 8
+#define HTTP__MAX_SEGMENTS 16
+#define HTTP__REQUEST_ID_MAX 64
+
+struct http__param {
+    const char *name; /* borrowed from the route pattern, not NUL-terminated */
+    size_t name_len;
+    char *value; /* decoded, NUL-terminated, in the request pool */
+};
+
+struct http_req {
+    h2o_req_t *h2o;
+    void *ctx;                      /* worker context (borrowed) */
+    const struct http_route *route; /* NULL for built-in routes */
+    char method[16];
+    char *path;        /* NUL-terminated, no query */
+    const char *query; /* raw query after '?', or NULL */
+    size_t query_len;
+    struct http__param params[HTTP__MAX_PARAMS];
+    size_t nparams;
+    char request_id[HTTP__REQUEST_ID_MAX + 1];
+    json_t *json; /* parsed body, owned */
+    bool replied;
+    int status;            /* status sent */
+    bool close_connection; /* draining: no keep-alive */
+    char detail[512];      /* reason recorded by http_fail */
+};
+
+/* Allocator for path/query copies living as long as the request. */
+typedef void *(*http__alloc_cb)(void *pool, size_t size);
+/* The allocator over an h2o request pool (<pool> is an h2o_mem_pool_t). */
+void *http__pool_alloc(void *pool, size_t size);
+
+/*
+ * Matches <path> (length <len>) against <pattern>. On a match fills
+ * <params> (at most HTTP__MAX_PARAMS, decoded copies allocated with
+ * <alloc>(<pool>)) and returns 1; returns 0 when the path does not fit,
+ * -1 when a segment that fits has an invalid percent-encoding.
+ */
+int http__route_match(const char *pattern, const char *path, size_t len, struct http__param *params,
+                      size_t *nparams, http__alloc_cb alloc, void *pool);
+
+/* Decodes %XX (and '+' as space when <plus_is_space>) from <in> into <out>
+ * (room for <len> + 1 bytes). Fails on malformed escapes and on %00. */
+bool http__percent_decode(const char *in, size_t len, bool plus_is_space, char *out,
+                          size_t *out_len /* OUT */);
+
+/* Finds <name> in the raw query <query>/<len>; on success returns a decoded
+ * copy made with <alloc>, else NULL. Malformed escapes count as absent. */
+char *http__query_get(const char *query, size_t len, const char *name, http__alloc_cb alloc,
+                      void *pool);
+
+/* Content type of a JSON request: application/json or application/<x>+json,
+ * parameters (charset) allowed. */
+bool http__is_json_media_type(const char *value, size_t len);
+
+/* Sends the problem+json reply for <rc> with the recorded detail. */
+void http__reply_problem(struct http_req *req, int rc);
+
+#endif

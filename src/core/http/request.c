@@ -1,0 +1,179 @@
+/*
+ * What a handler sees of a request, and how replies leave: accessors over
+ * h2o's request, JSON and problem+json replies. Memory for copies comes from
+ * the request's pool and disappears with the request.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/mem.h"
+#include "core/base/rc.h"
+#include "core/http/http_internal.h"
+#include "core/json/jx.h"
+
+void *http__pool_alloc(void *pool, size_t size) { return h2o_mem_alloc_pool(pool, size); }
+
+void *http_req_ctx(struct http_req *req) { return req->ctx; }
+const char *http_req_id(struct http_req *req) { return req->request_id; }
+const char *http_req_method(struct http_req *req) { return req->method; }
+const char *http_req_path(struct http_req *req) { return req->path; }
+
+const char *http_req_param(struct http_req *req, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < req->nparams; i++)
+        if (req->params[i].name_len == len && !memcmp(req->params[i].name, name, len))
+            return req->params[i].value;
+    BUG_ON(1); /* the route pattern has no such parameter: our bug */
+    return NULL;
+}
+
+const char *http_req_query(struct http_req *req, const char *name)
+{
+    if (!req->query)
+        return NULL;
+    return http__query_get(req->query, req->query_len, name, http__pool_alloc, &req->h2o->pool);
+}
+
+int http_req_query_int(struct http_req *req, const char *name, int64_t def, int64_t min,
+                       int64_t max, int64_t *out)
+{
+    const char *text = http_req_query(req, name);
+    *out = def;
+    if (!text)
+        return RC_OK;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (!*text || *end || v < min || v > max)
+        return http_fail(req, RC_INVALID,
+                         "query parameter '%s' must be an integer from %lld to %lld", name,
+                         (long long)min, (long long)max);
+    *out = v;
+    return RC_OK;
+}
+
+const char *http_req_header(struct http_req *req, const char *name)
+{
+    char lower[64];
+    size_t len = strlen(name);
+    BUG_ON(len >= sizeof lower);
+    for (size_t i = 0; i < len; i++)
+        lower[i] = (char)tolower((unsigned char)name[i]);
+    ssize_t at = h2o_find_header_by_str(&req->h2o->headers, lower, len, -1);
+    if (at < 0)
+        return NULL;
+    h2o_iovec_t v = req->h2o->headers.entries[at].value;
+    char *copy = h2o_mem_alloc_pool(&req->h2o->pool, v.len + 1);
+    memcpy(copy, v.base, v.len);
+    copy[v.len] = '\0';
+    return copy;
+}
+
+const char *http_req_body(struct http_req *req, size_t *len)
+{
+    *len = req->h2o->entity.base ? req->h2o->entity.len : 0;
+    return *len ? req->h2o->entity.base : "";
+}
+
+int http_req_json(struct http_req *req, json_t **out)
+{
+    *out = NULL;
+    if (req->json) {
+        *out = req->json;
+        return RC_OK;
+    }
+    ssize_t at = h2o_find_header(&req->h2o->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (at < 0)
+        return http_fail(req, RC_UNSUPPORTED_MEDIA,
+                         "send the body as Content-Type: application/json");
+    h2o_iovec_t ct = req->h2o->headers.entries[at].value;
+    if (!http__is_json_media_type(ct.base, ct.len))
+        return http_fail(req, RC_UNSUPPORTED_MEDIA,
+                         "Content-Type must be application/json, not %.*s",
+                         (int)(ct.len > 100 ? 100 : ct.len), ct.base);
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    if (len == 0)
+        return http_fail(req, RC_BAD_JSON, "the request body is empty; a JSON object is expected");
+    int rc = jx_parse(body, len, true, &req->json, req->detail, sizeof req->detail);
+    if (rc != RC_OK)
+        return rc;
+    *out = req->json;
+    return RC_OK;
+}
+
+void http_reply_header(struct http_req *req, const char *name, const char *value)
+{
+    h2o_req_t *r = req->h2o;
+    size_t nlen = strlen(name), vlen = strlen(value);
+    char *n = h2o_mem_alloc_pool(&r->pool, nlen + 1);
+    for (size_t i = 0; i <= nlen; i++)
+        n[i] = (char)tolower((unsigned char)name[i]);
+    h2o_iovec_t v = h2o_strdup(&r->pool, value, vlen);
+    h2o_add_header_by_str(&r->pool, &r->res.headers, n, nlen, 1, NULL, v.base, v.len);
+}
+
+int http_reply(struct http_req *req, int status, const char *content_type, const char *body,
+               size_t len)
+{
+    BUG_ON(req->replied);
+    h2o_req_t *r = req->h2o;
+    req->replied = true;
+    req->status = status;
+    r->res.status = status;
+    r->res.reason = "";
+    r->res.content_length = len;
+    h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   h2o_strdup(&r->pool, content_type, SIZE_MAX).base, strlen(content_type));
+    h2o_add_header_by_str(&r->pool, &r->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                          req->request_id, strlen(req->request_id));
+    if (req->close_connection)
+        r->http1_is_persistent = 0;
+    h2o_send_inline(r, body, len);
+    return RC_OK;
+}
+
+int http_reply_json(struct http_req *req, int status, json_t *body, const char *content_type)
+{
+    char *text = body ? jx_dump(body) : NULL;
+    json_decref(body);
+    if (!text)
+        return RC_NOMEM;
+    http_reply(req, status, content_type ? content_type : "application/json", text, strlen(text));
+    mem_free(text);
+    return RC_OK;
+}
+
+int http_fail(struct http_req *req, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->detail, sizeof req->detail, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Sends the problem+json reply for <rc> (RFC 9457). Never fails: when even
+ * the JSON cannot be built, a fixed body goes out. */
+void http__reply_problem(struct http_req *req, int rc)
+{
+    int status = rc_http_status(rc);
+    char type[96];
+    snprintf(type, sizeof type, "/problems/%s", rc_slug(rc));
+    json_t *body =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", rc_title(rc), "status",
+                  status, "instance", req->path ? req->path : "/", "requestId", req->request_id);
+    if (body && req->detail[0])
+        json_object_set_new(body, "detail", json_string(req->detail));
+    char *text = body ? jx_dump(body) : NULL;
+    json_decref(body);
+    if (text) {
+        http_reply(req, status, "application/problem+json", text, strlen(text));
+        mem_free(text);
+    } else {
+        static const char fallback[] = "{\"title\":\"Service unavailable\",\"status\":503}";
+        http_reply(req, 503, "application/problem+json", fallback, sizeof fallback - 1);
+    }
+}

@@ -1,0 +1,535 @@
+/*
+ * The HTTP server: one h2o event loop per worker thread, every loop
+ * accepting from the same listening socket. Each worker tracks its open
+ * connections, so a drain can close idle keep-alive connections instead of
+ * waiting for their timeout.
+ *
+ * Lifecycle: start (bind, spawn, wait until every worker is ready) →
+ * set_draining (readyz red, no more keep-alive) → stop (close listeners,
+ * let in-progress requests finish, close what is idle, join).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/base/clock.h"
+#include "core/base/id.h"
+#include "core/base/mem.h"
+#include "core/base/rc.h"
+#include "core/http/http_internal.h"
+#include "core/log/log.h"
+#include "core/metrics/metrics.h"
+
+#define HTTP__QUIET_MS 100 /* no new request this long: in-flight work is done */
+#define HTTP__BODY_SLACK                                                                           \
+    4 /* h2o buffers up to this × max_body, so that we can
+                                * answer oversize bodies with problem+json ourselves */
+
+enum { HTTP__STATUS_CLASSES = 5 };
+
+struct http__route_stats {
+    struct metrics_counter *requests[HTTP__STATUS_CLASSES]; /* by status class 1xx..5xx */
+    struct metrics_histogram *latency;
+    bool quiet; /* probes: log at debug */
+};
+
+struct http__conn {
+    h2o_linklist_t link; /* in http__worker.conns */
+    h2o_socket_t *sock;  /* borrowed: h2o owns it and tells us when it closes */
+    struct http_server *server;
+};
+
+struct http__worker {
+    struct http_server *server;
+    pthread_t thread;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_socket_t *waker; /* reads a dup of wake_fd, loop thread only */
+    int wake_fd;         /* eventfd other threads write to stop the loop */
+    void *app_ctx;
+    h2o_linklist_t conns;    /* struct http__conn, loop thread only */
+    int64_t last_request_ms; /* monotonic, loop thread only */
+    bool stopping;           /* loop thread only */
+    bool started;            /* thread was created */
+};
+
+struct http_server {
+    struct http_server_options opts;
+    h2o_globalconf_t config;
+    int listen_fd;
+    int port;
+    atomic_bool draining;
+    atomic_int stop_timeout_ms;
+    struct http__worker *workers;
+    int nworkers;
+    pthread_mutex_t lock; /* guards the start handshake below */
+    pthread_cond_t cond;
+    int nreported;                   /* workers that finished worker_init */
+    int init_rc;                     /* first failure among them */
+    struct http__route_stats *stats; /* routes, then the built-ins below */
+    struct metrics_gauge *in_flight;
+    struct metrics_gauge *connections;
+};
+
+enum { HTTP__HEALTHZ, HTTP__READYZ, HTTP__METRICS, HTTP__UNMATCHED, HTTP__NBUILTIN };
+static const char *const http__builtin_paths[] = {"/healthz", "/readyz", "/metrics", "(unmatched)"};
+
+static struct http__worker *http__worker_of(h2o_context_t *ctx)
+{
+    return (struct http__worker *)((char *)ctx - offsetof(struct http__worker, ctx));
+}
+
+/* --- metrics and logging ------------------------------------------------ */
+
+static void http__stats_init(struct http__route_stats *st, const char *method, const char *route,
+                             bool quiet)
+{
+    char labels[256];
+    for (int c = 0; c < HTTP__STATUS_CLASSES; c++) {
+        snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"%dxx\"", route, method,
+                 c + 1);
+        st->requests[c] =
+            metrics_counter("webtoon_http_requests_total",
+                            "HTTP requests answered, by route and status class", labels);
+    }
+    snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\"", route, method);
+    st->latency = metrics_histogram("webtoon_http_request_duration_seconds",
+                                    "Time from request received to response sent", labels);
+    st->quiet = quiet;
+}
+
+static void http__account(struct http__route_stats *st, struct http_req *req, int rc,
+                          int64_t elapsed_us)
+{
+    int cls = req->status / 100 - 1;
+    if (cls >= 0 && cls < HTTP__STATUS_CLASSES)
+        metrics_counter_add(st->requests[cls], 1);
+    metrics_histogram_observe_us(st->latency, elapsed_us);
+
+    enum log_level level = req->status >= 500 ? LOG_ERROR : st->quiet ? LOG_DEBUG : LOG_INFO;
+    if (!log_is_enabled(level))
+        return;
+    json_t *fields =
+        json_pack("{s:s, s:s, s:i, s:f}", "method", req->method, "path", req->path ? req->path : "",
+                  "status", req->status, "durationMs", (double)elapsed_us / 1000.0);
+    if (fields && req->route)
+        json_object_set_new(fields, "route", json_string(req->route->pattern));
+    if (fields && rc != RC_OK) {
+        json_object_set_new(fields, "error", json_string(rc_name(rc)));
+        if (req->detail[0])
+            json_object_set_new(fields, "detail", json_string(req->detail));
+    }
+    log_write(level, req->request_id, fields, "request");
+}
+
+/* --- built-in endpoints --------------------------------------------------- */
+
+static int http__builtin(struct http_server *s, struct http_req *req, int which)
+{
+    switch (which) {
+    case HTTP__HEALTHZ:
+        return http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), NULL);
+    case HTTP__READYZ:
+        if (atomic_load(&s->draining))
+            return http_fail(req, RC_UNAVAILABLE, "shutting down");
+        if (s->opts.is_ready && !s->opts.is_ready(req->ctx))
+            return http_fail(req, RC_UNAVAILABLE,
+                             "a dependency (store or event bus) is not answering");
+        return http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"), NULL);
+    case HTTP__METRICS: {
+        struct buf out;
+        buf_init(&out, 4 << 20);
+        int rc = metrics_render(&out);
+        if (rc == RC_OK)
+            rc = http_reply(req, 200, "text/plain; version=0.0.4", out.data ? out.data : "",
+                            out.len);
+        buf_cleanup(&out);
+        return rc;
+    }
+    }
+    return RC_NOT_FOUND;
+}
+
+/* --- dispatch --------------------------------------------------------------- */
+
+/* Finds the route for <req> and runs it; sets *<stats_index>. */
+static int http__dispatch(struct http_server *s, struct http_req *req, size_t *stats_index)
+{
+    size_t nroutes = s->opts.nroutes;
+    *stats_index = nroutes + HTTP__UNMATCHED;
+    if (!strcmp(req->method, "GET")) {
+        for (int b = 0; b < HTTP__UNMATCHED; b++) {
+            if (!strcmp(req->path, http__builtin_paths[b])) {
+                *stats_index = nroutes + (size_t)b;
+                return http__builtin(s, req, b);
+            }
+        }
+    }
+    char allow[128] = "";
+    for (size_t i = 0; i < nroutes; i++) {
+        const struct http_route *r = &s->opts.routes[i];
+        size_t nparams = 0;
+        int m = http__route_match(r->pattern, req->path, strlen(req->path), req->params, &nparams,
+                                  http__pool_alloc, &req->h2o->pool);
+        if (m < 0)
+            return http_fail(req, RC_INVALID, "malformed percent-encoding in the path");
+        if (m == 0)
+            continue;
+        if (strcmp(r->method, req->method) != 0) {
+            if (!strstr(allow, r->method) && strlen(allow) + strlen(r->method) + 3 < sizeof allow)
+                snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                         *allow ? ", " : "", r->method);
+            continue;
+        }
+        req->nparams = nparams;
+        req->route = r;
+        *stats_index = i;
+        size_t body_len = req->h2o->entity.base ? req->h2o->entity.len : 0;
+        if (body_len > s->opts.max_body)
+            return http_fail(req, RC_TOO_LARGE, "the body has %zu bytes; the limit is %zu",
+                             body_len, s->opts.max_body);
+        return r->handler(req);
+    }
+    if (*allow) {
+        http_reply_header(req, "Allow", allow);
+        return http_fail(req, RC_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s", req->method,
+                         allow);
+    }
+    return http_fail(req, RC_NOT_FOUND, "no resource at %s", req->path);
+}
+
+static void http__take_request_id(struct http_req *req)
+{
+    ssize_t at = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("x-request-id"), -1);
+    if (at >= 0) {
+        h2o_iovec_t v = req->h2o->headers.entries[at].value;
+        if (id_is_token(v.base, v.len, HTTP__REQUEST_ID_MAX)) {
+            memcpy(req->request_id, v.base, v.len);
+            req->request_id[v.len] = '\0';
+            return;
+        }
+    }
+    id_uuid(req->request_id);
+}
+
+static int http__on_req(h2o_handler_t *self, h2o_req_t *h)
+{
+    (void)self;
+    struct http__worker *w = http__worker_of(h->conn->ctx);
+    struct http_server *s = w->server;
+    int64_t started = clock_mono_us();
+    w->last_request_ms = started / 1000;
+    metrics_gauge_add(s->in_flight, 1);
+
+    struct http_req req = {.h2o = h, .ctx = w->app_ctx};
+    req.close_connection = atomic_load(&s->draining);
+    http__take_request_id(&req);
+    req.path = h2o_mem_alloc_pool(&h->pool, h->path_normalized.len + 1);
+    memcpy(req.path, h->path_normalized.base, h->path_normalized.len);
+    req.path[h->path_normalized.len] = '\0';
+    if (h->query_at != SIZE_MAX) {
+        req.query = h->path.base + h->query_at + 1;
+        req.query_len = h->path.len - h->query_at - 1;
+    }
+
+    int rc;
+    size_t stats_index = s->opts.nroutes + HTTP__UNMATCHED;
+    if (h->method.len >= sizeof req.method) {
+        snprintf(req.method, sizeof req.method, "(long)");
+        rc = http_fail(&req, RC_METHOD_NOT_ALLOWED, "unknown method");
+    } else {
+        memcpy(req.method, h->method.base, h->method.len);
+        req.method[h->method.len] = '\0';
+        rc = http__dispatch(s, &req, &stats_index);
+    }
+    if (!req.replied) {
+        if (rc == RC_OK) {
+            rc = RC_INTERNAL;
+            http_fail(&req, rc, "the handler sent no reply");
+        }
+        http__reply_problem(&req, rc);
+    }
+    json_decref(req.json);
+    metrics_gauge_add(s->in_flight, -1);
+    http__account(&s->stats[stats_index], &req, rc, clock_mono_us() - started);
+    return 0;
+}
+
+/* --- connections -------------------------------------------------------- */
+
+static void http__on_conn_close(void *data)
+{
+    struct http__conn *c = data;
+    metrics_gauge_add(c->server->connections, -1);
+    h2o_linklist_unlink(&c->link);
+    mem_free(c);
+}
+
+static void http__on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct http__worker *w = listener->data;
+    if (err)
+        return;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (!sock)
+        return; /* another loop took it, or a transient accept error */
+    struct http__conn *c = mem_calloc(1, sizeof *c);
+    if (!c) {
+        h2o_socket_close(sock);
+        return;
+    }
+    c->sock = sock;
+    c->server = w->server;
+    metrics_gauge_add(w->server->connections, 1);
+    h2o_linklist_insert(&w->conns, &c->link);
+    sock->on_close.cb = http__on_conn_close;
+    sock->on_close.data = c;
+    h2o_accept(&w->accept_ctx, sock);
+}
+
+static void http__on_wake(h2o_socket_t *sock, const char *err)
+{
+    struct http__worker *w = sock->data;
+    if (!err)
+        h2o_buffer_consume(&sock->input, sock->input->size);
+    w->stopping = true;
+}
+
+/* Tells every idle connection the conversation is over: reading stops with
+ * EOF, so h2o closes each connection once its current response (if any)
+ * is out. */
+static void http__shutdown_reads(struct http__worker *w)
+{
+    for (h2o_linklist_t *l = w->conns.next; l != &w->conns; l = l->next) {
+        struct http__conn *c = (struct http__conn *)((char *)l - offsetof(struct http__conn, link));
+        shutdown(h2o_socket_get_fd(c->sock), SHUT_RD);
+    }
+}
+
+/* --- worker thread ---------------------------------------------------------- */
+
+static void http__report(struct http_server *s, int rc)
+{
+    pthread_mutex_lock(&s->lock);
+    if (rc != RC_OK && s->init_rc == RC_OK)
+        s->init_rc = rc;
+    s->nreported++;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *http__worker_main(void *arg)
+{
+    struct http__worker *w = arg;
+    struct http_server *s = w->server;
+    h2o_linklist_init_anchor(&w->conns);
+    w->loop = h2o_evloop_create();
+    h2o_context_init(&w->ctx, w->loop, &s->config);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = s->config.hosts;
+
+    int rc = s->opts.worker_init ? s->opts.worker_init(s->opts.app, &w->app_ctx) : RC_OK;
+    int listen_fd = rc == RC_OK ? fcntl(s->listen_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    int wake_fd = rc == RC_OK ? fcntl(w->wake_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (rc == RC_OK && (listen_fd < 0 || wake_fd < 0)) {
+        rc = RC_IO;
+        if (listen_fd >= 0)
+            close(listen_fd);
+        if (wake_fd >= 0)
+            close(wake_fd);
+    }
+    http__report(s, rc);
+    if (rc != RC_OK)
+        goto out;
+
+    /* h2o sockets own (and close) the duplicated descriptors. */
+    w->listener = h2o_evloop_socket_create(w->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    w->listener->data = w;
+    h2o_socket_read_start(w->listener, http__on_accept);
+    w->waker = h2o_evloop_socket_create(w->loop, wake_fd, H2O_SOCKET_FLAG_DONT_READ);
+    w->waker->data = w;
+    h2o_socket_read_start(w->waker, http__on_wake);
+
+    while (!w->stopping)
+        h2o_evloop_run(w->loop, INT32_MAX);
+
+    /* Drain: no new connections; finish what is in progress, then close. */
+    h2o_socket_close(w->listener);
+    int64_t deadline = clock_mono_ms() + atomic_load(&s->stop_timeout_ms);
+    while (clock_mono_ms() < deadline && clock_mono_ms() - w->last_request_ms < HTTP__QUIET_MS &&
+           !h2o_linklist_is_empty(&w->conns))
+        h2o_evloop_run(w->loop, 10);
+    http__shutdown_reads(w);
+    while (clock_mono_ms() < deadline && !h2o_linklist_is_empty(&w->conns))
+        h2o_evloop_run(w->loop, 10);
+    h2o_socket_close(w->waker);
+out:
+    if (s->opts.worker_cleanup && w->app_ctx)
+        s->opts.worker_cleanup(w->app_ctx);
+    if (h2o_linklist_is_empty(&w->conns)) {
+        /* Let h2o run the callbacks of the sockets just closed. */
+        h2o_evloop_run(w->loop, 0);
+        h2o_multithread_queue_t *queue = w->ctx.queue;
+        h2o_context_dispose(&w->ctx);
+        /* h2o 2.2's evloop build closes the context's queue but never frees
+         * the struct (h2o_mem_alloc, i.e. malloc). */
+        free(queue);
+        h2o_evloop_destroy(w->loop);
+    }
+    /* else: a client held on past the deadline; the process is exiting and
+     * the loop's memory goes with it. */
+    return NULL;
+}
+
+/* --- start / stop ------------------------------------------------------------ */
+
+static int http__listen(struct http_server *s, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->opts.port);
+    int gai = getaddrinfo(s->opts.addr, port, &hints, &ai);
+    if (gai != 0) {
+        snprintf(err, errlen, "listen address %s: %s", s->opts.addr, gai_strerror(gai));
+        return RC_CONFIG;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", s->opts.addr, s->opts.port,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return RC_IO;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    s->listen_fd = fd;
+    return RC_OK;
+}
+
+static int http__stats_setup(struct http_server *s)
+{
+    size_t n = s->opts.nroutes + HTTP__NBUILTIN;
+    s->stats = mem_calloc(n, sizeof *s->stats);
+    if (!s->stats)
+        return RC_NOMEM;
+    for (size_t i = 0; i < s->opts.nroutes; i++)
+        http__stats_init(&s->stats[i], s->opts.routes[i].method, s->opts.routes[i].pattern, false);
+    for (size_t b = 0; b < HTTP__NBUILTIN; b++)
+        http__stats_init(&s->stats[s->opts.nroutes + b], b == HTTP__UNMATCHED ? "any" : "GET",
+                         http__builtin_paths[b], b != HTTP__UNMATCHED);
+    s->in_flight =
+        metrics_gauge("webtoon_http_requests_in_flight", "Requests being handled right now", "");
+    s->connections = metrics_gauge("webtoon_http_connections", "Open client connections", "");
+    return RC_OK;
+}
+
+int http_server_start(const struct http_server_options *opts, struct http_server **out, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    BUG_ON(opts->threads < 1);
+    struct http_server *s = mem_calloc(1, sizeof *s);
+    if (!s)
+        return RC_NOMEM;
+    s->opts = *opts;
+    s->listen_fd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    atomic_store(&s->stop_timeout_ms, 10000);
+
+    h2o_config_init(&s->config);
+    s->config.max_request_entity_size = opts->max_body * HTTP__BODY_SLACK;
+    s->config.http1.req_timeout = (uint64_t)opts->timeout_ms;
+    s->config.http2.idle_timeout = (uint64_t)opts->timeout_ms;
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(path, sizeof *handler);
+    handler->on_req = http__on_req;
+
+    int rc = http__stats_setup(s);
+    if (rc == RC_OK)
+        rc = http__listen(s, err, errlen);
+    if (rc == RC_OK && !(s->workers = mem_calloc((size_t)opts->threads, sizeof *s->workers)))
+        rc = RC_NOMEM;
+    for (int i = 0; rc == RC_OK && i < opts->threads; i++) {
+        struct http__worker *w = &s->workers[i];
+        w->server = s;
+        w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->wake_fd < 0 || pthread_create(&w->thread, NULL, http__worker_main, w) != 0) {
+            snprintf(err, errlen, "cannot start HTTP worker: %s", strerror(errno));
+            rc = RC_IO;
+            break;
+        }
+        w->started = true;
+        s->nworkers++;
+    }
+    if (rc == RC_OK) {
+        pthread_mutex_lock(&s->lock);
+        while (s->nreported < s->nworkers)
+            pthread_cond_wait(&s->cond, &s->lock);
+        rc = s->init_rc;
+        pthread_mutex_unlock(&s->lock);
+        if (rc != RC_OK)
+            snprintf(err, errlen, "worker initialisation failed: %s", rc_name(rc));
+    }
+    if (rc != RC_OK) {
+        http_server_stop(s, 0);
+        return rc;
+    }
+    *out = s;
+    return RC_OK;
+}
+
+int http_server_port(const struct http_server *s) { return s->port; }
+
+void http_server_set_draining(struct http_server *s) { atomic_store(&s->draining, true); }
+
+void http_server_stop(struct http_server *s, int timeout_ms)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stop_timeout_ms, timeout_ms);
+    for (int i = 0; i < s->nworkers; i++) {
+        uint64_t one = 1;
+        /* Cannot fail short of a full counter; a worker that failed its
+         * init has returned already and ignores it. */
+        (void)!write(s->workers[i].wake_fd, &one, sizeof one);
+    }
+    for (int i = 0; i < s->opts.threads && s->workers; i++) {
+        struct http__worker *w = &s->workers[i];
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        if (w->wake_fd > 0)
+            close(w->wake_fd);
+    }
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    h2o_config_dispose(&s->config);
+    mem_free(s->workers);
+    mem_free(s->stats);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    mem_free(s);
+}

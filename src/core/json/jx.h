@@ -1,0 +1,62 @@
+/*
+ * JSON helpers over jansson: parsing untrusted bodies and reading typed,
+ * bounded fields with a readable reason when a field is wrong.
+ *
+ * A jx_reader is a sticky-error cursor over one object: after the first bad
+ * field every later read returns a neutral value and the reader keeps the
+ * first reason, so a handler reads all fields and checks once:
+ *
+ *   struct jx_reader r;
+ *   jx_reader_init(&r, body);
+ *   const char *user = jx_str(&r, "userId", JX_REQUIRED, 64);
+ *   int64_t price = jx_int(&r, "price", JX_REQUIRED, 1, 1000000);
+ *   if (r.rc) return http_fail(req, r.rc, "%s", r.detail);
+ */
+#ifndef WEBTOON_JSON_JX_H
+#define WEBTOON_JSON_JX_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum jx_presence { JX_OPTIONAL, JX_REQUIRED };
+
+struct jx_reader {
+    const json_t *obj; /* borrowed */
+    int rc;            /* RC_OK until the first bad field */
+    char detail[256];  /* reason for rc, for the problem+json `detail` */
+};
+
+/*
+ * Parses <len> bytes of <data>. Duplicate keys, trailing garbage and
+ * non-object roots (when <want_object>) are refused. Returns RC_OK with a new
+ * reference in <out> (json_decref it), or RC_BAD_JSON with a reason in
+ * <detail>.
+ */
+int jx_parse(const char *data, size_t len, bool want_object, json_t **out, char *detail,
+             size_t detail_len);
+
+void jx_reader_init(struct jx_reader *r, const json_t *obj);
+/*
+ * String field of 1..<max_len> bytes (valid UTF-8 is guaranteed by jansson).
+ * Returns a borrowed pointer valid while the object lives; NULL when absent
+ * (optional) or on error.
+ */
+const char *jx_str(struct jx_reader *r, const char *field, enum jx_presence presence,
+                   size_t max_len);
+/* Integer field within <min>..<max>; accepts only JSON integers. Returns 0
+ * when absent (optional) or on error; jx_has tells absence apart. */
+int64_t jx_int(struct jx_reader *r, const char *field, enum jx_presence presence, int64_t min,
+               int64_t max);
+/* True when <field> is present and not null. */
+bool jx_has(const struct jx_reader *r, const char *field);
+/* Marks the reader failed with <rc> and a formatted reason unless it
+ * already failed; for checks that span fields. */
+void jx_fail(struct jx_reader *r, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* New compact serialisation of <v> (free with mem_free), or NULL. */
+char *jx_dump(const json_t *v);
+
+#endif

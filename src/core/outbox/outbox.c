@@ -1,0 +1,327 @@
+/* Transactional outbox and its relay thread; see outbox.h. */
+#include "core/outbox/outbox.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/base/clock.h"
+#include "core/base/id.h"
+#include "core/base/mem.h"
+#include "core/base/rc.h"
+#include "core/json/jx.h"
+#include "core/log/log.h"
+#include "core/metrics/metrics.h"
+
+#define OUTBOX_BATCH 128 /* rows published per bus transaction */
+#define OUTBOX_PURGE_EVERY_MS 60000
+
+const struct store_migration outbox_schema[] = {
+    {1,
+     "CREATE TABLE outbox ("
+     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " event_id TEXT NOT NULL UNIQUE,"
+     " key TEXT NOT NULL,"
+     " type TEXT NOT NULL,"
+     " payload TEXT NOT NULL,"
+     " created_at BIGINT NOT NULL,"
+     " sent_at BIGINT);"
+     "CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;"
+     "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;"
+     "CREATE TABLE inbox ("
+     " event_id TEXT PRIMARY KEY,"
+     " handled_at BIGINT NOT NULL);"
+     "CREATE INDEX inbox_handled_at ON inbox (handled_at);",
+     "CREATE TABLE outbox ("
+     " seq BIGSERIAL PRIMARY KEY,"
+     " event_id TEXT NOT NULL UNIQUE,"
+     " key TEXT NOT NULL,"
+     " type TEXT NOT NULL,"
+     " payload TEXT NOT NULL,"
+     " created_at BIGINT NOT NULL,"
+     " sent_at BIGINT);"
+     "CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;"
+     "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;"
+     "CREATE TABLE inbox ("
+     " event_id TEXT PRIMARY KEY,"
+     " handled_at BIGINT NOT NULL);"
+     "CREATE INDEX inbox_handled_at ON inbox (handled_at);"},
+};
+const size_t outbox_schema_len = ARRAY_LEN(outbox_schema);
+
+int outbox_add(struct store *st, const char *key, const char *type, const json_t *fields,
+               char *event_id)
+{
+    BUG_ON(!st->in_tx);
+    char id[ID_UUID_LEN + 1];
+    id_uuid(id);
+    int64_t now = clock_wall_ms();
+    json_t *payload = json_pack("{s:s, s:s, s:I}", "eventType", type, "eventId", id, "timestamp",
+                                (json_int_t)now);
+    if (!payload)
+        return RC_NOMEM;
+    /* The envelope fields win over a same-named aggregate field. */
+    if (json_object_update_missing(payload, (json_t *)fields) != 0) {
+        json_decref(payload);
+        return RC_NOMEM;
+    }
+    char *text = jx_dump(payload);
+    json_decref(payload);
+    if (!text)
+        return RC_NOMEM;
+    int rc = store_exec(st,
+                        "INSERT INTO outbox (event_id, key, type, payload, created_at)"
+                        " VALUES ($1, $2, $3, $4, $5)",
+                        STORE_ARGS(STORE_TEXT(id), STORE_TEXT(key), STORE_TEXT(type),
+                                   STORE_TEXT(text), STORE_INT(now)),
+                        NULL, NULL, NULL);
+    mem_free(text);
+    if (rc == RC_OK && event_id)
+        memcpy(event_id, id, sizeof id);
+    return rc;
+}
+
+int outbox_backlog(struct store *st, int64_t *out)
+{
+    return store_query_int(st, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL", NULL, 0, out,
+                           NULL);
+}
+
+/* --- relay ------------------------------------------------------------------- */
+
+struct outbox_relay {
+    struct outbox_relay_options opts;
+    struct store *store;
+    struct bus *bus;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool pending;           /* notified since the relay last looked; under lock */
+    bool stopping;          /* under lock */
+    int64_t flush_deadline; /* monotonic ms; under lock */
+    struct metrics_gauge *backlog;
+    struct metrics_counter *published;
+    struct metrics_counter *failures;
+    /* current batch, relay thread only */
+    struct bus_event batch[OUTBOX_BATCH];
+    int64_t batch_seq[OUTBOX_BATCH];
+    char *batch_text[OUTBOX_BATCH];
+    size_t batch_len;
+};
+
+static void outbox_relay_free_batch(struct outbox_relay *r)
+{
+    for (size_t i = 0; i < r->batch_len; i++)
+        MEM_FREE_NULL(r->batch_text[i]);
+    r->batch_len = 0;
+}
+
+static int outbox_relay_take_row(void *ud, const struct store_row *row)
+{
+    struct outbox_relay *r = ud;
+    const char *id = row->cols[1].s, *key = row->cols[2].s, *type = row->cols[3].s,
+               *payload = row->cols[4].s;
+    size_t lid = strlen(id) + 1, lkey = strlen(key) + 1, ltype = strlen(type) + 1,
+           lpayload = strlen(payload) + 1;
+    char *text = mem_alloc(lid + lkey + ltype + lpayload);
+    if (!text)
+        return RC_NOMEM;
+    struct bus_event *e = &r->batch[r->batch_len];
+    *e = (struct bus_event){
+        .id = memcpy(text, id, lid),
+        .key = memcpy(text + lid, key, lkey),
+        .type = memcpy(text + lid + lkey, type, ltype),
+        .payload = memcpy(text + lid + lkey + ltype, payload, lpayload),
+    };
+    r->batch_seq[r->batch_len] = row->cols[0].i;
+    r->batch_text[r->batch_len++] = text;
+    return 0;
+}
+
+/* Publishes one batch of unsent rows. Sets *<more> when the batch was full.
+ * Order matters: publish first, mark sent after. A crash in between
+ * publishes the rows again, and the log keeps the first copy of an id. */
+static int outbox_relay_pass(struct outbox_relay *r, bool *more)
+{
+    *more = false;
+    outbox_relay_free_batch(r);
+    int rc = store_exec(r->store,
+                        "SELECT seq, event_id, key, type, payload FROM outbox"
+                        " WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
+                        STORE_ARGS(STORE_INT(OUTBOX_BATCH)), outbox_relay_take_row, r, NULL);
+    if (rc != RC_OK)
+        return rc;
+    if (r->batch_len == 0) {
+        metrics_gauge_set(r->backlog, 0);
+        return RC_OK;
+    }
+    if ((rc = bus_publish(r->bus, r->batch, r->batch_len)) != RC_OK)
+        return rc;
+    if ((rc = store_begin(r->store)) != RC_OK)
+        return rc;
+    int64_t now = clock_wall_ms();
+    for (size_t i = 0; i < r->batch_len && rc == RC_OK; i++)
+        rc = store_exec(r->store,
+                        "UPDATE outbox SET sent_at = $1 WHERE seq = $2 AND sent_at IS NULL",
+                        STORE_ARGS(STORE_INT(now), STORE_INT(r->batch_seq[i])), NULL, NULL, NULL);
+    if (rc == RC_OK)
+        rc = store_commit(r->store);
+    else
+        store_rollback(r->store);
+    if (rc != RC_OK)
+        return rc;
+    metrics_counter_add(r->published, r->batch_len);
+    *more = r->batch_len == OUTBOX_BATCH;
+    int64_t backlog = 0;
+    if (outbox_backlog(r->store, &backlog) == RC_OK)
+        metrics_gauge_set(r->backlog, backlog);
+    return RC_OK;
+}
+
+static void outbox_relay_purge(struct outbox_relay *r)
+{
+    int64_t deleted = 0;
+    int rc = store_exec(r->store, "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1",
+                        STORE_ARGS(STORE_INT(clock_wall_ms() - r->opts.retention_ms)), NULL, NULL,
+                        &deleted);
+    if (rc != RC_OK)
+        log_warn("outbox purge failed: %s", store_error(r->store));
+    else if (deleted > 0)
+        log_debug("outbox purge removed %lld sent rows", (long long)deleted);
+}
+
+/* Waits on the condition variable until notified, stopping, or <ms> pass.
+ * Returns with the lock held. */
+static void outbox_relay_wait(struct outbox_relay *r, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    while (!r->pending && !r->stopping)
+        if (pthread_cond_timedwait(&r->cond, &r->lock, &until) != 0)
+            break;
+}
+
+static void *outbox_relay_main(void *arg)
+{
+    struct outbox_relay *r = arg;
+    int64_t backoff = 0, next_purge = clock_mono_ms(), failing_since = 0;
+    bool more = true; /* look at once: rows may be left from before a crash */
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        if (!more && !r->stopping)
+            outbox_relay_wait(r, backoff ? backoff : r->opts.poll_interval_ms);
+        bool stopping = r->stopping;
+        int64_t deadline = r->flush_deadline;
+        r->pending = false;
+        pthread_mutex_unlock(&r->lock);
+        if (stopping && (r->opts.paused || clock_mono_ms() >= deadline))
+            break;
+        if (r->opts.paused) {
+            more = false;
+            continue;
+        }
+
+        int rc = outbox_relay_pass(r, &more);
+        if (rc != RC_OK) {
+            metrics_counter_add(r->failures, 1);
+            if (!failing_since) {
+                failing_since = clock_mono_ms();
+                log_warn("outbox relay cannot publish (%s: %s %s); retrying", rc_name(rc),
+                         bus_error(r->bus), store_error(r->store));
+            }
+            backoff = backoff ? backoff * 2 : 10;
+            if (backoff > r->opts.retry_max_ms)
+                backoff = r->opts.retry_max_ms;
+            more = false;
+            if (stopping)
+                clock_sleep_ms(backoff < 100 ? backoff : 100);
+            continue;
+        }
+        if (failing_since) {
+            log_info("outbox relay publishing again after %lld ms",
+                     (long long)(clock_mono_ms() - failing_since));
+            failing_since = 0;
+        }
+        backoff = 0;
+        if (stopping && !more)
+            break; /* flushed */
+        if (clock_mono_ms() >= next_purge) {
+            outbox_relay_purge(r);
+            next_purge = clock_mono_ms() + OUTBOX_PURGE_EVERY_MS;
+        }
+    }
+    outbox_relay_free_batch(r);
+    return NULL;
+}
+
+static void outbox_relay_free(struct outbox_relay *r)
+{
+    store_close(r->store);
+    bus_close(r->bus);
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->lock);
+    mem_free(r);
+}
+
+int outbox_relay_start(const struct outbox_relay_options *opts, struct outbox_relay **out,
+                       char *err, size_t errlen)
+{
+    *out = NULL;
+    struct outbox_relay *r = mem_calloc(1, sizeof *r);
+    if (!r)
+        return RC_NOMEM;
+    r->opts = *opts;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    r->backlog = metrics_gauge("webtoon_outbox_backlog", "Outbox rows not yet published", "");
+    r->published =
+        metrics_counter("webtoon_outbox_published_total", "Events the relay handed to the bus", "");
+    r->failures = metrics_counter("webtoon_outbox_publish_failures_total",
+                                  "Relay passes that failed and were retried", "");
+    int rc = store_open(opts->store_url, &r->store, err, errlen);
+    if (rc == RC_OK)
+        rc = bus_open(&opts->bus, &r->bus, err, errlen);
+    if (rc == RC_OK && pthread_create(&r->thread, NULL, outbox_relay_main, r) != 0) {
+        snprintf(err, errlen, "cannot start the outbox relay thread");
+        rc = RC_INTERNAL;
+    }
+    if (rc != RC_OK) {
+        outbox_relay_free(r);
+        return rc;
+    }
+    *out = r;
+    return RC_OK;
+}
+
+void outbox_relay_notify(void *relay)
+{
+    struct outbox_relay *r = relay;
+    pthread_mutex_lock(&r->lock);
+    r->pending = true;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+void outbox_relay_stop(struct outbox_relay *r, int64_t flush_ms)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    r->flush_deadline = clock_mono_ms() + flush_ms;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    outbox_relay_free(r);
+}

@@ -1,0 +1,62 @@
+/*
+ * Transactional outbox. A service records each event in its own database,
+ * in the same transaction as the state change that caused it
+ * (outbox_add), so an event exists if and only if its change committed.
+ * A relay thread then publishes unsent rows to the bus in order, marks them
+ * sent, and retries with back-off until the bus takes them: nothing stays
+ * stranded. Sent rows are purged after a retention period.
+ *
+ * Event payloads are JSON objects carrying `eventType`, `eventId` and
+ * `timestamp` (milliseconds since the epoch) besides the aggregate's fields,
+ * as the original model put them on the wire.
+ */
+#ifndef WEBTOON_OUTBOX_H
+#define WEBTOON_OUTBOX_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/bus/bus.h"
+#include "core/store/store.h"
+
+/* Tables of the outbox and of the inbox (inbox.h); every service database
+ * applies them as component "core". */
+extern const struct store_migration outbox_schema[];
+extern const size_t outbox_schema_len;
+
+/*
+ * Adds one event to the outbox of <st>, inside the caller's open
+ * transaction. <fields> (borrowed) are the aggregate's fields; <key> is the
+ * partition key (the userId). Writes the new event id into <event_id>
+ * (ID_UUID_LEN + 1 bytes) when not NULL.
+ */
+int outbox_add(struct store *st, const char *key, const char *type, const json_t *fields,
+               char *event_id /* OUT, may be NULL */);
+
+struct outbox_relay_options {
+    const char *store_url;    /* the service database */
+    struct bus_options bus;   /* where events go */
+    int64_t poll_interval_ms; /* fallback check when nobody calls outbox_relay_notify */
+    int64_t retry_max_ms;     /* longest back-off after a failed publish */
+    int64_t retention_ms;     /* sent rows older than this are purged */
+    bool paused;              /* testing: never publish */
+};
+
+struct outbox_relay;
+
+/* Starts the relay thread with its own store and bus handles. Returns
+ * RC_OK with a new relay in <out> (stop with outbox_relay_stop), or an
+ * error with a reason in <err>. */
+int outbox_relay_start(const struct outbox_relay_options *opts, struct outbox_relay **out /* OUT */,
+                       char *err, size_t errlen);
+/* Wakes the relay: something may have been committed. Thread-safe, cheap;
+ * suitable as a store commit hook (<relay> as the user data). */
+void outbox_relay_notify(void *relay);
+/* Publishes what is pending (for at most <flush_ms>), stops the thread and
+ * frees <relay>. NULL does nothing. */
+void outbox_relay_stop(struct outbox_relay *relay, int64_t flush_ms);
+
+/* Unsent rows in the outbox of <st> (for metrics and tests). */
+int outbox_backlog(struct store *st, int64_t *out /* OUT */);
+
+#endif

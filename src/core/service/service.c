@@ -1,0 +1,235 @@
+/* One service process: start in dependency order, drain in reverse; see
+ * service.h. */
+#include "core/service/service.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/base/clock.h"
+#include "core/base/mem.h"
+#include "core/base/rc.h"
+#include "core/log/log.h"
+#include "core/metrics/metrics.h"
+#include "core/outbox/outbox.h"
+
+struct service_app {
+    const struct service_def *def;
+    const struct config *cfg;
+    char store_url[PATH_MAX + 16];
+    struct bus_options bus;
+    char event_log[PATH_MAX];
+    struct outbox_relay *relay;
+    struct service_ctx consumer_ctx; /* what event handlers see as their context */
+};
+
+void service_store_url(const struct config *cfg, const char *service, char *url, size_t len)
+{
+    const char *configured = config_str(cfg, CONFIG_STORE_URL);
+    if (*configured)
+        snprintf(url, len, "%s", configured);
+    else
+        snprintf(url, len, "sqlite:%s/%s.db", config_str(cfg, CONFIG_DATA_DIR), service);
+}
+
+void service_event_log(const struct config *cfg, char *path, size_t len)
+{
+    const char *configured = config_str(cfg, CONFIG_EVENT_LOG);
+    if (*configured)
+        snprintf(path, len, "%s", configured);
+    else
+        snprintf(path, len, "%s/events.db", config_str(cfg, CONFIG_DATA_DIR));
+}
+
+struct store *service_store(struct http_req *req)
+{
+    return ((struct service_ctx *)http_req_ctx(req))->store;
+}
+
+static int service_worker_init(void *arg, void **out)
+{
+    struct service_app *app = arg;
+    struct service_ctx *ctx = mem_calloc(1, sizeof *ctx);
+    if (!ctx)
+        return RC_NOMEM;
+    ctx->def = app->def;
+    ctx->cfg = app->cfg;
+    char err[256];
+    int rc = store_open(app->store_url, &ctx->store, err, sizeof err);
+    if (rc == RC_OK)
+        rc = bus_open(&app->bus, &ctx->bus, err, sizeof err);
+    if (rc != RC_OK) {
+        log_error("worker cannot start: %s", err);
+        store_close(ctx->store);
+        mem_free(ctx);
+        return rc;
+    }
+    store_set_commit_hook(ctx->store, outbox_relay_notify, app->relay);
+    *out = ctx;
+    return RC_OK;
+}
+
+static void service_worker_cleanup(void *arg)
+{
+    struct service_ctx *ctx = arg;
+    store_close(ctx->store);
+    bus_close(ctx->bus);
+    mem_free(ctx);
+}
+
+static bool service_is_ready(void *arg)
+{
+    struct service_ctx *ctx = arg;
+    return store_ping(ctx->store) && bus_is_ready(ctx->bus);
+}
+
+/* Creates <dir> and its parents (mkdir -p). */
+static int service_mkdirs(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return RC_IO;
+        *p = '/';
+    }
+    return mkdir(path, 0755) == 0 || errno == EEXIST ? RC_OK : RC_IO;
+}
+
+static int service_migrate(struct service_app *app)
+{
+    struct store *st = NULL;
+    char err[256];
+    int rc = store_open(app->store_url, &st, err, sizeof err);
+    if (rc != RC_OK) {
+        log_error("cannot open the database: %s", err);
+        return rc;
+    }
+    rc = store_migrate(st, "core", outbox_schema, outbox_schema_len);
+    if (rc == RC_OK)
+        rc = store_migrate(st, app->def->name, app->def->migrations, app->def->nmigrations);
+    if (rc != RC_OK)
+        log_error("database migration failed: %s", store_error(st));
+    store_close(st);
+    return rc;
+}
+
+/* Blocks until SIGTERM or SIGINT; returns the signal. */
+static int service_wait_signal(const sigset_t *set)
+{
+    int sig = 0;
+    while (sigwait(set, &sig) != 0)
+        ;
+    return sig;
+}
+
+int service_run(const struct service_def *def, const struct config *cfg)
+{
+    log_init(def->name, (enum log_level)config_int(cfg, CONFIG_LOG_LEVEL));
+    metrics_init(def->name);
+    int64_t started = clock_mono_ms();
+
+    /* Signals go to this thread's sigwait only; threads inherit the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct service_app app = {.def = def, .cfg = cfg, .consumer_ctx = {.def = def, .cfg = cfg}};
+    service_store_url(cfg, def->name, app.store_url, sizeof app.store_url);
+    service_event_log(cfg, app.event_log, sizeof app.event_log);
+    app.bus =
+        (struct bus_options){.event_log = app.event_log, .topic = config_str(cfg, CONFIG_TOPIC)};
+
+    struct http_server *server = NULL;
+    struct inbox_consumer *consumer = NULL;
+    char err[256] = "";
+    int rc = service_mkdirs(config_str(cfg, CONFIG_DATA_DIR));
+    if (rc != RC_OK) {
+        log_error("cannot create data directory %s: %s", config_str(cfg, CONFIG_DATA_DIR),
+                  strerror(errno));
+        goto out;
+    }
+    if ((rc = service_migrate(&app)) != RC_OK)
+        goto out;
+
+    struct outbox_relay_options relay = {
+        .store_url = app.store_url,
+        .bus = app.bus,
+        .poll_interval_ms = config_int(cfg, CONFIG_POLL_INTERVAL_MS),
+        .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
+        .retention_ms = config_int(cfg, CONFIG_OUTBOX_RETENTION_MS),
+        .paused = config_bool(cfg, CONFIG_RELAY_PAUSED),
+    };
+    if ((rc = outbox_relay_start(&relay, &app.relay, err, sizeof err)) != RC_OK) {
+        log_error("cannot start the outbox relay: %s", err);
+        goto out;
+    }
+    if (def->nhandlers > 0) {
+        struct inbox_consumer_options copts = {
+            .group = def->name,
+            .store_url = app.store_url,
+            .bus = app.bus,
+            .handlers = def->handlers,
+            .nhandlers = def->nhandlers,
+            .ctx = &app.consumer_ctx,
+            .poll_interval_ms = config_int(cfg, CONFIG_POLL_INTERVAL_MS),
+            .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
+            .retention_ms = config_int(cfg, CONFIG_INBOX_RETENTION_MS),
+            .kill_after = config_int(cfg, CONFIG_FAULT_CONSUMER_KILL_AFTER),
+            .commit_hook = outbox_relay_notify, /* handlers may emit events too */
+            .commit_hook_ud = app.relay,
+        };
+        if ((rc = inbox_consumer_start(&copts, &consumer, err, sizeof err)) != RC_OK) {
+            log_error("cannot start the event consumer: %s", err);
+            goto out;
+        }
+    }
+    int port = (int)config_int(cfg, CONFIG_PORT);
+    struct http_server_options hopts = {
+        .addr = config_str(cfg, CONFIG_LISTEN_ADDR),
+        .port = port ? port : (int)config_int(cfg, def->port_setting),
+        .threads = (int)config_int(cfg, CONFIG_HTTP_THREADS),
+        .max_body = (size_t)config_int(cfg, CONFIG_HTTP_MAX_BODY),
+        .timeout_ms = (int)config_int(cfg, CONFIG_HTTP_TIMEOUT_MS),
+        .routes = def->routes,
+        .nroutes = def->nroutes,
+        .app = &app,
+        .worker_init = service_worker_init,
+        .worker_cleanup = service_worker_cleanup,
+        .is_ready = service_is_ready,
+    };
+    if ((rc = http_server_start(&hopts, &server, err, sizeof err)) != RC_OK) {
+        log_error("cannot start the HTTP server: %s", err);
+        goto out;
+    }
+    log_write(LOG_INFO, NULL,
+              json_pack("{s:s, s:i, s:s, s:s, s:I}", "addr", hopts.addr, "port",
+                        http_server_port(server), "store", app.store_url, "eventLog", app.event_log,
+                        "startupMs", (json_int_t)(clock_mono_ms() - started)),
+              "serving");
+
+    int sig = service_wait_signal(&set);
+    int64_t delay = config_int(cfg, CONFIG_DRAIN_DELAY_MS);
+    log_info("received %s: draining (readiness off, listener closes in %lld ms)",
+             sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)delay);
+    http_server_set_draining(server);
+    clock_sleep_ms(delay);
+out:
+    http_server_stop(server, (int)config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
+    inbox_consumer_stop(consumer);
+    outbox_relay_stop(app.relay, config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
+    if (rc == RC_OK)
+        log_info("stopped cleanly");
+    metrics_cleanup();
+    return rc == RC_OK ? 0 : 2;
+}

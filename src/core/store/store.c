@@ -1,0 +1,150 @@
+/* Backend dispatch, migrations and small query helpers; see store.h. */
+#include "core/store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/clock.h"
+#include "core/base/rc.h"
+
+static const struct store_ops *const store_backends[] = {
+    &store_sqlite_ops,
+};
+
+int store_open(const char *url, struct store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    for (size_t i = 0; i < ARRAY_LEN(store_backends); i++) {
+        const struct store_ops *ops = store_backends[i];
+        if (!strncmp(url, ops->scheme, strlen(ops->scheme)))
+            return ops->open(url, out, err, errlen);
+    }
+    snprintf(err, errlen, "unknown store URL scheme in '%s' (expected sqlite:<path>)", url);
+    return RC_CONFIG;
+}
+
+void store_close(struct store *st)
+{
+    if (st)
+        st->ops->close(st);
+}
+
+int store_begin(struct store *st)
+{
+    BUG_ON(st->in_tx);
+    int rc = st->ops->begin(st);
+    st->in_tx = rc == RC_OK;
+    return rc;
+}
+
+int store_commit(struct store *st)
+{
+    BUG_ON(!st->in_tx);
+    int rc = st->ops->commit(st);
+    if (rc != RC_OK) {
+        st->ops->rollback(st);
+        st->in_tx = false;
+        return rc;
+    }
+    st->in_tx = false;
+    if (st->on_commit)
+        st->on_commit(st->on_commit_ud);
+    return RC_OK;
+}
+
+void store_rollback(struct store *st)
+{
+    if (!st->in_tx)
+        return;
+    st->ops->rollback(st);
+    st->in_tx = false;
+}
+
+int store_exec(struct store *st, const char *sql, const struct store_val *args, size_t nargs,
+               store_row_cb cb, void *ud, int64_t *changes)
+{
+    return st->ops->exec(st, sql, args, nargs, cb, ud, changes);
+}
+
+struct store_int_result {
+    int64_t value;
+    bool found;
+};
+
+static int store_take_int(void *ud, const struct store_row *row)
+{
+    struct store_int_result *res = ud;
+    res->found = true;
+    res->value = row->ncols > 0 && row->cols[0].type == STORE_T_INT ? row->cols[0].i : 0;
+    return 0;
+}
+
+int store_query_int(struct store *st, const char *sql, const struct store_val *args, size_t nargs,
+                    int64_t *out, bool *found)
+{
+    struct store_int_result res = {0};
+    int rc = store_exec(st, sql, args, nargs, store_take_int, &res, NULL);
+    *out = res.value;
+    if (found)
+        *found = res.found;
+    return rc;
+}
+
+bool store_ping(struct store *st)
+{
+    int64_t one = 0;
+    return store_query_int(st, "SELECT 1", NULL, 0, &one, NULL) == RC_OK && one == 1;
+}
+
+const char *store_error(const struct store *st) { return st->errmsg; }
+
+void store_set_commit_hook(struct store *st, void (*fn)(void *ud), void *ud)
+{
+    st->on_commit = fn;
+    st->on_commit_ud = ud;
+}
+
+int store_migrate(struct store *st, const char *component, const struct store_migration *steps,
+                  size_t n)
+{
+    int rc = store_exec(st,
+                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " component TEXT NOT NULL, version INTEGER NOT NULL,"
+                        " applied_at BIGINT NOT NULL, PRIMARY KEY (component, version))",
+                        NULL, 0, NULL, NULL, NULL);
+    if (rc != RC_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_migration *m = &steps[i];
+        BUG_ON(m->version != (int)i + 1);
+        if ((rc = store_begin(st)) != RC_OK)
+            return rc;
+        /* Re-checked inside the write transaction: several processes of one
+         * service may start at once, and only one may apply a step. */
+        bool applied = false;
+        int64_t ignored;
+        rc = store_query_int(st,
+                             "SELECT version FROM schema_migrations"
+                             " WHERE component = $1 AND version = $2",
+                             STORE_ARGS(STORE_TEXT(component), STORE_INT(m->version)), &ignored,
+                             &applied);
+        if (rc == RC_OK && !applied) {
+            const char *sql = st->ops->pg_dialect && m->sql_pg ? m->sql_pg : m->sql;
+            rc = st->ops->exec_script(st, sql);
+            if (rc == RC_OK)
+                rc = store_exec(st,
+                                "INSERT INTO schema_migrations (component, version, applied_at)"
+                                " VALUES ($1, $2, $3)",
+                                STORE_ARGS(STORE_TEXT(component), STORE_INT(m->version),
+                                           STORE_INT(clock_wall_ms())),
+                                NULL, NULL, NULL);
+        }
+        if (rc != RC_OK) {
+            store_rollback(st);
+            return rc;
+        }
+        if ((rc = store_commit(st)) != RC_OK)
+            return rc;
+    }
+    return RC_OK;
+}

@@ -1,0 +1,127 @@
+/*
+ * Write store: a small SQL interface that SQLite (embedded default) and
+ * PostgreSQL implement, selected by URL ("sqlite:<path>", "postgres://…").
+ *
+ * SQL is written once in the dialect both accept: $1.. placeholders,
+ * ON CONFLICT, RETURNING. A handle is one connection and belongs to one
+ * thread. Statements are prepared once per handle and cached.
+ *
+ * Write transactions: store_begin/store_commit/store_rollback. Outside a
+ * transaction each statement commits on its own. Errors map to RC_STORE
+ * (unavailable, busy: the caller answers 503) or RC_CONFLICT (a uniqueness
+ * or check constraint failed).
+ */
+#ifndef WEBTOON_STORE_H
+#define WEBTOON_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/bug.h"
+
+enum store_type { STORE_T_NULL, STORE_T_INT, STORE_T_TEXT };
+
+struct store_val {
+    enum store_type type;
+    int64_t i;     /* STORE_T_INT */
+    const char *s; /* STORE_T_TEXT: borrowed, NUL-terminated */
+};
+
+#define STORE_INT(x) ((struct store_val){.type = STORE_T_INT, .i = (x)})
+#define STORE_TEXT(x) ((struct store_val){.type = STORE_T_TEXT, .s = (x)})
+#define STORE_NULL ((struct store_val){.type = STORE_T_NULL})
+/* A NULL text pointer becomes SQL NULL. */
+#define STORE_TEXT_OR_NULL(x) ((x) ? STORE_TEXT(x) : STORE_NULL)
+
+/* One result row; values are borrowed until the callback returns. */
+struct store_row {
+    size_t ncols;
+    const struct store_val *cols;
+};
+
+/* Called once per result row; a non-zero return stops the query and is
+ * returned by store_exec. */
+typedef int (*store_row_cb)(void *ud, const struct store_row *row);
+
+/* One schema step; versions start at 1 and increase by one. <sql> may hold
+ * several statements; <sql_pg> overrides it for PostgreSQL when dialects
+ * differ (NULL: same SQL). */
+struct store_migration {
+    int version;
+    const char *sql;
+    const char *sql_pg;
+};
+
+struct store;
+
+struct store_ops {
+    const char *scheme; /* URL prefix: "sqlite:" */
+    int (*open)(const char *url, struct store **out, char *err, size_t errlen);
+    void (*close)(struct store *st);
+    int (*begin)(struct store *st);
+    int (*commit)(struct store *st);
+    int (*rollback)(struct store *st);
+    int (*exec)(struct store *st, const char *sql, const struct store_val *args, size_t nargs,
+                store_row_cb cb, void *ud, int64_t *changes);
+    int (*exec_script)(struct store *st, const char *sql);
+    bool pg_dialect; /* migrations pick store_migration.sql_pg */
+};
+
+/* Every backend's handle starts with this header. */
+struct store {
+    const struct store_ops *ops;
+    bool in_tx;                  /* inside store_begin..commit/rollback */
+    void (*on_commit)(void *ud); /* called after each successful commit */
+    void *on_commit_ud;
+    char errmsg[256]; /* last backend error, for logs */
+};
+
+/*
+ * Opens a connection for <url>. Returns RC_OK with a new handle in <out>
+ * (free with store_close), RC_CONFIG for an unknown scheme, RC_STORE when the
+ * database cannot be opened; then <err> (<errlen> bytes) says why.
+ */
+int store_open(const char *url, struct store **out /* OUT */, char *err, size_t errlen);
+void store_close(struct store *st);
+
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+/* Rolls back if a transaction is open; safe to call when none is. */
+void store_rollback(struct store *st);
+
+/*
+ * Runs <sql> with <nargs> values in <args> bound to $1..$n. <cb> (may be
+ * NULL) sees each row. <changes> (may be NULL) receives the number of rows
+ * written.
+ */
+int store_exec(struct store *st, const char *sql, const struct store_val *args, size_t nargs,
+               store_row_cb cb, void *ud, int64_t *changes /* OUT */);
+
+#define STORE_ARGS(...)                                                                            \
+    ((const struct store_val[]){__VA_ARGS__}), ARRAY_LEN(((const struct store_val[]){__VA_ARGS__}))
+
+/* Runs a query expected to return at most one integer; <found> says whether
+ * a row came back (<out> is 0 otherwise). */
+int store_query_int(struct store *st, const char *sql, const struct store_val *args, size_t nargs,
+                    int64_t *out /* OUT */, bool *found /* OUT */);
+
+/* Applies the <n> steps of <steps> not yet applied, each in its own
+ * transaction, recording (<component>, version) in table schema_migrations;
+ * components (core tables, one service's tables) version independently. */
+int store_migrate(struct store *st, const char *component, const struct store_migration *steps,
+                  size_t n);
+
+/* Backend message of the last failure, for logs; borrowed, "" when none. */
+const char *store_error(const struct store *st);
+
+/* True when the database answers a trivial query. */
+bool store_ping(struct store *st);
+
+/* Sets the function called after every successful store_commit (used to
+ * wake the outbox relay). */
+void store_set_commit_hook(struct store *st, void (*fn)(void *ud), void *ud);
+
+extern const struct store_ops store_sqlite_ops;
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * SQLite backend of the store interface. One handle is one connection used
+ * by one thread (SQLITE_OPEN_NOMUTEX). WAL mode lets readers run beside the
+ * single writer; write transactions start with BEGIN IMMEDIATE so two
+ * writers never deadlock on a lock upgrade, and a busy timeout makes a
+ * writer wait its turn instead of failing.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/mem.h"
+#include "core/base/rc.h"
+#include "core/store/store.h"
+
+#define STORE_SQLITE_CACHE 64     /* prepared statements kept per connection */
+#define STORE_SQLITE_MAX_COLS 32  /* widest result row we read */
+#define STORE_SQLITE_BUSY_MS 5000 /* wait for the write lock before RC_STORE */
+
+struct store_sqlite {
+    struct store base;
+    sqlite3 *db;
+    sqlite3_stmt *cache[STORE_SQLITE_CACHE]; /* prepared statements, matched by SQL text */
+    size_t next_evict;                       /* round-robin victim when the cache is full */
+};
+
+static int store_sqlite_fail(struct store_sqlite *s, int code)
+{
+    snprintf(s->base.errmsg, sizeof s->base.errmsg, "sqlite: %s (%d)", sqlite3_errmsg(s->db), code);
+    switch (code & 0xff) {
+    case SQLITE_CONSTRAINT:
+        return RC_CONFLICT;
+    case SQLITE_NOMEM:
+        return RC_NOMEM;
+    default:
+        return RC_STORE;
+    }
+}
+
+static void store_sqlite_close(struct store *st)
+{
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    for (size_t i = 0; i < STORE_SQLITE_CACHE; i++)
+        sqlite3_finalize(s->cache[i]);
+    sqlite3_close_v2(s->db);
+    mem_free(s);
+}
+
+static int store_sqlite_open(const char *url, struct store **out, char *err, size_t errlen)
+{
+    const char *path = url + strlen("sqlite:");
+    struct store_sqlite *s = mem_calloc(1, sizeof *s);
+    if (!s)
+        return RC_NOMEM;
+    s->base.ops = &store_sqlite_ops;
+    int code = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (code != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        store_sqlite_close(&s->base);
+        return RC_STORE;
+    }
+    sqlite3_busy_timeout(s->db, STORE_SQLITE_BUSY_MS);
+    /* synchronous=FULL: a commit is on disk when it returns, so an
+     * acknowledged command survives even a power cut, not only a crash. */
+    code = sqlite3_exec(s->db,
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                        " PRAGMA foreign_keys=ON;",
+                        NULL, NULL, NULL);
+    if (code != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+        store_sqlite_close(&s->base);
+        return RC_STORE;
+    }
+    *out = &s->base;
+    return RC_OK;
+}
+
+/* Cached prepared statement for <sql>, or NULL with the code in <code>. */
+static sqlite3_stmt *store_sqlite_prepare(struct store_sqlite *s, const char *sql, int *code)
+{
+    sqlite3_stmt **slot = NULL;
+    for (size_t i = 0; i < STORE_SQLITE_CACHE; i++) {
+        if (s->cache[i] && !strcmp(sqlite3_sql(s->cache[i]), sql))
+            return s->cache[i];
+        if (!s->cache[i] && !slot)
+            slot = &s->cache[i];
+    }
+    if (!slot) {
+        slot = &s->cache[s->next_evict];
+        s->next_evict = (s->next_evict + 1) % STORE_SQLITE_CACHE;
+        sqlite3_finalize(*slot);
+        *slot = NULL;
+    }
+    *code = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+    return *code == SQLITE_OK ? *slot : NULL;
+}
+
+static int store_sqlite_bind(sqlite3_stmt *stmt, const struct store_val *args, size_t nargs)
+{
+    BUG_ON((size_t)sqlite3_bind_parameter_count(stmt) != nargs);
+    for (size_t i = 0; i < nargs; i++) {
+        char name[24];
+        snprintf(name, sizeof name, "$%zu", i + 1);
+        int idx = sqlite3_bind_parameter_index(stmt, name);
+        BUG_ON(idx == 0);
+        int code;
+        switch (args[i].type) {
+        case STORE_T_INT:
+            code = sqlite3_bind_int64(stmt, idx, args[i].i);
+            break;
+        case STORE_T_TEXT:
+            code = sqlite3_bind_text(stmt, idx, args[i].s, -1, SQLITE_STATIC);
+            break;
+        default:
+            code = sqlite3_bind_null(stmt, idx);
+            break;
+        }
+        if (code != SQLITE_OK)
+            return code;
+    }
+    return SQLITE_OK;
+}
+
+static void store_sqlite_read_row(sqlite3_stmt *stmt, struct store_val *vals, size_t ncols)
+{
+    for (size_t i = 0; i < ncols; i++) {
+        switch (sqlite3_column_type(stmt, (int)i)) {
+        case SQLITE_NULL:
+            vals[i] = STORE_NULL;
+            break;
+        case SQLITE_INTEGER:
+        case SQLITE_FLOAT:
+            vals[i] = STORE_INT(sqlite3_column_int64(stmt, (int)i));
+            break;
+        default:
+            vals[i] = STORE_TEXT((const char *)sqlite3_column_text(stmt, (int)i));
+            break;
+        }
+    }
+}
+
+static int store_sqlite_exec(struct store *st, const char *sql, const struct store_val *args,
+                             size_t nargs, store_row_cb cb, void *ud, int64_t *changes)
+{
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    int code = SQLITE_OK, rc = RC_OK;
+    sqlite3_stmt *stmt = store_sqlite_prepare(s, sql, &code);
+    if (!stmt)
+        return store_sqlite_fail(s, code);
+    if ((code = store_sqlite_bind(stmt, args, nargs)) != SQLITE_OK) {
+        rc = store_sqlite_fail(s, code);
+        goto out;
+    }
+    size_t ncols = (size_t)sqlite3_column_count(stmt);
+    BUG_ON(ncols > STORE_SQLITE_MAX_COLS);
+    struct store_val vals[STORE_SQLITE_MAX_COLS];
+    while ((code = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (!cb)
+            continue;
+        store_sqlite_read_row(stmt, vals, ncols);
+        struct store_row row = {.ncols = ncols, .cols = vals};
+        if ((rc = cb(ud, &row)) != 0)
+            goto out;
+    }
+    if (code != SQLITE_DONE) {
+        rc = store_sqlite_fail(s, code);
+        goto out;
+    }
+    if (changes)
+        *changes = sqlite3_changes64(s->db);
+out:
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return rc;
+}
+
+static int store_sqlite_exec_script(struct store *st, const char *sql)
+{
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    int code = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    return code == SQLITE_OK ? RC_OK : store_sqlite_fail(s, code);
+}
+
+static int store_sqlite_begin(struct store *st)
+{
+    return store_sqlite_exec_script(st, "BEGIN IMMEDIATE");
+}
+static int store_sqlite_commit(struct store *st) { return store_sqlite_exec_script(st, "COMMIT"); }
+static int store_sqlite_rollback(struct store *st)
+{
+    return store_sqlite_exec_script(st, "ROLLBACK");
+}
+
+const struct store_ops store_sqlite_ops = {
+    .scheme = "sqlite:",
+    .open = store_sqlite_open,
+    .close = store_sqlite_close,
+    .begin = store_sqlite_begin,
+    .commit = store_sqlite_commit,
+    .rollback = store_sqlite_rollback,
+    .exec = store_sqlite_exec,
+    .exec_script = store_sqlite_exec_script,
+    .pg_dialect = false,
+};

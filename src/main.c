@@ -1,0 +1,245 @@
+/*
+ * webtoon: one binary for the whole platform. Parses flags and hands over
+ * to the app layer; every command is described in its own help text.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "core/base/bug.h"
+#include "core/base/mem.h"
+#include "core/base/rc.h"
+
+static const char main_usage[] =
+    "Usage: webtoon [--data-dir DIR] <command> [options]\n"
+    "\n"
+    "A webtoon store made of five event-driven services.\n"
+    "\n"
+    "Commands:\n"
+    "  up                 run every service, restart crashed ones, stop all on Ctrl-C\n"
+    "  serve <service>    run one service: pointer, payment, history, webtoon, purchase\n"
+    "  events tail        print the event stream like a console consumer\n"
+    "  events reset <g>   deliver every event again to consumer group <g>\n"
+    "  config             print the configuration variables (markdown)\n"
+    "\n"
+    "Options:\n"
+    "  --data-dir DIR     where all state lives (default ./var; or WEBTOON_DATA_DIR)\n"
+    "  -h, --help         this help; `webtoon <command> --help` for a command\n"
+    "  -V, --version      print the version\n"
+    "\n"
+    "Every setting is an environment variable; see `webtoon config`.\n";
+
+static const char main_usage_serve[] =
+    "Usage: webtoon serve <service> [--port N]\n"
+    "\n"
+    "Runs one service in the foreground until SIGTERM or Ctrl-C, then drains:\n"
+    "/readyz turns 503, in-flight requests finish, pending events are published.\n"
+    "\n"
+    "Services:\n";
+
+static const char main_usage_up[] =
+    "Usage: webtoon up [--replicas N]\n"
+    "\n"
+    "Runs all five services as child processes, waits until each answers\n"
+    "/healthz and prints their addresses. A crashed service is restarted with\n"
+    "back-off; Ctrl-C or SIGTERM stops everything cleanly.\n"
+    "\n"
+    "  --replicas N   processes per service (default 1); replica r of a service\n"
+    "                 listens on its port + 100 * r\n";
+
+static const char main_usage_events[] =
+    "Usage: webtoon events tail [--from-beginning] [--type TYPE] [--verbose] [--exit-at-end]\n"
+    "       webtoon events reset <group>\n"
+    "\n"
+    "tail prints each event's JSON payload on its own line, following new events\n"
+    "until Ctrl-C.\n"
+    "  --from-beginning  start at the first event instead of new ones only\n"
+    "  --type TYPE       only events of this type (e.g. Joined)\n"
+    "  --verbose         prefix each line with offset, key and type\n"
+    "  --exit-at-end     stop when there is nothing more to read\n"
+    "\n"
+    "reset rewinds a stopped consumer group (a service name) to the start of the\n"
+    "log; the service then sees every event again, and its inbox ignores what it\n"
+    "already applied.\n";
+
+static int main_fail_usage(const char *fmt, ...) PRINTF_LIKE(1, 2);
+static int main_fail_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "webtoon: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'webtoon --help' for usage.\n");
+    va_end(ap);
+    return 2;
+}
+
+static bool main_is_help(const char *arg)
+{
+    return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");
+}
+
+/* Parses a positive integer flag value; returns -1 when invalid. */
+static long main_parse_count(const char *text, long max)
+{
+    char *end = NULL;
+    long v = text ? strtol(text, &end, 10) : -1;
+    return text && *text && !*end && v >= 1 && v <= max ? v : -1;
+}
+
+static int main_load_config(struct config *cfg)
+{
+    char err[512];
+    if (config_load(cfg, err, sizeof err) != RC_OK) {
+        fprintf(stderr, "webtoon: invalid configuration: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+static int main_serve(int argc, char **argv)
+{
+    if (argc < 1 || main_is_help(argv[0])) {
+        fputs(main_usage_serve, argc < 1 ? stderr : stdout);
+        for (size_t i = 0; i < app_modules_len; i++)
+            fprintf(argc < 1 ? stderr : stdout, "  %-9s %s\n", app_modules[i].name,
+                    app_modules[i].summary);
+        return argc < 1 ? 2 : 0;
+    }
+    const struct app_module *m = app_module_find(argv[0]);
+    if (!m)
+        return main_fail_usage("unknown service '%s'", argv[0]);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--port") && i + 1 < argc) {
+            if (main_parse_count(argv[i + 1], 65535) < 0)
+                return main_fail_usage("--port needs a number from 1 to 65535, not '%s'",
+                                       argv[i + 1]);
+            setenv("WEBTOON_PORT", argv[++i], 1);
+        } else {
+            return main_fail_usage("unknown option '%s' for serve", argv[i]);
+        }
+    }
+    struct config cfg;
+    int rc = main_load_config(&cfg);
+    if (rc == 0)
+        rc = service_run(m->service, &cfg);
+    config_cleanup(&cfg);
+    return rc;
+}
+
+static int main_up(int argc, char **argv)
+{
+    struct app_up_options opts = {.replicas = 1};
+    for (int i = 0; i < argc; i++) {
+        if (main_is_help(argv[i])) {
+            fputs(main_usage_up, stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--replicas") && i + 1 < argc) {
+            long n = main_parse_count(argv[++i], 16);
+            if (n < 0)
+                return main_fail_usage("--replicas needs a number from 1 to 16, not '%s'", argv[i]);
+            opts.replicas = (int)n;
+        } else {
+            return main_fail_usage("unknown option '%s' for up", argv[i]);
+        }
+    }
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return main_fail_usage("cannot find my own executable");
+    self[len] = '\0';
+    opts.self_exe = self;
+    struct config cfg;
+    int rc = main_load_config(&cfg);
+    if (rc == 0)
+        rc = app_up(&cfg, &opts);
+    config_cleanup(&cfg);
+    return rc;
+}
+
+static int main_events(int argc, char **argv)
+{
+    if (argc < 1 || main_is_help(argv[0])) {
+        fputs(main_usage_events, argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    struct config cfg;
+    int rc;
+    if (!strcmp(argv[0], "reset")) {
+        if (argc != 2 || main_is_help(argv[1])) {
+            fputs(main_usage_events, argc != 2 ? stderr : stdout);
+            return argc != 2 ? 2 : 0;
+        }
+        if ((rc = main_load_config(&cfg)) == 0)
+            rc = app_events_reset(&cfg, argv[1]);
+        config_cleanup(&cfg);
+        return rc;
+    }
+    if (strcmp(argv[0], "tail") != 0)
+        return main_fail_usage("unknown events command '%s'", argv[0]);
+    struct app_tail_options opts = {0};
+    for (int i = 1; i < argc; i++) {
+        if (main_is_help(argv[i])) {
+            fputs(main_usage_events, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--from-beginning")) {
+            opts.from_beginning = true;
+        } else if (!strcmp(argv[i], "--verbose")) {
+            opts.verbose = true;
+        } else if (!strcmp(argv[i], "--exit-at-end")) {
+            opts.exit_at_end = true;
+        } else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
+            opts.type = argv[++i];
+        } else {
+            return main_fail_usage("unknown option '%s' for events tail", argv[i]);
+        }
+    }
+    if ((rc = main_load_config(&cfg)) == 0)
+        rc = app_events_tail(&cfg, &opts);
+    config_cleanup(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    mem_install_json_hooks();
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (main_is_help(argv[i])) {
+            fputs(main_usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
+            printf("webtoon %s\n", WEBTOON_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "--data-dir") && i + 1 < argc) {
+            setenv("WEBTOON_DATA_DIR", argv[++i], 1);
+        } else {
+            return main_fail_usage("unknown option '%s'", argv[i]);
+        }
+    }
+    if (i >= argc) {
+        fputs(main_usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[i++];
+    if (!strcmp(cmd, "serve"))
+        return main_serve(argc - i, argv + i);
+    if (!strcmp(cmd, "up"))
+        return main_up(argc - i, argv + i);
+    if (!strcmp(cmd, "events"))
+        return main_events(argc - i, argv + i);
+    if (!strcmp(cmd, "config")) {
+        config_write_markdown(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "help")) {
+        fputs(main_usage, stdout);
+        return 0;
+    }
+    return main_fail_usage("unknown command '%s'", cmd);
+}

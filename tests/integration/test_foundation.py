@@ -1,0 +1,281 @@
+"""The foundation: one binary, the supervisor, the embedded event log with
+its outbox and inbox, crash safety and clean shutdown."""
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+from harness import SERVICES, wait_until
+
+
+
+def join(system, user):
+    r = system.post("pointer", "/pointers", {"userId": user})
+    assert r.status_code == 201, r.text
+    return r
+
+
+def timeline_count(system, user=None):
+    if user:
+        return system.query("history", "SELECT COUNT(*) FROM timeline WHERE user_id = ?", user)[0][0]
+    return system.query("history", "SELECT COUNT(*) FROM timeline")[0][0]
+
+
+def history_has(system, user):
+    r = system.get("history", f"/histories?userId={user}")
+    return r.status_code == 200 and len(r.json()["_embedded"]["histories"]) == 1
+
+
+# --- the command line ------------------------------------------------------------
+
+
+def test_help_version_and_bad_usage(system):
+    r = system.run("--help")
+    assert r.returncode == 0 and "serve <service>" in r.stdout and "up" in r.stdout
+    r = system.run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("webtoon ")
+    for cmd in (["serve", "--help"], ["up", "--help"], ["events", "--help"]):
+        r = system.run(*cmd)
+        assert r.returncode == 0 and "Usage: webtoon" in r.stdout, cmd
+    r = system.run("frobnicate")
+    assert r.returncode == 2 and "unknown command" in r.stderr
+    r = system.run("serve", "nosuch")
+    assert r.returncode == 2 and "unknown service" in r.stderr
+    r = system.run("up", "--replicas", "zero")
+    assert r.returncode == 2 and "--replicas" in r.stderr
+
+
+def test_invalid_configuration_is_refused_at_start(system):
+    r = system.run("serve", "pointer", WEBTOON_HTTP_THREADS="lots")
+    assert r.returncode == 2
+    assert "WEBTOON_HTTP_THREADS=lots" in r.stderr and "integer" in r.stderr
+    r = system.run("serve", "pointer", WEBTOON_LOG_LEVEL="chatty")
+    assert r.returncode == 2 and "WEBTOON_LOG_LEVEL" in r.stderr
+
+
+def test_configuration_table_is_documented(system):
+    r = system.run("config")
+    assert r.returncode == 0
+    doc = open(os.path.join(os.path.dirname(__file__), "../../docs/CONFIG.md")).read()
+    assert r.stdout in doc, "docs/CONFIG.md is stale: regenerate the table with `webtoon config`"
+
+
+def test_port_in_use_is_a_clear_start_failure(system):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", system.ports["pointer"]))
+        s.listen()
+        r = system.run("serve", "pointer")
+    assert r.returncode == 2
+    assert "cannot listen" in r.stdout
+
+
+# --- one service -------------------------------------------------------------------
+
+
+def test_service_logs_json_and_serves_probes(system):
+    p = system.start("pointer")
+    assert system.get("pointer", "/readyz").json() == {"status": "ready"}
+    r = system.get("pointer", "/nowhere", headers={"X-Request-Id": "trace-42"})
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert r.headers["x-request-id"] == "trace-42"
+    metrics = system.get("pointer", "/metrics").text
+    assert 'webtoon_http_requests_total{service="pointer",route="(unmatched)",method="any",code="4xx"} 1' in metrics
+    assert "webtoon_outbox_backlog" in metrics
+    assert p.terminate() == 0
+    import json
+    lines = [json.loads(l) for l in p.output().splitlines() if l.startswith("{")]
+    assert lines, p.output()
+    assert all({"time", "level", "service", "msg"} <= set(l) for l in lines)
+    assert any(l.get("requestId") == "trace-42" and l.get("status") == 404 for l in lines)
+    assert lines[-1]["msg"] == "stopped cleanly"
+
+
+def test_sigterm_turns_readiness_red_before_closing(system):
+    p = system.start("pointer", WEBTOON_DRAIN_DELAY_MS=1500)
+    p.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: system.get("pointer", "/readyz").status_code == 503, 2, what="readyz 503")
+    # Still serving during the drain delay: the gateway moves away first.
+    assert system.get("pointer", "/healthz").status_code == 200
+    assert p.proc.wait(10) == 0
+    with pytest.raises(requests.ConnectionError):
+        system.get("pointer", "/healthz")
+
+
+def test_service_that_served_requests_stops_without_leaks(system):
+    """Under the sanitizer build a leak makes the exit status non-zero."""
+    system.start("history")
+    p = system.start("pointer", WEBTOON_HTTP_THREADS=2)
+    for i in range(20):
+        join(system, f"leak-{i}")
+    system.get("pointer", "/pointers/leak-1")
+    system.post("pointer", "/pointers", data=b"not json", headers={"Content-Type": "application/json"})
+    wait_until(lambda: timeline_count(system) == 20, what="history caught up")
+    assert p.terminate() == 0, p.output()
+    assert system.procs["history"].terminate() == 0
+    assert "LeakSanitizer" not in p.output()
+
+
+# --- outbox and inbox --------------------------------------------------------------------
+
+
+def test_event_committed_but_not_published_survives_sigkill(system):
+    """Producer killed between its commit and the relay's publish."""
+    system.start("history")
+    p = system.start("pointer", WEBTOON_RELAY_PAUSED="true")
+    join(system, "bob")
+    assert system.query("pointer", "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") == [(1,)]
+    assert system.events() == []
+    p.kill()
+
+    system.start("pointer")
+    wait_until(lambda: history_has(system, "bob"), what="bob in history")
+    assert [e["userId"] for e in system.events("Joined")] == ["bob"]
+    assert system.query("pointer", "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") == [(0,)]
+
+
+def test_every_event_delivered_twice_has_one_effect(system):
+    system.start("pointer")
+    h = system.start("history")
+    users = [f"twice-{i}" for i in range(10)]
+    for u in users:
+        join(system, u)
+    wait_until(lambda: timeline_count(system) == 10, what="history caught up")
+    assert h.terminate() == 0
+
+    # While the group consumes, a rewind is refused; stopped, it is allowed.
+    r = system.run("events", "reset", "history")
+    assert r.returncode == 0, r.stderr
+    system.start("history")
+    wait_until(lambda: system.metric("history", "webtoon_consumer_events_duplicate_total") == 10,
+               what="all ten redelivered")
+    assert timeline_count(system) == 10
+    for u in users:
+        assert timeline_count(system, u) == 1
+    r = system.run("events", "reset", "history")
+    assert r.returncode == 1 and "stop it first" in r.stderr
+
+
+def test_consumer_killed_mid_batch_resumes_from_committed_offset(system):
+    system.start("pointer")
+    users = [f"batch-{i}" for i in range(10)]
+    for u in users:
+        join(system, u)
+    wait_until(lambda: len(system.events("Joined")) == 10, what="ten events in the log")
+
+    # The consumer applies three events, then dies before committing the batch.
+    crashing = system.start("history", wait=False, WEBTOON_FAULT_CONSUMER_KILL_AFTER=3)
+    assert crashing.proc.wait(10) == -signal.SIGKILL
+    assert timeline_count(system) == 3
+
+    system.start("history")
+    wait_until(lambda: timeline_count(system) == 10, what="all ten applied")
+    for u in users:
+        assert timeline_count(system, u) == 1
+    assert system.metric("history", "webtoon_consumer_events_duplicate_total") == 3
+
+
+def test_log_and_offsets_survive_restart_of_every_process(system):
+    system.start("pointer")
+    system.start("history")
+    for u in ("r1", "r2", "r3"):
+        join(system, u)
+    wait_until(lambda: timeline_count(system) == 3, what="history caught up")
+    system.stop_all()
+
+    system.start("pointer")
+    system.start("history")
+    join(system, "r4")
+    wait_until(lambda: timeline_count(system) == 4, what="the new event applied")
+    assert [e["userId"] for e in system.events("Joined")] == ["r1", "r2", "r3", "r4"]
+    assert system.metric("history", "webtoon_consumer_events_duplicate_total") == 0
+    r = system.post("pointer", "/pointers", {"userId": "r1"})
+    assert r.status_code == 409  # the write side kept its state too
+
+
+def test_events_tail_prints_json_lines(system):
+    system.start("pointer")
+    join(system, "tail-1")
+    wait_until(lambda: system.events(), what="an event")
+    r = system.run("events", "tail", "--from-beginning", "--exit-at-end", "--verbose")
+    assert r.returncode == 0
+    assert "offset=1 key=tail-1 type=Joined\t{" in r.stdout
+    ev = system.events("Joined")[0]
+    assert ev["eventType"] == "Joined" and ev["userId"] == "tail-1"
+    assert isinstance(ev["timestamp"], int) and len(ev["eventId"]) == 36
+    assert system.events("NoSuchType") == []
+
+
+def test_consumer_wakes_quickly_on_publish(system):
+    """Consumers follow the log by notification, not by their 200 ms poll."""
+    system.start("pointer")
+    system.start("history", WEBTOON_POLL_INTERVAL_MS=60000)
+    time.sleep(0.3)  # the consumer is now asleep in its long poll
+    join(system, "fast")
+    wait_until(lambda: history_has(system, "fast"), timeout=5, what="fast in history")
+
+
+# --- webtoon up ------------------------------------------------------------------------
+
+
+def up_pids(system):
+    out = os.popen(f"pgrep -P {system.procs['up'].pid} -a").read().split("\n")
+    return {line.split()[-1]: int(line.split()[0]) for line in out if line.strip()}
+
+
+def test_up_runs_everything_and_restarts_a_killed_child(system):
+    started = time.monotonic()
+    up = system.start_up()
+    for s in SERVICES:
+        system.wait_healthy(s, up, timeout=2 - (time.monotonic() - started) + 1)
+    pids = up_pids(system)
+    assert set(pids) == set(SERVICES)
+
+    os.kill(pids["pointer"], signal.SIGKILL)
+    wait_until(lambda: up_pids(system).get("pointer", pids["pointer"]) != pids["pointer"], 5,
+               what="a new pointer process")
+    system.wait_healthy("pointer", timeout=5)
+    join(system, "after-restart")
+
+    assert up.terminate() == 0
+    assert "all services stopped" in up.output()
+    for s in SERVICES:
+        with pytest.raises(requests.ConnectionError):
+            system.get(s, "/healthz")
+
+
+def test_up_stops_when_a_service_cannot_start(system):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", system.ports["history"]))
+        s.listen()
+        up = system.start_up()
+        assert up.proc.wait(20) == 2
+    assert "could not start" in up.output()
+    for s in ("pointer", "payment"):
+        with pytest.raises(requests.ConnectionError):
+            system.get(s, "/healthz")
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def test_up_is_quiet_when_idle(system):
+    """A guard against busy loops; bench/idle-cpu.sh measures the real figure."""
+    up = system.start_up(WEBTOON_POLL_INTERVAL_MS=1000)
+    for s in SERVICES:
+        system.wait_healthy(s, up)
+    time.sleep(1)
+    pids = [up.pid] + list(up_pids(system).values())
+    before, t0 = cpu_seconds(pids), time.monotonic()
+    time.sleep(5)
+    share = (cpu_seconds(pids) - before) / (time.monotonic() - t0)
+    assert share < 0.05, f"idle system used {share:.1%} of a core"

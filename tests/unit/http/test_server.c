@@ -1,0 +1,290 @@
+/* The HTTP server over real sockets: routing, problem+json errors, request
+ * ids, keep-alive, built-in endpoints, metrics and graceful drain. */
+#include "support/test_support.h"
+
+#include <poll.h>
+
+#include "core/base/clock.h"
+#include "core/base/rc.h"
+#include "core/http/http.h"
+#include "core/log/log.h"
+#include "core/metrics/metrics.h"
+
+static int handle_item_get(struct http_req *req)
+{
+    int64_t page;
+    int rc = http_req_query_int(req, "page", 0, 0, 1000, &page);
+    if (rc != RC_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:I, s:s}", "id", http_req_param(req, "id"), "page",
+                             (json_int_t)page, "who", (const char *)http_req_ctx(req));
+    return http_reply_json(req, 200, body, NULL);
+}
+
+static int handle_item_post(struct http_req *req)
+{
+    json_t *body;
+    int rc = http_req_json(req, &body);
+    if (rc != RC_OK)
+        return rc;
+    json_t *name = json_object_get(body, "name");
+    if (!json_is_string(name))
+        return http_fail(req, RC_INVALID, "field 'name' must be a string");
+    http_reply_header(req, "Location", "/items/1");
+    return http_reply_json(req, 201, json_pack("{s:O}", "name", name), NULL);
+}
+
+static int handle_conflict(struct http_req *req)
+{
+    return http_fail(req, RC_CONFLICT, "already there: %s", "x");
+}
+
+static int handle_silent(struct http_req *req)
+{
+    (void)req;
+    return RC_OK; /* forgets to reply: the server must still answer */
+}
+
+static const struct http_route routes[] = {
+    {"GET", "/items/{id}", handle_item_get},
+    {"POST", "/items", handle_item_post},
+    {"PUT", "/items/{id}/conflict", handle_conflict},
+    {"GET", "/silent", handle_silent},
+};
+
+static bool ready_flag = true;
+static bool test_is_ready(void *ctx)
+{
+    (void)ctx;
+    return ready_flag;
+}
+
+static int worker_init(void *app, void **ctx)
+{
+    *ctx = app;
+    return RC_OK;
+}
+
+static struct http_server *start(int threads)
+{
+    static char app[] = "worker";
+    struct http_server_options o = {
+        .addr = "127.0.0.1",
+        .port = 0,
+        .threads = threads,
+        .max_body = 1024,
+        .timeout_ms = 5000,
+        .routes = routes,
+        .nroutes = ARRAY_LEN(routes),
+        .app = app,
+        .worker_init = worker_init,
+        .is_ready = test_is_ready,
+    };
+    struct http_server *s = NULL;
+    char err[256];
+    assert_int_equal(http_server_start(&o, &s, err, sizeof err), RC_OK);
+    return s;
+}
+
+static int setup(void **state)
+{
+    log_init("test", LOG_ERROR);
+    *state = start(2);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    http_server_stop(*state, 1000);
+    metrics_cleanup();
+    return 0;
+}
+
+#define PORT(state) http_server_port(*(state))
+
+static void test_route_with_param_and_query(void **state)
+{
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "GET", "/items/abc%2D1?page=3", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"id\":\"abc-1\""));
+    assert_non_null(strstr(r.body, "\"page\":3"));
+    assert_non_null(strstr(r.body, "\"who\":\"worker\""));
+    assert_non_null(strcasestr(r.headers, "content-type: application/json"));
+}
+
+static void test_bad_query_is_400_problem(void **state)
+{
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "GET", "/items/a?page=-1", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strcasestr(r.headers, "content-type: application/problem+json"));
+    assert_non_null(strstr(r.body, "\"type\":\"/problems/invalid-request\""));
+    assert_non_null(strstr(r.body, "page"));
+}
+
+static void test_unknown_path_is_404_problem(void **state)
+{
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "GET", "/nothing/here", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(r.body, "\"status\":404"));
+    assert_non_null(strstr(r.body, "\"instance\":\"/nothing/here\""));
+}
+
+static void test_wrong_method_is_405_with_allow(void **state)
+{
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "DELETE", "/items/1", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strcasestr(r.headers, "allow: GET"));
+}
+
+static void test_json_body_rules(void **state)
+{
+    struct test_response r;
+    const char *json = "Content-Type: application/json\r\n";
+    assert_int_equal(test_http(PORT(state), "POST", "/items", json, "{\"name\":\"x\"}", &r), 0);
+    assert_int_equal(r.status, 201);
+    assert_non_null(strcasestr(r.headers, "location: /items/1"));
+
+    assert_int_equal(test_http(PORT(state), "POST", "/items", NULL, "{\"name\":\"x\"}", &r), 0);
+    assert_int_equal(r.status, 415);
+    assert_int_equal(
+        test_http(PORT(state), "POST", "/items", "Content-Type: text/plain\r\n", "x", &r), 0);
+    assert_int_equal(r.status, 415);
+    assert_int_equal(test_http(PORT(state), "POST", "/items", json, "{\"name\":", &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "invalid-json"));
+    assert_int_equal(test_http(PORT(state), "POST", "/items", json, "[1,2]", &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_int_equal(test_http(PORT(state), "POST", "/items", json, "{\"a\":1,\"a\":2}", &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_int_equal(test_http(PORT(state), "POST", "/items", json, "", &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_int_equal(test_http(PORT(state), "POST", "/items", json, "{\"name\":5}", &r), 0);
+    assert_int_equal(r.status, 400);
+}
+
+static void test_body_over_limit_is_413_problem(void **state)
+{
+    char big[3000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    struct test_response r;
+    assert_int_equal(
+        test_http(PORT(state), "POST", "/items", "Content-Type: application/json\r\n", big, &r), 0);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(r.body, "payload-too-large"));
+}
+
+static void test_errors_and_forgotten_replies(void **state)
+{
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "PUT", "/items/1/conflict", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 409);
+    assert_non_null(strstr(r.body, "already there: x"));
+    assert_int_equal(test_http(PORT(state), "GET", "/silent", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 500);
+}
+
+static void test_request_id_passed_or_created(void **state)
+{
+    struct test_response r;
+    assert_int_equal(
+        test_http(PORT(state), "GET", "/healthz", "X-Request-Id: abc-123\r\n", NULL, &r), 0);
+    assert_non_null(strcasestr(r.headers, "x-request-id: abc-123"));
+    assert_int_equal(
+        test_http(PORT(state), "GET", "/healthz", "X-Request-Id: bad id<>\r\n", NULL, &r), 0);
+    char *rid = strcasestr(r.headers, "x-request-id: ");
+    assert_non_null(rid);
+    assert_null(strstr(r.headers, "bad id"));
+    assert_int_equal(rid[14 + 8], '-'); /* a generated UUID */
+}
+
+static void test_keep_alive_serves_many(void **state)
+{
+    int fd = test_connect(PORT(state));
+    assert_true(fd >= 0);
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct test_response r;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(test_exchange(fd, req, strlen(req), &r), 0);
+        assert_int_equal(r.status, 200);
+    }
+    close(fd);
+}
+
+static void test_metrics_count_routes(void **state)
+{
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "GET", "/items/m", NULL, NULL, &r), 0);
+    assert_int_equal(test_http(PORT(state), "GET", "/metrics", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "webtoon_http_requests_total{service=\"test\",route=\"/items/"
+                                   "{id}\",method=\"GET\",code=\"2xx\"}"));
+    assert_non_null(strstr(r.body, "webtoon_http_request_duration_seconds_bucket"));
+    assert_non_null(strstr(r.body, "webtoon_http_requests_in_flight"));
+}
+
+static void test_readiness_follows_dependencies(void **state)
+{
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "GET", "/readyz", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    ready_flag = false;
+    assert_int_equal(test_http(PORT(state), "GET", "/readyz", NULL, NULL, &r), 0);
+    ready_flag = true;
+    assert_int_equal(r.status, 503);
+    assert_non_null(strcasestr(r.headers, "application/problem+json"));
+}
+
+/* Drain: readyz turns red while requests are still served, then stop closes
+ * idle keep-alive connections promptly instead of waiting for timeouts. */
+static void test_drain_then_stop(void **state)
+{
+    (void)state;
+    struct http_server *s = start(2);
+    int port = http_server_port(s);
+    int idle = test_connect(port);
+    struct test_response r;
+    const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(test_exchange(idle, req, strlen(req), &r), 0);
+
+    http_server_set_draining(s);
+    assert_int_equal(test_http(port, "GET", "/readyz", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(test_http(port, "GET", "/items/1", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+
+    int64_t t0 = clock_mono_ms();
+    http_server_stop(s, 5000);
+    /* Generous bound: the point is not waiting for the 5 s idle timeout. */
+    assert_true(clock_mono_ms() - t0 < 4000);
+    char c;
+    struct pollfd pfd = {.fd = idle, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 1000), 1);
+    assert_true(recv(idle, &c, 1, 0) <= 0); /* closed by the server */
+    close(idle);
+    assert_true(test_connect(port) < 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_route_with_param_and_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_query_is_400_problem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_path_is_404_problem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_method_is_405_with_allow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_body_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_over_limit_is_413_problem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors_and_forgotten_replies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_id_passed_or_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keep_alive_serves_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_count_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readiness_follows_dependencies, setup, teardown),
+        cmocka_unit_test(test_drain_then_stop),
+    };
+    metrics_init("test");
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
