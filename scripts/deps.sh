@@ -9,7 +9,7 @@ packages="
   make gcc libc6-dev cmake pkg-config clang-format ca-certificates curl procps sqlite3 git
   libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev
   librdkafka-dev libpq-dev libhiredis-dev libcmocka-dev
-  python3 python3-pytest python3-requests
+  python3 python3-pytest python3-requests python3-jsonschema
 "
 
 missing=""

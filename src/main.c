@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "svc/history/history.h"
 #include "core/base/bug.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+
+extern const char app_openapi_json[]; /* generated from api/openapi.json */
 
 static const char main_usage[] =
     "Usage: webtoon [--data-dir DIR] <command> [options]\n"
@@ -24,6 +27,8 @@ static const char main_usage[] =
     "  serve <service>    run one service: pointer, payment, history, webtoon, purchase\n"
     "  events tail        print the event stream like a console consumer\n"
     "  events reset <g>   deliver every event again to consumer group <g>\n"
+    "  demo               load the demo catalog into a running system\n"
+    "  history rebuild    drop the history view and replay the event log into it\n"
     "  config             print the configuration variables (markdown)\n"
     "\n"
     "Options:\n"
@@ -42,14 +47,15 @@ static const char main_usage_serve[] =
     "Services:\n";
 
 static const char main_usage_up[] =
-    "Usage: webtoon up [--replicas N]\n"
+    "Usage: webtoon up [--replicas N] [--demo]\n"
     "\n"
     "Runs all five services as child processes, waits until each answers\n"
     "/healthz and prints their addresses. A crashed service is restarted with\n"
     "back-off; Ctrl-C or SIGTERM stops everything cleanly.\n"
     "\n"
     "  --replicas N   processes per service (default 1); replica r of a service\n"
-    "                 listens on its port + 100 * r\n";
+    "                 listens on its port + 100 * r\n"
+    "  --demo         load the demo catalog once everything is up\n";
 
 static const char main_usage_events[] =
     "Usage: webtoon events tail [--from-beginning] [--type TYPE] [--verbose] [--exit-at-end]\n"
@@ -125,6 +131,7 @@ static int main_serve(int argc, char **argv)
     }
     struct config cfg;
     int rc = main_load_config(&cfg);
+    service_set_api_document(app_openapi_json);
     if (rc == 0)
         rc = service_run(m->service, &cfg);
     config_cleanup(&cfg);
@@ -139,7 +146,9 @@ static int main_up(int argc, char **argv)
             fputs(main_usage_up, stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--replicas") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--demo")) {
+            opts.demo = true;
+        } else if (!strcmp(argv[i], "--replicas") && i + 1 < argc) {
             long n = main_parse_count(argv[++i], 16);
             if (n < 0)
                 return main_fail_usage("--replicas needs a number from 1 to 16, not '%s'", argv[i]);
@@ -233,6 +242,17 @@ int main(int argc, char **argv)
         return main_up(argc - i, argv + i);
     if (!strcmp(cmd, "events"))
         return main_events(argc - i, argv + i);
+    if (!strcmp(cmd, "demo") || !strcmp(cmd, "history")) {
+        bool rebuild = !strcmp(cmd, "history");
+        if (rebuild && (i >= argc || strcmp(argv[i], "rebuild") != 0))
+            return main_fail_usage("usage: webtoon history rebuild");
+        struct config cfg;
+        int rc = main_load_config(&cfg);
+        if (rc == 0)
+            rc = rebuild ? history_rebuild(&cfg) : app_demo(&cfg);
+        config_cleanup(&cfg);
+        return rc;
+    }
     if (!strcmp(cmd, "config")) {
         config_write_markdown(stdout);
         return 0;

@@ -29,6 +29,7 @@ const struct app_module *app_module_find(const char *name);
 struct app_up_options {
     const char *self_exe; /* path of this binary, to start children */
     int replicas;         /* processes per service */
+    bool demo;            /* load the demo catalog once everything is up */
 };
 
 /* `webtoon up`: runs every service as a child process, restarts crashed
@@ -49,5 +50,9 @@ int app_events_tail(const struct config *cfg, const struct app_tail_options *opt
 /* `webtoon events reset <group>`: moves a consumer group back to the start
  * of the log, so every event is delivered to it again. */
 int app_events_reset(const struct config *cfg, const char *group);
+
+/* `webtoon demo`: loads the demo catalog through the running webtoon
+ * service and prints a walk-through. Returns an exit status. */
+int app_demo(const struct config *cfg);
 
 #endif

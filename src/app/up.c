@@ -7,20 +7,18 @@
  * status 2) during the first start stops the whole system: restarting a
  * misconfiguration would only hide it.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/http_client.h"
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/log/log.h"
@@ -85,22 +83,8 @@ static void up_start_child(struct up *up, struct up_child *c)
 /* True when 127.0.0.1:<port>/healthz answers 200. */
 static bool up_is_healthy(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {.tv_sec = 1};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    bool ok = false;
-    static const char req[] = "GET /healthz HTTP/1.0\r\n\r\n";
-    char buf[64] = "";
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1) &&
-        recv(fd, buf, sizeof buf - 1, 0) > 12)
-        ok = !strncmp(buf + 8, " 200", 4);
-    close(fd);
-    return ok;
+    int status = 0;
+    return app_http("GET", port, "/healthz", NULL, 1000, &status, NULL, 0) == 0 && status == 200;
 }
 
 static struct up_child *up_find(struct up *up, pid_t pid)
@@ -270,6 +254,8 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
     if (status == 0) {
         up_print_banner(&up);
         log_info("all %zu processes healthy", up.n);
+        if (opts->demo)
+            app_demo(cfg);
         for (;;) {
             int64_t next = -1, now = clock_mono_ms();
             for (size_t i = 0; i < up.n; i++) {

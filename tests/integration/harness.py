@@ -120,6 +120,31 @@ class System:
             return requests.get(self.url(service, "/healthz"), timeout=1).status_code == 200
         wait_until(healthy, timeout, what=f"{service} /healthz")
 
+    def start_all(self, *args, **env):
+        """`webtoon up` with every service healthy."""
+        up = self.start_up(*args, **env)
+        for s in SERVICES:
+            self.wait_healthy(s, up)
+        return up
+
+    def settled(self):
+        """True when every outbox is empty and every group consumed the log."""
+        log = os.path.join(self.data_dir, "events.db")
+        if not os.path.exists(log):
+            return True
+        with sqlite3.connect(log, timeout=10) as con:
+            last = con.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            done = dict(con.execute("SELECT grp, last_seq FROM consumer_offsets").fetchall())
+        if any(done.get(s, 0) != last for s in SERVICES):
+            return False
+        return all(self.query(s, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")[0][0] == 0
+                   for s in SERVICES)
+
+    def settle(self, timeout=30):
+        """Waits until nothing is in flight anywhere (checked twice)."""
+        wait_until(lambda: self.settled() and (time.sleep(0.05) or self.settled()), timeout,
+                   what="the system to settle")
+
     def stop_all(self):
         for p in self.procs.values():
             if p.proc.poll() is None:

@@ -32,7 +32,7 @@ static int buf_reserve(struct buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
-    if (cap > b->max + 1)
+    if (cap - 1 > b->max) /* not cap > max + 1: that wraps when max is SIZE_MAX */
         cap = b->max + 1;
     char *data = mem_realloc(b->data, cap);
     if (!data)

@@ -28,7 +28,7 @@ void buf_reset(struct buf *b);
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);
 int buf_appendf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
-int buf_vappendf(struct buf *b, const char *fmt, va_list ap);
+int buf_vappendf(struct buf *b, const char *fmt, va_list ap) PRINTF_LIKE(2, 0);
 /* Takes the content out as a new string (free with mem_free) and resets <b>;
  * returns "" as a new string when empty, NULL when out of memory. */
 char *buf_steal(struct buf *b);

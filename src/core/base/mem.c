@@ -9,6 +9,7 @@
 
 static atomic_long mem_budget = -1; /* allocations left before failing; <0: off */
 static atomic_long mem_refused;
+static _Thread_local unsigned long mem_thread_refused; /* see mem_thread_failures */
 
 static int mem_should_fail(void)
 {
@@ -24,27 +25,35 @@ static int mem_should_fail(void)
     return 0;
 }
 
+/* Returns <p>, counting a NULL as a refused allocation of this thread. */
+static void *mem_note(void *p)
+{
+    if (!p)
+        mem_thread_refused++;
+    return p;
+}
+
 void *mem_alloc(size_t size)
 {
     if (mem_should_fail())
-        return NULL;
-    return malloc(size ? size : 1);
+        return mem_note(NULL);
+    return mem_note(malloc(size ? size : 1));
 }
 
 void *mem_calloc(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size)
-        return NULL;
+        return mem_note(NULL);
     if (mem_should_fail())
-        return NULL;
-    return calloc(n ? n : 1, size ? size : 1);
+        return mem_note(NULL);
+    return mem_note(calloc(n ? n : 1, size ? size : 1));
 }
 
 void *mem_realloc(void *ptr, size_t size)
 {
     if (mem_should_fail())
-        return NULL;
-    return realloc(ptr, size ? size : 1);
+        return mem_note(NULL);
+    return mem_note(realloc(ptr, size ? size : 1));
 }
 
 void mem_free(void *ptr) { free(ptr); }
@@ -72,5 +81,7 @@ void mem_fail_after(long n)
 void mem_fail_reset(void) { atomic_store(&mem_budget, -1); }
 
 long mem_fail_count(void) { return atomic_load(&mem_refused); }
+
+unsigned long mem_thread_failures(void) { return mem_thread_refused; }
 
 void mem_install_json_hooks(void) { json_set_alloc_funcs(mem_alloc, mem_free); }

@@ -38,6 +38,12 @@ void mem_fail_reset(void);
 /* Number of allocations refused by injection since the last reset. */
 long mem_fail_count(void);
 
+/* Allocations refused on the calling thread so far, whether out of memory or
+ * injected. A caller compares it before and after a library call to tell
+ * "out of memory" from other failures when the library reports both alike
+ * (jansson's parser does). */
+unsigned long mem_thread_failures(void);
+
 /* Routes jansson's allocations through this hook. Call once at start. */
 void mem_install_json_hooks(void);
 

@@ -62,8 +62,8 @@ struct bus {
 };
 
 /* Opens a handle on the embedded log (the only backend so far). Returns
- * RC_OK with a new handle in <out> (free with bus_close), or RC_BUS with a
- * reason in <err>. */
+ * RC_OK with a new handle in <out> (free with bus_close), RC_NOMEM, or
+ * RC_BUS with a reason in <err>. */
 int bus_open(const struct bus_options *opts, struct bus **out /* OUT */, char *err, size_t errlen);
 void bus_close(struct bus *b);
 

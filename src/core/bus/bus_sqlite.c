@@ -132,7 +132,8 @@ static int bus_sqlite_open(const struct bus_options *opts, struct bus **out, cha
     if (!url || !notify || !b->topic || !b->path)
         goto out;
     if ((rc = store_open(url, &b->db, err, errlen)) != RC_OK) {
-        rc = RC_BUS;
+        if (rc != RC_NOMEM) /* out of memory is not a broken log */
+            rc = RC_BUS;
         goto out;
     }
     if ((rc = store_migrate(b->db, "event-log", bus_sqlite_schema, ARRAY_LEN(bus_sqlite_schema))) !=

@@ -54,6 +54,8 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "Fallback poll of outbox and event log when no wake-up arrives")                             \
     X(RETRY_MAX_MS, CONFIG_INT, "5000", 10, 600000,                                                \
       "Longest back-off between retries of a failed publish or event handler")                     \
+    X(PRICE_PER_POINT, CONFIG_INT, "100", 1, 1000000,                                              \
+      "Money (smallest currency unit) paid per point when charging")                               \
     X(RELAY_PAUSED, CONFIG_BOOL, "false", 0, 0,                                                    \
       "Testing only: keep the outbox relay from publishing")                                       \
     X(FAULT_CONSUMER_KILL_AFTER, CONFIG_INT, "0", 0, 1000000,                                      \

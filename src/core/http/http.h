@@ -49,6 +49,7 @@ struct http_server_options {
     void (*worker_cleanup)(void *ctx);
     /* /readyz: true when this thread's dependencies answer; NULL: always. */
     bool (*is_ready)(void *ctx);
+    const char *openapi; /* served at GET /openapi.json when not NULL */
 };
 
 /*
@@ -104,6 +105,10 @@ int http_reply_json(struct http_req *req, int status, json_t *body, const char *
 /* Sends <len> bytes of <body> (copied). */
 int http_reply(struct http_req *req, int status, const char *content_type, const char *body,
                size_t len);
+/* New problem+json object (RFC 9457) for <rc> with <detail> (may be NULL),
+ * for replies built by hand, e.g. a failure that was still recorded. */
+json_t *http_problem_new(struct http_req *req, int rc, const char *detail);
+
 /* Records a reason for <rc> and returns <rc>; the server replies with
  * problem+json when the handler returns it. */
 int http_fail(struct http_req *req, int rc, const char *fmt, ...) PRINTF_LIKE(3, 4);

@@ -115,6 +115,37 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
     h2o_add_header_by_str(&r->pool, &r->res.headers, n, nlen, 1, NULL, v.base, v.len);
 }
 
+/* Standard reason phrase of <status> (HTTP/1.1 clients print it). */
+static const char *http__reason(int status)
+{
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {204, "No Content"},
+        {400, "Bad Request"},
+        {402, "Payment Required"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {409, "Conflict"},
+        {413, "Content Too Large"},
+        {415, "Unsupported Media Type"},
+        {422, "Unprocessable Content"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(reasons); i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    return "";
+}
+
 int http_reply(struct http_req *req, int status, const char *content_type, const char *body,
                size_t len)
 {
@@ -123,7 +154,7 @@ int http_reply(struct http_req *req, int status, const char *content_type, const
     req->replied = true;
     req->status = status;
     r->res.status = status;
-    r->res.reason = "";
+    r->res.reason = http__reason(status);
     r->res.content_length = len;
     h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    h2o_strdup(&r->pool, content_type, SIZE_MAX).base, strlen(content_type));
@@ -155,22 +186,27 @@ int http_fail(struct http_req *req, int rc, const char *fmt, ...)
     return rc;
 }
 
+json_t *http_problem_new(struct http_req *req, int rc, const char *detail)
+{
+    char type[96];
+    snprintf(type, sizeof type, "/problems/%s", rc_slug(rc));
+    json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", rc_title(rc),
+                             "status", rc_http_status(rc), "instance", req->path ? req->path : "/",
+                             "requestId", req->request_id);
+    if (body && detail && *detail)
+        json_object_set_new(body, "detail", json_string(detail));
+    return body;
+}
+
 /* Sends the problem+json reply for <rc> (RFC 9457). Never fails: when even
  * the JSON cannot be built, a fixed body goes out. */
 void http__reply_problem(struct http_req *req, int rc)
 {
-    int status = rc_http_status(rc);
-    char type[96];
-    snprintf(type, sizeof type, "/problems/%s", rc_slug(rc));
-    json_t *body =
-        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", rc_title(rc), "status",
-                  status, "instance", req->path ? req->path : "/", "requestId", req->request_id);
-    if (body && req->detail[0])
-        json_object_set_new(body, "detail", json_string(req->detail));
+    json_t *body = http_problem_new(req, rc, req->detail);
     char *text = body ? jx_dump(body) : NULL;
     json_decref(body);
     if (text) {
-        http_reply(req, status, "application/problem+json", text, strlen(text));
+        http_reply(req, rc_http_status(rc), "application/problem+json", text, strlen(text));
         mem_free(text);
     } else {
         static const char fallback[] = "{\"title\":\"Service unavailable\",\"status\":503}";

@@ -121,7 +121,9 @@ char *http__query_get(const char *query, size_t len, const char *name, http__all
                 return NULL;
             return out;
         }
-        q = pair_end + 1;
+        if (!amp)
+            break;
+        q = amp + 1;
     }
     return NULL;
 }

@@ -81,8 +81,9 @@ struct http_server {
     struct metrics_gauge *connections;
 };
 
-enum { HTTP__HEALTHZ, HTTP__READYZ, HTTP__METRICS, HTTP__UNMATCHED, HTTP__NBUILTIN };
-static const char *const http__builtin_paths[] = {"/healthz", "/readyz", "/metrics", "(unmatched)"};
+enum { HTTP__HEALTHZ, HTTP__READYZ, HTTP__METRICS, HTTP__OPENAPI, HTTP__UNMATCHED, HTTP__NBUILTIN };
+static const char *const http__builtin_paths[] = {"/healthz", "/readyz", "/metrics",
+                                                  "/openapi.json", "(unmatched)"};
 
 static struct http__worker *http__worker_of(h2o_context_t *ctx)
 {
@@ -156,6 +157,10 @@ static int http__builtin(struct http_server *s, struct http_req *req, int which)
         buf_cleanup(&out);
         return rc;
     }
+    case HTTP__OPENAPI:
+        if (!s->opts.openapi)
+            return http_fail(req, RC_NOT_FOUND, "no API document here");
+        return http_reply(req, 200, "application/json", s->opts.openapi, strlen(s->opts.openapi));
     }
     return RC_NOT_FOUND;
 }

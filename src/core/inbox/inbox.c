@@ -17,6 +17,16 @@
 #define INBOX_PURGE_EVERY_MS 60000
 #define INBOX_LAG_EVERY_MS 1000
 
+const struct store_migration inbox_schema[] = {
+    {1,
+     "CREATE TABLE inbox ("
+     " event_id TEXT PRIMARY KEY,"
+     " handled_at BIGINT NOT NULL);"
+     "CREATE INDEX inbox_handled_at ON inbox (handled_at);",
+     NULL},
+};
+const size_t inbox_schema_len = ARRAY_LEN(inbox_schema);
+
 struct inbox_consumer {
     struct inbox_consumer_options opts;
     struct store *store;
@@ -45,10 +55,14 @@ int inbox_claim(struct store *st, const char *event_id, bool *fresh)
 
 static const struct inbox_handler *inbox_find(const struct inbox_consumer *c, const char *type)
 {
-    for (size_t i = 0; i < c->opts.nhandlers; i++)
+    const struct inbox_handler *any = NULL;
+    for (size_t i = 0; i < c->opts.nhandlers; i++) {
         if (!strcmp(c->opts.handlers[i].type, type))
             return &c->opts.handlers[i];
-    return NULL;
+        if (!strcmp(c->opts.handlers[i].type, "*"))
+            any = &c->opts.handlers[i];
+    }
+    return any;
 }
 
 /* One attempt at applying <ev>: claim and handle in one transaction. */
@@ -66,8 +80,8 @@ static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler
         rc = jx_parse(ev->payload, strlen(ev->payload), true, &payload, detail, sizeof detail);
         if (rc == RC_OK)
             rc = h->fn(c->opts.ctx, c->store, ev, payload);
-        else
-            rc = RC_BAD_EVENT;
+        else if (rc == RC_BAD_JSON)
+            rc = RC_BAD_EVENT; /* RC_NOMEM is transient: retried, not skipped */
     }
     json_decref(payload);
     if (rc != RC_OK) {
@@ -178,8 +192,9 @@ static void inbox_consumer_free(struct inbox_consumer *c)
     mem_free(c);
 }
 
-int inbox_consumer_start(const struct inbox_consumer_options *opts, struct inbox_consumer **out,
-                         char *err, size_t errlen)
+/* New consumer with its store and bus handles, subscribed; no thread. */
+static int inbox_consumer_open(const struct inbox_consumer_options *opts,
+                               struct inbox_consumer **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct inbox_consumer *c = mem_calloc(1, sizeof *c);
@@ -204,16 +219,54 @@ int inbox_consumer_start(const struct inbox_consumer_options *opts, struct inbox
         rc = bus_open(&opts->bus, &c->bus, err, errlen);
     if (rc == RC_OK && (rc = bus_subscribe(c->bus, opts->group, BUS_FROM_COMMITTED)) != RC_OK)
         snprintf(err, errlen, "cannot subscribe group %s: %s", opts->group, bus_error(c->bus));
-    if (rc == RC_OK && pthread_create(&c->thread, NULL, inbox_consumer_main, c) != 0) {
-        snprintf(err, errlen, "cannot start the consumer thread");
-        rc = RC_INTERNAL;
-    }
     if (rc != RC_OK) {
         inbox_consumer_free(c);
         return rc;
     }
     *out = c;
     return RC_OK;
+}
+
+int inbox_consumer_start(const struct inbox_consumer_options *opts, struct inbox_consumer **out,
+                         char *err, size_t errlen)
+{
+    int rc = inbox_consumer_open(opts, out, err, errlen);
+    if (rc == RC_OK && pthread_create(&(*out)->thread, NULL, inbox_consumer_main, *out) != 0) {
+        snprintf(err, errlen, "cannot start the consumer thread");
+        inbox_consumer_free(*out);
+        *out = NULL;
+        rc = RC_INTERNAL;
+    }
+    return rc;
+}
+
+int inbox_replay(const struct inbox_consumer_options *opts, int64_t *applied, char *err,
+                 size_t errlen)
+{
+    struct inbox_consumer *c;
+    *applied = 0;
+    int rc = inbox_consumer_open(opts, &c, err, errlen);
+    if (rc != RC_OK)
+        return rc;
+    atomic_store(&c->stopping, true); /* a failing handler is an error here, not a retry */
+    for (;;) {
+        const struct bus_event *events;
+        size_t n;
+        if ((rc = bus_poll(c->bus, 0, &events, &n)) != RC_OK || n == 0)
+            break;
+        for (size_t i = 0; i < n && rc == RC_OK; i++)
+            rc = inbox_apply(c, &events[i]);
+        if (rc == RC_OK)
+            rc = bus_commit(c->bus);
+        if (rc != RC_OK) {
+            snprintf(err, errlen, "replay stopped: %s %s %s", rc_name(rc), bus_error(c->bus),
+                     store_error(c->store));
+            break;
+        }
+        *applied += (int64_t)n;
+    }
+    inbox_consumer_free(c);
+    return rc;
 }
 
 void inbox_consumer_stop(struct inbox_consumer *c)

@@ -22,13 +22,18 @@
 #include "core/bus/bus.h"
 #include "core/store/store.h"
 
+/* The inbox table; every service database applies it as component "inbox". */
+extern const struct store_migration inbox_schema[];
+extern const size_t inbox_schema_len;
+
 /* Applies one event inside the open transaction of <st>. <payload> is the
  * parsed JSON object (borrowed). <ctx> is inbox_consumer_options.ctx. */
 typedef int (*inbox_handler_cb)(void *ctx, struct store *st, const struct bus_event *ev,
                                 const json_t *payload);
 
 struct inbox_handler {
-    const char *type; /* event type this handler applies */
+    const char *type; /* event type this handler applies; "*": every type
+                       * without a handler of its own */
     inbox_handler_cb fn;
 };
 
@@ -54,6 +59,14 @@ int inbox_consumer_start(const struct inbox_consumer_options *opts,
                          struct inbox_consumer **out /* OUT */, char *err, size_t errlen);
 /* Finishes the event in hand, stops and frees. NULL does nothing. */
 void inbox_consumer_stop(struct inbox_consumer *c);
+
+/*
+ * Runs the consumer of <opts> in the calling thread until it has applied
+ * everything in the log, then returns (for rebuilding a view). <applied>
+ * receives the number of events handed to handlers.
+ */
+int inbox_replay(const struct inbox_consumer_options *opts, int64_t *applied /* OUT */, char *err,
+                 size_t errlen);
 
 /*
  * Records <event_id> as handled inside the open transaction of <st>.

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/mem.h"
 #include "core/base/rc.h"
 
 int jx_parse(const char *data, size_t len, bool want_object, json_t **out, char *detail,
@@ -12,7 +13,15 @@ int jx_parse(const char *data, size_t len, bool want_object, json_t **out, char 
 {
     json_error_t error;
     *out = NULL;
+    unsigned long refused = mem_thread_failures();
     json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
+    /* jansson often reports a failed allocation as a syntax error; count
+     * refusals instead, or valid input would be blamed on the sender. */
+    if (!v &&
+        (mem_thread_failures() != refused || json_error_code(&error) == json_error_out_of_memory)) {
+        snprintf(detail, detail_len, "out of memory parsing JSON");
+        return RC_NOMEM;
+    }
     if (!v) {
         snprintf(detail, detail_len, "invalid JSON at line %d column %d: %s", error.line,
                  error.column, error.text);

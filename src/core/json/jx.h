@@ -32,7 +32,8 @@ struct jx_reader {
  * Parses <len> bytes of <data>. Duplicate keys, trailing garbage and
  * non-object roots (when <want_object>) are refused. Returns RC_OK with a new
  * reference in <out> (json_decref it), or RC_BAD_JSON with a reason in
- * <detail>.
+ * <detail>, or RC_NOMEM when an allocation failed (seen through the hook
+ * that mem_install_json_hooks installs): the same input may parse later.
  */
 int jx_parse(const char *data, size_t len, bool want_object, json_t **out, char *detail,
              size_t detail_len);

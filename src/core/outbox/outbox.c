@@ -28,11 +28,7 @@ const struct store_migration outbox_schema[] = {
      " created_at BIGINT NOT NULL,"
      " sent_at BIGINT);"
      "CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;"
-     "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;"
-     "CREATE TABLE inbox ("
-     " event_id TEXT PRIMARY KEY,"
-     " handled_at BIGINT NOT NULL);"
-     "CREATE INDEX inbox_handled_at ON inbox (handled_at);",
+     "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;",
      "CREATE TABLE outbox ("
      " seq BIGSERIAL PRIMARY KEY,"
      " event_id TEXT NOT NULL UNIQUE,"
@@ -42,11 +38,7 @@ const struct store_migration outbox_schema[] = {
      " created_at BIGINT NOT NULL,"
      " sent_at BIGINT);"
      "CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;"
-     "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;"
-     "CREATE TABLE inbox ("
-     " event_id TEXT PRIMARY KEY,"
-     " handled_at BIGINT NOT NULL);"
-     "CREATE INDEX inbox_handled_at ON inbox (handled_at);"},
+     "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;"},
 };
 const size_t outbox_schema_len = ARRAY_LEN(outbox_schema);
 

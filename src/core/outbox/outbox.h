@@ -19,8 +19,8 @@
 #include "core/bus/bus.h"
 #include "core/store/store.h"
 
-/* Tables of the outbox and of the inbox (inbox.h); every service database
- * applies them as component "core". */
+/* The outbox table; every service database applies it as component
+ * "outbox". */
 extern const struct store_migration outbox_schema[];
 extern const size_t outbox_schema_len;
 

@@ -16,6 +16,7 @@
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
 #include "core/outbox/outbox.h"
+#include "core/service/command.h"
 
 struct service_app {
     const struct service_def *def;
@@ -26,6 +27,10 @@ struct service_app {
     struct outbox_relay *relay;
     struct service_ctx consumer_ctx; /* what event handlers see as their context */
 };
+
+static const char *service_api_document;
+
+void service_set_api_document(const char *json) { service_api_document = json; }
 
 void service_store_url(const struct config *cfg, const char *service, char *url, size_t len)
 {
@@ -103,18 +108,31 @@ static int service_mkdirs(const char *dir)
     return mkdir(path, 0755) == 0 || errno == EEXIST ? RC_OK : RC_IO;
 }
 
-static int service_migrate(struct service_app *app)
+int service_prepare_store(const struct service_def *def, const struct config *cfg)
 {
+    char url[PATH_MAX + 16];
+    service_store_url(cfg, def->name, url, sizeof url);
+    int rc = service_mkdirs(config_str(cfg, CONFIG_DATA_DIR));
+    if (rc != RC_OK) {
+        log_error("cannot create data directory %s: %s", config_str(cfg, CONFIG_DATA_DIR),
+                  strerror(errno));
+        return rc;
+    }
     struct store *st = NULL;
     char err[256];
-    int rc = store_open(app->store_url, &st, err, sizeof err);
+    rc = store_open(url, &st, err, sizeof err);
     if (rc != RC_OK) {
         log_error("cannot open the database: %s", err);
         return rc;
     }
-    rc = store_migrate(st, "core", outbox_schema, outbox_schema_len);
+    rc = store_migrate(st, "outbox", outbox_schema, outbox_schema_len);
     if (rc == RC_OK)
-        rc = store_migrate(st, app->def->name, app->def->migrations, app->def->nmigrations);
+        rc = store_migrate(st, "inbox", inbox_schema, inbox_schema_len);
+    if (rc == RC_OK)
+        rc = store_migrate(st, "idempotency", service_idempotency_schema,
+                           service_idempotency_schema_len);
+    for (const struct service_schema *sc = def->schemas; rc == RC_OK && sc && sc->component; sc++)
+        rc = store_migrate(st, sc->component, sc->steps, sc->nsteps);
     if (rc != RC_OK)
         log_error("database migration failed: %s", store_error(st));
     store_close(st);
@@ -153,13 +171,8 @@ int service_run(const struct service_def *def, const struct config *cfg)
     struct http_server *server = NULL;
     struct inbox_consumer *consumer = NULL;
     char err[256] = "";
-    int rc = service_mkdirs(config_str(cfg, CONFIG_DATA_DIR));
-    if (rc != RC_OK) {
-        log_error("cannot create data directory %s: %s", config_str(cfg, CONFIG_DATA_DIR),
-                  strerror(errno));
-        goto out;
-    }
-    if ((rc = service_migrate(&app)) != RC_OK)
+    int rc = service_prepare_store(def, cfg);
+    if (rc != RC_OK)
         goto out;
 
     struct outbox_relay_options relay = {
@@ -174,13 +187,18 @@ int service_run(const struct service_def *def, const struct config *cfg)
         log_error("cannot start the outbox relay: %s", err);
         goto out;
     }
-    if (def->nhandlers > 0) {
+    size_t nhandlers = 0, nroutes = 0;
+    while (def->handlers && def->handlers[nhandlers].type)
+        nhandlers++;
+    while (def->routes && def->routes[nroutes].method)
+        nroutes++;
+    if (nhandlers > 0) {
         struct inbox_consumer_options copts = {
             .group = def->name,
             .store_url = app.store_url,
             .bus = app.bus,
             .handlers = def->handlers,
-            .nhandlers = def->nhandlers,
+            .nhandlers = nhandlers,
             .ctx = &app.consumer_ctx,
             .poll_interval_ms = config_int(cfg, CONFIG_POLL_INTERVAL_MS),
             .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
@@ -202,11 +220,12 @@ int service_run(const struct service_def *def, const struct config *cfg)
         .max_body = (size_t)config_int(cfg, CONFIG_HTTP_MAX_BODY),
         .timeout_ms = (int)config_int(cfg, CONFIG_HTTP_TIMEOUT_MS),
         .routes = def->routes,
-        .nroutes = def->nroutes,
+        .nroutes = nroutes,
         .app = &app,
         .worker_init = service_worker_init,
         .worker_cleanup = service_worker_cleanup,
         .is_ready = service_is_ready,
+        .openapi = service_api_document,
     };
     if ((rc = http_server_start(&hopts, &server, err, sizeof err)) != RC_OK) {
         log_error("cannot start the HTTP server: %s", err);

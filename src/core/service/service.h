@@ -15,15 +15,21 @@
 #include "core/inbox/inbox.h"
 #include "core/store/store.h"
 
+/* One independently versioned part of a service's schema. */
+struct service_schema {
+    const char *component; /* recorded in schema_migrations */
+    const struct store_migration *steps;
+    size_t nsteps;
+};
+
+/* A service. The three lists end with an all-zero entry, so that each can
+ * be defined in the file that owns it. */
 struct service_def {
-    const char *name;            /* "pointer": logs, metrics, consumer group */
-    enum config_id port_setting; /* CONFIG_POINTER_PORT */
-    const struct store_migration *migrations;
-    size_t nmigrations;
-    const struct http_route *routes;
-    size_t nroutes;
-    const struct inbox_handler *handlers; /* events this service consumes */
-    size_t nhandlers;
+    const char *name;                     /* "pointer": logs, metrics, consumer group */
+    enum config_id port_setting;          /* CONFIG_POINTER_PORT */
+    const struct service_schema *schemas; /* its tables and views */
+    const struct http_route *routes;      /* its API */
+    const struct inbox_handler *handlers; /* the events it consumes; NULL: none */
 };
 
 /* What a route handler reaches through http_req_ctx() (one per HTTP
@@ -39,10 +45,18 @@ struct service_ctx {
 /* The store of the request's thread. */
 struct store *service_store(struct http_req *req);
 
+/* Sets the OpenAPI document (JSON text, kept borrowed) every service
+ * serves at GET /openapi.json. */
+void service_set_api_document(const char *json);
+
 /* Runs <def> until SIGTERM/SIGINT. Returns the process exit status: 0
  * after a clean drain, 2 when it cannot start (bad configuration, port in
  * use, database unreachable). */
 int service_run(const struct service_def *def, const struct config *cfg);
+
+/* Creates the data directory and brings <def>'s database up to its
+ * current schema (also done by service_run). */
+int service_prepare_store(const struct service_def *def, const struct config *cfg);
 
 /* Resolves the store URL and event log path of <service> from <cfg> into
  * <url> and <log> (defaults under the data directory). */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/store/store.h"
@@ -61,12 +62,19 @@ static int store_sqlite_open(const char *url, struct store **out, char *err, siz
         return RC_STORE;
     }
     sqlite3_busy_timeout(s->db, STORE_SQLITE_BUSY_MS);
+    /* Switching to WAL needs a moment alone with the file, and SQLite does
+     * not wait for it: when several processes open a new database at once,
+     * retry until the first one has switched it (WAL then persists). */
+    int64_t deadline = clock_mono_ms() + STORE_SQLITE_BUSY_MS;
+    while ((code = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL)) ==
+               SQLITE_BUSY &&
+           clock_mono_ms() < deadline)
+        clock_sleep_ms(5);
     /* synchronous=FULL: a commit is on disk when it returns, so an
      * acknowledged command survives even a power cut, not only a crash. */
-    code = sqlite3_exec(s->db,
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                        " PRAGMA foreign_keys=ON;",
-                        NULL, NULL, NULL);
+    if (code == SQLITE_OK)
+        code = sqlite3_exec(s->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
+                            NULL);
     if (code != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
         store_sqlite_close(&s->base);

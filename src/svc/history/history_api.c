@@ -1,117 +1,107 @@
-/* HTTP routes and event handlers of the history service. */
-#include <string.h>
+/* HTTP routes of the history service: summaries and timelines. */
+#include <stdio.h>
 
-#include "core/base/clock.h"
-#include "core/base/mem.h"
 #include "core/base/rc.h"
-#include "core/json/jx.h"
+#include "core/domain/users.h"
 #include "svc/history/history.h"
 
-static const struct store_migration history_schema[] = {
-    {1,
-     "CREATE TABLE user_summaries ("
-     " user_id TEXT PRIMARY KEY,"
-     " status TEXT NOT NULL,"
-     " my_point BIGINT NOT NULL,"
-     " updated_at BIGINT NOT NULL);"
-     "CREATE TABLE timeline ("
-     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-     " user_id TEXT NOT NULL,"
-     " event_type TEXT NOT NULL,"
-     " event_id TEXT NOT NULL,"
-     " occurred_at BIGINT NOT NULL,"
-     " detail TEXT NOT NULL);"
-     "CREATE INDEX timeline_user ON timeline (user_id, seq);",
-     NULL},
-};
+#define HISTORY_RECENT 50 /* timeline entries embedded in a user's history */
 
-/* Appends one timeline entry. Deliberately no uniqueness here: the inbox
- * alone guarantees an event is recorded once. */
-static int history_record(struct store *st, const char *user, const struct bus_event *ev,
-                          const json_t *payload)
+static int history_handle_histories_get(struct http_req *req)
 {
-    char *detail = jx_dump(payload);
-    if (!detail)
-        return RC_NOMEM;
-    int rc = store_exec(st,
-                        "INSERT INTO timeline (user_id, event_type, event_id, occurred_at, detail)"
-                        " VALUES ($1, $2, $3, $4, $5)",
-                        STORE_ARGS(STORE_TEXT(user), STORE_TEXT(ev->type), STORE_TEXT(ev->id),
-                                   STORE_INT(ev->timestamp_ms), STORE_TEXT(detail)),
-                        NULL, NULL, NULL);
-    mem_free(detail);
-    return rc;
+    struct hal_page page;
+    const char *user = http_req_query(req, "userId");
+    char query[96] = "";
+    if (user && !domain_id_is_valid(user))
+        return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
+    if (user)
+        snprintf(query, sizeof query, "userId=%s", user);
+    json_t *body = NULL;
+    int rc = hal_page_parse(req, &page);
+    if (rc == RC_OK)
+        rc = hal_query_collection(
+            service_store(req),
+            "SELECT COUNT(*) FROM user_summaries WHERE ($1 IS NULL OR user_id = $1)",
+            "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries"
+            " WHERE ($1 IS NULL OR user_id = $1) ORDER BY user_id LIMIT $2 OFFSET $3",
+            STORE_ARGS(STORE_TEXT_OR_NULL(user)), history_summary_item, "histories", &page,
+            "/histories", user ? query : NULL, &body);
+    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
 }
 
-static int history_on_joined(void *ctx, struct store *st, const struct bus_event *ev,
-                             const json_t *payload)
-{
-    (void)ctx;
-    struct jx_reader r;
-    jx_reader_init(&r, payload);
-    const char *user = jx_str(&r, "userId", JX_REQUIRED, 64);
-    if (r.rc)
-        return RC_BAD_EVENT;
-    int rc = store_exec(st,
-                        "INSERT INTO user_summaries (user_id, status, my_point, updated_at)"
-                        " VALUES ($1, 'joined', 0, $2) ON CONFLICT (user_id) DO UPDATE"
-                        " SET status = 'joined', updated_at = excluded.updated_at",
-                        STORE_ARGS(STORE_TEXT(user), STORE_INT(clock_wall_ms())), NULL, NULL, NULL);
-    return rc == RC_OK ? history_record(st, user, ev, payload) : rc;
-}
-
-struct history_page {
-    json_t *items;
+struct history_one {
+    json_t *summary;
 };
 
 static int history_take_summary(void *ud, const struct store_row *row)
 {
-    struct history_page *p = ud;
-    char href[96];
-    snprintf(href, sizeof href, "/histories/%s", row->cols[0].s);
-    json_t *item = json_pack("{s:s, s:s, s:I, s:{s:{s:s}}}", "userId", row->cols[0].s, "status",
-                             row->cols[1].s, "myPoint", (json_int_t)row->cols[2].i, "_links",
-                             "self", "href", href);
-    return item && json_array_append_new(p->items, item) == 0 ? 0 : RC_NOMEM;
+    struct history_one *h = ud;
+    h->summary = history_summary_item(row);
+    return h->summary ? 0 : RC_NOMEM;
 }
 
-static int history_handle_histories_get(struct http_req *req)
+static int history_handle_history_get(struct http_req *req)
 {
-    const char *user = http_req_query(req, "userId");
-    struct history_page page = {.items = json_array()};
-    if (!page.items)
-        return RC_NOMEM;
-    int rc = store_exec(service_store(req),
-                        "SELECT user_id, status, my_point FROM user_summaries"
-                        " WHERE ($1 IS NULL OR user_id = $1) ORDER BY user_id",
-                        STORE_ARGS(STORE_TEXT_OR_NULL(user)), history_take_summary, &page, NULL);
+    const char *user = http_req_param(req, "userId");
+    struct store *st = service_store(req);
+    struct history_one h = {0};
+    int rc =
+        store_exec(st, "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries WHERE user_id = $1",
+                   STORE_ARGS(STORE_TEXT(user)), history_take_summary, &h, NULL);
+    if (rc != RC_OK)
+        return rc;
+    if (!h.summary) {
+        http_reply_header(req, "Retry-After", "1");
+        return http_fail(req, RC_UNKNOWN_USER, "no history for user '%.64s' (yet)", user);
+    }
+    struct hal_page recent = {.number = 0, .size = HISTORY_RECENT};
+    char path[128];
+    snprintf(path, sizeof path, "/histories/%s/timeline", user);
+    json_t *timeline = NULL;
+    rc = hal_query_collection(st, "SELECT COUNT(*) FROM timeline WHERE user_id = $1",
+                              "SELECT " HISTORY_ENTRY_COLUMNS " FROM timeline WHERE user_id = $1"
+                              " ORDER BY entry_id DESC LIMIT $2 OFFSET $3",
+                              STORE_ARGS(STORE_TEXT(user)), history_entry_item, "timeline", &recent,
+                              path, NULL, &timeline);
     if (rc != RC_OK) {
-        json_decref(page.items);
+        json_decref(h.summary);
         return rc;
     }
-    size_t total = json_array_size(page.items);
-    json_t *body = json_pack("{s:{s:o}, s:{s:{s:s}}, s:{s:I, s:I, s:I, s:I}}", "_embedded",
-                             "histories", page.items, "_links", "self", "href", "/histories",
-                             "page", "size", (json_int_t)total, "totalElements", (json_int_t)total,
-                             "totalPages", (json_int_t)1, "number", (json_int_t)0);
-    return http_reply_json(req, 200, body, "application/hal+json");
+    json_object_set(h.summary, "_embedded", json_object_get(timeline, "_embedded"));
+    json_object_set_new(json_object_get(h.summary, "_links"), "timeline",
+                        json_pack("{s:s}", "href", path));
+    json_decref(timeline);
+    return http_reply_json(req, 200, h.summary, "application/hal+json");
+}
+
+static int history_handle_timeline_get(struct http_req *req)
+{
+    const char *user = http_req_param(req, "userId");
+    struct hal_page page;
+    char path[128];
+    snprintf(path, sizeof path, "/histories/%s/timeline", user);
+    json_t *body = NULL;
+    int rc = hal_page_parse(req, &page);
+    if (rc == RC_OK)
+        rc = hal_query_collection(
+            service_store(req), "SELECT COUNT(*) FROM timeline WHERE user_id = $1",
+            "SELECT " HISTORY_ENTRY_COLUMNS " FROM timeline WHERE user_id = $1"
+            " ORDER BY entry_id DESC LIMIT $2 OFFSET $3",
+            STORE_ARGS(STORE_TEXT(user)), history_entry_item, "timeline", &page, path, NULL, &body);
+    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
 }
 
 static const struct http_route history_routes[] = {
     {"GET", "/histories", history_handle_histories_get},
-};
-
-static const struct inbox_handler history_handlers[] = {
-    {"Joined", history_on_joined},
+    {"GET", "/histories/{userId}", history_handle_history_get},
+    {"GET", "/histories/{userId}/timeline", history_handle_timeline_get},
+    {0},
 };
 
 const struct service_def history_service = {
     .name = "history",
     .port_setting = CONFIG_HISTORY_PORT,
-    .migrations = history_schema,
-    .nmigrations = ARRAY_LEN(history_schema),
+    .schemas = history_schemas,
     .routes = history_routes,
-    .nroutes = ARRAY_LEN(history_routes),
     .handlers = history_handlers,
-    .nhandlers = ARRAY_LEN(history_handlers),
 };

@@ -1,115 +1,122 @@
 /* HTTP routes of the pointer service. */
+#include <stdio.h>
 #include <string.h>
 
-#include "core/base/clock.h"
-#include "core/base/id.h"
 #include "core/base/rc.h"
+#include "core/domain/users.h"
 #include "core/json/jx.h"
 #include "core/outbox/outbox.h"
+#include "core/service/command.h"
 #include "svc/pointer/pointer.h"
 
-#define POINTER_USER_ID_MAX 64
-
-static const struct store_migration pointer_schema[] = {
-    {1,
-     "CREATE TABLE pointers ("
-     " user_id TEXT PRIMARY KEY,"
-     " point BIGINT NOT NULL CHECK (point >= 0),"
-     " status TEXT NOT NULL,"
-     " created_at BIGINT NOT NULL,"
-     " updated_at BIGINT NOT NULL);",
-     NULL},
-};
-
-static json_t *pointer_json(const char *user_id, int64_t point, const char *status)
+/* Publishes the account's state as event <type>. */
+static int pointer_emit_state(struct store *st, const struct pointer_account *a, const char *type)
 {
-    char href[POINTER_USER_ID_MAX + 16];
-    snprintf(href, sizeof href, "/pointers/%s", user_id);
-    return json_pack("{s:s, s:I, s:s, s:{s:{s:s}, s:{s:s}}}", "userId", user_id, "point",
-                     (json_int_t)point, "status", status, "_links", "self", "href", href, "pointer",
-                     "href", href);
+    json_t *fields =
+        json_pack("{s:s, s:I, s:s}", "userId", a->user_id, "point", (json_int_t)a->point, "status",
+                  a->withdrawn ? "withdrawn" : "joined");
+    int rc = fields ? outbox_add(st, a->user_id, type, fields, NULL) : RC_NOMEM;
+    json_decref(fields);
+    return rc;
+}
+
+static int pointer_join(struct http_req *req, struct store *st, const json_t *body,
+                        struct service_reply *reply)
+{
+    struct jx_reader r;
+    jx_reader_init(&r, body);
+    const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
+    if (!domain_id_is_valid(user))
+        jx_fail(&r, RC_INVALID, "field 'userId' may use only letters, digits and . _ : -");
+    if (r.rc)
+        return http_fail(req, r.rc, "%s", r.detail);
+    bool created = false;
+    int rc = pointer_store_create(st, user, &created);
+    if (rc != RC_OK)
+        return rc;
+    if (!created)
+        return http_fail(req, RC_ALREADY_EXISTS, "user '%s' has already joined", user);
+    struct pointer_account a = {.found = true, .point = 0};
+    snprintf(a.user_id, sizeof a.user_id, "%s", user);
+    if ((rc = pointer_emit_state(st, &a, EV_JOINED)) != RC_OK)
+        return rc;
+    reply->status = 201;
+    reply->body = pointer_json(&a);
+    snprintf(reply->location, sizeof reply->location, "/pointers/%s", user);
+    return RC_OK;
 }
 
 static int pointer_handle_pointers_post(struct http_req *req)
 {
-    json_t *body;
-    int rc = http_req_json(req, &body);
-    if (rc != RC_OK)
-        return rc;
-    struct jx_reader r;
-    jx_reader_init(&r, body);
-    const char *user = jx_str(&r, "userId", JX_REQUIRED, POINTER_USER_ID_MAX);
-    if (user && !id_is_token(user, strlen(user), POINTER_USER_ID_MAX))
-        jx_fail(&r, RC_INVALID, "field 'userId' may use only letters, digits and . _ : -");
-    if (r.rc)
-        return http_fail(req, r.rc, "%s", r.detail);
-
-    struct store *st = service_store(req);
-    if ((rc = store_begin(st)) != RC_OK)
-        return rc;
-    int64_t now = clock_wall_ms(), inserted = 0;
-    rc = store_exec(st,
-                    "INSERT INTO pointers (user_id, point, status, created_at, updated_at)"
-                    " VALUES ($1, 0, 'joined', $2, $2) ON CONFLICT (user_id) DO NOTHING",
-                    STORE_ARGS(STORE_TEXT(user), STORE_INT(now)), NULL, NULL, &inserted);
-    if (rc == RC_OK && inserted == 0) {
-        store_rollback(st);
-        return http_fail(req, RC_ALREADY_EXISTS, "user '%s' has already joined", user);
-    }
-    json_t *fields = json_pack("{s:s, s:i, s:s}", "userId", user, "point", 0, "status", "joined");
-    if (rc == RC_OK)
-        rc = fields ? outbox_add(st, user, "Joined", fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    if (rc == RC_OK)
-        rc = store_commit(st);
-    else
-        store_rollback(st);
-    if (rc != RC_OK)
-        return rc;
-    char location[POINTER_USER_ID_MAX + 16];
-    snprintf(location, sizeof location, "/pointers/%s", user);
-    http_reply_header(req, "Location", location);
-    return http_reply_json(req, 201, pointer_json(user, 0, "joined"), "application/hal+json");
+    return service_command(req, SERVICE_BODY_JSON, pointer_join);
 }
 
-struct pointer_row {
-    bool found;
-    int64_t point;
-    char status[16];
-};
-
-static int pointer_take_row(void *ud, const struct store_row *row)
+static int pointer_withdraw(struct http_req *req, struct store *st, const json_t *body,
+                            struct service_reply *reply)
 {
-    struct pointer_row *p = ud;
-    p->found = true;
-    p->point = row->cols[0].i;
-    snprintf(p->status, sizeof p->status, "%s", row->cols[1].s);
-    return 0;
+    (void)body;
+    const char *user = http_req_param(req, "id");
+    struct pointer_account a;
+    int rc = pointer_store_get(st, user, &a);
+    if (rc != RC_OK)
+        return rc;
+    if (!a.found)
+        return http_fail(req, RC_UNKNOWN_USER, "no user '%.64s'", user);
+    if (a.withdrawn)
+        return http_fail(req, RC_USER_WITHDRAWN, "user '%s' has already withdrawn", user);
+    if ((rc = pointer_store_withdraw(st, user)) != RC_OK)
+        return rc;
+    a.withdrawn = true;
+    if ((rc = pointer_emit_state(st, &a, EV_WITHDRAWN)) != RC_OK)
+        return rc;
+    reply->status = 200;
+    reply->body = pointer_json(&a);
+    return RC_OK;
+}
+
+static int pointer_handle_withdraw_put(struct http_req *req)
+{
+    return service_command(req, SERVICE_BODY_NONE, pointer_withdraw);
 }
 
 static int pointer_handle_pointer_get(struct http_req *req)
 {
     const char *user = http_req_param(req, "id");
-    struct pointer_row p = {0};
-    int rc = store_exec(service_store(req), "SELECT point, status FROM pointers WHERE user_id = $1",
-                        STORE_ARGS(STORE_TEXT(user)), pointer_take_row, &p, NULL);
+    struct pointer_account a;
+    int rc = pointer_store_get(service_store(req), user, &a);
     if (rc != RC_OK)
         return rc;
-    if (!p.found)
+    if (!a.found)
         return http_fail(req, RC_UNKNOWN_USER, "no user '%.64s'", user);
-    return http_reply_json(req, 200, pointer_json(user, p.point, p.status), "application/hal+json");
+    return http_reply_json(req, 200, pointer_json(&a), "application/hal+json");
+}
+
+static int pointer_handle_pointers_get(struct http_req *req)
+{
+    struct hal_page page;
+    json_t *body = NULL;
+    int rc = hal_page_parse(req, &page);
+    if (rc == RC_OK)
+        rc = hal_query_collection(service_store(req), "SELECT COUNT(*) FROM pointers",
+                                  "SELECT user_id, point, status FROM pointers"
+                                  " ORDER BY created_at, user_id LIMIT $1 OFFSET $2",
+                                  NULL, 0, pointer_item, "pointers", &page, "/pointers", NULL,
+                                  &body);
+    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
 }
 
 static const struct http_route pointer_routes[] = {
     {"POST", "/pointers", pointer_handle_pointers_post},
+    {"GET", "/pointers", pointer_handle_pointers_get},
     {"GET", "/pointers/{id}", pointer_handle_pointer_get},
+    {"PUT", "/pointers/{id}/withdraw", pointer_handle_withdraw_put},
+    {0},
 };
 
 const struct service_def pointer_service = {
     .name = "pointer",
     .port_setting = CONFIG_POINTER_PORT,
-    .migrations = pointer_schema,
-    .nmigrations = ARRAY_LEN(pointer_schema),
+    .schemas = pointer_schemas,
     .routes = pointer_routes,
-    .nroutes = ARRAY_LEN(pointer_routes),
+    .handlers = pointer_handlers,
 };

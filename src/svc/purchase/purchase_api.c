@@ -1,7 +1,146 @@
-/* The purchase service. */
+/* HTTP routes of the purchase service. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/clock.h"
+#include "core/base/id.h"
+#include "core/base/rc.h"
+#include "core/domain/users.h"
+#include "core/json/jx.h"
+#include "core/service/command.h"
 #include "svc/purchase/purchase.h"
+
+static int purchase_buy(struct http_req *req, struct store *st, const json_t *body,
+                        struct service_reply *reply)
+{
+    struct jx_reader r;
+    jx_reader_init(&r, body);
+    const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
+    const char *webtoon = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
+    if (!r.rc && (!domain_id_is_valid(user) || !domain_id_is_valid(webtoon)))
+        jx_fail(&r, RC_INVALID, "userId and webtoonId may use only letters, digits and . _ : -");
+    if (r.rc)
+        return http_fail(req, r.rc, "%s", r.detail);
+    int rc = domain_users_require_active(req, st, user);
+    if (rc != RC_OK)
+        return rc;
+    struct purchase_catalog_entry c;
+    if ((rc = purchase_store_catalog_get(st, webtoon, &c)) != RC_OK)
+        return rc;
+    if (!c.found) {
+        http_reply_header(req, "Retry-After", "1");
+        return http_fail(req, RC_NOT_FOUND, "no webtoon '%s' in the catalog", webtoon);
+    }
+    if (!c.published)
+        return http_fail(req, RC_INVALID_STATE, "webtoon '%s' is not on sale", webtoon);
+    if (c.point == 0)
+        return http_fail(req, RC_INVALID_STATE, "webtoon '%s' is free: open it, no need to buy",
+                         webtoon);
+
+    struct purchase_record p = {
+        .found = true, .point = c.point, .my_point = -1, .created_at = clock_wall_ms()};
+    id_uuid(p.purchase_id);
+    snprintf(p.user_id, sizeof p.user_id, "%s", user);
+    snprintf(p.webtoon_id, sizeof p.webtoon_id, "%s", webtoon);
+    snprintf(p.status, sizeof p.status, "pending");
+    rc = purchase_store_insert(st, &p);
+    if (rc == RC_CONFLICT)
+        return http_fail(req, RC_ALREADY_EXISTS, "user '%s' already owns or is buying webtoon '%s'",
+                         user, webtoon);
+    if (rc != RC_OK || (rc = purchase_emit(st, &p, EV_BUY_COMPLETE, NULL)) != RC_OK)
+        return rc;
+    reply->status = 202;
+    reply->body = purchase_json(&p);
+    snprintf(reply->location, sizeof reply->location, "/purchases/%s", p.purchase_id);
+    return RC_OK;
+}
+
+static int purchase_handle_purchases_post(struct http_req *req)
+{
+    return service_command(req, SERVICE_BODY_JSON, purchase_buy);
+}
+
+static int purchase_cancel(struct http_req *req, struct store *st, const json_t *body,
+                           struct service_reply *reply)
+{
+    (void)body;
+    const char *id = http_req_param(req, "id");
+    struct purchase_record p;
+    int rc = purchase_store_get(st, id, &p);
+    if (rc != RC_OK)
+        return rc;
+    if (!p.found)
+        return http_fail(req, RC_NOT_FOUND, "no purchase '%.64s'", id);
+    if (p.read)
+        return http_fail(req, RC_INVALID_STATE,
+                         "the episode was already read, so the purchase cannot be cancelled");
+    const char *next = purchase_next(p.status, PURCHASE_CANCEL);
+    if (!next)
+        return http_fail(req, RC_INVALID_STATE, "a %s purchase cannot be cancelled", p.status);
+    bool changed;
+    if ((rc = purchase_store_transition(st, id, p.status, next, NULL, NULL, NULL, &changed)) !=
+        RC_OK)
+        return rc;
+    snprintf(p.status, sizeof p.status, "%s", next);
+    *p.cancel_error = '\0';
+    if ((rc = purchase_emit(st, &p, EV_CANCEL_REQUESTED, NULL)) != RC_OK)
+        return rc;
+    reply->status = 202;
+    reply->body = purchase_json(&p);
+    return RC_OK;
+}
+
+static int purchase_handle_cancel_put(struct http_req *req)
+{
+    return service_command(req, SERVICE_BODY_NONE, purchase_cancel);
+}
+
+static int purchase_handle_purchase_get(struct http_req *req)
+{
+    const char *id = http_req_param(req, "id");
+    struct purchase_record p;
+    int rc = purchase_store_get(service_store(req), id, &p);
+    if (rc != RC_OK)
+        return rc;
+    if (!p.found)
+        return http_fail(req, RC_NOT_FOUND, "no purchase '%.64s'", id);
+    return http_reply_json(req, 200, purchase_json(&p), "application/hal+json");
+}
+
+static int purchase_handle_purchases_get(struct http_req *req)
+{
+    struct hal_page page;
+    const char *user = http_req_query(req, "userId");
+    char query[96] = "";
+    if (user && !domain_id_is_valid(user))
+        return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
+    if (user)
+        snprintf(query, sizeof query, "userId=%s", user);
+    json_t *body = NULL;
+    int rc = hal_page_parse(req, &page);
+    if (rc == RC_OK)
+        rc = hal_query_collection(
+            service_store(req), "SELECT COUNT(*) FROM purchases WHERE ($1 IS NULL OR user_id = $1)",
+            "SELECT " PURCHASE_COLUMNS " FROM purchases WHERE ($1 IS NULL OR user_id = $1)"
+            " ORDER BY created_at DESC, purchase_id LIMIT $2 OFFSET $3",
+            STORE_ARGS(STORE_TEXT_OR_NULL(user)), purchase_item, "purchases", &page, "/purchases",
+            user ? query : NULL, &body);
+    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
+}
+
+static const struct http_route purchase_routes[] = {
+    {"POST", "/purchases", purchase_handle_purchases_post},
+    {"POST", "/purchases/buywebtoon", purchase_handle_purchases_post},
+    {"GET", "/purchases", purchase_handle_purchases_get},
+    {"GET", "/purchases/{id}", purchase_handle_purchase_get},
+    {"PUT", "/purchases/{id}/cancel", purchase_handle_cancel_put},
+    {0},
+};
 
 const struct service_def purchase_service = {
     .name = "purchase",
     .port_setting = CONFIG_PURCHASE_PORT,
+    .schemas = purchase_schemas,
+    .routes = purchase_routes,
+    .handlers = purchase_handlers,
 };

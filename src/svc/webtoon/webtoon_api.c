@@ -1,7 +1,233 @@
-/* The webtoon service. */
+/* HTTP routes of the webtoon service. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/rc.h"
+#include "core/domain/users.h"
+#include "core/json/jx.h"
+#include "core/outbox/outbox.h"
+#include "core/service/command.h"
 #include "svc/webtoon/webtoon.h"
+
+static int webtoon_upload(struct http_req *req, struct store *st, const json_t *body,
+                          struct service_reply *reply)
+{
+    struct webtoon_item w = {0};
+    struct jx_reader r;
+    jx_reader_init(&r, body);
+    const char *id = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
+    if (!r.rc && !domain_id_is_valid(id))
+        jx_fail(&r, RC_INVALID, "field 'webtoonId' may use only letters, digits and . _ : -");
+    if (r.rc)
+        return http_fail(req, r.rc, "%s", r.detail);
+    char detail[256];
+    int rc = webtoon_read_fields(body, false, &w, detail, sizeof detail);
+    if (rc != RC_OK)
+        return http_fail(req, rc, "%s", detail);
+    snprintf(w.webtoon_id, sizeof w.webtoon_id, "%s", id);
+    bool created = false;
+    if ((rc = webtoon_store_insert(st, &w, &created)) != RC_OK)
+        return rc;
+    if (!created)
+        return http_fail(req, RC_ALREADY_EXISTS, "webtoon '%s' already exists; update it instead",
+                         id);
+    if ((rc = webtoon_emit_item(st, &w, EV_UPLOADED)) != RC_OK)
+        return rc;
+    reply->status = 201;
+    reply->body = webtoon_json(&w);
+    snprintf(reply->location, sizeof reply->location, "/webtoons/%s", id);
+    return RC_OK;
+}
+
+static int webtoon_handle_webtoons_post(struct http_req *req)
+{
+    return service_command(req, SERVICE_BODY_JSON, webtoon_upload);
+}
+
+static int webtoon_update(struct http_req *req, struct store *st, const json_t *body,
+                          struct service_reply *reply)
+{
+    const char *id = http_req_param(req, "id");
+    struct webtoon_item w;
+    int rc = webtoon_store_get(st, id, &w);
+    if (rc != RC_OK)
+        return rc;
+    if (!w.found)
+        return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
+    const char *given = json_string_value(json_object_get(body, "webtoonId"));
+    if (given && strcmp(given, id) != 0)
+        return http_fail(req, RC_INVALID, "webtoonId cannot change (it is the path's '%s')", id);
+    char detail[256];
+    bool partial = !strcmp(http_req_method(req), "PATCH");
+    if ((rc = webtoon_read_fields(body, partial, &w, detail, sizeof detail)) != RC_OK)
+        return http_fail(req, rc, "%s", detail);
+    if ((rc = webtoon_store_update(st, &w)) != RC_OK ||
+        (rc = webtoon_emit_item(st, &w, EV_UPDATED)) != RC_OK)
+        return rc;
+    reply->status = 200;
+    reply->body = webtoon_json(&w);
+    return RC_OK;
+}
+
+static int webtoon_handle_webtoon_update(struct http_req *req)
+{
+    return service_command(req, SERVICE_BODY_JSON, webtoon_update);
+}
+
+/* Records the outcome of an open as an event: reads feed the history, and
+ * the purchase service learns that a bought episode can no longer be
+ * cancelled. */
+static int webtoon_emit_open(struct store *st, const char *user, const struct webtoon_item *w,
+                             const char *type, const char *purchase, const char *reason)
+{
+    json_t *fields = json_pack("{s:s, s:s, s:I, s:b}", "userId", user, "webtoonId", w->webtoon_id,
+                               "point", (json_int_t)w->point, "free", w->point == 0);
+    if (fields && purchase)
+        json_object_set_new(fields, "purchaseId", json_string(purchase));
+    if (fields && reason)
+        json_object_set_new(fields, "reason", json_string(reason));
+    int rc = fields ? outbox_add(st, user, type, fields, NULL) : RC_NOMEM;
+    json_decref(fields);
+    return rc;
+}
+
+static int webtoon_open(struct http_req *req, struct store *st, const json_t *body,
+                        struct service_reply *reply)
+{
+    const char *id = http_req_param(req, "id");
+    struct jx_reader r;
+    jx_reader_init(&r, body);
+    const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
+    if (!r.rc && !domain_id_is_valid(user))
+        jx_fail(&r, RC_INVALID, "field 'userId' is not a valid user id");
+    if (r.rc)
+        return http_fail(req, r.rc, "%s", r.detail);
+    struct webtoon_item w;
+    struct webtoon_ownership own;
+    int rc = webtoon_store_get(st, id, &w);
+    if (rc != RC_OK)
+        return rc;
+    if (!w.found)
+        return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
+    if ((rc = domain_users_require_active(req, st, user)) != RC_OK ||
+        (rc = webtoon_store_ownership(st, user, id, &own)) != RC_OK)
+        return rc;
+    switch (webtoon_decide_open(&w, own.found)) {
+    case WEBTOON_OPEN_HIDDEN:
+        return http_fail(req, RC_INVALID_STATE, "webtoon '%s' is not published", id);
+    case WEBTOON_OPEN_NOT_OWNED: {
+        /* Refused, and recorded: the history shows the attempt. */
+        char detail[160];
+        snprintf(detail, sizeof detail, "buy '%s' for %lld points to read it", id,
+                 (long long)w.point);
+        if ((rc = webtoon_emit_open(st, user, &w, EV_OPEN_REJECTED, NULL, "not owned")) != RC_OK)
+            return rc;
+        reply->status = 403;
+        reply->content_type = "application/problem+json";
+        reply->body = http_problem_new(req, RC_NOT_OWNED, detail);
+        return RC_OK;
+    }
+    case WEBTOON_OPEN_FREE:
+        rc = webtoon_emit_open(st, user, &w, EV_OPEN_APPROVED, NULL, NULL);
+        break;
+    case WEBTOON_OPEN_OWNED:
+        rc = webtoon_store_mark_read(st, user, id);
+        if (rc == RC_OK)
+            rc = webtoon_emit_open(st, user, &w, EV_OPEN_APPROVED, own.purchase_id, NULL);
+        break;
+    }
+    if (rc != RC_OK)
+        return rc;
+    reply->status = 200;
+    reply->content_type = "application/json";
+    reply->body = json_pack("{s:s, s:s, s:s, s:b, s:s, s:I}", "userId", user, "webtoonId", id,
+                            "result", "approved", "free", w.point == 0, "title", w.title, "episode",
+                            (json_int_t)w.episode);
+    if (reply->body && own.found)
+        json_object_set_new(reply->body, "purchaseId", json_string(own.purchase_id));
+    return RC_OK;
+}
+
+static int webtoon_handle_open_post(struct http_req *req)
+{
+    return service_command(req, SERVICE_BODY_JSON, webtoon_open);
+}
+
+static int webtoon_handle_webtoon_get(struct http_req *req)
+{
+    const char *id = http_req_param(req, "id");
+    struct webtoon_item w;
+    int rc = webtoon_store_get(service_store(req), id, &w);
+    if (rc != RC_OK)
+        return rc;
+    if (!w.found)
+        return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
+    return http_reply_json(req, 200, webtoon_json(&w), "application/hal+json");
+}
+
+static int webtoon_handle_webtoons_get(struct http_req *req)
+{
+    struct hal_page page;
+    json_t *body = NULL;
+    int rc = hal_page_parse(req, &page);
+    if (rc == RC_OK)
+        rc = hal_query_collection(service_store(req), "SELECT COUNT(*) FROM webtoons",
+                                  "SELECT " WEBTOON_COLUMNS " FROM webtoons"
+                                  " ORDER BY created_at, webtoon_id LIMIT $1 OFFSET $2",
+                                  NULL, 0, webtoon_item_of_row, "webtoons", &page, "/webtoons",
+                                  NULL, &body);
+    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
+}
+
+/* What an open would decide, without recording anything. */
+static int webtoon_handle_reader_get(struct http_req *req)
+{
+    const char *id = http_req_param(req, "id"), *user = http_req_param(req, "userId");
+    struct store *st = service_store(req);
+    struct webtoon_item w;
+    struct webtoon_ownership own;
+    int rc = webtoon_store_get(st, id, &w);
+    if (rc == RC_OK && w.found)
+        rc = webtoon_store_ownership(st, user, id, &own);
+    if (rc != RC_OK)
+        return rc;
+    if (!w.found)
+        return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
+    return http_reply_json(req, 200,
+                           json_pack("{s:s, s:s, s:b, s:b, s:b}", "userId", user, "webtoonId", id,
+                                     "owned", own.found, "read", own.read, "free", w.point == 0),
+                           NULL);
+}
+
+static int webtoon_handle_library_get(struct http_req *req)
+{
+    const char *user = http_req_param(req, "userId");
+    json_t *owned = NULL;
+    int rc = webtoon_store_library(service_store(req), user, &owned);
+    if (rc != RC_OK)
+        return rc;
+    return http_reply_json(req, 200,
+                           hal_with_self(json_pack("{s:s, s:o}", "userId", user, "owned", owned),
+                                         "/libraries/%s", user),
+                           "application/hal+json");
+}
+
+static const struct http_route webtoon_routes[] = {
+    {"POST", "/webtoons", webtoon_handle_webtoons_post},
+    {"GET", "/webtoons", webtoon_handle_webtoons_get},
+    {"GET", "/webtoons/{id}", webtoon_handle_webtoon_get},
+    {"PATCH", "/webtoons/{id}", webtoon_handle_webtoon_update},
+    {"PUT", "/webtoons/{id}", webtoon_handle_webtoon_update},
+    {"POST", "/webtoons/{id}/open", webtoon_handle_open_post},
+    {"GET", "/webtoons/{id}/readers/{userId}", webtoon_handle_reader_get},
+    {"GET", "/libraries/{userId}", webtoon_handle_library_get},
+    {0},
+};
 
 const struct service_def webtoon_service = {
     .name = "webtoon",
     .port_setting = CONFIG_WEBTOON_PORT,
+    .schemas = webtoon_schemas,
+    .routes = webtoon_routes,
+    .handlers = webtoon_handlers,
 };

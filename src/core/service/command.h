@@ -1,0 +1,47 @@
+/*
+ * Domain commands over HTTP: one transaction per command, and the
+ * Idempotency-Key header honoured on every command.
+ *
+ * service_command() opens a write transaction, replays the stored response
+ * when the request's Idempotency-Key was seen before (same method, path and
+ * body; a different request with the same key is 422), else runs the
+ * command, stores its response under the key in the same transaction, and
+ * commits. So a client retrying after a timeout gets the first answer and
+ * the command takes effect once. A command that fails with an error code is
+ * rolled back and not stored: the client may fix the request and retry with
+ * the same key.
+ */
+#ifndef WEBTOON_SERVICE_COMMAND_H
+#define WEBTOON_SERVICE_COMMAND_H
+
+#include <jansson.h>
+
+#include "core/http/http.h"
+#include "core/store/store.h"
+
+/* The Idempotency-Key table; every service database applies it as
+ * component "idempotency". */
+extern const struct store_migration service_idempotency_schema[];
+extern const size_t service_idempotency_schema_len;
+
+/* What a command answers when it succeeds (or fails but was recorded, e.g.
+ * a declined payment). */
+struct service_reply {
+    int status;               /* 200, 201, 202, 402… */
+    json_t *body;             /* owned; sent as JSON */
+    const char *content_type; /* NULL: application/hal+json */
+    char location[256];       /* Location header when not empty */
+};
+
+enum service_body { SERVICE_BODY_NONE, SERVICE_BODY_JSON };
+
+/* Runs inside the open transaction of <st>. <body> is the parsed request
+ * object (borrowed) or NULL. Returns RC_OK after filling <reply>, or an
+ * error code (usually through http_fail) to roll back. */
+typedef int (*service_command_cb)(struct http_req *req, struct store *st, const json_t *body,
+                                  struct service_reply *reply);
+
+/* Runs <fn> as an idempotent command of <req>; see above. */
+int service_command(struct http_req *req, enum service_body body, service_command_cb fn);
+
+#endif

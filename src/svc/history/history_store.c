@@ -1,0 +1,173 @@
+/* SQL of the history view. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/rc.h"
+#include "core/json/jx.h"
+#include "svc/history/history.h"
+
+static const struct store_migration history_schema[] = {
+    {1,
+     "CREATE TABLE user_summaries ("
+     " user_id TEXT PRIMARY KEY,"
+     " status TEXT NOT NULL,"
+     " my_point BIGINT NOT NULL,"
+     " updated_at BIGINT NOT NULL);"
+     "CREATE TABLE timeline ("
+     " entry_id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " user_id TEXT NOT NULL,"
+     " kind TEXT NOT NULL,"
+     " ref_id TEXT,"
+     " webtoon_id TEXT,"
+     " point BIGINT,"
+     " price BIGINT,"
+     " status TEXT NOT NULL,"
+     " reason TEXT,"
+     " occurred_at BIGINT NOT NULL,"
+     " updated_at BIGINT NOT NULL);"
+     "CREATE INDEX timeline_user ON timeline (user_id, entry_id);"
+     /* A payment or purchase is one entry, updated in place. */
+     "CREATE UNIQUE INDEX timeline_ref ON timeline (kind, ref_id) WHERE ref_id IS NOT NULL;",
+     NULL},
+};
+
+const struct service_schema history_schemas[] = {
+    {"history", history_schema, ARRAY_LEN(history_schema)},
+    {0},
+};
+
+/* The fields an entry may take from any event. */
+struct history_fields {
+    const char *user;
+    const char *ref;
+    const char *webtoon;
+    const char *reason;
+    bool has_point, has_price, has_balance;
+    int64_t point, price, balance;
+};
+
+static int history_read(const struct history_change *c, const json_t *payload,
+                        struct history_fields *f)
+{
+    struct jx_reader r;
+    jx_reader_init(&r, payload);
+    f->user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
+    f->ref = c->ref_field ? jx_str(&r, c->ref_field, JX_REQUIRED, 64) : NULL;
+    f->webtoon = jx_str(&r, "webtoonId", JX_OPTIONAL, DOMAIN_ID_MAX);
+    f->reason = jx_str(&r, "reason", JX_OPTIONAL, 200);
+    f->has_point = jx_has(&r, "point");
+    f->point = jx_int(&r, "point", JX_OPTIONAL, 0, INT64_MAX);
+    f->has_price = jx_has(&r, "price");
+    f->price = jx_int(&r, "price", JX_OPTIONAL, 0, INT64_MAX);
+    f->has_balance = c->balance_field && jx_has(&r, c->balance_field);
+    f->balance = c->balance_field ? jx_int(&r, c->balance_field, JX_OPTIONAL, 0, INT64_MAX) : 0;
+    return r.rc ? RC_BAD_EVENT : RC_OK;
+}
+
+/* Times in the view are the events' own, so a rebuild reproduces it. */
+static int history_update_summary(struct store *st, const struct history_change *c,
+                                  const struct bus_event *ev, const struct history_fields *f)
+{
+    if (!c->user_status && !f->has_balance)
+        return RC_OK;
+    return store_exec(st,
+                      "INSERT INTO user_summaries (user_id, status, my_point, updated_at)"
+                      " VALUES ($1, COALESCE($2, 'joined'), COALESCE($3, 0), $4)"
+                      " ON CONFLICT (user_id) DO UPDATE SET"
+                      " status = COALESCE($2, user_summaries.status),"
+                      " my_point = COALESCE($3, user_summaries.my_point),"
+                      " updated_at = excluded.updated_at",
+                      STORE_ARGS(STORE_TEXT(f->user), STORE_TEXT_OR_NULL(c->user_status),
+                                 f->has_balance ? STORE_INT(f->balance) : STORE_NULL,
+                                 STORE_INT(ev->timestamp_ms)),
+                      NULL, NULL, NULL);
+}
+
+static int history_update_timeline(struct store *st, const struct history_change *c,
+                                   const struct bus_event *ev, const struct history_fields *f)
+{
+    if (!c->kind)
+        return RC_OK;
+    const struct store_val args[] = {
+        STORE_TEXT(f->user),
+        STORE_TEXT(c->kind),
+        STORE_TEXT_OR_NULL(f->ref),
+        STORE_TEXT_OR_NULL(f->webtoon),
+        f->has_point && strcmp(c->kind, "account") != 0 ? STORE_INT(f->point) : STORE_NULL,
+        f->has_price ? STORE_INT(f->price) : STORE_NULL,
+        STORE_TEXT(c->status),
+        STORE_TEXT_OR_NULL(f->reason),
+        STORE_INT(ev->timestamp_ms),
+    };
+    if (!f->ref) /* its own entry each time: the inbox alone keeps it single */
+        return store_exec(st,
+                          "INSERT INTO timeline (user_id, kind, ref_id, webtoon_id, point, price,"
+                          " status, reason, occurred_at, updated_at)"
+                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                          args, ARRAY_LEN(args), NULL, NULL, NULL);
+    return store_exec(st,
+                      "INSERT INTO timeline (user_id, kind, ref_id, webtoon_id, point, price,"
+                      " status, reason, occurred_at, updated_at)"
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
+                      " ON CONFLICT (kind, ref_id) WHERE ref_id IS NOT NULL DO UPDATE SET"
+                      " status = excluded.status, reason = excluded.reason,"
+                      " webtoon_id = COALESCE(timeline.webtoon_id, excluded.webtoon_id),"
+                      " point = COALESCE(timeline.point, excluded.point),"
+                      " price = COALESCE(timeline.price, excluded.price),"
+                      " updated_at = excluded.updated_at",
+                      args, ARRAY_LEN(args), NULL, NULL, NULL);
+}
+
+int history_store_apply(struct store *st, const struct history_change *c,
+                        const struct bus_event *ev, const json_t *payload)
+{
+    struct history_fields f;
+    int rc = history_read(c, payload, &f);
+    if (rc == RC_OK)
+        rc = history_update_summary(st, c, ev, &f);
+    if (rc == RC_OK)
+        rc = history_update_timeline(st, c, ev, &f);
+    return rc;
+}
+
+int history_store_clear(struct store *st)
+{
+    int rc = store_begin(st);
+    if (rc != RC_OK)
+        return rc;
+    static const char *const tables[] = {"DELETE FROM user_summaries", "DELETE FROM timeline",
+                                         "DELETE FROM inbox"};
+    for (size_t i = 0; i < ARRAY_LEN(tables) && rc == RC_OK; i++)
+        rc = store_exec(st, tables[i], NULL, 0, NULL, NULL, NULL);
+    if (rc == RC_OK)
+        return store_commit(st);
+    store_rollback(st);
+    return rc;
+}
+
+json_t *history_summary_item(const struct store_row *row)
+{
+    return hal_with_self(json_pack("{s:s, s:s, s:I}", "userId", row->cols[0].s, "status",
+                                   row->cols[1].s, "myPoint", (json_int_t)row->cols[2].i),
+                         "/histories/%s", row->cols[0].s);
+}
+
+json_t *history_entry_item(const struct store_row *row)
+{
+    static const char *const optional_text[] = {NULL, NULL, "refId", "webtoonId"};
+    json_t *o = json_pack("{s:I, s:s, s:s, s:I, s:I}", "entryId", (json_int_t)row->cols[0].i,
+                          "kind", row->cols[1].s, "status", row->cols[6].s, "occurredAt",
+                          (json_int_t)row->cols[8].i, "updatedAt", (json_int_t)row->cols[9].i);
+    if (!o)
+        return NULL;
+    for (size_t i = 2; i < ARRAY_LEN(optional_text); i++)
+        if (row->cols[i].type == STORE_T_TEXT)
+            json_object_set_new(o, optional_text[i], json_string(row->cols[i].s));
+    if (row->cols[4].type == STORE_T_INT)
+        json_object_set_new(o, "point", json_integer(row->cols[4].i));
+    if (row->cols[5].type == STORE_T_INT)
+        json_object_set_new(o, "price", json_integer(row->cols[5].i));
+    if (row->cols[7].type == STORE_T_TEXT)
+        json_object_set_new(o, "reason", json_string(row->cols[7].s));
+    return o;
+}

@@ -1,0 +1,106 @@
+/* SQL of the payment service. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/clock.h"
+#include "core/base/rc.h"
+#include "core/domain/users.h"
+#include "svc/payment/payment.h"
+
+static const struct store_migration payment_schema[] = {
+    {1,
+     "CREATE TABLE payments ("
+     " payment_id TEXT PRIMARY KEY,"
+     " user_id TEXT NOT NULL,"
+     " price BIGINT NOT NULL CHECK (price >= 0),"
+     " point BIGINT NOT NULL CHECK (point > 0),"
+     " status TEXT NOT NULL,"
+     " reason TEXT,"
+     " refund_error TEXT,"
+     " created_at BIGINT NOT NULL,"
+     " updated_at BIGINT NOT NULL);"
+     "CREATE INDEX payments_user ON payments (user_id, created_at);",
+     NULL},
+};
+
+const struct service_schema payment_schemas[] = {
+    {"payment", payment_schema, ARRAY_LEN(payment_schema)},
+    {"users", domain_users_schema, DOMAIN_USERS_SCHEMA_STEPS},
+    {0},
+};
+
+static void payment_copy(char *dst, size_t len, const struct store_val *v)
+{
+    snprintf(dst, len, "%s", v->type == STORE_T_TEXT ? v->s : "");
+}
+
+static void payment_read_row(const struct store_row *row, struct payment_record *p)
+{
+    p->found = true;
+    payment_copy(p->payment_id, sizeof p->payment_id, &row->cols[0]);
+    payment_copy(p->user_id, sizeof p->user_id, &row->cols[1]);
+    p->price = row->cols[2].i;
+    p->point = row->cols[3].i;
+    payment_copy(p->status, sizeof p->status, &row->cols[4]);
+    payment_copy(p->reason, sizeof p->reason, &row->cols[5]);
+    payment_copy(p->refund_error, sizeof p->refund_error, &row->cols[6]);
+    p->created_at = row->cols[7].i;
+}
+
+static int payment_take(void *ud, const struct store_row *row)
+{
+    payment_read_row(row, ud);
+    return 0;
+}
+
+int payment_store_get(struct store *st, const char *id, struct payment_record *out)
+{
+    *out = (struct payment_record){0};
+    return store_exec(st, "SELECT " PAYMENT_COLUMNS " FROM payments WHERE payment_id = $1",
+                      STORE_ARGS(STORE_TEXT(id)), payment_take, out, NULL);
+}
+
+int payment_store_insert(struct store *st, const struct payment_record *p)
+{
+    return store_exec(st,
+                      "INSERT INTO payments (payment_id, user_id, price, point, status, reason,"
+                      " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                      STORE_ARGS(STORE_TEXT(p->payment_id), STORE_TEXT(p->user_id),
+                                 STORE_INT(p->price), STORE_INT(p->point), STORE_TEXT(p->status),
+                                 STORE_TEXT_OR_NULL(*p->reason ? p->reason : NULL),
+                                 STORE_INT(p->created_at)),
+                      NULL, NULL, NULL);
+}
+
+int payment_store_transition(struct store *st, const char *id, const char *from, const char *to,
+                             const char *refund_error, bool *changed)
+{
+    int64_t n = 0;
+    int rc = store_exec(st,
+                        "UPDATE payments SET status = $3, refund_error = $4, updated_at = $5"
+                        " WHERE payment_id = $1 AND status = $2",
+                        STORE_ARGS(STORE_TEXT(id), STORE_TEXT(from), STORE_TEXT(to),
+                                   STORE_TEXT_OR_NULL(refund_error), STORE_INT(clock_wall_ms())),
+                        NULL, NULL, &n);
+    *changed = n == 1;
+    return rc;
+}
+
+json_t *payment_json(const struct payment_record *p)
+{
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I}", "paymentId", p->payment_id, "userId",
+                          p->user_id, "price", (json_int_t)p->price, "point", (json_int_t)p->point,
+                          "status", p->status, "createdAt", (json_int_t)p->created_at);
+    if (o && *p->reason)
+        json_object_set_new(o, "reason", json_string(p->reason));
+    if (o && *p->refund_error)
+        json_object_set_new(o, "refundError", json_string(p->refund_error));
+    return hal_with_self(o, "/payments/%s", p->payment_id);
+}
+
+json_t *payment_item(const struct store_row *row)
+{
+    struct payment_record p = {0};
+    payment_read_row(row, &p);
+    return payment_json(&p);
+}

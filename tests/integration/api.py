@@ -1,0 +1,163 @@
+"""An HTTP client for the platform's API that checks every answer against
+the OpenAPI document (api/openapi.json): an undocumented status, content
+type or body shape fails the test, and so does any 5xx.
+
+Requests go to the service owning the path (or to one base URL, e.g. the
+gateway, when given).
+"""
+import json
+import os
+import re
+import time
+import uuid
+from urllib.parse import urlparse
+
+import jsonschema
+import requests
+
+DOC_PATH = os.path.join(os.path.dirname(__file__), "../../api/openapi.json")
+
+OWNER = {"pointers": "pointer", "payments": "payment", "histories": "history",
+         "webtoons": "webtoon", "libraries": "webtoon", "purchases": "purchase"}
+
+
+class OpenApi:
+    def __init__(self, path=DOC_PATH):
+        with open(path) as f:
+            self.doc = json.load(f)
+        self.resolver = jsonschema.RefResolver.from_schema(self.doc)
+        self.routes = []
+        for template in self.doc["paths"]:
+            pattern = "^" + re.sub(r"\{[^/]+\}", "[^/]+", template) + "/?$"
+            self.routes.append((re.compile(pattern), template))
+        # literal paths before templated ones: /purchases/buywebtoon vs /purchases/{id}
+        self.routes.sort(key=lambda r: r[1].count("{"))
+
+    def operation(self, method, path):
+        for regex, template in self.routes:
+            if regex.match(path):
+                op = self.doc["paths"][template].get(method.lower())
+                if op:
+                    return template, op
+        return None, None
+
+    def check(self, method, url, r):
+        path = urlparse(url).path
+        template, op = self.operation(method, path)
+        assert op, f"{method} {path} is not in the OpenAPI document"
+        spec = op["responses"].get(str(r.status_code))
+        assert spec, f"{method} {template} answered {r.status_code}, which is not documented: {r.text[:300]}"
+        content = spec.get("content")
+        if not content:
+            return
+        ctype = r.headers.get("content-type", "").split(";")[0].strip()
+        assert ctype in content, f"{method} {template} {r.status_code}: content type {ctype!r} not documented"
+        if ctype.endswith("json"):
+            schema = content[ctype]["schema"]
+            try:
+                jsonschema.Draft202012Validator(schema, resolver=self.resolver).validate(r.json())
+            except jsonschema.ValidationError as e:
+                raise AssertionError(f"{method} {template} {r.status_code}: body does not match the "
+                                     f"document: {e.message}\n{r.text[:500]}") from None
+
+
+SPEC = OpenApi()
+
+
+class Api:
+    def __init__(self, system, base=None):
+        self.system = system
+        self.base = base
+        self.session = requests.Session()
+        self.responses = 0
+
+    def url(self, path):
+        if self.base:
+            return self.base + path
+        service = OWNER[path.strip("/").split("/")[0].split("?")[0]]
+        return self.system.url(service, path)
+
+    def call(self, method, path, body=None, key=None, retry_unknown=True, **kw):
+        """One request; the answer is checked against the document. A 404
+        with Retry-After (an id created a moment ago) is retried briefly."""
+        headers = kw.pop("headers", {})
+        if key:
+            headers["Idempotency-Key"] = key
+        url = self.url(path)
+        deadline = time.monotonic() + 5
+        while True:
+            r = self.session.request(method, url, json=body, headers=headers, timeout=10, **kw)
+            self.responses += 1
+            assert r.status_code < 500, f"{method} {path}: {r.status_code} {r.text}"
+            SPEC.check(method, url, r)
+            if not (retry_unknown and r.status_code == 404 and "retry-after" in r.headers
+                    and time.monotonic() < deadline):
+                return r
+            time.sleep(0.02)
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.call("PUT", path, body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.call("PATCH", path, body, **kw)
+
+    # --- the domain, spelled as a user would -------------------------------------
+
+    def join(self, user):
+        r = self.post("/pointers", {"userId": user})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def charge(self, user, point, **extra):
+        return self.post("/payments", {"userId": user, "point": point, **extra}, key=str(uuid.uuid4()))
+
+    def upload(self, webtoon, point, title="A webtoon", episode=1, status="published"):
+        r = self.post("/webtoons", {"webtoonId": webtoon, "title": title, "author": "An Author",
+                                    "point": point, "episode": episode, "status": status})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def buy(self, user, webtoon):
+        return self.post("/purchases", {"userId": user, "webtoonId": webtoon}, key=str(uuid.uuid4()))
+
+    def balance(self, user):
+        return self.get(f"/pointers/{user}").json()["point"]
+
+    def wait_for(self, path, predicate, timeout=10, what=None):
+        """GETs <path> until <predicate>(json) holds; returns the json."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            r = self.get(path)
+            if r.status_code == 200:
+                last = r.json()
+                if predicate(last):
+                    return last
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what or path}; last: {last}")
+
+    def final_purchase(self, purchase_id):
+        return self.wait_for(f"/purchases/{purchase_id}",
+                             lambda p: p["status"] in ("approved", "rejected", "cancelled"),
+                             what="a final purchase state")
+
+    def settled_payment(self, payment_id):
+        return self.wait_for(f"/payments/{payment_id}", lambda p: p["status"] != "refunding",
+                             what="a settled refund")
+
+    def collect(self, path):
+        """Every item of a paged collection."""
+        items, page = [], 0
+        while True:
+            sep = "&" if "?" in path else "?"
+            body = self.get(f"{path}{sep}page={page}&size=100").json()
+            items += next(iter(body["_embedded"].values()))
+            page += 1
+            if page >= body["page"]["totalPages"]:
+                return items

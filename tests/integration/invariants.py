@@ -1,0 +1,74 @@
+"""The invariants of SPEC section 4, checked on a settled system through the
+API (and the pointer's ledger for exactly-once):
+
+- a balance never goes below 0;
+- per user, balance = charged - refunded - bought + cancelled;
+- every purchase and every refund reaches a final state;
+- no event lost, none applied twice: each payment, refund, purchase and
+  cancel moved the balance exactly once;
+- the history view converges to the write side.
+"""
+from collections import Counter
+
+
+def snapshot(api):
+    """Everything the invariants look at, in comparable form."""
+    users = {p["userId"]: p for p in api.collect("/pointers")}
+    payments = api.collect("/payments")
+    purchases = api.collect("/purchases")
+    histories = {h["userId"]: h for h in api.collect("/histories")}
+    return users, payments, purchases, histories
+
+
+def check(system, api):
+    system.settle()
+    users, payments, purchases, histories = snapshot(api)
+    charged, refunded, bought, cancelled = Counter(), Counter(), Counter(), Counter()
+    for p in payments:
+        assert p["status"] in ("approved", "declined", "refunded"), f"unsettled payment {p}"
+        if p["status"] != "declined":
+            charged[p["userId"]] += p["point"]
+        if p["status"] == "refunded":
+            refunded[p["userId"]] += p["point"]
+    for p in purchases:
+        assert p["status"] in ("approved", "rejected", "cancelled"), f"purchase not final: {p}"
+        if p["status"] in ("approved", "cancelled"):
+            bought[p["userId"]] += p["point"]
+        if p["status"] == "cancelled":
+            cancelled[p["userId"]] += p["point"]
+    for user, account in users.items():
+        balance = account["point"]
+        assert balance >= 0, f"{user} has a negative balance {balance}"
+        expected = charged[user] - refunded[user] - bought[user] + cancelled[user]
+        assert balance == expected, (f"{user}: balance {balance} but charged {charged[user]} - refunded "
+                                     f"{refunded[user]} - bought {bought[user]} + cancelled {cancelled[user]} = {expected}")
+
+    # Exactly once: one ledger line per effect, no more, no less.
+    ledger = Counter((reason, ref) for reason, ref in
+                     system.query("pointer", "SELECT reason, ref_id FROM ledger"))
+    assert all(n == 1 for n in ledger.values())
+    want = set()
+    for p in payments:
+        if p["status"] != "declined":
+            want.add(("payment", p["paymentId"]))
+        if p["status"] == "refunded":
+            want.add(("refund", p["paymentId"]))
+    for p in purchases:
+        if p["status"] in ("approved", "cancelled"):
+            want.add(("purchase", p["purchaseId"]))
+        if p["status"] == "cancelled":
+            want.add(("cancel", p["purchaseId"]))
+    assert set(ledger) == want, f"ledger differs: missing {want - set(ledger)}, extra {set(ledger) - want}"
+
+    # The read model agrees with the write side.
+    assert set(histories) == set(users), "history users differ from pointer users"
+    for user, account in users.items():
+        h = histories[user]
+        assert (h["status"], h["myPoint"]) == (account["status"], account["point"]), (user, h, account)
+    entries = {(e[0], e[1]): e[2] for e in system.query(
+        "history", "SELECT kind, ref_id, status FROM timeline WHERE ref_id IS NOT NULL")}
+    for p in payments:
+        assert entries.get(("payment", p["paymentId"])) == p["status"], p
+    for p in purchases:
+        assert entries.get(("purchase", p["purchaseId"])) == p["status"], p
+    return users, payments, purchases, histories

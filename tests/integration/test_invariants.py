@@ -1,0 +1,160 @@
+"""The invariants of SPEC section 4 under stress: concurrent buys beyond the
+balance, every event delivered twice, and services killed at random moments
+during a long run of mixed commands."""
+import os
+import random
+import signal
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+import invariants
+from api import Api
+from harness import SERVICES, wait_until
+
+
+def test_200_concurrent_buys_beyond_the_balance(system):
+    system.start_all(WEBTOON_HTTP_THREADS=2)
+    api = Api(system)
+    for i in range(200):
+        api.upload(f"c-{i}", 10)
+    api.join("rush")
+    api.charge("rush", 1000)
+    api.wait_for("/pointers/rush", lambda p: p["point"] == 1000, what="1000 points")
+    system.settle()
+
+    def buy(i):
+        return Api(system).buy("rush", f"c-{i}").status_code
+
+    with ThreadPoolExecutor(32) as pool:
+        codes = list(pool.map(buy, range(200)))
+    assert codes == [202] * 200
+    users, payments, purchases, _ = invariants.check(system, api)
+    approved = [p for p in purchases if p["status"] == "approved"]
+    assert len(approved) == 100 and users["rush"]["point"] == 0
+    assert all(p["reason"] == "not enough points" for p in purchases if p["status"] == "rejected")
+
+
+def mixed_workload(api, users, webtoons, n, rng, on_command=None):
+    """<n> random commands a real crowd would send: charges (some declined),
+    buys, opens, cancels, refunds, withdrawals, history reads."""
+    purchases, payments = [], []
+    for _ in range(n):
+        if on_command:
+            on_command()
+        user = rng.choice(users)
+        roll = rng.random()
+        if roll < 0.25:
+            card = "4000000000000002" if rng.random() < 0.1 else None
+            body = {"userId": user, "point": rng.choice([50, 100, 300])}
+            if card:
+                body["card"] = card
+            r = api.post("/payments", body, key=str(uuid.uuid4()))
+            if r.status_code == 201:
+                payments.append(r.json()["paymentId"])
+        elif roll < 0.6:
+            r = api.post("/purchases", {"userId": user, "webtoonId": rng.choice(webtoons)},
+                         key=str(uuid.uuid4()))
+            if r.status_code == 202:
+                purchases.append(r.json()["purchaseId"])
+        elif roll < 0.75:
+            api.post(f"/webtoons/{rng.choice(webtoons)}/open", {"userId": user}, key=str(uuid.uuid4()))
+        elif roll < 0.87 and purchases:
+            api.put(f"/purchases/{rng.choice(purchases)}/cancel", key=str(uuid.uuid4()))
+        elif roll < 0.97 and payments:
+            api.put(f"/payments/{rng.choice(payments)}/refund", key=str(uuid.uuid4()))
+        elif roll < 0.975:
+            api.put(f"/pointers/{user}/withdraw", key=str(uuid.uuid4()))
+        else:
+            api.get(f"/histories/{user}")
+
+
+def seed(api, n_users=12, n_webtoons=15):
+    users = [f"u{i}" for i in range(n_users)]
+    webtoons = [f"w{i}" for i in range(n_webtoons)]
+    for i, w in enumerate(webtoons):
+        api.upload(w, 0 if i % 5 == 0 else 50 * (1 + i % 4))
+    for u in users:
+        api.join(u)
+    return users, webtoons
+
+
+def test_every_event_delivered_twice_changes_nothing(system):
+    up = system.start_all()
+    api = Api(system)
+    users, webtoons = seed(api)
+    mixed_workload(api, users, webtoons, 300, random.Random(7))
+    before = invariants.check(system, api)
+    timeline = system.query("history", "SELECT * FROM timeline ORDER BY entry_id")
+    assert up.terminate() == 0
+
+    for group in SERVICES:
+        r = system.run("events", "reset", group)
+        assert r.returncode == 0, r.stderr
+    system.start_all()
+    total = len(system.events())
+    for s in SERVICES:
+        wait_until(lambda: system.metric(s, "webtoon_consumer_events_duplicate_total") is not None, what=s)
+    system.settle()
+    assert invariants.check(system, api) == before
+    assert system.query("history", "SELECT * FROM timeline ORDER BY entry_id") == timeline
+    redelivered = sum(system.metric(s, "webtoon_consumer_events_duplicate_total") for s in SERVICES)
+    applied_again = sum(system.metric(s, "webtoon_consumer_events_applied_total") or 0 for s in SERVICES)
+    assert applied_again == 0 and redelivered > 0 and total > 0
+
+
+class ResilientApi(Api):
+    """A client that keeps trying while services restart: connection errors
+    are retried with the same Idempotency-Key, so a command sent to a dying
+    process is applied once (or answered from the first attempt)."""
+
+    def call(self, method, path, body=None, key=None, **kw):
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return super().call(method, path, body, key=key, **kw)
+            except (requests.ConnectionError, requests.Timeout):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def test_random_sigkills_during_2000_mixed_commands(system):
+    """A random service is SIGKILLed about every 100 commands, at a random
+    point of the run; the supervisor restarts it while clients retry."""
+    up = system.start_all()
+    api = ResilientApi(system)
+    users, webtoons = seed(api)
+    rng = random.Random(11)
+    kill_at = sorted(rng.sample(range(50, 1950), 20))
+    sent = [0]
+    lock = threading.Lock()
+    kills = []
+
+    def on_command():
+        with lock:
+            sent[0] += 1
+            due = kill_at and sent[0] >= kill_at[0]
+            if due:
+                kill_at.pop(0)
+        if due:
+            children = os.popen(f"pgrep -P {up.pid} -a").read().split("\n")
+            pids = {line.split()[-1]: int(line.split()[0]) for line in children if line.strip()}
+            victim = rng.choice(SERVICES)
+            if victim in pids:
+                os.kill(pids[victim], signal.SIGKILL)
+                kills.append(victim)
+
+    def worker(seed_):
+        mixed_workload(ResilientApi(system), users, webtoons, 500, random.Random(seed_), on_command)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(worker, range(4)))
+    assert sent[0] == 2000 and len(kills) >= 10, kills
+    for s in SERVICES:
+        system.wait_healthy(s, timeout=15)
+    invariants.check(system, api)
+    assert "could not start" not in up.output()
