@@ -7,6 +7,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 /* cmocka needs the includes above first */
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Makes a fresh directory under $TMPDIR and writes its path into <out>. */
@@ -34,6 +36,33 @@ static inline void test_rmtree(const char *dir)
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
+}
+
+/* Milliseconds on the monotonic clock. */
+static inline int64_t test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits for an asynchronous effect: calls <cond>(<ud>) every few
+ * milliseconds until it returns true (then returns true) or <timeout_ms>
+ * pass (then returns false). The deadline is a safety net, never the
+ * thing a test measures: assert on the result.
+ */
+static inline bool test_wait_until(bool (*cond)(void *ud), void *ud, int timeout_ms)
+{
+    int64_t deadline = test_now_ms() + timeout_ms;
+    for (;;) {
+        if (cond(ud))
+            return true;
+        if (test_now_ms() >= deadline)
+            return false;
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 2 * 1000000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 struct test_response {

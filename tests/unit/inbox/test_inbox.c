@@ -1,0 +1,465 @@
+/* The idempotent inbox and the consumer loop: each event applied once,
+ * failures retried, poison recorded and skipped, and no second effect when
+ * the log delivers again (after a restart or a rewind). */
+#include "support/test_support.h"
+
+#include <stdatomic.h>
+
+#include "core/base/mem.h"
+#include "core/base/rc.h"
+#include "core/inbox/inbox.h"
+#include "core/json/jx.h"
+#include "core/log/log.h"
+#include "core/metrics/metrics.h"
+#include "core/outbox/outbox.h"
+
+#define TOPIC "test.events"
+#define GROUP "svc"
+#define WAIT_MS 10000 /* safety net for asynchronous effects */
+
+struct handler_ctx {
+    atomic_int calls;        /* handler invocations, successful or not */
+    atomic_int flaky_left;   /* Flaky fails while this is above zero */
+    atomic_int commit_hooks; /* commits seen through the consumer's store */
+};
+
+struct fixture {
+    char dir[256];
+    char url[320];
+    char log[320];
+    struct store *st;     /* the test's own view of the service database */
+    struct store *log_db; /* the test's own view of the event log */
+    struct bus *pub;
+    struct handler_ctx ctx;
+    struct inbox_consumer *consumer;
+};
+
+/* Records the effect of <ev>: one row per application. */
+static int record_effect(struct store *st, const struct bus_event *ev, const json_t *payload)
+{
+    struct jx_reader r;
+    jx_reader_init(&r, payload);
+    int64_t n = jx_int(&r, "n", JX_REQUIRED, 0, 1000000);
+    if (r.rc)
+        return RC_BAD_EVENT;
+    return store_exec(st, "INSERT INTO effects (event_id, n) VALUES ($1, $2)",
+                      STORE_ARGS(STORE_TEXT(ev->id), STORE_INT(n)), NULL, NULL, NULL);
+}
+
+static int handle_applied(void *ctx, struct store *st, const struct bus_event *ev,
+                          const json_t *payload)
+{
+    atomic_fetch_add(&((struct handler_ctx *)ctx)->calls, 1);
+    return record_effect(st, ev, payload);
+}
+
+static int handle_flaky(void *ctx, struct store *st, const struct bus_event *ev,
+                        const json_t *payload)
+{
+    struct handler_ctx *c = ctx;
+    atomic_fetch_add(&c->calls, 1);
+    /* write first, then fail: the rollback must undo the write */
+    int rc = record_effect(st, ev, payload);
+    if (rc == RC_OK && atomic_fetch_sub(&c->flaky_left, 1) > 0)
+        return RC_STORE;
+    return rc;
+}
+
+static int handle_poison(void *ctx, struct store *st, const struct bus_event *ev,
+                         const json_t *payload)
+{
+    atomic_fetch_add(&((struct handler_ctx *)ctx)->calls, 1);
+    (void)record_effect(st, ev, payload); /* rolled back: never seen */
+    return RC_BAD_EVENT;
+}
+
+static const struct inbox_handler handlers[] = {
+    {"Applied", handle_applied},
+    {"Flaky", handle_flaky},
+    {"Poison", handle_poison},
+};
+
+static void count_commit(void *ud)
+{
+    atomic_fetch_add(&((struct handler_ctx *)ud)->commit_hooks, 1);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    test_tmpdir(f->dir, sizeof f->dir);
+    snprintf(f->url, sizeof f->url, "sqlite:%s/svc.db", f->dir);
+    snprintf(f->log, sizeof f->log, "%s/events.db", f->dir);
+    char err[256] = "", log_url[400];
+    assert_int_equal(store_open(f->url, &f->st, err, sizeof err), RC_OK);
+    assert_int_equal(store_migrate(f->st, "inbox", inbox_schema, inbox_schema_len), RC_OK);
+    assert_int_equal(store_exec(f->st, "CREATE TABLE effects (event_id TEXT NOT NULL, n INTEGER)",
+                                NULL, 0, NULL, NULL, NULL),
+                     RC_OK);
+    struct bus_options bo = {.event_log = f->log, .topic = TOPIC};
+    assert_int_equal(bus_open(&bo, &f->pub, err, sizeof err), RC_OK);
+    snprintf(log_url, sizeof log_url, "sqlite:%s", f->log);
+    assert_int_equal(store_open(log_url, &f->log_db, err, sizeof err), RC_OK);
+    *state = f;
+    return 0;
+}
+
+static void stop_consumer(struct fixture *f)
+{
+    inbox_consumer_stop(f->consumer);
+    f->consumer = NULL;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    stop_consumer(f);
+    bus_close(f->pub);
+    store_close(f->log_db);
+    store_close(f->st);
+    test_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct inbox_consumer_options consumer_options(struct fixture *f)
+{
+    return (struct inbox_consumer_options){
+        .group = GROUP,
+        .store_url = f->url,
+        .bus = {.event_log = f->log, .topic = TOPIC},
+        .handlers = handlers,
+        .nhandlers = ARRAY_LEN(handlers),
+        .ctx = &f->ctx,
+        .poll_interval_ms = 1000,
+        .retry_max_ms = 20,
+        .retention_ms = 7 * 86400000LL,
+        .commit_hook = count_commit,
+        .commit_hook_ud = &f->ctx,
+    };
+}
+
+static void start_consumer(struct fixture *f)
+{
+    struct inbox_consumer_options o = consumer_options(f);
+    char err[256] = "";
+    if (inbox_consumer_start(&o, &f->consumer, err, sizeof err) != RC_OK)
+        fail_msg("inbox_consumer_start: %s", err);
+}
+
+static void publish(struct fixture *f, const char *id, const char *type, const char *payload)
+{
+    struct bus_event e = {.id = id, .key = "user-1", .type = type, .payload = payload};
+    assert_int_equal(bus_publish(f->pub, &e, 1), RC_OK);
+}
+
+/* Publishes an event of <type> whose payload carries <n>. */
+static void publish_n(struct fixture *f, const char *id, const char *type, int n)
+{
+    char payload[128];
+    snprintf(payload, sizeof payload, "{\"eventType\":\"%s\",\"eventId\":\"%s\",\"n\":%d}", type,
+             id, n);
+    publish(f, id, type, payload);
+}
+
+static int64_t query_int(struct store *st, const char *sql, const char *arg)
+{
+    int64_t v = -1;
+    int rc = arg ? store_query_int(st, sql, STORE_ARGS(STORE_TEXT(arg)), &v, NULL)
+                 : store_query_int(st, sql, NULL, 0, &v, NULL);
+    if (rc != RC_OK)
+        fail_msg("%s: %s", sql, store_error(st));
+    return v;
+}
+
+static int64_t effects(struct fixture *f)
+{
+    return query_int(f->st, "SELECT COUNT(*) FROM effects", NULL);
+}
+
+static int64_t effects_of(struct fixture *f, const char *id)
+{
+    return query_int(f->st, "SELECT COUNT(*) FROM effects WHERE event_id = $1", id);
+}
+
+static bool claimed(struct fixture *f, const char *id)
+{
+    return query_int(f->st, "SELECT COUNT(*) FROM inbox WHERE event_id = $1", id) == 1;
+}
+
+struct wait_effects {
+    struct fixture *f;
+    int64_t want;
+};
+
+static bool effects_reached(void *ud)
+{
+    struct wait_effects *w = ud;
+    return effects(w->f) >= w->want;
+}
+
+static void wait_effects(struct fixture *f, int64_t want)
+{
+    struct wait_effects w = {f, want};
+    assert_true(test_wait_until(effects_reached, &w, WAIT_MS));
+}
+
+/* True when the group's committed offset is the end of the log. */
+static bool all_committed(void *ud)
+{
+    struct fixture *f = ud;
+    int64_t last = query_int(f->log_db, "SELECT COALESCE(MAX(seq), 0) FROM events", NULL);
+    int64_t committed = -1;
+    bool found = false;
+    assert_int_equal(store_query_int(f->log_db,
+                                     "SELECT last_seq FROM consumer_offsets WHERE grp = $1",
+                                     STORE_ARGS(STORE_TEXT(GROUP)), &committed, &found),
+                     RC_OK);
+    return found && committed == last;
+}
+
+static uint64_t counter(const char *name)
+{
+    return metrics_counter_value(metrics_counter(name, "", "group=\"" GROUP "\""));
+}
+
+static void test_claim(void **state)
+{
+    struct fixture *f = *state;
+    bool fresh = false;
+    assert_int_equal(store_begin(f->st), RC_OK);
+    assert_int_equal(inbox_claim(f->st, "e1", &fresh), RC_OK);
+    assert_true(fresh);
+    assert_int_equal(inbox_claim(f->st, "e1", &fresh), RC_OK);
+    assert_false(fresh);
+    assert_int_equal(store_commit(f->st), RC_OK);
+    assert_int_equal(store_begin(f->st), RC_OK);
+    assert_int_equal(inbox_claim(f->st, "e1", &fresh), RC_OK);
+    assert_false(fresh);
+    /* a claim rolled back with its transaction never happened */
+    assert_int_equal(inbox_claim(f->st, "e2", &fresh), RC_OK);
+    assert_true(fresh);
+    store_rollback(f->st);
+    assert_int_equal(store_begin(f->st), RC_OK);
+    assert_int_equal(inbox_claim(f->st, "e2", &fresh), RC_OK);
+    assert_true(fresh);
+    assert_int_equal(store_commit(f->st), RC_OK);
+}
+
+static void test_applies_each_event_once(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t applied = counter("webtoon_consumer_events_applied_total");
+    start_consumer(f);
+    publish_n(f, "a1", "Applied", 1);
+    publish_n(f, "a2", "Applied", 2);
+    publish_n(f, "a1", "Applied", 1); /* the same id again: the log keeps one */
+    publish_n(f, "a3", "Applied", 3);
+    wait_effects(f, 3);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(effects_of(f, "a1"), 1);
+    assert_int_equal(effects_of(f, "a2"), 1);
+    assert_int_equal(effects_of(f, "a3"), 1);
+    assert_int_equal(query_int(f->st, "SELECT SUM(n) FROM effects", NULL), 6);
+    assert_true(claimed(f, "a1") && claimed(f, "a2") && claimed(f, "a3"));
+    assert_int_equal(atomic_load(&f->ctx.calls), 3);
+    assert_true(atomic_load(&f->ctx.commit_hooks) >= 3);
+    assert_int_equal(counter("webtoon_consumer_events_applied_total") - applied, 3);
+}
+
+static void test_unknown_types_not_claimed(void **state)
+{
+    struct fixture *f = *state;
+    start_consumer(f);
+    publish_n(f, "ignored", "SomeoneElses", 1);
+    publish_n(f, "mine", "Applied", 2);
+    wait_effects(f, 1);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS)); /* moved past both */
+    assert_false(claimed(f, "ignored"));
+    assert_true(claimed(f, "mine"));
+    assert_int_equal(atomic_load(&f->ctx.calls), 1);
+}
+
+static void test_failing_handler_retried(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t retries = counter("webtoon_consumer_handler_retries_total");
+    atomic_store(&f->ctx.flaky_left, 2);
+    start_consumer(f);
+    publish_n(f, "flaky", "Flaky", 5);
+    publish_n(f, "after", "Applied", 6);
+    wait_effects(f, 2);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    /* the two failed attempts left nothing behind */
+    assert_int_equal(effects_of(f, "flaky"), 1);
+    assert_int_equal(effects_of(f, "after"), 1);
+    assert_int_equal(atomic_load(&f->ctx.calls), 4); /* 3 for flaky, 1 for after */
+    assert_int_equal(counter("webtoon_consumer_handler_retries_total") - retries, 2);
+}
+
+static void test_poison_recorded_and_skipped(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t skipped = counter("webtoon_consumer_events_skipped_total");
+    start_consumer(f);
+    publish_n(f, "poison", "Poison", 1);               /* the handler gives up */
+    publish(f, "garbage", "Applied", "{not json");     /* does not parse */
+    publish(f, "array", "Applied", "[1,2]");           /* not an object */
+    publish(f, "dup", "Applied", "{\"n\":1,\"n\":2}"); /* duplicate key */
+    publish(f, "no-n", "Applied", "{\"m\":1}");        /* the handler's RC_BAD_EVENT */
+    publish_n(f, "good", "Applied", 7);
+    wait_effects(f, 1);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(effects(f), 1);
+    assert_int_equal(effects_of(f, "good"), 1);
+    const char *poison[] = {"poison", "garbage", "array", "dup", "no-n"};
+    for (size_t i = 0; i < ARRAY_LEN(poison); i++)
+        if (!claimed(f, poison[i]))
+            fail_msg("%s was not recorded", poison[i]);
+    assert_int_equal(counter("webtoon_consumer_events_skipped_total") - skipped, 5);
+    /* a poison event is tried once, not retried */
+    assert_int_equal(atomic_load(&f->ctx.calls), 3); /* poison, no-n, good */
+}
+
+/* A restart resumes after the committed offset; a rewind delivers
+ * everything again and the inbox makes that harmless. */
+static void test_restart_and_rewind(void **state)
+{
+    struct fixture *f = *state;
+    start_consumer(f);
+    publish_n(f, "r1", "Applied", 1);
+    publish_n(f, "r2", "Applied", 2);
+    wait_effects(f, 2);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    stop_consumer(f);
+
+    publish_n(f, "r3", "Applied", 3); /* while nobody consumes */
+    start_consumer(f);
+    wait_effects(f, 3);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(atomic_load(&f->ctx.calls), 3); /* r1, r2 not handed over again */
+    stop_consumer(f);
+
+    uint64_t duplicates = counter("webtoon_consumer_events_duplicate_total");
+    assert_int_equal(bus_rewind(f->pub, GROUP), RC_OK);
+    assert_false(all_committed(f));
+    start_consumer(f);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(counter("webtoon_consumer_events_duplicate_total") - duplicates, 3);
+    assert_int_equal(effects(f), 3);
+    assert_int_equal(effects_of(f, "r1"), 1);
+    assert_int_equal(atomic_load(&f->ctx.calls), 3); /* the inbox stopped them before */
+}
+
+struct calls_wait {
+    struct handler_ctx *ctx;
+    int want;
+};
+
+static bool calls_reached(void *ud)
+{
+    struct calls_wait *w = ud;
+    return atomic_load(&w->ctx->calls) >= w->want;
+}
+
+/* Stopping while a handler keeps failing returns promptly and loses
+ * nothing: the event is applied after the next start. */
+static void test_stop_while_retrying(void **state)
+{
+    struct fixture *f = *state;
+    atomic_store(&f->ctx.flaky_left, 1000000);
+    start_consumer(f);
+    publish_n(f, "stuck", "Flaky", 1);
+    struct calls_wait w = {&f->ctx, 3};
+    assert_true(test_wait_until(calls_reached, &w, WAIT_MS));
+    int64_t start = test_now_ms();
+    stop_consumer(f);
+    assert_true(test_now_ms() - start < 2000);
+    assert_int_equal(effects(f), 0);
+    assert_false(claimed(f, "stuck"));
+    assert_false(all_committed(f));
+
+    atomic_store(&f->ctx.flaky_left, 0);
+    start_consumer(f);
+    wait_effects(f, 1);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(effects_of(f, "stuck"), 1);
+}
+
+struct oom_wait {
+    uint64_t retries, skipped;
+};
+
+static bool retried_or_skipped(void *ud)
+{
+    struct oom_wait *w = ud;
+    return counter("webtoon_consumer_handler_retries_total") >= w->retries + 2 ||
+           counter("webtoon_consumer_events_skipped_total") > w->skipped;
+}
+
+/* Running out of memory while parsing a valid payload is a transient
+ * failure: the event is retried and applied, never skipped as poison. */
+static void test_oom_while_parsing_is_retried(void **state)
+{
+    struct fixture *f = *state;
+    start_consumer(f);
+    publish_n(f, "warm-up", "Applied", 1);
+    wait_effects(f, 1);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    /* the consumer now sleeps in bus_poll; on the next event it makes one
+     * allocation to read it, then jansson's parse allocations fail */
+    struct oom_wait w = {counter("webtoon_consumer_handler_retries_total"),
+                         counter("webtoon_consumer_events_skipped_total")};
+    mem_fail_after(1);
+    publish_n(f, "valid", "Applied", 2);
+    bool seen = test_wait_until(retried_or_skipped, &w, WAIT_MS);
+    mem_fail_reset();
+    assert_true(seen);
+    assert_int_equal(counter("webtoon_consumer_events_skipped_total"), w.skipped);
+    wait_effects(f, 2);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(counter("webtoon_consumer_events_skipped_total"), w.skipped);
+    assert_int_equal(effects_of(f, "valid"), 1);
+}
+
+static void test_start_failures(void **state)
+{
+    struct fixture *f = *state;
+    struct inbox_consumer_options o = consumer_options(f);
+    struct inbox_consumer *c = (struct inbox_consumer *)1;
+    char err[256] = "";
+    o.group = "not a token";
+    assert_int_equal(inbox_consumer_start(&o, &c, err, sizeof err), RC_INVALID);
+    assert_null(c);
+    assert_non_null(strstr(err, "not a token"));
+    o = consumer_options(f);
+    o.store_url = "nosuch:x";
+    c = (struct inbox_consumer *)1;
+    assert_int_equal(inbox_consumer_start(&o, &c, err, sizeof err), RC_CONFIG);
+    assert_null(c);
+    inbox_consumer_stop(NULL); /* does nothing */
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    mem_install_json_hooks();
+    log_init("test", LOG_ERROR + 1); /* poison and retries are logged: expected here */
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_applies_each_event_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_types_not_claimed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failing_handler_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poison_recorded_and_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_and_rewind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_while_retrying, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oom_while_parsing_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_failures, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
