@@ -11,6 +11,7 @@ deps:
 build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j "$$(nproc)"
+	@$(MAKE) --no-print-directory -C web build
 
 # Builds, then starts the whole system on the embedded defaults.
 run: build

@@ -12,6 +12,11 @@ packages="
   python3 python3-pytest python3-requests python3-jsonschema
 "
 
+# Node.js for the web frontend: any 18.19+ will do (Debian 12 has 18), so an
+# existing node/npm (e.g. from NodeSource) is used as it is.
+command -v node >/dev/null 2>&1 || packages="$packages nodejs"
+command -v npm >/dev/null 2>&1 || packages="$packages npm"
+
 missing=""
 for p in $packages; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

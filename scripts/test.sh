@@ -12,4 +12,6 @@ for preset in debug asan; do
   echo "== $preset: test" >&2
   ctest --preset "$preset" -j "$jobs"
 done
+echo "== web: build and component tests" >&2
+make --no-print-directory -C web build test
 scripts/lint.sh

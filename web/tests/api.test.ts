@@ -1,0 +1,225 @@
+import { describe, expect, it, vi } from 'vitest';
+import {
+  ApiError,
+  NETWORK_ERROR_MESSAGE,
+  apiConfig,
+  buy,
+  charge,
+  getPointer,
+  join,
+  listWebtoons,
+  newIdempotencyKey,
+  pollUntil,
+  problemMessage,
+  updateWebtoon,
+  waitForPurchase,
+  type Purchase,
+} from '../src/api';
+import { IDEMPOTENCY_KEY, collection, hal, mockApi, problem, raw } from './helpers';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('problem+json handling', () => {
+  it('turns title and detail into one readable message and keeps the extension members', async () => {
+    mockApi([
+      {
+        method: 'POST',
+        path: '/payments',
+        reply: problem(402, 'payment-declined', 'Payment declined', 'The card was declined by the provider', {
+          paymentId: 'p-1',
+        }),
+      },
+    ]);
+    const err = await charge('alice', 10).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    const e = err as ApiError;
+    expect(e.status).toBe(402);
+    expect(e.slug).toBe('payment-declined');
+    expect(e.message).toBe('Payment declined. The card was declined by the provider.');
+    expect(e.problem?.paymentId).toBe('p-1');
+  });
+
+  it('does not repeat a title that the detail already starts with', () => {
+    expect(problemMessage({ title: 'Unknown user', detail: 'Unknown user: bob' }, 404)).toBe('Unknown user: bob.');
+  });
+
+  it('falls back to plain words when there is no problem body', async () => {
+    mockApi([
+      {
+        method: 'GET',
+        path: '/pointers/alice',
+        reply: raw(502, '<html>Bad gateway</html>'),
+      },
+    ]);
+    const e = (await getPointer('alice').catch((x: unknown) => x)) as ApiError;
+    expect(e.status).toBe(502);
+    expect(e.problem).toBeNull();
+    expect(e.message).toBe('The store is having trouble right now (HTTP 502). Please try again in a moment.');
+  });
+
+  it('reports an unreachable server as a network problem, not a crash', async () => {
+    vi.stubGlobal('fetch', vi.fn().mockRejectedValue(new TypeError('Failed to fetch')));
+    const e = (await getPointer('alice').catch((x: unknown) => x)) as ApiError;
+    expect(e).toBeInstanceOf(ApiError);
+    expect(e.status).toBe(0);
+    expect(e.message).toBe(NETWORK_ERROR_MESSAGE);
+  });
+
+  it('reads HAL collections, with or without _embedded', async () => {
+    mockApi([
+      {
+        method: 'GET',
+        path: '/webtoons?page=0',
+        reply: hal(collection('webtoons', [{ webtoonId: 'a-1', title: 'A', author: 'x', point: 0, episode: 1, status: 'published' }])),
+      },
+      { method: 'GET', path: '/webtoons?page=1', reply: hal({ _links: {}, page: { size: 20, totalElements: 1, totalPages: 1, number: 1 } }) },
+    ]);
+    expect((await listWebtoons(0)).items.map((w) => w.webtoonId)).toEqual(['a-1']);
+    expect((await listWebtoons(1)).items).toEqual([]);
+  });
+});
+
+describe('idempotency keys', () => {
+  it('sends a fresh key on every POST and PUT command and none on reads or PATCH', async () => {
+    const api = mockApi([
+      { method: 'POST', path: '/pointers', reply: hal({ userId: 'alice', point: 0, status: 'joined' }, 201) },
+      { method: 'GET', path: '/pointers/alice', reply: hal({ userId: 'alice', point: 0, status: 'joined' }) },
+      { method: 'PATCH', path: '/webtoons/a-1', reply: hal({ webtoonId: 'a-1' }) },
+    ]);
+    await join('alice');
+    await join('alice');
+    await getPointer('alice');
+    await updateWebtoon('a-1', { title: 'New' });
+    const [first, second] = api.to('POST', '/pointers').map((c) => c.headers.get('Idempotency-Key'));
+    expect(first).toMatch(IDEMPOTENCY_KEY);
+    expect(second).toMatch(IDEMPOTENCY_KEY);
+    expect(first).not.toBe(second);
+    expect(api.to('GET', '/pointers/alice')[0].headers.has('Idempotency-Key')).toBe(false);
+    expect(api.to('POST', '/pointers')[0].headers.get('Content-Type')).toBe('application/json');
+    expect(api.to('POST', '/pointers')[0].body).toEqual({ userId: 'alice' });
+  });
+
+  it('sends one request for a double click that reuses the key of the same intent', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const api = mockApi([
+      {
+        method: 'POST',
+        path: '/payments',
+        reply: async () => {
+          await gate;
+          return hal({ paymentId: 'p-1', userId: 'alice', point: 10, price: 1000, status: 'approved' }, 201);
+        },
+      },
+    ]);
+    const key = newIdempotencyKey();
+    const a = charge('alice', 10, undefined, key);
+    const b = charge('alice', 10, undefined, key);
+    release();
+    const [pa, pb] = await Promise.all([a, b]);
+    expect(api.to('POST', '/payments')).toHaveLength(1);
+    expect(api.calls[0].headers.get('Idempotency-Key')).toBe(key);
+    expect(api.calls[0].body).toEqual({ userId: 'alice', point: 10, price: 1000 });
+    expect(pa).toEqual(pb);
+  });
+
+  it('makes valid UUID keys without crypto.randomUUID (plain http origin) and without crypto at all', () => {
+    vi.stubGlobal('crypto', { getRandomValues: (a: Uint8Array) => a.fill(7) });
+    const k = newIdempotencyKey();
+    expect(k).toMatch(UUID);
+    expect(k.startsWith('07070707-0707-4707-8707-')).toBe(true);
+    vi.stubGlobal('crypto', undefined);
+    const a = newIdempotencyKey();
+    const b = newIdempotencyKey();
+    expect(a).toMatch(UUID);
+    expect(a).not.toBe(b);
+  });
+});
+
+describe('404 with Retry-After (a user created a moment ago)', () => {
+  it('waits as told and retries, with a key derived from the first', async () => {
+    const api = mockApi([
+      {
+        method: 'POST',
+        path: '/payments',
+        reply: [
+          problem(404, 'unknown-user', 'Unknown user', 'No user alice yet', {}, { 'Retry-After': '1' }),
+          hal({ paymentId: 'p-1', userId: 'alice', point: 5, price: 500, status: 'approved' }, 201),
+        ],
+      },
+    ]);
+    const payment = await charge('alice', 5, undefined, 'key-1');
+    expect(payment.status).toBe('approved');
+    expect(apiConfig.sleep).toHaveBeenCalledWith(1000);
+    const keys = api.calls.map((c) => c.headers.get('Idempotency-Key'));
+    expect(keys).toEqual(['key-1', 'key-1.r1']);
+    expect(keys[1]).toMatch(IDEMPOTENCY_KEY);
+  });
+
+  it('gives up after two retries and says what the server said', async () => {
+    const api = mockApi([
+      {
+        method: 'GET',
+        path: '/pointers/ghost',
+        reply: problem(404, 'unknown-user', 'Unknown user', 'No account named ghost', {}, { 'Retry-After': '1' }),
+      },
+    ]);
+    const e = (await getPointer('ghost').catch((x: unknown) => x)) as ApiError;
+    expect(api.calls).toHaveLength(3);
+    expect(e.status).toBe(404);
+    expect(e.message).toBe('Unknown user. No account named ghost.');
+  });
+
+  it('does not retry a plain 404', async () => {
+    const api = mockApi([{ method: 'GET', path: '/pointers/ghost', reply: problem(404, 'unknown-user', 'Unknown user') }]);
+    await expect(getPointer('ghost')).rejects.toThrow('Unknown user.');
+    expect(api.calls).toHaveLength(1);
+    expect(apiConfig.sleep).not.toHaveBeenCalled();
+  });
+});
+
+describe('polling 202 Accepted resources', () => {
+  const pending: Purchase = { purchaseId: 'b-1', userId: 'alice', webtoonId: 'niceguy-1', point: 100, status: 'pending' };
+
+  it('follows a pending purchase until it is final', async () => {
+    const api = mockApi([
+      { method: 'POST', path: '/purchases', reply: hal(pending, 202) },
+      {
+        method: 'GET',
+        path: '/purchases/b-1',
+        reply: [hal(pending), hal({ ...pending, status: 'approved', myPoint: 500 })],
+      },
+    ]);
+    const started = await buy('alice', 'niceguy-1');
+    expect(api.calls[0].body).toEqual({ userId: 'alice', webtoonId: 'niceguy-1' });
+    const seen: string[] = [];
+    const { value, done } = await waitForPurchase(started, { onUpdate: (p) => seen.push(p.status) });
+    expect(done).toBe(true);
+    expect(value.status).toBe('approved');
+    expect(value.myPoint).toBe(500);
+    expect(seen).toEqual(['pending', 'approved']);
+    expect(api.to('GET', '/purchases/b-1')).toHaveLength(2);
+  });
+
+  it('stops at the cap, with growing waits, and says it is not done', async () => {
+    apiConfig.pollIntervalMs = 100;
+    apiConfig.pollBackoff = 2;
+    apiConfig.pollMaxIntervalMs = 300;
+    let reads = 0;
+    const { value, done } = await pollUntil(
+      async () => ({ n: ++reads, status: 'pending' }),
+      (v) => v.status !== 'pending',
+      { attempts: 4 },
+    );
+    expect(done).toBe(false);
+    expect(value.n).toBe(4);
+    expect(vi.mocked(apiConfig.sleep).mock.calls.map((c) => c[0])).toEqual([100, 200, 300]);
+  });
+
+  it('does not read again when the first answer is already final', async () => {
+    const load = vi.fn();
+    const { done } = await pollUntil(load, () => true, {}, { status: 'approved' });
+    expect(done).toBe(true);
+    expect(load).not.toHaveBeenCalled();
+  });
+});

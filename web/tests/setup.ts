@@ -1,0 +1,27 @@
+// Every test starts with no user, an empty localStorage, an API client that
+// waits for nothing, and no fetch mock left from the test before.
+import { enableAutoUnmount } from '@vue/test-utils';
+import { afterEach, beforeEach, vi } from 'vitest';
+import { apiConfig } from '../src/api';
+import { reloadSession } from '../src/session';
+
+const defaults = { ...apiConfig };
+
+// jsdom has no layout; the router's scroll restoration only needs a no-op.
+window.scrollTo = (() => {}) as typeof window.scrollTo;
+
+// Unmount every screen after its test, so nothing keeps polling into the next.
+enableAutoUnmount(afterEach);
+
+beforeEach(() => {
+  localStorage.clear();
+  reloadSession();
+  apiConfig.sleep = vi.fn(() => Promise.resolve());
+  apiConfig.historyPollMs = 5;
+});
+
+afterEach(() => {
+  Object.assign(apiConfig, defaults);
+  vi.unstubAllGlobals();
+  document.body.innerHTML = '';
+});
