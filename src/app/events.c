@@ -1,9 +1,10 @@
 /*
- * Operator commands on the event log: `webtoon events tail` prints events
- * like Kafka's console consumer (one JSON payload per line), and
- * `webtoon events reset <group>` rewinds a consumer group so every event is
- * delivered again (the inbox makes that harmless; useful to rebuild views
- * and to prove idempotency).
+ * Operator commands on the event log (embedded or Kafka): `webtoon events
+ * tail` prints events like Kafka's console consumer (one JSON payload per
+ * line), `webtoon events reset <group>` rewinds a consumer group so every
+ * event is delivered again (the inbox makes that harmless; useful to
+ * rebuild views and to prove idempotency), and `webtoon events lag` tells
+ * how far behind groups are.
  */
 #include <limits.h>
 #include <signal.h>
@@ -30,7 +31,8 @@ int app_events_tail(const struct config *cfg, const struct app_tail_options *opt
 {
     char path[PATH_MAX], err[256];
     service_event_log(cfg, path, sizeof path);
-    struct bus_options bo = {.event_log = path, .topic = config_str(cfg, CONFIG_TOPIC)};
+    struct bus_options bo;
+    service_bus_options(cfg, path, &bo);
     struct bus *b = NULL;
     int rc = bus_open(&bo, &b, err, sizeof err);
     if (rc != RC_OK) {
@@ -69,7 +71,8 @@ int app_events_reset(const struct config *cfg, const char *group)
 {
     char path[PATH_MAX], err[256];
     service_event_log(cfg, path, sizeof path);
-    struct bus_options bo = {.event_log = path, .topic = config_str(cfg, CONFIG_TOPIC)};
+    struct bus_options bo;
+    service_bus_options(cfg, path, &bo);
     struct bus *b = NULL;
     if (bus_open(&bo, &b, err, sizeof err) != RC_OK) {
         fprintf(stderr, "webtoon events reset: %s\n", err);
@@ -89,6 +92,30 @@ int app_events_reset(const struct config *cfg, const char *group)
     default:
         fprintf(stderr, "webtoon events reset: %s %s\n", rc_title(rc), bus_error(b));
         break;
+    }
+    bus_close(b);
+    return rc == RC_OK ? 0 : 1;
+}
+
+int app_events_lag(const struct config *cfg, const char *const *groups, int n)
+{
+    char path[PATH_MAX], err[256];
+    service_event_log(cfg, path, sizeof path);
+    struct bus_options bo;
+    service_bus_options(cfg, path, &bo);
+    struct bus *b = NULL;
+    if (bus_open(&bo, &b, err, sizeof err) != RC_OK) {
+        fprintf(stderr, "webtoon events lag: %s\n", err);
+        return 1;
+    }
+    int rc = RC_OK;
+    for (int i = 0; i < n && rc == RC_OK; i++) {
+        int64_t lag = 0;
+        if ((rc = bus_group_lag(b, groups[i], &lag)) == RC_OK)
+            printf("%s %lld\n", groups[i], (long long)lag);
+        else
+            fprintf(stderr, "webtoon events lag: %s: %s %s\n", groups[i], rc_title(rc),
+                    bus_error(b));
     }
     bus_close(b);
     return rc == RC_OK ? 0 : 1;

@@ -8,3 +8,4 @@ def system(tmp_path):
     s = System(tmp_path)
     yield s
     s.stop_all()
+    s.cleanup()

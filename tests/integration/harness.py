@@ -4,6 +4,12 @@ Every test gets its own data directory and free loopback ports, so tests
 never see each other's state. Processes are started exactly as a user would
 start them (`webtoon serve <service>`, `webtoon up`), talked to over HTTP,
 and stopped with SIGTERM (or SIGKILL when a test means to crash them).
+
+With WEBTOON_TEST_ENGINES=distributed every process runs on the real
+engines instead of the embedded ones: Kafka at WEBTOON_TEST_KAFKA (host:port)
+and PostgreSQL at WEBTOON_TEST_PG (the URL of a database where tests may
+create databases). Each System then gets a topic and five databases of its
+own, and state is read from PostgreSQL and Kafka instead of SQLite files.
 """
 import json
 import os
@@ -12,17 +18,35 @@ import socket
 import sqlite3
 import subprocess
 import time
+import uuid
 
 import requests
 
 SERVICES = ["pointer", "payment", "history", "webtoon", "purchase"]
 BIN = os.environ.get("WEBTOON_BIN", os.path.join(os.path.dirname(__file__), "../../build/debug/webtoon"))
+DISTRIBUTED = os.environ.get("WEBTOON_TEST_ENGINES") == "distributed"
+KAFKA = os.environ.get("WEBTOON_TEST_KAFKA", "")
+PG = os.environ.get("WEBTOON_TEST_PG", "")
+if DISTRIBUTED:
+    import psycopg2  # Debian's python3-psycopg2
+    DB_ERRORS = (sqlite3.Error, psycopg2.Error)
+else:
+    DB_ERRORS = (sqlite3.Error,)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n):
+    """<n> distinct free loopback ports (all bound at once, so no repeats)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
 
 
 def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
@@ -34,7 +58,7 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
             last = predicate()
             if last:
                 return last
-        except (requests.RequestException, OSError, sqlite3.Error) as e:
+        except (requests.RequestException, OSError) + DB_ERRORS as e:
             last = e
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
@@ -79,14 +103,27 @@ class System:
     def __init__(self, tmp_path):
         self.dir = tmp_path
         self.data_dir = str(tmp_path / "var")
-        self.ports = {name: free_port() for name in SERVICES}
+        names = SERVICES + ["web", "gateway"]
+        self.ports = dict(zip(names, free_ports(len(names))))
         self.procs = {}
         self.counter = 0
+        if DISTRIBUTED:
+            self.tag = "t" + uuid.uuid4().hex[:12]
+            self.topic = f"webtoon.{self.tag}"
+            for name in SERVICES:
+                self.pg_admin(f"CREATE DATABASE {self.tag}_{name}")
 
     def env(self, **extra):
         env = dict(os.environ)
         env["WEBTOON_DATA_DIR"] = self.data_dir
         env["WEBTOON_POLL_INTERVAL_MS"] = "200"
+        if DISTRIBUTED:
+            env["WEBTOON_KAFKA_BROKERS"] = KAFKA
+            env["WEBTOON_TOPIC"] = self.topic
+            env["WEBTOON_STORE_URL"] = self.pg_url("{service}")
+        # Tests stop processes often; those about draining set their own delay.
+        env["WEBTOON_DRAIN_DELAY_MS"] = "0"
+        env["WEBTOON_GATEWAY_RATE_LIMIT"] = "1000000"
         for name, port in self.ports.items():
             env[f"WEBTOON_{name.upper()}_PORT"] = str(port)
         env.update({k: str(v) for k, v in extra.items()})
@@ -121,14 +158,21 @@ class System:
         wait_until(healthy, timeout, what=f"{service} /healthz")
 
     def start_all(self, *args, **env):
-        """`webtoon up` with every service healthy."""
+        """`webtoon up` (services, web server, gateway), every one healthy."""
         up = self.start_up(*args, **env)
-        for s in SERVICES:
+        for s in SERVICES + ["web", "gateway"]:
             self.wait_healthy(s, up)
         return up
 
     def settled(self):
         """True when every outbox is empty and every group consumed the log."""
+        if DISTRIBUTED:
+            out = self.run("events", "lag", *SERVICES)
+            assert out.returncode == 0, out.stderr
+            if any(int(line.split()[1]) for line in out.stdout.splitlines()):
+                return False
+            return all(self.query(s, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")[0][0] == 0
+                       for s in SERVICES)
         log = os.path.join(self.data_dir, "events.db")
         if not os.path.exists(log):
             return True
@@ -164,14 +208,49 @@ class System:
     # --- state, read directly from the files ----------------------------------
 
     def db(self, name):
+        if DISTRIBUTED:
+            return psycopg2.connect(self.pg_url(name), connect_timeout=10)
         return sqlite3.connect(os.path.join(self.data_dir, f"{name}.db"), timeout=10)
 
     def query(self, name, sql, *args):
+        """Rows of <sql> on the database of service <name>; `?` placeholders."""
+        if DISTRIBUTED:
+            con = self.db(name)
+            try:
+                with con.cursor() as cur:
+                    cur.execute(sql.replace("?", "%s"), args)
+                    return cur.fetchall()
+            finally:
+                con.close()
         with self.db(name) as con:
             return con.execute(sql, args).fetchall()
 
+    # --- the real engines (distributed mode) ------------------------------------
+
+    def pg_url(self, name):
+        """URL of this system's database for service <name>."""
+        return f"{PG.rsplit('/', 1)[0]}/{self.tag}_{name}"
+
+    @staticmethod
+    def pg_admin(sql):
+        con = psycopg2.connect(PG, connect_timeout=10)
+        con.autocommit = True  # CREATE/DROP DATABASE refuse transactions
+        try:
+            with con.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            con.close()
+
+    def cleanup(self):
+        """Drops what the system kept outside its directory (its databases)."""
+        if DISTRIBUTED:
+            for name in SERVICES:
+                self.pg_admin(f"DROP DATABASE IF EXISTS {self.tag}_{name} WITH (FORCE)")
+
     def events(self, type_=None):
-        """Every event in the log, oldest first, as parsed payloads."""
+        """Every event in the log, oldest first, as parsed payloads (on Kafka:
+        in order per user, and an event republished after a crash may appear
+        twice, as consumers would see it)."""
         args = ["events", "tail", "--from-beginning", "--exit-at-end"]
         if type_:
             args += ["--type", type_]

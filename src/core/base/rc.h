@@ -38,7 +38,8 @@
     X(NOT_OWNED, 403, "not-owned", "Episode not owned")                                            \
     X(INVALID_STATE, 409, "invalid-state", "Not allowed in the current state")                     \
     X(PAYMENT_DECLINED, 402, "payment-declined", "Payment declined")                               \
-    X(TIMEOUT, 504, "timeout", "Timed out")
+    X(TIMEOUT, 504, "timeout", "Timed out")                                                        \
+    X(RETRY, 503, "retry", "Concurrent update, try again")
 
 enum rc {
 #define RC__ENUM(name, status, slug, title) RC_##name,

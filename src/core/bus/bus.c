@@ -8,6 +8,8 @@
 int bus_open(const struct bus_options *opts, struct bus **out, char *err, size_t errlen)
 {
     *out = NULL;
+    if (opts->kafka_brokers && *opts->kafka_brokers)
+        return bus_kafka_ops.open(opts, out, err, errlen);
     return bus_sqlite_ops.open(opts, out, err, errlen);
 }
 
@@ -44,6 +46,12 @@ int bus_lag(struct bus *b, int64_t *out)
 }
 
 int bus_rewind(struct bus *b, const char *group) { return b->ops->rewind(b, group); }
+
+int bus_group_lag(struct bus *b, const char *group, int64_t *out)
+{
+    *out = 0;
+    return b->ops->group_lag(b, group, out);
+}
 
 bool bus_is_ready(struct bus *b) { return b->ops->is_ready(b); }
 const char *bus_error(const struct bus *b) { return b->errmsg; }

@@ -2,12 +2,14 @@
  * Event bus: append domain events to a topic and consume them in order
  * through consumer groups with committed offsets, behind one interface that
  * the embedded event log (a SQLite file shared by the processes of one
- * machine) and Kafka implement.
+ * machine, bus_sqlite.c) and Apache Kafka (bus_kafka.c) implement.
  *
  * Delivery is at least once: a consumer commits after it has applied a
  * batch, so a crash in between replays that batch; consumers make replays
  * harmless with an inbox (see inbox.h). Events with the same key are
- * delivered in the order they were published.
+ * delivered in the order they were published. The embedded log stores a
+ * republished event id once; Kafka may store it twice (a relay that
+ * crashed between publishing and marking sent), which the inbox absorbs.
  *
  * A handle is used by one thread, except bus_interrupt which any thread may
  * call to wake a blocked bus_poll.
@@ -35,8 +37,10 @@ enum bus_start {
 };
 
 struct bus_options {
-    const char *event_log; /* embedded: path of the SQLite log file */
-    const char *topic;     /* topic for all domain events */
+    const char *event_log;     /* embedded: path of the SQLite log file */
+    const char *topic;         /* topic for all domain events */
+    const char *kafka_brokers; /* Kafka bootstrap servers; NULL or "": the embedded log */
+    int partitions;            /* Kafka: partitions of the topic when we create it; 0: 6 */
 };
 
 struct bus;
@@ -53,6 +57,7 @@ struct bus_ops {
     int (*lag)(struct bus *b, int64_t *out);
     bool (*is_ready)(struct bus *b);
     int (*rewind)(struct bus *b, const char *group);
+    int (*group_lag)(struct bus *b, const char *group, int64_t *out);
 };
 
 /* Every backend's handle starts with this header. */
@@ -61,9 +66,9 @@ struct bus {
     char errmsg[256]; /* last backend error, for logs */
 };
 
-/* Opens a handle on the embedded log (the only backend so far). Returns
- * RC_OK with a new handle in <out> (free with bus_close), RC_NOMEM, or
- * RC_BUS with a reason in <err>. */
+/* Opens a handle on Kafka when <opts>->kafka_brokers is set, else on the
+ * embedded log. Returns RC_OK with a new handle in <out> (free with
+ * bus_close), RC_NOMEM, or RC_BUS with a reason in <err>. */
 int bus_open(const struct bus_options *opts, struct bus **out /* OUT */, char *err, size_t errlen);
 void bus_close(struct bus *b);
 
@@ -72,16 +77,21 @@ int bus_publish(struct bus *b, const struct bus_event *events, size_t n);
 
 /*
  * Makes this handle a consumer of the topic. With a <group>, the group's
- * committed offset is used and at most one member of the group consumes at
- * a time (others stand by and take over when it goes away). Without a
- * group (NULL) nothing is ever committed.
+ * committed offset is used. On the embedded log at most one member of the
+ * group consumes at a time (others stand by and take over when it goes
+ * away); on Kafka the members share the topic's partitions, each key
+ * staying with one member. Without a group (NULL) nothing is ever
+ * committed.
  */
 int bus_subscribe(struct bus *b, const char *group, enum bus_start start);
 
 /*
  * Waits up to <timeout_ms> for events after the current position and
  * returns a batch of them (possibly empty) in <events>/<n>, borrowed until
- * the next poll or close. Returns early when bus_interrupt is called.
+ * the next poll or close. Returns early when bus_interrupt is called. With
+ * <timeout_ms> 0 an empty batch means the consumer has reached the end of
+ * the log (Kafka waits for its assignment and fetches to get there), so
+ * polling until empty reads everything published so far.
  */
 int bus_poll(struct bus *b, int timeout_ms, const struct bus_event **events /* OUT */,
              size_t *n /* OUT */);
@@ -89,7 +99,7 @@ int bus_poll(struct bus *b, int timeout_ms, const struct bus_event **events /* O
 /* Commits the group's offset past the last batch returned by bus_poll. */
 int bus_commit(struct bus *b);
 
-/* Wakes a bus_poll blocked in another thread. */
+/* Wakes a bus_poll blocked in another thread; safe in a signal handler. */
 void bus_interrupt(struct bus *b);
 
 /* Events published but not yet committed by this consumer's group. */
@@ -100,6 +110,11 @@ int bus_lag(struct bus *b, int64_t *out /* OUT */);
  * group is consuming; RC_NOT_FOUND when the group never committed. */
 int bus_rewind(struct bus *b, const char *group);
 
+/* Events published but not yet committed by <group>, measured from outside
+ * the group (nothing is joined or locked); a group that never committed
+ * lags by the whole log. For operators and tests (`webtoon events lag`). */
+int bus_group_lag(struct bus *b, const char *group, int64_t *out /* OUT */);
+
 /* True when the log can be reached. */
 bool bus_is_ready(struct bus *b);
 
@@ -107,5 +122,6 @@ bool bus_is_ready(struct bus *b);
 const char *bus_error(const struct bus *b);
 
 extern const struct bus_ops bus_sqlite_ops;
+extern const struct bus_ops bus_kafka_ops;
 
 #endif

@@ -427,6 +427,18 @@ out:
     return rc;
 }
 
+static int bus_sqlite_group_lag(struct bus *base, const char *group, int64_t *out)
+{
+    struct bus_sqlite *b = (struct bus_sqlite *)base;
+    int rc =
+        store_query_int(b->db,
+                        "SELECT COUNT(*) FROM events WHERE topic = $1 AND seq > COALESCE("
+                        "(SELECT last_seq FROM consumer_offsets WHERE grp = $2 AND topic = $1),"
+                        " 0)",
+                        STORE_ARGS(STORE_TEXT(b->topic), STORE_TEXT(group)), out, NULL);
+    return rc == RC_OK ? RC_OK : bus_sqlite_fail(b, rc);
+}
+
 const struct bus_ops bus_sqlite_ops = {
     .rewind = bus_sqlite_rewind,
     .name = "embedded",
@@ -439,4 +451,5 @@ const struct bus_ops bus_sqlite_ops = {
     .interrupt = bus_sqlite_interrupt,
     .lag = bus_sqlite_lag,
     .is_ready = bus_sqlite_is_ready,
+    .group_lag = bus_sqlite_group_lag,
 };

@@ -32,6 +32,16 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(HISTORY_PORT, CONFIG_INT, "8084", 1, 65535, "Port of the history service")                   \
     X(WEBTOON_PORT, CONFIG_INT, "8085", 1, 65535, "Port of the webtoon service")                   \
     X(PURCHASE_PORT, CONFIG_INT, "8086", 1, 65535, "Port of the purchase service")                 \
+    X(WEB_PORT, CONFIG_INT, "8087", 1, 65535, "Port of the web frontend's static file server")     \
+    X(GATEWAY_PORT, CONFIG_INT, "8088", 1, 65535, "Port of the gateway, the single entry point")   \
+    X(REPLICAS, CONFIG_INT, "1", 1, 16,                                                            \
+      "Processes per service under `webtoon up` (replica r listens on port + 100 * r)")            \
+    X(UPSTREAM_HOST, CONFIG_STR, "127.0.0.1", 1, 253, "Where the gateway finds the services")      \
+    X(GATEWAY_RATE_LIMIT, CONFIG_INT, "1000", 1, 10000000,                                         \
+      "Requests one client (IP address) may send through the gateway per 10 seconds")              \
+    X(HAPROXY, CONFIG_STR, "haproxy", 1, 1024, "The HAProxy executable the gateway runs")          \
+    X(WEB_ROOT, CONFIG_STR, "web/dist", 1, 1024,                                                   \
+      "The built web frontend the web server serves (a placeholder page when absent)")             \
     X(HTTP_THREADS, CONFIG_INT, "1", 1, 64, "Event-loop threads per service process")              \
     X(HTTP_MAX_BODY, CONFIG_INT, "65536", 1024, 16777216, "Largest accepted request body, bytes")  \
     X(HTTP_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                           \
@@ -42,10 +52,15 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "On SIGTERM, how long to wait for in-flight work before exiting anyway")                     \
     X(LOG_LEVEL, CONFIG_LEVEL, "info", 0, 0, "Lowest level logged: debug, info, warn or error")    \
     X(STORE_URL, CONFIG_STR, "", 0, 1024,                                                          \
-      "Write store; empty means sqlite:<DATA_DIR>/<service>.db")                                   \
+      "Write store: sqlite:<path> or postgres://host:port/db; {service} in it becomes the "        \
+      "service name (database per service); empty means sqlite:<DATA_DIR>/<service>.db")           \
     X(EVENT_LOG, CONFIG_STR, "", 0, 1024,                                                          \
       "Embedded event log file; empty means <DATA_DIR>/events.db")                                 \
     X(TOPIC, CONFIG_STR, "webtoon.events", 1, 200, "Topic carrying all domain events")             \
+    X(KAFKA_BROKERS, CONFIG_STR, "", 0, 1024,                                                      \
+      "Kafka bootstrap servers (host:port,...); empty means the embedded event log")               \
+    X(TOPIC_PARTITIONS, CONFIG_INT, "6", 1, 10000,                                                 \
+      "Partitions of the topic when the service creates it on Kafka")                              \
     X(OUTBOX_RETENTION_MS, CONFIG_INT, "86400000", 0, 31536000000,                                 \
       "How long sent outbox rows are kept before purging")                                         \
     X(INBOX_RETENTION_MS, CONFIG_INT, "604800000", 60000, 31536000000,                             \

@@ -15,6 +15,7 @@
 #define COMMAND_KEY_MAX 64
 #define COMMAND_RETENTION_MS (24LL * 3600 * 1000) /* keys are honoured for a day */
 #define COMMAND_PURGE_EVERY_MS 60000
+#define COMMAND_ATTEMPTS 10 /* runs of a command that keeps losing races (RC_RETRY) */
 
 const struct store_migration service_idempotency_schema[] = {
     {1,
@@ -115,9 +116,21 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
     struct service_reply reply = {0};
     struct command_stored stored = {0};
     char *text = NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if ((rc = store_begin(st)) != RC_OK)
+    bool key_raced = false;
+    for (int attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
+        if (attempt > 0) {
+            /* RC_RETRY: a concurrent transaction won (PostgreSQL). Start
+             * over after a short, jittered pause. */
+            json_decref(reply.body);
+            MEM_FREE_NULL(text);
+            reply = (struct service_reply){0};
+            clock_sleep_ms(attempt + clock_mono_us() % (2 * attempt + 1));
+        }
+        if ((rc = store_begin(st)) != RC_OK) {
+            if (rc == RC_RETRY)
+                continue;
             goto out;
+        }
         if (key) {
             rc = store_exec(st,
                             "SELECT request_hash, status, content_type, location, body"
@@ -125,13 +138,19 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
                             STORE_ARGS(STORE_TEXT(key)), command_take_stored, &stored, NULL);
             if (rc != RC_OK || stored.found) {
                 store_rollback(st);
+                if (rc == RC_RETRY)
+                    continue;
                 if (rc == RC_OK)
                     rc = command_replay(req, &stored, hash);
                 goto out;
             }
         }
-        if ((rc = fn(req, st, body, &reply)) != RC_OK)
-            goto rollback;
+        if ((rc = fn(req, st, body, &reply)) != RC_OK) {
+            store_rollback(st);
+            if (rc == RC_RETRY)
+                continue;
+            goto out;
+        }
         const char *content_type = reply.content_type ? reply.content_type : "application/hal+json";
         if (!(text = jx_dump(reply.body))) {
             rc = RC_NOMEM;
@@ -145,19 +164,20 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
                                        STORE_TEXT(content_type), STORE_TEXT(reply.location),
                                        STORE_TEXT(text), STORE_INT(clock_wall_ms())),
                             NULL, NULL, NULL);
-            if (rc == RC_CONFLICT && attempt == 0) {
+            if ((rc == RC_CONFLICT && !key_raced) || rc == RC_RETRY) {
                 /* A concurrent request with this key won: answer as it did. */
+                key_raced |= rc == RC_CONFLICT;
                 store_rollback(st);
-                json_decref(reply.body);
-                MEM_FREE_NULL(text);
-                reply = (struct service_reply){0};
                 continue;
             }
             if (rc != RC_OK)
                 goto rollback;
         }
-        if ((rc = store_commit(st)) != RC_OK)
+        if ((rc = store_commit(st)) != RC_OK) {
+            if (rc == RC_RETRY)
+                continue;
             goto out;
+        }
         if (key)
             command_purge(st);
         if (*reply.location)
@@ -165,6 +185,9 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
         rc = http_reply(req, reply.status, content_type, text, strlen(text));
         goto out;
     }
+    /* Every attempt lost a race (RC_RETRY): 503, and the client may retry. */
+    http_reply_header(req, "Retry-After", "1");
+    goto out;
 rollback:
     store_rollback(st);
 out:

@@ -9,7 +9,9 @@
  * commits. So a client retrying after a timeout gets the first answer and
  * the command takes effect once. A command that fails with an error code is
  * rolled back and not stored: the client may fix the request and retry with
- * the same key.
+ * the same key. A transaction refused because a concurrent one won
+ * (RC_RETRY: PostgreSQL's serialization failures and deadlocks) is run
+ * again from the start, a few times, before the client gets a 503.
  */
 #ifndef WEBTOON_SERVICE_COMMAND_H
 #define WEBTOON_SERVICE_COMMAND_H

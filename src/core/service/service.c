@@ -35,10 +35,31 @@ void service_set_api_document(const char *json) { service_api_document = json; }
 void service_store_url(const struct config *cfg, const char *service, char *url, size_t len)
 {
     const char *configured = config_str(cfg, CONFIG_STORE_URL);
-    if (*configured)
-        snprintf(url, len, "%s", configured);
-    else
+    if (*configured) {
+        /* "{service}" becomes the name: one URL template, one database
+         * per service (postgres://db:5432/webtoon_{service}). */
+        static const char placeholder[] = "{service}";
+        size_t at = 0;
+        url[0] = '\0';
+        for (const char *p = configured; *p && at < len;) {
+            bool hit = !strncmp(p, placeholder, sizeof placeholder - 1);
+            int wrote = snprintf(url + at, len - at, "%.*s", hit ? (int)strlen(service) : 1,
+                                 hit ? service : p);
+            at += wrote > 0 ? (size_t)wrote : 0;
+            p += hit ? sizeof placeholder - 1 : 1;
+        }
+    } else
         snprintf(url, len, "sqlite:%s/%s.db", config_str(cfg, CONFIG_DATA_DIR), service);
+}
+
+void service_bus_options(const struct config *cfg, const char *event_log, struct bus_options *out)
+{
+    *out = (struct bus_options){
+        .event_log = event_log,
+        .topic = config_str(cfg, CONFIG_TOPIC),
+        .kafka_brokers = config_str(cfg, CONFIG_KAFKA_BROKERS),
+        .partitions = (int)config_int(cfg, CONFIG_TOPIC_PARTITIONS),
+    };
 }
 
 void service_event_log(const struct config *cfg, char *path, size_t len)
@@ -63,6 +84,10 @@ static int service_worker_init(void *arg, void **out)
         return RC_NOMEM;
     ctx->def = app->def;
     ctx->cfg = app->cfg;
+    if (app->def->stateless) {
+        *out = ctx;
+        return RC_OK;
+    }
     char err[256];
     int rc = store_open(app->store_url, &ctx->store, err, sizeof err);
     if (rc == RC_OK)
@@ -89,6 +114,8 @@ static void service_worker_cleanup(void *arg)
 static bool service_is_ready(void *arg)
 {
     struct service_ctx *ctx = arg;
+    if (ctx->def->stateless)
+        return true;
     return store_ping(ctx->store) && bus_is_ready(ctx->bus);
 }
 
@@ -139,6 +166,49 @@ int service_prepare_store(const struct service_def *def, const struct config *cf
     return rc;
 }
 
+/* Starts the outbox relay and, when <app>'s service consumes events, the
+ * consumer (returned in <consumer>). */
+static int service_start_messaging(struct service_app *app, struct inbox_consumer **consumer)
+{
+    const struct config *cfg = app->cfg;
+    char err[256] = "";
+    struct outbox_relay_options relay = {
+        .store_url = app->store_url,
+        .bus = app->bus,
+        .poll_interval_ms = config_int(cfg, CONFIG_POLL_INTERVAL_MS),
+        .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
+        .retention_ms = config_int(cfg, CONFIG_OUTBOX_RETENTION_MS),
+        .paused = config_bool(cfg, CONFIG_RELAY_PAUSED),
+    };
+    int rc = outbox_relay_start(&relay, &app->relay, err, sizeof err);
+    if (rc != RC_OK) {
+        log_error("cannot start the outbox relay: %s", err);
+        return rc;
+    }
+    size_t nhandlers = 0;
+    while (app->def->handlers && app->def->handlers[nhandlers].type)
+        nhandlers++;
+    if (nhandlers == 0)
+        return RC_OK;
+    struct inbox_consumer_options copts = {
+        .group = app->def->name,
+        .store_url = app->store_url,
+        .bus = app->bus,
+        .handlers = app->def->handlers,
+        .nhandlers = nhandlers,
+        .ctx = &app->consumer_ctx,
+        .poll_interval_ms = config_int(cfg, CONFIG_POLL_INTERVAL_MS),
+        .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
+        .retention_ms = config_int(cfg, CONFIG_INBOX_RETENTION_MS),
+        .kill_after = config_int(cfg, CONFIG_FAULT_CONSUMER_KILL_AFTER),
+        .commit_hook = outbox_relay_notify, /* handlers may emit events too */
+        .commit_hook_ud = app->relay,
+    };
+    if ((rc = inbox_consumer_start(&copts, consumer, err, sizeof err)) != RC_OK)
+        log_error("cannot start the event consumer: %s", err);
+    return rc;
+}
+
 /* Blocks until SIGTERM or SIGINT; returns the signal. */
 static int service_wait_signal(const sigset_t *set)
 {
@@ -165,53 +235,18 @@ int service_run(const struct service_def *def, const struct config *cfg)
     struct service_app app = {.def = def, .cfg = cfg, .consumer_ctx = {.def = def, .cfg = cfg}};
     service_store_url(cfg, def->name, app.store_url, sizeof app.store_url);
     service_event_log(cfg, app.event_log, sizeof app.event_log);
-    app.bus =
-        (struct bus_options){.event_log = app.event_log, .topic = config_str(cfg, CONFIG_TOPIC)};
+    service_bus_options(cfg, app.event_log, &app.bus);
 
     struct http_server *server = NULL;
     struct inbox_consumer *consumer = NULL;
     char err[256] = "";
-    int rc = service_prepare_store(def, cfg);
-    if (rc != RC_OK)
-        goto out;
-
-    struct outbox_relay_options relay = {
-        .store_url = app.store_url,
-        .bus = app.bus,
-        .poll_interval_ms = config_int(cfg, CONFIG_POLL_INTERVAL_MS),
-        .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
-        .retention_ms = config_int(cfg, CONFIG_OUTBOX_RETENTION_MS),
-        .paused = config_bool(cfg, CONFIG_RELAY_PAUSED),
-    };
-    if ((rc = outbox_relay_start(&relay, &app.relay, err, sizeof err)) != RC_OK) {
-        log_error("cannot start the outbox relay: %s", err);
-        goto out;
-    }
-    size_t nhandlers = 0, nroutes = 0;
-    while (def->handlers && def->handlers[nhandlers].type)
-        nhandlers++;
+    size_t nroutes = 0;
     while (def->routes && def->routes[nroutes].method)
         nroutes++;
-    if (nhandlers > 0) {
-        struct inbox_consumer_options copts = {
-            .group = def->name,
-            .store_url = app.store_url,
-            .bus = app.bus,
-            .handlers = def->handlers,
-            .nhandlers = nhandlers,
-            .ctx = &app.consumer_ctx,
-            .poll_interval_ms = config_int(cfg, CONFIG_POLL_INTERVAL_MS),
-            .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
-            .retention_ms = config_int(cfg, CONFIG_INBOX_RETENTION_MS),
-            .kill_after = config_int(cfg, CONFIG_FAULT_CONSUMER_KILL_AFTER),
-            .commit_hook = outbox_relay_notify, /* handlers may emit events too */
-            .commit_hook_ud = app.relay,
-        };
-        if ((rc = inbox_consumer_start(&copts, &consumer, err, sizeof err)) != RC_OK) {
-            log_error("cannot start the event consumer: %s", err);
-            goto out;
-        }
-    }
+    int rc = RC_OK;
+    if (!def->stateless && ((rc = service_prepare_store(def, cfg)) != RC_OK ||
+                            (rc = service_start_messaging(&app, &consumer)) != RC_OK))
+        goto out;
     int port = (int)config_int(cfg, CONFIG_PORT);
     struct http_server_options hopts = {
         .addr = config_str(cfg, CONFIG_LISTEN_ADDR),
@@ -226,6 +261,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
         .worker_cleanup = service_worker_cleanup,
         .is_ready = service_is_ready,
         .openapi = service_api_document,
+        .static_root = def->static_root,
     };
     if ((rc = http_server_start(&hopts, &server, err, sizeof err)) != RC_OK) {
         log_error("cannot start the HTTP server: %s", err);

@@ -30,6 +30,8 @@ struct service_def {
     const struct service_schema *schemas; /* its tables and views */
     const struct http_route *routes;      /* its API */
     const struct inbox_handler *handlers; /* the events it consumes; NULL: none */
+    bool stateless;                       /* no database, outbox or events (web) */
+    const char *static_root;              /* directory served for unmatched GETs */
 };
 
 /* What a route handler reaches through http_req_ctx() (one per HTTP
@@ -59,8 +61,14 @@ int service_run(const struct service_def *def, const struct config *cfg);
 int service_prepare_store(const struct service_def *def, const struct config *cfg);
 
 /* Resolves the store URL and event log path of <service> from <cfg> into
- * <url> and <log> (defaults under the data directory). */
+ * <url> and <log> (defaults under the data directory); "{service}" in a
+ * configured store URL is replaced by <service>. */
 void service_store_url(const struct config *cfg, const char *service, char *url, size_t len);
 void service_event_log(const struct config *cfg, char *path, size_t len);
+/* Fills <out> with the bus settings of <cfg>: Kafka when brokers are
+ * configured, else the embedded log at <event_log> (kept borrowed, as are
+ * the configuration's strings). */
+void service_bus_options(const struct config *cfg, const char *event_log,
+                         struct bus_options *out /* OUT */);
 
 #endif

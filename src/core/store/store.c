@@ -9,6 +9,7 @@
 
 static const struct store_ops *const store_backends[] = {
     &store_sqlite_ops,
+    &store_pg_ops,
 };
 
 int store_open(const char *url, struct store **out, char *err, size_t errlen)
@@ -19,7 +20,8 @@ int store_open(const char *url, struct store **out, char *err, size_t errlen)
         if (!strncmp(url, ops->scheme, strlen(ops->scheme)))
             return ops->open(url, out, err, errlen);
     }
-    snprintf(err, errlen, "unknown store URL scheme in '%s' (expected sqlite:<path>)", url);
+    snprintf(err, errlen,
+             "unknown store URL scheme in '%s' (expected sqlite:<path> or postgres://…)", url);
     return RC_CONFIG;
 }
 
@@ -104,8 +106,9 @@ void store_set_commit_hook(struct store *st, void (*fn)(void *ud), void *ud)
     st->on_commit_ud = ud;
 }
 
-int store_migrate(struct store *st, const char *component, const struct store_migration *steps,
-                  size_t n)
+/* Applies the steps; see store_migrate. */
+static int store_migrate_locked(struct store *st, const char *component,
+                                const struct store_migration *steps, size_t n)
 {
     int rc = store_exec(st,
                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -147,4 +150,21 @@ int store_migrate(struct store *st, const char *component, const struct store_mi
             return rc;
     }
     return RC_OK;
+}
+
+int store_migrate(struct store *st, const char *component, const struct store_migration *steps,
+                  size_t n)
+{
+    /* PostgreSQL: a second process would see "not applied" in its snapshot
+     * and fail on the first one's tables; the lock makes it wait instead. */
+    int rc = st->ops->schema_lock ? st->ops->schema_lock(st, true) : RC_OK;
+    if (rc != RC_OK)
+        return rc;
+    rc = store_migrate_locked(st, component, steps, n);
+    if (st->ops->schema_lock) {
+        int unlocked = st->ops->schema_lock(st, false);
+        if (rc == RC_OK)
+            rc = unlocked;
+    }
+    return rc;
 }

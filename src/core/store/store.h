@@ -1,6 +1,7 @@
 /*
- * Write store: a small SQL interface that SQLite (embedded default) and
- * PostgreSQL implement, selected by URL ("sqlite:<path>", "postgres://…").
+ * Write store: a small SQL interface that SQLite (embedded default,
+ * store_sqlite.c) and PostgreSQL (store_pg.c) implement, selected by URL
+ * ("sqlite:<path>", "postgres://…" or "postgresql://…").
  *
  * SQL is written once in the dialect both accept: $1.. placeholders,
  * ON CONFLICT, RETURNING. A handle is one connection and belongs to one
@@ -8,8 +9,11 @@
  *
  * Write transactions: store_begin/store_commit/store_rollback. Outside a
  * transaction each statement commits on its own. Errors map to RC_STORE
- * (unavailable, busy: the caller answers 503) or RC_CONFLICT (a uniqueness
- * or check constraint failed).
+ * (unavailable, busy: the caller answers 503), RC_CONFLICT (a uniqueness
+ * or check constraint failed) or, with PostgreSQL, RC_RETRY (the
+ * transaction lost a race with a concurrent one and was rolled back: run
+ * it again from the start). After any error inside a transaction, roll
+ * back: PostgreSQL refuses further statements in it.
  */
 #ifndef WEBTOON_STORE_H
 #define WEBTOON_STORE_H
@@ -65,6 +69,9 @@ struct store_ops {
     int (*exec)(struct store *st, const char *sql, const struct store_val *args, size_t nargs,
                 store_row_cb cb, void *ud, int64_t *changes);
     int (*exec_script)(struct store *st, const char *sql);
+    /* Takes (<lock>) or releases a lock that serializes migrations across
+     * processes; NULL when transactions already do (SQLite). */
+    int (*schema_lock)(struct store *st, bool lock);
     bool pg_dialect; /* migrations pick store_migration.sql_pg */
 };
 
@@ -123,5 +130,6 @@ bool store_ping(struct store *st);
 void store_set_commit_hook(struct store *st, void (*fn)(void *ud), void *ud);
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
 
 #endif

@@ -9,24 +9,25 @@
 
 static int history_handle_histories_get(struct http_req *req)
 {
-    struct hal_page page;
-    const char *user = http_req_query(req, "userId");
-    char query[96] = "";
-    if (user && !domain_id_is_valid(user))
-        return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
-    if (user)
-        snprintf(query, sizeof query, "userId=%s", user);
-    json_t *body = NULL;
-    int rc = hal_page_parse(req, &page);
-    if (rc == RC_OK)
-        rc = hal_query_collection(
-            service_store(req),
-            "SELECT COUNT(*) FROM user_summaries WHERE ($1 IS NULL OR user_id = $1)",
-            "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries"
-            " WHERE ($1 IS NULL OR user_id = $1) ORDER BY user_id LIMIT $2 OFFSET $3",
-            STORE_ARGS(STORE_TEXT_OR_NULL(user)), history_summary_item, "histories", &page,
-            "/histories", user ? query : NULL, &body);
-    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
+    return hal_reply_user_collection(
+        req, service_store(req),
+        "SELECT COUNT(*) FROM user_summaries WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
+        "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries"
+        " WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1) ORDER BY user_id LIMIT $2 OFFSET $3",
+        history_summary_item, "histories", "/histories");
+}
+
+/* One page of <user>'s timeline, newest first, as a collection in <out>. */
+static int history_timeline(struct store *st, const char *user, const struct hal_page *page,
+                            json_t **out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/histories/%s/timeline", user);
+    return hal_query_collection(st, "SELECT COUNT(*) FROM timeline WHERE user_id = $1",
+                                "SELECT " HISTORY_ENTRY_COLUMNS " FROM timeline WHERE user_id = $1"
+                                " ORDER BY entry_id DESC LIMIT $2 OFFSET $3",
+                                STORE_ARGS(STORE_TEXT(user)), history_entry_item, "timeline", page,
+                                path, NULL, out);
 }
 
 struct history_one {
@@ -55,39 +56,25 @@ static int history_handle_history_get(struct http_req *req)
         return http_fail(req, RC_UNKNOWN_USER, "no history for user '%.64s' (yet)", user);
     }
     struct hal_page recent = {.number = 0, .size = HISTORY_RECENT};
-    char path[128];
-    snprintf(path, sizeof path, "/histories/%s/timeline", user);
     json_t *timeline = NULL;
-    rc = hal_query_collection(st, "SELECT COUNT(*) FROM timeline WHERE user_id = $1",
-                              "SELECT " HISTORY_ENTRY_COLUMNS " FROM timeline WHERE user_id = $1"
-                              " ORDER BY entry_id DESC LIMIT $2 OFFSET $3",
-                              STORE_ARGS(STORE_TEXT(user)), history_entry_item, "timeline", &recent,
-                              path, NULL, &timeline);
-    if (rc != RC_OK) {
+    if ((rc = history_timeline(st, user, &recent, &timeline)) != RC_OK) {
         json_decref(h.summary);
         return rc;
     }
     json_object_set(h.summary, "_embedded", json_object_get(timeline, "_embedded"));
     json_object_set_new(json_object_get(h.summary, "_links"), "timeline",
-                        json_pack("{s:s}", "href", path));
+                        json_pack("{s:s++}", "href", "/histories/", user, "/timeline"));
     json_decref(timeline);
     return http_reply_json(req, 200, h.summary, "application/hal+json");
 }
 
 static int history_handle_timeline_get(struct http_req *req)
 {
-    const char *user = http_req_param(req, "userId");
     struct hal_page page;
-    char path[128];
-    snprintf(path, sizeof path, "/histories/%s/timeline", user);
     json_t *body = NULL;
     int rc = hal_page_parse(req, &page);
     if (rc == RC_OK)
-        rc = hal_query_collection(
-            service_store(req), "SELECT COUNT(*) FROM timeline WHERE user_id = $1",
-            "SELECT " HISTORY_ENTRY_COLUMNS " FROM timeline WHERE user_id = $1"
-            " ORDER BY entry_id DESC LIMIT $2 OFFSET $3",
-            STORE_ARGS(STORE_TEXT(user)), history_entry_item, "timeline", &page, path, NULL, &body);
+        rc = history_timeline(service_store(req), http_req_param(req, "userId"), &page, &body);
     return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
 }
 

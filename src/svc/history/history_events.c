@@ -31,7 +31,8 @@ int history_rebuild(const struct config *cfg)
     char url[PATH_MAX + 16], log_path[PATH_MAX], err[256] = "";
     service_store_url(cfg, history_service.name, url, sizeof url);
     service_event_log(cfg, log_path, sizeof log_path);
-    struct bus_options bus = {.event_log = log_path, .topic = config_str(cfg, CONFIG_TOPIC)};
+    struct bus_options bus;
+    service_bus_options(cfg, log_path, &bus);
 
     int rc = service_prepare_store(&history_service, cfg);
     struct bus *b = NULL;

@@ -28,7 +28,25 @@ static const struct store_migration history_schema[] = {
      "CREATE INDEX timeline_user ON timeline (user_id, entry_id);"
      /* A payment or purchase is one entry, updated in place. */
      "CREATE UNIQUE INDEX timeline_ref ON timeline (kind, ref_id) WHERE ref_id IS NOT NULL;",
-     NULL},
+     "CREATE TABLE user_summaries ("
+     " user_id TEXT PRIMARY KEY,"
+     " status TEXT NOT NULL,"
+     " my_point BIGINT NOT NULL,"
+     " updated_at BIGINT NOT NULL);"
+     "CREATE TABLE timeline ("
+     " entry_id BIGSERIAL PRIMARY KEY,"
+     " user_id TEXT NOT NULL,"
+     " kind TEXT NOT NULL,"
+     " ref_id TEXT,"
+     " webtoon_id TEXT,"
+     " point BIGINT,"
+     " price BIGINT,"
+     " status TEXT NOT NULL,"
+     " reason TEXT,"
+     " occurred_at BIGINT NOT NULL,"
+     " updated_at BIGINT NOT NULL);"
+     "CREATE INDEX timeline_user ON timeline (user_id, entry_id);"
+     "CREATE UNIQUE INDEX timeline_ref ON timeline (kind, ref_id) WHERE ref_id IS NOT NULL;"},
 };
 
 const struct service_schema history_schemas[] = {

@@ -59,12 +59,14 @@ static int payment_charge(struct http_req *req, struct store *st, const json_t *
     }
     /* Declined, but recorded: a problem that still names the payment. */
     char detail[192];
-    snprintf(detail, sizeof detail, "the payment was declined: %s", p.reason);
+    snprintf(detail, sizeof detail, "the payment provider said: %s; nothing was charged", p.reason);
     reply->status = 402;
     reply->content_type = "application/problem+json";
     reply->body = http_problem_new(req, RC_PAYMENT_DECLINED, detail);
-    if (reply->body)
+    if (reply->body) {
         json_object_set_new(reply->body, "paymentId", json_string(p.payment_id));
+        json_object_set_new(reply->body, "reason", json_string(p.reason));
+    }
     return RC_OK;
 }
 
@@ -116,23 +118,12 @@ static int payment_handle_payment_get(struct http_req *req)
 
 static int payment_handle_payments_get(struct http_req *req)
 {
-    struct hal_page page;
-    const char *user = http_req_query(req, "userId");
-    char query[96] = "";
-    if (user && !domain_id_is_valid(user))
-        return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
-    if (user)
-        snprintf(query, sizeof query, "userId=%s", user);
-    json_t *body = NULL;
-    int rc = hal_page_parse(req, &page);
-    if (rc == RC_OK)
-        rc = hal_query_collection(
-            service_store(req), "SELECT COUNT(*) FROM payments WHERE ($1 IS NULL OR user_id = $1)",
-            "SELECT " PAYMENT_COLUMNS " FROM payments WHERE ($1 IS NULL OR user_id = $1)"
-            " ORDER BY created_at DESC, payment_id LIMIT $2 OFFSET $3",
-            STORE_ARGS(STORE_TEXT_OR_NULL(user)), payment_item, "payments", &page, "/payments",
-            user ? query : NULL, &body);
-    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
+    return hal_reply_user_collection(
+        req, service_store(req),
+        "SELECT COUNT(*) FROM payments WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
+        "SELECT " PAYMENT_COLUMNS " FROM payments WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)"
+        " ORDER BY created_at DESC, payment_id LIMIT $2 OFFSET $3",
+        payment_item, "payments", "/payments");
 }
 
 static const struct http_route payment_routes[] = {

@@ -109,23 +109,13 @@ static int purchase_handle_purchase_get(struct http_req *req)
 
 static int purchase_handle_purchases_get(struct http_req *req)
 {
-    struct hal_page page;
-    const char *user = http_req_query(req, "userId");
-    char query[96] = "";
-    if (user && !domain_id_is_valid(user))
-        return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
-    if (user)
-        snprintf(query, sizeof query, "userId=%s", user);
-    json_t *body = NULL;
-    int rc = hal_page_parse(req, &page);
-    if (rc == RC_OK)
-        rc = hal_query_collection(
-            service_store(req), "SELECT COUNT(*) FROM purchases WHERE ($1 IS NULL OR user_id = $1)",
-            "SELECT " PURCHASE_COLUMNS " FROM purchases WHERE ($1 IS NULL OR user_id = $1)"
-            " ORDER BY created_at DESC, purchase_id LIMIT $2 OFFSET $3",
-            STORE_ARGS(STORE_TEXT_OR_NULL(user)), purchase_item, "purchases", &page, "/purchases",
-            user ? query : NULL, &body);
-    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
+    return hal_reply_user_collection(
+        req, service_store(req),
+        "SELECT COUNT(*) FROM purchases WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
+        "SELECT " PURCHASE_COLUMNS
+        " FROM purchases WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)"
+        " ORDER BY created_at DESC, purchase_id LIMIT $2 OFFSET $3",
+        purchase_item, "purchases", "/purchases");
 }
 
 static const struct http_route purchase_routes[] = {

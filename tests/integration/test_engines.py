@@ -1,0 +1,153 @@
+"""The system on the real engines when they fail: a Kafka broker restart in
+the middle of a long run of mixed commands loses nothing and applies
+nothing twice; a PostgreSQL restart makes requests fail cleanly (503
+problem+json, /readyz 503) and the services recover by themselves. Also
+shows how to read the topic with kcat, Kafka's console consumer.
+
+Runs only with WEBTOON_TEST_ENGINES=distributed (CTest's
+integration/distributed, whose fixtures start the broker and the cluster
+with scripts/kafka.sh and scripts/pg.sh, passing KAFKA_PORT, KAFKA_DATA and
+PG_PORT so that the scripts here act on the same servers)."""
+import json
+import os
+import random
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+import invariants
+from harness import DISTRIBUTED, KAFKA, SERVICES, wait_until
+from test_invariants import ResilientApi, mixed_workload, seed
+
+pytestmark = pytest.mark.skipif(not DISTRIBUTED, reason="needs WEBTOON_TEST_ENGINES=distributed")
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "../../scripts")
+
+
+class PatientApi(ResilientApi):
+    """A client that also waits out 503s, retrying with the same
+    Idempotency-Key as a client honouring Retry-After would: while an engine
+    is away the services are not ready, and a gateway in front of them has
+    no instance to send a request to."""
+
+    def call(self, method, path, body=None, key=None, **kw):
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return super().call(method, path, body, key=key, **kw)
+            except AssertionError as e:
+                if ": 503 " not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
+def script(name, *args):
+    r = subprocess.run([os.path.join(SCRIPTS, name), *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"{name} {args}: {r.stderr}"
+
+
+def test_kcat_reads_the_topic(system):
+    """Key = userId, header type = event type, header id = event id, value =
+    the JSON payload: what `webtoon events tail` prints, kcat prints too."""
+    system.start_all()
+    api = PatientApi(system)
+    api.join("kat")
+    api.charge("kat", 100)
+    api.wait_for("/pointers/kat", lambda p: p["point"] == 100, what="100 points")
+    system.settle()
+    r = subprocess.run(["kcat", "-b", KAFKA, "-C", "-t", system.topic, "-o", "beginning", "-e", "-q",
+                        "-f", "%k|%h|%s\n"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = [line.split("|", 2) for line in r.stdout.splitlines() if line]
+    by_id = {e["eventId"]: e for e in system.events()}
+    assert len(lines) == len(by_id) >= 3
+    for key, headers, payload in lines:
+        h = dict(kv.split("=", 1) for kv in headers.split(","))
+        event = by_id[h["id"]]
+        assert (key, h["type"]) == (event["userId"], event["eventType"])
+        assert json.loads(payload) == event
+
+
+def test_broker_restart_during_2000_mixed_commands(system):
+    """The broker goes away for a few seconds in the middle of the run.
+    Commands need only PostgreSQL (the outbox holds their events), but
+    readiness follows the broker, so clients going through a gateway wait
+    it out; relays and consumers retry, and once the broker is back
+    everything settles with every invariant holding."""
+    system.start_all()
+    api = PatientApi(system)
+    users, webtoons = seed(api)
+    sent = [0]
+    lock = threading.Lock()
+    outage = {}
+
+    def restart_broker():
+        try:
+            script("kafka.sh", "stop")
+            # Readiness follows the broker: red while it is away.
+            outage["red"] = requests.get(system.url("pointer", "/readyz"), timeout=10).status_code
+            time.sleep(2)
+        finally:
+            script("kafka.sh", "start")
+        outage["done"] = True
+
+    restart = threading.Thread(target=restart_broker)
+
+    def on_command():
+        with lock:
+            sent[0] += 1
+            if sent[0] == 600:
+                restart.start()
+
+    def worker(seed_):
+        mixed_workload(PatientApi(system), users, webtoons, 500, random.Random(seed_), on_command)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    restart.join()
+    assert sent[0] == 2000 and outage == {"red": 503, "done": True}
+    system.settle(timeout=180)
+    invariants.check(system, api)
+    for s in SERVICES:
+        assert requests.get(system.url(s, "/readyz"), timeout=5).status_code == 200
+
+
+def test_postgres_restart_fails_cleanly_and_recovers(system):
+    system.start_all()
+    api = PatientApi(system)
+    api.upload("pg-1", 10)
+    api.join("pat")
+    api.charge("pat", 100)
+    api.wait_for("/pointers/pat", lambda p: p["point"] == 100, what="100 points")
+
+    script("pg.sh", "stop")
+    try:
+        for s in SERVICES:
+            wait_until(lambda: requests.get(system.url(s, "/readyz"), timeout=5).status_code == 503,
+                       timeout=10, what=f"{s} not ready")
+        for method, service, path, body in (
+                ("GET", "pointer", "/pointers/pat", None),
+                ("POST", "payment", "/payments", {"userId": "pat", "point": 5}),
+                ("POST", "purchase", "/purchases", {"userId": "pat", "webtoonId": "pg-1"})):
+            r = requests.request(method, system.url(service, path), json=body, timeout=10,
+                                 headers={"Idempotency-Key": str(uuid.uuid4())})
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.json()["status"] == 503
+    finally:
+        script("pg.sh", "start")
+
+    for s in SERVICES:
+        wait_until(lambda: requests.get(system.url(s, "/readyz"), timeout=5).status_code == 200,
+                   timeout=30, what=f"{s} ready again")
+    p = api.final_purchase(api.buy("pat", "pg-1").json()["purchaseId"])
+    assert p["status"] == "approved"
+    api.wait_for("/pointers/pat", lambda a: a["point"] == 90, what="the purchase paid")
+    invariants.check(system, api)
