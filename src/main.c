@@ -23,12 +23,15 @@ static const char main_usage[] =
     "A webtoon store made of five event-driven services.\n"
     "\n"
     "Commands:\n"
-    "  up                 run every service, restart crashed ones, stop all on Ctrl-C\n"
-    "  serve <service>    run one service: pointer, payment, history, webtoon, purchase\n"
+    "  up                 run everything behind the gateway on :8088; Ctrl-C stops it\n"
+    "  serve <target>     run one target: pointer, payment, history, webtoon, purchase,\n"
+    "                     web (the frontend's files) or gateway (HAProxy)\n"
+    "  restart            restart a running `up` one process at a time, without downtime\n"
     "  events tail        print the event stream like a console consumer\n"
     "  events reset <g>   deliver every event again to consumer group <g>\n"
     "  demo               load the demo catalog into a running system\n"
     "  history rebuild    drop the history view and replay the event log into it\n"
+    "  gateway config     print the gateway's HAProxy configuration\n"
     "  config             print the configuration variables (markdown)\n"
     "\n"
     "Options:\n"
@@ -39,27 +42,30 @@ static const char main_usage[] =
     "Every setting is an environment variable; see `webtoon config`.\n";
 
 static const char main_usage_serve[] =
-    "Usage: webtoon serve <service> [--port N]\n"
+    "Usage: webtoon serve <target> [--port N]\n"
     "\n"
-    "Runs one service in the foreground until SIGTERM or Ctrl-C, then drains:\n"
+    "Runs one target in the foreground until SIGTERM or Ctrl-C, then drains:\n"
     "/readyz turns 503, in-flight requests finish, pending events are published.\n"
     "\n"
-    "Services:\n";
+    "Targets:\n";
 
 static const char main_usage_up[] =
     "Usage: webtoon up [--replicas N] [--demo]\n"
     "\n"
-    "Runs all five services as child processes, waits until each answers\n"
-    "/healthz and prints their addresses. A crashed service is restarted with\n"
-    "back-off; Ctrl-C or SIGTERM stops everything cleanly.\n"
+    "Runs the five services, the web frontend's file server and the gateway\n"
+    "(HAProxy, http://localhost:8088) as child processes, waits until each\n"
+    "answers /healthz and prints their addresses. A crashed process is\n"
+    "restarted with back-off; SIGHUP (`webtoon restart`) restarts them one at a\n"
+    "time without downtime; Ctrl-C or SIGTERM stops everything cleanly.\n"
     "\n"
-    "  --replicas N   processes per service (default 1); replica r of a service\n"
-    "                 listens on its port + 100 * r\n"
+    "  --replicas N   processes per service (default 1, or WEBTOON_REPLICAS);\n"
+    "                 replica r listens on its port + 100 * r\n"
     "  --demo         load the demo catalog once everything is up\n";
 
 static const char main_usage_events[] =
     "Usage: webtoon events tail [--from-beginning] [--type TYPE] [--verbose] [--exit-at-end]\n"
     "       webtoon events reset <group>\n"
+    "       webtoon events lag <group>...\n"
     "\n"
     "tail prints each event's JSON payload on its own line, following new events\n"
     "until Ctrl-C.\n"
@@ -70,7 +76,9 @@ static const char main_usage_events[] =
     "\n"
     "reset rewinds a stopped consumer group (a service name) to the start of the\n"
     "log; the service then sees every event again, and its inbox ignores what it\n"
-    "already applied.\n";
+    "already applied.\n"
+    "\n"
+    "lag prints, for each group, how many events it has not committed yet.\n";
 
 static int main_fail_usage(const char *fmt, ...) PRINTF_LIKE(1, 2);
 static int main_fail_usage(const char *fmt, ...)
@@ -118,7 +126,7 @@ static int main_serve(int argc, char **argv)
     }
     const struct app_module *m = app_module_find(argv[0]);
     if (!m)
-        return main_fail_usage("unknown service '%s'", argv[0]);
+        return main_fail_usage("unknown target '%s'", argv[0]);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc) {
             if (main_parse_count(argv[i + 1], 65535) < 0)
@@ -133,14 +141,14 @@ static int main_serve(int argc, char **argv)
     int rc = main_load_config(&cfg);
     service_set_api_document(app_openapi_json);
     if (rc == 0)
-        rc = service_run(m->service, &cfg);
+        rc = m->service ? service_run(m->service, &cfg) : m->serve(&cfg);
     config_cleanup(&cfg);
     return rc;
 }
 
 static int main_up(int argc, char **argv)
 {
-    struct app_up_options opts = {.replicas = 1};
+    struct app_up_options opts = {0};
     for (int i = 0; i < argc; i++) {
         if (main_is_help(argv[i])) {
             fputs(main_usage_up, stdout);
@@ -149,10 +157,9 @@ static int main_up(int argc, char **argv)
         if (!strcmp(argv[i], "--demo")) {
             opts.demo = true;
         } else if (!strcmp(argv[i], "--replicas") && i + 1 < argc) {
-            long n = main_parse_count(argv[++i], 16);
-            if (n < 0)
+            if (main_parse_count(argv[++i], 16) < 0)
                 return main_fail_usage("--replicas needs a number from 1 to 16, not '%s'", argv[i]);
-            opts.replicas = (int)n;
+            setenv("WEBTOON_REPLICAS", argv[i], 1);
         } else {
             return main_fail_usage("unknown option '%s' for up", argv[i]);
         }
@@ -186,6 +193,16 @@ static int main_events(int argc, char **argv)
         }
         if ((rc = main_load_config(&cfg)) == 0)
             rc = app_events_reset(&cfg, argv[1]);
+        config_cleanup(&cfg);
+        return rc;
+    }
+    if (!strcmp(argv[0], "lag")) {
+        if (argc < 2 || main_is_help(argv[1])) {
+            fputs(main_usage_events, argc < 2 ? stderr : stdout);
+            return argc < 2 ? 2 : 0;
+        }
+        if ((rc = main_load_config(&cfg)) == 0)
+            rc = app_events_lag(&cfg, (const char *const *)argv + 1, argc - 1);
         config_cleanup(&cfg);
         return rc;
     }
@@ -250,6 +267,17 @@ int main(int argc, char **argv)
         int rc = main_load_config(&cfg);
         if (rc == 0)
             rc = rebuild ? history_rebuild(&cfg) : app_demo(&cfg);
+        config_cleanup(&cfg);
+        return rc;
+    }
+    if (!strcmp(cmd, "restart") || !strcmp(cmd, "gateway")) {
+        bool render = !strcmp(cmd, "gateway");
+        if (render && (i >= argc || strcmp(argv[i], "config") != 0))
+            return main_fail_usage("usage: webtoon gateway config");
+        struct config cfg;
+        int rc = main_load_config(&cfg);
+        if (rc == 0)
+            rc = render ? (app_gateway_render(&cfg, stdout) == 0 ? 0 : 1) : app_restart(&cfg);
         config_cleanup(&cfg);
         return rc;
     }

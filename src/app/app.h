@@ -8,15 +8,22 @@
 #define WEBTOON_APP_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "core/config/config.h"
 #include "core/service/service.h"
 
-/* One runnable target: a service, or `up` which depends on all of them. */
+/* One runnable target: a service, the web frontend's file server or the
+ * gateway. `up` runs all of them. */
 struct app_module {
     const char *name;
     const char *summary;
-    const struct service_def *service; /* NULL for aggregate targets */
+    enum config_id port_setting;
+    const struct service_def *service;      /* a service, run by service_run */
+    int (*serve)(const struct config *cfg); /* otherwise this runs it */
+    bool replicated;                        /* `up` runs WEBTOON_REPLICAS of it */
+    bool after_others;                      /* `up` starts it once all others answer */
+    int stop_signal;                        /* how `up` asks it to stop gracefully */
 };
 
 /* Every target in start order (stop order is the reverse). */
@@ -28,14 +35,26 @@ const struct app_module *app_module_find(const char *name);
 
 struct app_up_options {
     const char *self_exe; /* path of this binary, to start children */
-    int replicas;         /* processes per service */
     bool demo;            /* load the demo catalog once everything is up */
 };
 
-/* `webtoon up`: runs every service as a child process, restarts crashed
- * children with back-off, stops all on SIGTERM/SIGINT. Returns the exit
- * status. */
+/* `webtoon up`: runs every target as a child process (services and the web
+ * server WEBTOON_REPLICAS times), restarts crashed children with back-off,
+ * restarts all one at a time on SIGHUP, stops all on SIGTERM/SIGINT.
+ * Returns the exit status. */
 int app_up(const struct config *cfg, const struct app_up_options *opts);
+
+/* `webtoon restart`: asks the running `webtoon up` (found through its pid
+ * file in the data directory) for a rolling restart. */
+int app_restart(const struct config *cfg);
+
+/* `webtoon serve web`: the web frontend's static files. */
+int app_serve_web(const struct config *cfg);
+/* `webtoon serve gateway`: renders the HAProxy configuration and becomes
+ * HAProxy. */
+int app_serve_gateway(const struct config *cfg);
+/* Writes the gateway's HAProxy configuration for <cfg> to <out>. */
+int app_gateway_render(const struct config *cfg, FILE *out);
 
 struct app_tail_options {
     bool from_beginning; /* else only new events */
@@ -50,6 +69,10 @@ int app_events_tail(const struct config *cfg, const struct app_tail_options *opt
 /* `webtoon events reset <group>`: moves a consumer group back to the start
  * of the log, so every event is delivered to it again. */
 int app_events_reset(const struct config *cfg, const char *group);
+
+/* `webtoon events lag <group>...`: prints "<group> <lag>" for each of the
+ * <n> <groups>: events published that the group has not committed. */
+int app_events_lag(const struct config *cfg, const char *const *groups, int n);
 
 /* `webtoon demo`: loads the demo catalog through the running webtoon
  * service and prints a walk-through. Returns an exit status. */

@@ -1,8 +1,11 @@
 /*
  * The module table, after Grafana Loki's modules.go: every target the
- * binary can run. Services depend on nothing but the event bus and their
- * own database, so they start in table order; `up` runs them all.
+ * binary can run, in start order (`webtoon up` stops them in reverse). The
+ * services depend on nothing but the event bus and their own databases; the
+ * web server on nothing; the gateway comes last, once there is something
+ * to route to, and goes first on the way down.
  */
+#include <signal.h>
 #include <string.h>
 
 #include "app/app.h"
@@ -13,12 +16,36 @@
 #include "svc/purchase/purchase.h"
 #include "svc/webtoon/webtoon.h"
 
+#define APP_SERVICE(n, port, def, what)                                                            \
+    {                                                                                              \
+        .name = n, .summary = what, .port_setting = port, .service = def, .replicated = true,      \
+        .stop_signal = SIGTERM                                                                     \
+    }
+
 const struct app_module app_modules[] = {
-    {"pointer", "accounts and point balances (port 8082)", &pointer_service},
-    {"payment", "charging points with money; refunds (port 8083)", &payment_service},
-    {"history", "per-user summary and timeline, built from events (port 8084)", &history_service},
-    {"webtoon", "the catalog, and opening episodes (port 8085)", &webtoon_service},
-    {"purchase", "buying and cancelling webtoons with points (port 8086)", &purchase_service},
+    APP_SERVICE("pointer", CONFIG_POINTER_PORT, &pointer_service, "accounts and point balances"),
+    APP_SERVICE("payment", CONFIG_PAYMENT_PORT, &payment_service,
+                "charging points with money; refunds"),
+    APP_SERVICE("history", CONFIG_HISTORY_PORT, &history_service,
+                "per-user summary and timeline, built from events"),
+    APP_SERVICE("webtoon", CONFIG_WEBTOON_PORT, &webtoon_service,
+                "the catalog, and opening episodes"),
+    APP_SERVICE("purchase", CONFIG_PURCHASE_PORT, &purchase_service,
+                "buying and cancelling webtoons with points"),
+    {.name = "web",
+     .summary = "the web frontend's static files",
+     .port_setting = CONFIG_WEB_PORT,
+     .serve = app_serve_web,
+     .replicated = true,
+     .stop_signal = SIGTERM},
+    /* Last, so that its first health checks find everything up; HAProxy
+     * finishes open requests on SIGUSR1 where SIGTERM would cut them. */
+    {.name = "gateway",
+     .summary = "HAProxy, the single entry point",
+     .port_setting = CONFIG_GATEWAY_PORT,
+     .serve = app_serve_gateway,
+     .after_others = true,
+     .stop_signal = SIGUSR1},
 };
 const size_t app_modules_len = ARRAY_LEN(app_modules);
 

@@ -1,11 +1,16 @@
 /*
- * `webtoon up`: the supervisor. Starts every service (N replicas each) as a
- * child process running `webtoon serve <name>`, waits until each answers
- * /healthz, prints where to find them, restarts a child that dies with
- * exponential back-off, and on SIGTERM/SIGINT stops the children in reverse
- * order and waits for their drain. A child that cannot start at all (exit
- * status 2) during the first start stops the whole system: restarting a
- * misconfiguration would only hide it.
+ * `webtoon up`: the supervisor. Starts every target of the module table as
+ * a child process (`webtoon serve <name>`; services and the web server
+ * WEBTOON_REPLICAS times), waits until each answers /healthz, prints where to
+ * find them, and then:
+ *   - restarts a child that dies, with exponential back-off;
+ *   - on SIGHUP restarts every replica one at a time, each only once the one
+ *     before is ready again, so that the gateway always has somewhere to send
+ *     requests (a zero-downtime rollout);
+ *   - on SIGTERM/SIGINT stops the children newest first (the gateway first)
+ *     and waits for their drain.
+ * A child that cannot start at all (exit status 2) during the first start
+ * stops the whole system: restarting a misconfiguration would only hide it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,7 +33,12 @@
 #define UP_BACKOFF_MAX_MS 5000
 #define UP_STABLE_MS 10000        /* a child up this long gets a fresh back-off */
 #define UP_START_TIMEOUT_MS 15000 /* every child healthy within this, or give up */
-#define UP_REPLICA_PORT_STEP 100  /* replica r of a service listens on port + r * step */
+#define UP_REPLICA_PORT_STEP 100  /* replica r listens on its port + r * step */
+/* The gateway checks /readyz every 500 ms and needs 2 good answers: a
+ * draining service stays reachable this long after its readiness turns red,
+ * and a rollout gives each new replica this long before taking the next. */
+#define UP_DRAIN_DELAY_MS 1500
+#define UP_ROLL_SETTLE_MS 1500
 
 struct up_child {
     const struct app_module *module;
@@ -35,10 +46,10 @@ struct up_child {
     int port;
     pid_t pid;    /* 0 when not running */
     bool healthy; /* answered /healthz since its last start */
+    bool rolling; /* being restarted on purpose: no back-off restart */
     int64_t started_ms;
     int64_t backoff_ms;
     int64_t restart_at; /* monotonic ms of a scheduled restart; 0: none */
-    unsigned restarts;
 };
 
 struct up {
@@ -48,6 +59,7 @@ struct up {
     size_t n;
     int sigfd;
     bool stopping;
+    char pid_file[4096];
 };
 
 static pid_t up_spawn(struct up *up, struct up_child *c)
@@ -61,6 +73,9 @@ static pid_t up_spawn(struct up *up, struct up_child *c)
     char port[16];
     snprintf(port, sizeof port, "%d", c->port);
     setenv("WEBTOON_PORT", port, 1);
+    char delay[16];
+    snprintf(delay, sizeof delay, "%d", UP_DRAIN_DELAY_MS);
+    setenv("WEBTOON_DRAIN_DELAY_MS", delay, 0); /* unless the user chose one */
     char *argv[] = {"webtoon", "serve", (char *)c->module->name, NULL};
     execv(up->opts->self_exe, argv);
     fprintf(stderr, "cannot run %s: %s\n", up->opts->self_exe, strerror(errno));
@@ -70,7 +85,7 @@ static pid_t up_spawn(struct up *up, struct up_child *c)
 static void up_start_child(struct up *up, struct up_child *c)
 {
     c->pid = up_spawn(up, c);
-    c->healthy = false;
+    c->healthy = c->rolling = false;
     c->started_ms = clock_mono_ms();
     c->restart_at = 0;
     if (c->pid < 0) {
@@ -80,11 +95,11 @@ static void up_start_child(struct up *up, struct up_child *c)
     }
 }
 
-/* True when 127.0.0.1:<port>/healthz answers 200. */
-static bool up_is_healthy(int port)
+/* True when 127.0.0.1:<port><path> answers 200. */
+static bool up_answers(int port, const char *path)
 {
     int status = 0;
-    return app_http("GET", port, "/healthz", NULL, 1000, &status, NULL, 0) == 0 && status == 200;
+    return app_http("GET", port, path, NULL, 1000, &status, NULL, 0) == 0 && status == 200;
 }
 
 static struct up_child *up_find(struct up *up, pid_t pid)
@@ -108,7 +123,7 @@ static int up_reap(struct up *up, bool first_start)
         c->pid = 0;
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-        if (up->stopping)
+        if (up->stopping || c->rolling)
             continue;
         int64_t ran = clock_mono_ms() - c->started_ms;
         if (first_start && code == 2) {
@@ -120,7 +135,6 @@ static int up_reap(struct up *up, bool first_start)
                         : c->backoff_ms * 2 > UP_BACKOFF_MAX_MS ? UP_BACKOFF_MAX_MS
                                                                 : c->backoff_ms * 2;
         c->restart_at = clock_mono_ms() + c->backoff_ms;
-        c->restarts++;
         log_write(LOG_WARN, NULL,
                   json_pack("{s:s, s:i, s:i, s:i, s:I, s:I}", "child", c->module->name, "replica",
                             c->replica, "exitStatus", code, "signal", sig, "ranMs", (json_int_t)ran,
@@ -130,25 +144,43 @@ static int up_reap(struct up *up, bool first_start)
     return fatal;
 }
 
-/* Waits up to <ms> for a signal; handles SIGCHLD itself. Returns the
- * terminating signal received (SIGTERM/SIGINT), else 0. */
+/* Waits up to <ms> for a signal, reaping children on SIGCHLD. Returns the
+ * other signal received (SIGTERM, SIGINT, SIGHUP), else 0; <fatal> as for
+ * up_reap. */
 static int up_wait(struct up *up, int64_t ms, bool first_start, int *fatal)
 {
     struct pollfd pfd = {.fd = up->sigfd, .events = POLLIN};
     if (poll(&pfd, 1, (int)(ms < 0 ? 0 : ms)) <= 0)
         return 0;
     struct signalfd_siginfo si;
-    int term = 0;
+    int got = 0;
     while (read(up->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGCHLD) {
             int f = up_reap(up, first_start);
             if (f)
                 *fatal = f;
-        } else {
-            term = (int)si.ssi_signo;
+        } else if (!got || si.ssi_signo != SIGHUP) {
+            got = (int)si.ssi_signo; /* a stop outranks a restart request */
         }
     }
-    return term;
+    return got;
+}
+
+/* Starts children whose back-off has passed; returns the ms until the next
+ * scheduled restart, or -1. */
+static int64_t up_restart_due(struct up *up)
+{
+    int64_t next = -1, now = clock_mono_ms();
+    for (size_t i = 0; i < up->n; i++) {
+        struct up_child *c = &up->children[i];
+        if (c->pid || !c->restart_at)
+            continue;
+        if (now >= c->restart_at)
+            up_start_child(up, c);
+        else if (next < 0 || c->restart_at - now < next)
+            next = c->restart_at - now;
+    }
+    return next;
 }
 
 static size_t up_running(const struct up *up)
@@ -166,12 +198,13 @@ static void up_stop_all(struct up *up)
     up->stopping = true;
     for (size_t i = up->n; i-- > 0;)
         if (up->children[i].pid)
-            kill(up->children[i].pid, SIGTERM);
+            kill(up->children[i].pid, up->children[i].module->stop_signal);
     int64_t deadline = clock_mono_ms() + config_int(up->cfg, CONFIG_DRAIN_DELAY_MS) +
-                       config_int(up->cfg, CONFIG_DRAIN_TIMEOUT_MS) + 5000;
+                       UP_DRAIN_DELAY_MS + config_int(up->cfg, CONFIG_DRAIN_TIMEOUT_MS) + 5000;
     int fatal = 0;
     while (up_running(up) > 0 && clock_mono_ms() < deadline) {
-        if (up_wait(up, 100, false, &fatal))
+        int sig = up_wait(up, 100, false, &fatal);
+        if (sig == SIGTERM || sig == SIGINT)
             break; /* asked twice: stop waiting */
         up_reap(up, false);
     }
@@ -187,44 +220,127 @@ static void up_stop_all(struct up *up)
 
 static void up_print_banner(const struct up *up)
 {
-    fprintf(stderr, "\nwebtoon is up (data in %s):\n", config_str(up->cfg, CONFIG_DATA_DIR));
+    fprintf(stderr, "\nwebtoon is up (data in %s)\n\n  open http://localhost:%lld\n\n",
+            config_str(up->cfg, CONFIG_DATA_DIR),
+            (long long)config_int(up->cfg, CONFIG_GATEWAY_PORT));
     for (size_t i = 0; i < up->n; i++) {
         const struct up_child *c = &up->children[i];
         fprintf(stderr, "  %-9s http://localhost:%d%s\n", c->module->name, c->port,
                 c->replica ? "  (replica)" : "");
     }
-    fprintf(stderr, "Each serves /healthz, /readyz and /metrics. Ctrl-C stops everything.\n\n");
+    fprintf(stderr, "\nEach serves /healthz, /readyz and /metrics. Ctrl-C stops everything;\n"
+                    "`webtoon restart` restarts every process one at a time.\n\n");
 }
 
-/* First start: spawn everything, wait until all answer /healthz. Returns
- * 0, 2 when a child cannot start, or -1 when interrupted by a signal. */
+/* Waits until <c> answers <path> with 200, handling signals meanwhile.
+ * Returns 0, or the stop signal that interrupted the wait, or -1 when it
+ * did not come up within UP_START_TIMEOUT_MS. */
+static int up_await(struct up *up, struct up_child *c, const char *path)
+{
+    int64_t deadline = clock_mono_ms() + UP_START_TIMEOUT_MS;
+    while (clock_mono_ms() < deadline) {
+        if (c->pid && up_answers(c->port, path))
+            return 0;
+        int fatal = 0, sig = up_wait(up, 20, false, &fatal);
+        if (sig == SIGTERM || sig == SIGINT)
+            return sig;
+        up_restart_due(up);
+    }
+    return -1;
+}
+
+/* First start: spawn everything (what comes after the others once they
+ * answer), wait until all answer /healthz. Returns 0, 2 when a child
+ * cannot start, or -1 when interrupted by a signal. */
 static int up_first_start(struct up *up)
 {
     for (size_t i = 0; i < up->n; i++)
-        up_start_child(up, &up->children[i]);
+        if (!up->children[i].module->after_others)
+            up_start_child(up, &up->children[i]);
     int64_t deadline = clock_mono_ms() + UP_START_TIMEOUT_MS;
     for (;;) {
-        size_t healthy = 0;
+        size_t healthy = 0, others = 0, others_healthy = 0;
         for (size_t i = 0; i < up->n; i++) {
             struct up_child *c = &up->children[i];
             if (!c->healthy && c->pid)
-                c->healthy = up_is_healthy(c->port);
+                c->healthy = up_answers(c->port, "/healthz");
             healthy += c->healthy;
+            if (!c->module->after_others) {
+                others++;
+                others_healthy += c->healthy;
+            }
         }
         if (healthy == up->n)
             return 0;
+        for (size_t i = 0; others_healthy == others && i < up->n; i++)
+            if (up->children[i].module->after_others && !up->children[i].pid &&
+                !up->children[i].restart_at)
+                up_start_child(up, &up->children[i]);
         if (clock_mono_ms() >= deadline) {
-            log_error("not every service answered /healthz within %d ms", UP_START_TIMEOUT_MS);
+            log_error("not every process answered /healthz within %d ms", UP_START_TIMEOUT_MS);
             return 2;
         }
         int fatal = 0;
         int sig = up_wait(up, 20, true, &fatal);
-        if (fatal || sig)
+        if (fatal || sig == SIGTERM || sig == SIGINT)
             return fatal ? fatal : -1;
-        for (size_t i = 0; i < up->n; i++) /* a crash during start: try again */
-            if (!up->children[i].pid && up->children[i].restart_at &&
-                clock_mono_ms() >= up->children[i].restart_at)
-                up_start_child(up, &up->children[i]);
+        up_restart_due(up); /* a crash during start: try again */
+    }
+}
+
+/* SIGHUP: restarts every replicated child in turn; each next one only after
+ * the new process is ready and the gateway has had time to see it. Returns
+ * a stop signal that interrupted the rollout, else 0. */
+static int up_roll(struct up *up)
+{
+    log_info("rolling restart of %zu processes", up->n);
+    for (size_t i = 0; i < up->n; i++) {
+        struct up_child *c = &up->children[i];
+        if (!c->module->replicated)
+            continue;
+        if (c->pid) {
+            c->rolling = true;
+            kill(c->pid, c->module->stop_signal);
+            while (c->pid) {
+                int fatal = 0, sig = up_wait(up, 50, false, &fatal);
+                if (sig == SIGTERM || sig == SIGINT)
+                    return sig;
+            }
+        }
+        up_start_child(up, c);
+        int rc = up_await(up, c, "/readyz");
+        if (rc > 0)
+            return rc;
+        if (rc < 0)
+            log_warn("%s replica %d is not ready; going on", c->module->name, c->replica);
+        int64_t settle = clock_mono_ms() + UP_ROLL_SETTLE_MS;
+        while (clock_mono_ms() < settle) {
+            int fatal = 0, sig = up_wait(up, settle - clock_mono_ms(), false, &fatal);
+            if (sig == SIGTERM || sig == SIGINT)
+                return sig;
+        }
+    }
+    log_info("rolling restart done");
+    return 0;
+}
+
+static void up_pid_path(const struct config *cfg, char *out, size_t len)
+{
+    snprintf(out, len, "%s/run/up.pid", config_str(cfg, CONFIG_DATA_DIR));
+}
+
+/* Records this supervisor's pid for `webtoon restart`. */
+static void up_write_pid(struct up *up)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/run", config_str(up->cfg, CONFIG_DATA_DIR));
+    mkdir(config_str(up->cfg, CONFIG_DATA_DIR), 0755);
+    mkdir(dir, 0755);
+    up_pid_path(up->cfg, up->pid_file, sizeof up->pid_file);
+    FILE *f = fopen(up->pid_file, "w");
+    if (f) {
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
     }
 }
 
@@ -232,13 +348,15 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
 {
     log_init("up", (enum log_level)config_int(cfg, CONFIG_LOG_LEVEL));
     struct up up = {.cfg = cfg, .opts = opts, .sigfd = -1};
-    up.n = app_modules_len * (size_t)opts->replicas;
+    int replicas = (int)config_int(cfg, CONFIG_REPLICAS);
+    for (size_t m = 0; m < app_modules_len; m++)
+        up.n += app_modules[m].replicated ? (size_t)replicas : 1;
     up.children = mem_calloc(up.n, sizeof *up.children);
     if (!up.children)
         return 1;
     for (size_t m = 0, k = 0; m < app_modules_len; m++) {
-        int base = (int)config_int(cfg, app_modules[m].service->port_setting);
-        for (int r = 0; r < opts->replicas; r++, k++)
+        int base = (int)config_int(cfg, app_modules[m].port_setting);
+        for (int r = 0; r < (app_modules[m].replicated ? replicas : 1); r++, k++)
             up.children[k] = (struct up_child){
                 .module = &app_modules[m], .replica = r, .port = base + r * UP_REPLICA_PORT_STEP};
     }
@@ -247,8 +365,10 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     up.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    up_write_pid(&up);
 
     int status = up_first_start(&up);
     if (status == 0) {
@@ -257,26 +377,44 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
         if (opts->demo)
             app_demo(cfg);
         for (;;) {
-            int64_t next = -1, now = clock_mono_ms();
-            for (size_t i = 0; i < up.n; i++) {
-                struct up_child *c = &up.children[i];
-                if (!c->pid && c->restart_at && now >= c->restart_at)
-                    up_start_child(&up, c);
-                else if (!c->pid && c->restart_at && (next < 0 || c->restart_at - now < next))
-                    next = c->restart_at - now;
-            }
+            int64_t next = up_restart_due(&up);
             int fatal = 0;
-            if (up_wait(&up, next < 0 ? 60000 : next, false, &fatal))
+            int sig = up_wait(&up, next < 0 ? 60000 : next, false, &fatal);
+            if (sig == SIGHUP)
+                sig = up_roll(&up);
+            if (sig == SIGTERM || sig == SIGINT)
                 break;
         }
-        log_info("stopping all services");
+        log_info("stopping everything");
     } else if (status != 2) {
         status = 0; /* interrupted while starting: a normal stop */
     }
     up_stop_all(&up);
     if (status == 0)
-        log_info("all services stopped");
+        log_info("all processes stopped");
+    unlink(up.pid_file);
     close(up.sigfd);
     mem_free(up.children);
     return status;
+}
+
+int app_restart(const struct config *cfg)
+{
+    char path[4096];
+    up_pid_path(cfg, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (f) {
+        char line[32] = "";
+        if (fgets(line, sizeof line, f))
+            pid = strtol(line, NULL, 10);
+        fclose(f);
+    }
+    if (pid <= 0 || kill((pid_t)pid, SIGHUP) != 0) {
+        fprintf(stderr, "webtoon restart: no running `webtoon up` for %s\n",
+                config_str(cfg, CONFIG_DATA_DIR));
+        return 1;
+    }
+    fprintf(stderr, "rolling restart requested (webtoon up, pid %ld)\n", pid);
+    return 0;
 }

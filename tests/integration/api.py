@@ -65,8 +65,13 @@ SPEC = OpenApi()
 
 
 class Api:
+    """Through the gateway when `webtoon up` runs one, else straight to the
+    services (or to <base>)."""
+
     def __init__(self, system, base=None):
         self.system = system
+        if base is None and "up" in system.procs:
+            base = system.url("gateway", "")
         self.base = base
         self.session = requests.Session()
         self.responses = 0

@@ -53,7 +53,7 @@ def test_2_charge_and_a_declined_payment(api):
     declined = api.charge("ben", 50, card="4000000000000002")
     assert declined.status_code == 402
     problem = declined.json()
-    assert "declined" in problem["detail"]
+    assert problem["reason"] == "card declined" and "nothing was charged" in problem["detail"]
     recorded = api.get(f"/payments/{problem['paymentId']}").json()
     assert (recorded["status"], recorded["reason"]) == ("declined", "card declined")
     h = history(api, "ben", lambda h: any(e["status"] == "declined" for e in h["_embedded"]["timeline"]),

@@ -33,7 +33,7 @@ def history_has(system, user):
 
 def test_help_version_and_bad_usage(system):
     r = system.run("--help")
-    assert r.returncode == 0 and "serve <service>" in r.stdout and "up" in r.stdout
+    assert r.returncode == 0 and "serve <target>" in r.stdout and "up" in r.stdout
     r = system.run("--version")
     assert r.returncode == 0 and r.stdout.startswith("webtoon ")
     for cmd in (["serve", "--help"], ["up", "--help"], ["events", "--help"]):
@@ -42,7 +42,7 @@ def test_help_version_and_bad_usage(system):
     r = system.run("frobnicate")
     assert r.returncode == 2 and "unknown command" in r.stderr
     r = system.run("serve", "nosuch")
-    assert r.returncode == 2 and "unknown service" in r.stderr
+    assert r.returncode == 2 and "unknown target" in r.stderr
     r = system.run("up", "--replicas", "zero")
     assert r.returncode == 2 and "--replicas" in r.stderr
 
@@ -228,10 +228,10 @@ def up_pids(system):
 def test_up_runs_everything_and_restarts_a_killed_child(system):
     started = time.monotonic()
     up = system.start_up()
-    for s in SERVICES:
+    for s in SERVICES + ["web", "gateway"]:
         system.wait_healthy(s, up, timeout=2 - (time.monotonic() - started) + 1)
     pids = up_pids(system)
-    assert set(pids) == set(SERVICES)
+    assert set(SERVICES) | {"web"} <= set(pids)
 
     os.kill(pids["pointer"], signal.SIGKILL)
     wait_until(lambda: up_pids(system).get("pointer", pids["pointer"]) != pids["pointer"], 5,
@@ -240,7 +240,7 @@ def test_up_runs_everything_and_restarts_a_killed_child(system):
     join(system, "after-restart")
 
     assert up.terminate() == 0
-    assert "all services stopped" in up.output()
+    assert "all processes stopped" in up.output()
     for s in SERVICES:
         with pytest.raises(requests.ConnectionError):
             system.get(s, "/healthz")

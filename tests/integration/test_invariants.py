@@ -3,6 +3,7 @@ balance, every event delivered twice, and services killed at random moments
 during a long run of mixed commands."""
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -123,9 +124,11 @@ class ResilientApi(Api):
 
 
 def test_random_sigkills_during_2000_mixed_commands(system):
-    """A random service is SIGKILLed about every 100 commands, at a random
-    point of the run; the supervisor restarts it while clients retry."""
-    up = system.start_all()
+    """About every 100 commands, at a random point of the run, one replica of
+    a random service is SIGKILLed (never both replicas of one service at
+    once); the supervisor restarts it while the gateway sends requests to the
+    other. No request may get a 5xx (the Api client checks every answer)."""
+    up = system.start_all("--replicas", "2")
     api = ResilientApi(system)
     users, webtoons = seed(api)
     rng = random.Random(11)
@@ -134,19 +137,32 @@ def test_random_sigkills_during_2000_mixed_commands(system):
     lock = threading.Lock()
     kills = []
 
+    def ready(port):
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def kill_one():
+        service = rng.choice(SERVICES)
+        replica = rng.randrange(2)
+        port = system.ports[service] + 100 * replica
+        sibling = system.ports[service] + 100 * (1 - replica)
+        if not ready(sibling) or not ready(port):
+            return
+        out = os.popen(f"ss -ltnpH 'sport = :{port}'").read()
+        pids = [int(p) for p in re.findall(r"pid=(\d+)", out)]
+        if pids:
+            os.kill(pids[0], signal.SIGKILL)
+            kills.append(f"{service}-{replica}")
+
     def on_command():
         with lock:
             sent[0] += 1
             due = kill_at and sent[0] >= kill_at[0]
             if due:
                 kill_at.pop(0)
-        if due:
-            children = os.popen(f"pgrep -P {up.pid} -a").read().split("\n")
-            pids = {line.split()[-1]: int(line.split()[0]) for line in children if line.strip()}
-            victim = rng.choice(SERVICES)
-            if victim in pids:
-                os.kill(pids[victim], signal.SIGKILL)
-                kills.append(victim)
+                kill_one()
 
     def worker(seed_):
         mixed_workload(ResilientApi(system), users, webtoons, 500, random.Random(seed_), on_command)

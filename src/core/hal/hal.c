@@ -3,6 +3,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "core/base/id.h"
 
 #include "core/base/rc.h"
 
@@ -94,4 +97,23 @@ int hal_query_collection(struct store *st, const char *count_sql, const char *se
     }
     *out = hal_collection(name, rows.items, page, total, path, query);
     return *out ? RC_OK : RC_NOMEM;
+}
+
+int hal_reply_user_collection(struct http_req *req, struct store *st, const char *count_sql,
+                              const char *select_sql, hal_item_cb to_item, const char *name,
+                              const char *path)
+{
+    enum { HAL_USER_ID_MAX = 64 };
+    const char *user = http_req_query(req, "userId");
+    if (user && !id_is_token(user, strlen(user), HAL_USER_ID_MAX))
+        return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
+    char query[HAL_USER_ID_MAX + 16];
+    snprintf(query, sizeof query, "userId=%s", user ? user : "");
+    struct hal_page page;
+    json_t *body = NULL;
+    int rc = hal_page_parse(req, &page);
+    if (rc == RC_OK)
+        rc = hal_query_collection(st, count_sql, select_sql, STORE_ARGS(STORE_TEXT_OR_NULL(user)),
+                                  to_item, name, &page, path, user ? query : NULL, &body);
+    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
 }

@@ -54,4 +54,15 @@ int hal_query_collection(struct store *st, const char *count_sql, const char *se
                          const char *name, const struct hal_page *page, const char *path,
                          const char *query, json_t **out /* OUT */);
 
+/*
+ * Answers GET <path>?userId=&page=&size= with a collection named <name>
+ * read from <st>:
+ * <count_sql> and <select_sql> take $1 = the userId filter or NULL (every
+ * user), and <select_sql> LIMIT $2 OFFSET $3. Returns RC_OK once replied,
+ * or an error code (reason recorded) for a bad query.
+ */
+int hal_reply_user_collection(struct http_req *req, struct store *st, const char *count_sql,
+                              const char *select_sql, hal_item_cb to_item, const char *name,
+                              const char *path);
+
 #endif

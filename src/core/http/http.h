@@ -50,6 +50,9 @@ struct http_server_options {
     /* /readyz: true when this thread's dependencies answer; NULL: always. */
     bool (*is_ready)(void *ctx);
     const char *openapi; /* served at GET /openapi.json when not NULL */
+    /* Directory of static files served for GET/HEAD paths no route matches
+     * (index.html for directories); NULL: none. */
+    const char *static_root;
 };
 
 /*

@@ -81,6 +81,9 @@ struct http_server {
     struct metrics_gauge *connections;
 };
 
+/* http__dispatch's answer when a static file handler should take over. */
+#define HTTP__DECLINED (-1)
+
 enum { HTTP__HEALTHZ, HTTP__READYZ, HTTP__METRICS, HTTP__OPENAPI, HTTP__UNMATCHED, HTTP__NBUILTIN };
 static const char *const http__builtin_paths[] = {"/healthz", "/readyz", "/metrics",
                                                   "/openapi.json", "(unmatched)"};
@@ -205,6 +208,9 @@ static int http__dispatch(struct http_server *s, struct http_req *req, size_t *s
                              body_len, s->opts.max_body);
         return r->handler(req);
     }
+    if (!*allow && s->opts.static_root &&
+        (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")))
+        return HTTP__DECLINED;
     if (*allow) {
         http_reply_header(req, "Allow", allow);
         return http_fail(req, RC_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s", req->method,
@@ -256,6 +262,11 @@ static int http__on_req(h2o_handler_t *self, h2o_req_t *h)
         memcpy(req.method, h->method.base, h->method.len);
         req.method[h->method.len] = '\0';
         rc = http__dispatch(s, &req, &stats_index);
+    }
+    if (rc == HTTP__DECLINED) {
+        /* h2o's file handler, registered after this one, serves it. */
+        metrics_gauge_add(s->in_flight, -1);
+        return -1;
     }
     if (!req.replied) {
         if (rc == RC_OK) {
@@ -472,6 +483,10 @@ int http_server_start(const struct http_server_options *opts, struct http_server
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(path, sizeof *handler);
     handler->on_req = http__on_req;
+    if (opts->static_root) {
+        static const char *index_files[] = {"index.html", NULL};
+        h2o_file_register(path, opts->static_root, index_files, NULL, 0);
+    }
 
     int rc = http__stats_setup(s);
     if (rc == RC_OK)
