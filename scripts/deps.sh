@@ -3,13 +3,19 @@
 # they are all present (quiet then). Safe to run any number of times.
 #
 #   scripts/deps.sh            build, run and test dependencies
+#
+# The Kafka broker (Java, Maven) and PostgreSQL that the tests start are
+# installed on first use by scripts/kafka.sh and scripts/pg.sh.
 set -eu
 
 packages="
-  make gcc libc6-dev cmake pkg-config clang-format ca-certificates curl procps sqlite3 git
+  make gcc libc6-dev cmake pkg-config clang-format ca-certificates curl procps iproute2 sqlite3 git
+  haproxy wrk
   libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev
   librdkafka-dev libpq-dev libhiredis-dev libcmocka-dev
   python3 python3-pytest python3-requests python3-jsonschema
+  kcat python3-psycopg2
+  chromium
 "
 
 # Node.js for the web frontend: any 18.19+ will do (Debian 12 has 18), so an

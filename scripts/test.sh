@@ -14,4 +14,6 @@ for preset in debug asan; do
 done
 echo "== web: build and component tests" >&2
 make --no-print-directory -C web build test
+echo "== web: end-to-end tests in Chromium against the debug build" >&2
+WEBTOON_BIN="$PWD/build/debug/webtoon" make --no-print-directory -C web e2e
 scripts/lint.sh

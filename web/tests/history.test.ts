@@ -32,8 +32,8 @@ describe('my history', () => {
     expect(wrapper.find('[data-testid="summary-status"]').text()).toBe('Joined');
     const items = wrapper.findAll('.timeline > li');
     expect(items.map((li) => li.find('.entry-title').text())).toEqual([
-      'Bought niceguy-1 for 100 points',
-      'Charged 600 points for 60,000',
+      'Purchase: niceguy-1 for 100 points',
+      'Charge: 600 points for 60,000',
       'Account created',
     ]);
     expect(wrapper.find('[data-testid="status-e-3"]').text()).toBe('Pending');
@@ -92,8 +92,32 @@ describe('my history', () => {
     apiConfig.historyPollMs = 1;
     const api = mockApi([{ method: 'GET', path: '/histories/alice', reply: hal(summary(600, [buying])) }]);
     await mountAt(HistoryView, '/history');
-    await vi.waitFor(() => expect(api.calls).toHaveLength(4));
+    const historyReads = () => api.to('GET', '/histories/alice');
+    await vi.waitFor(() => expect(historyReads()).toHaveLength(4));
     await new Promise((r) => setTimeout(r, 20));
-    expect(api.calls).toHaveLength(4);
+    expect(historyReads()).toHaveLength(4);
+  });
+
+  it('names episodes by title and episode number, looked up once each', async () => {
+    setCurrentUser('alice');
+    const read = { entryId: 'e-4', kind: 'read', refId: 'r-1', webtoonId: 'niceguy-1', status: 'approved', occurredAt: '2025-01-01T10:03:00Z' };
+    const rejected = { ...buying, entryId: 'e-5', webtoonId: 'tower-2', point: 600, status: 'rejected', reason: 'insufficient-points' };
+    const api = mockApi([
+      { method: 'GET', path: '/histories/alice', reply: hal(summary(500, [read, rejected, { ...buying, status: 'approved' }, paid, joined])) },
+      { method: 'GET', path: '/webtoons/niceguy-1', reply: hal({ webtoonId: 'niceguy-1', title: 'Nice Guy', author: 'Kim', point: 100, episode: 1, status: 'published' }) },
+      { method: 'GET', path: '/webtoons/tower-2', reply: hal({ webtoonId: 'tower-2', title: 'Tower of Dreams', author: 'Han', point: 600, episode: 2, status: 'published' }) },
+    ]);
+    const { wrapper } = await mountAt(HistoryView, '/history');
+    await vi.waitFor(() =>
+      expect(wrapper.findAll('.timeline > li').map((li) => li.find('.entry-title').text())).toEqual([
+        'Read: Nice Guy, episode 1',
+        'Purchase: Tower of Dreams, episode 2 for 600 points',
+        'Purchase: Nice Guy, episode 1 for 100 points',
+        'Charge: 600 points for 60,000',
+        'Account created',
+      ]),
+    );
+    expect(api.to('GET', '/webtoons/niceguy-1')).toHaveLength(1);
+    expect(api.to('GET', '/webtoons/tower-2')).toHaveLength(1);
   });
 });

@@ -110,7 +110,7 @@ describe('my points: charge form', () => {
     await vi.waitFor(() => expect(wrapper.find('.message-error').exists()).toBe(true));
     expect(api.to('POST', '/payments')[0].body).toEqual({ userId: 'alice', point: 10, price: 1000, card: '4000000000000002' });
     expect(wrapper.find('.message-error').text()).toBe(
-      'Payment declined. The payment was declined: card declined. No points were added.',
+      'Payment declined: the card was declined. No points were added: your balance is still 100 points.',
     );
     expect(wrapper.find('[data-testid="balance"]').text()).toBe('100 points');
   });

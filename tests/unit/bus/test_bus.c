@@ -329,6 +329,14 @@ static void test_lag(void **state)
     assert_int_equal(bus_commit(sub), RC_OK);
     assert_int_equal(bus_lag(sub, &lag), RC_OK);
     assert_int_equal(lag, 0);
+    /* Seen from outside the group, with the consumer still holding it. */
+    assert_int_equal(bus_group_lag(pub, "g", &lag), RC_OK);
+    assert_int_equal(lag, 0);
+    publish(pub, "d");
+    assert_int_equal(bus_group_lag(pub, "g", &lag), RC_OK);
+    assert_int_equal(lag, 1);
+    assert_int_equal(bus_group_lag(pub, "never-committed", &lag), RC_OK);
+    assert_int_equal(lag, 4);
     bus_close(sub);
     bus_close(other);
     bus_close(pub);

@@ -1,5 +1,6 @@
 /* The SQLite store: opening, migrations, binding, rows, transactions,
- * error mapping and the commit hook, on real database files. */
+ * error mapping and the commit hook, on real database files (PostgreSQL's
+ * backend is tested in test_store_pg.c). */
 #include "support/test_support.h"
 
 #include <sys/stat.h>
@@ -70,7 +71,7 @@ static void test_open_close(void **state)
 static void test_bad_url(void **state)
 {
     (void)state;
-    const char *urls[] = {"", "postgres://localhost/db", "mysql:x", "sqlite", "SQLITE:/tmp/x"};
+    const char *urls[] = {"", "redis://localhost/db", "mysql:x", "sqlite", "SQLITE:/tmp/x"};
     for (size_t i = 0; i < ARRAY_LEN(urls); i++) {
         struct store *st = (struct store *)1;
         char err[256] = "";
