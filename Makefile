@@ -1,7 +1,7 @@
 # The two commands a new user needs: `make run` and `make test`.
 # Everything else is a step they depend on.
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run run-distributed test clean
 
 all: build
 
@@ -16,6 +16,10 @@ build: deps
 # Builds, then starts the whole system on the embedded defaults.
 run: build
 	@scripts/run.sh
+
+# The same system on Apache Kafka, PostgreSQL and Redis (all on this machine).
+run-distributed: build
+	@scripts/run-distributed.sh
 
 # Every test: unit and integration, plain and under the sanitizers.
 test: deps

@@ -4,8 +4,9 @@
 #
 #   scripts/deps.sh            build, run and test dependencies
 #
-# The Kafka broker (Java, Maven) and PostgreSQL that the tests start are
-# installed on first use by scripts/kafka.sh and scripts/pg.sh.
+# The servers the tests start (Kafka with Java and Maven, PostgreSQL, Redis)
+# are installed here too, so that test fixtures starting in parallel never
+# race for apt.
 set -eu
 
 packages="
@@ -14,7 +15,7 @@ packages="
   libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev
   librdkafka-dev libpq-dev libhiredis-dev libcmocka-dev
   python3 python3-pytest python3-requests python3-jsonschema
-  kcat python3-psycopg2
+  kcat python3-psycopg2 postgresql redis-server redis-tools default-jre-headless maven
   chromium
 "
 
@@ -44,7 +45,7 @@ echo "deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 # Refresh the package lists only when they are missing or stale.
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
-  $sudo apt-get update -qq >/dev/null
+  $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
 fi
 # shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+$sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >/dev/null

@@ -48,10 +48,10 @@ need_packages() {
   say "installing$missing"
   export DEBIAN_FRONTEND=noninteractive
   if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
-    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
   fi
   # shellcheck disable=SC2086
-  $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >/dev/null
 }
 
 fetch() {

@@ -31,9 +31,9 @@ if [ -z "$bindir" ]; then
   say "installing postgresql"
   export DEBIAN_FRONTEND=noninteractive
   if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
-    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null
   fi
-  $sudo apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends postgresql >/dev/null
   bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 fi
 

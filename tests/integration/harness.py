@@ -7,8 +7,9 @@ and stopped with SIGTERM (or SIGKILL when a test means to crash them).
 
 With WEBTOON_TEST_ENGINES=distributed every process runs on the real
 engines instead of the embedded ones: Kafka at WEBTOON_TEST_KAFKA (host:port)
-and PostgreSQL at WEBTOON_TEST_PG (the URL of a database where tests may
-create databases). Each System then gets a topic and five databases of its
+PostgreSQL at WEBTOON_TEST_PG (the URL of a database where tests may
+create databases), and the history view in Redis at WEBTOON_TEST_REDIS.
+Each System then gets a topic, five databases and a Redis key prefix of its
 own, and state is read from PostgreSQL and Kafka instead of SQLite files.
 """
 import json
@@ -27,6 +28,7 @@ BIN = os.environ.get("WEBTOON_BIN", os.path.join(os.path.dirname(__file__), "../
 DISTRIBUTED = os.environ.get("WEBTOON_TEST_ENGINES") == "distributed"
 KAFKA = os.environ.get("WEBTOON_TEST_KAFKA", "")
 PG = os.environ.get("WEBTOON_TEST_PG", "")
+REDIS = os.environ.get("WEBTOON_TEST_REDIS", "")
 if DISTRIBUTED:
     import psycopg2  # Debian's python3-psycopg2
     DB_ERRORS = (sqlite3.Error, psycopg2.Error)
@@ -121,6 +123,8 @@ class System:
             env["WEBTOON_KAFKA_BROKERS"] = KAFKA
             env["WEBTOON_TOPIC"] = self.topic
             env["WEBTOON_STORE_URL"] = self.pg_url("{service}")
+            env["WEBTOON_HISTORY_REDIS_URL"] = REDIS
+            env["WEBTOON_REDIS_PREFIX"] = f"{self.tag}:"
         # Tests stop processes often; those about draining set their own delay.
         env["WEBTOON_DRAIN_DELAY_MS"] = "0"
         env["WEBTOON_GATEWAY_RATE_LIMIT"] = "1000000"

@@ -20,6 +20,14 @@ def snapshot(api):
     return users, payments, purchases, histories
 
 
+def history_timelines(api, users):
+    """Every user's timeline through the history API (wherever the view
+    lives), oldest first, without the entry ids (a rebuild renumbers them)."""
+    return {user: [{k: v for k, v in e.items() if k != "entryId"}
+                   for e in reversed(api.collect(f"/histories/{user}/timeline"))]
+            for user in users}
+
+
 def check(system, api):
     system.settle()
     users, payments, purchases, histories = snapshot(api)
@@ -65,8 +73,9 @@ def check(system, api):
     for user, account in users.items():
         h = histories[user]
         assert (h["status"], h["myPoint"]) == (account["status"], account["point"]), (user, h, account)
-    entries = {(e[0], e[1]): e[2] for e in system.query(
-        "history", "SELECT kind, ref_id, status FROM timeline WHERE ref_id IS NOT NULL")}
+    entries = {(e["kind"], e["refId"]): e["status"]
+               for timeline in history_timelines(api, users).values()
+               for e in timeline if "refId" in e}
     for p in payments:
         assert entries.get(("payment", p["paymentId"])) == p["status"], p
     for p in purchases:

@@ -88,8 +88,11 @@ def test_broker_restart_during_2000_mixed_commands(system):
     def restart_broker():
         try:
             script("kafka.sh", "stop")
-            # Readiness follows the broker: red while it is away.
-            outage["red"] = requests.get(system.url("pointer", "/readyz"), timeout=10).status_code
+            # Readiness follows the broker: red while it is away (a service
+            # remembers the broker's last answer for a second).
+            wait_until(lambda: requests.get(system.url("pointer", "/readyz"), timeout=10).status_code
+                       == 503, 10, what="readiness red")
+            outage["red"] = 503
             time.sleep(2)
         finally:
             script("kafka.sh", "start")
@@ -151,3 +154,48 @@ def test_postgres_restart_fails_cleanly_and_recovers(system):
     assert p["status"] == "approved"
     api.wait_for("/pointers/pat", lambda a: a["point"] == 90, what="the purchase paid")
     invariants.check(system, api)
+
+
+def test_three_history_replicas_share_one_view(system):
+    """Three history processes in one consumer group split the topic's
+    partitions between them and build one view in Redis; when one is
+    SIGKILLed, its partitions go to the other two and no event is lost."""
+    from harness import Process, free_ports
+    for s in ("pointer", "payment", "webtoon", "purchase"):
+        system.start(s)
+    ports = [system.ports["history"]] + free_ports(2)
+    replicas = []
+    for i, port in enumerate(ports):
+        p = Process(["serve", "history"], system.env(WEBTOON_PORT=port), system.dir / f"history-r{i}.log")
+        replicas.append(p)
+        system.procs[f"history-{i}"] = p
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200,
+                   10, what=f"history replica {i}")
+    api = PatientApi(system)
+    users, webtoons = seed(api, n_users=18)
+    rng = random.Random(5)
+
+    def applied(port):
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+                   if l.startswith("webtoon_consumer_events_applied_total{"))
+
+    # The group settles its assignment a few seconds after the members
+    # join; until each replica owns partitions, keep the commands coming.
+    deadline = time.monotonic() + 60
+    while True:
+        mixed_workload(api, users, webtoons, 100, rng)
+        system.settle(timeout=120)
+        if all(applied(port) > 0 for port in ports):
+            break
+        assert time.monotonic() < deadline, "not every replica got a share of the partitions"
+    views = [requests.get(f"http://127.0.0.1:{port}/histories?size=100", timeout=5).json() for port in ports]
+    assert views[0] == views[1] == views[2]
+
+    replicas[0].kill()
+    system.ports["history"] = ports[1]
+    mixed_workload(api, users, webtoons, 300, rng)
+    system.settle(timeout=120)
+    invariants.check(system, api)
+    assert (requests.get(f"http://127.0.0.1:{ports[1]}/histories?size=100", timeout=5).json() ==
+            requests.get(f"http://127.0.0.1:{ports[2]}/histories?size=100", timeout=5).json())

@@ -61,6 +61,10 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "Kafka bootstrap servers (host:port,...); empty means the embedded event log")               \
     X(TOPIC_PARTITIONS, CONFIG_INT, "6", 1, 10000,                                                 \
       "Partitions of the topic when the service creates it on Kafka")                              \
+    X(HISTORY_REDIS_URL, CONFIG_STR, "", 0, 1024,                                                  \
+      "Keep the history view in Redis (redis://host:port[/db]), shared by all history replicas; "  \
+      "empty means in the history service's own store")                                            \
+    X(REDIS_PREFIX, CONFIG_STR, "webtoon:", 1, 100, "Prefix of every Redis key the system writes") \
     X(OUTBOX_RETENTION_MS, CONFIG_INT, "86400000", 0, 31536000000,                                 \
       "How long sent outbox rows are kept before purging")                                         \
     X(INBOX_RETENTION_MS, CONFIG_INT, "604800000", 60000, 31536000000,                             \

@@ -88,13 +88,16 @@ static int service_worker_init(void *arg, void **out)
         *out = ctx;
         return RC_OK;
     }
-    char err[256];
+    char err[256] = "";
     int rc = store_open(app->store_url, &ctx->store, err, sizeof err);
     if (rc == RC_OK)
         rc = bus_open(&app->bus, &ctx->bus, err, sizeof err);
+    if (rc == RC_OK && app->def->ext_open && (rc = app->def->ext_open(ctx)) != RC_OK)
+        snprintf(err, sizeof err, "%s", rc_title(rc));
     if (rc != RC_OK) {
         log_error("worker cannot start: %s", err);
         store_close(ctx->store);
+        bus_close(ctx->bus);
         mem_free(ctx);
         return rc;
     }
@@ -106,6 +109,8 @@ static int service_worker_init(void *arg, void **out)
 static void service_worker_cleanup(void *arg)
 {
     struct service_ctx *ctx = arg;
+    if (ctx->def->ext_close)
+        ctx->def->ext_close(ctx);
     store_close(ctx->store);
     bus_close(ctx->bus);
     mem_free(ctx);
@@ -116,7 +121,8 @@ static bool service_is_ready(void *arg)
     struct service_ctx *ctx = arg;
     if (ctx->def->stateless)
         return true;
-    return store_ping(ctx->store) && bus_is_ready(ctx->bus);
+    return store_ping(ctx->store) && bus_is_ready(ctx->bus) &&
+           (!ctx->def->ext_is_ready || ctx->def->ext_is_ready(ctx));
 }
 
 /* Creates <dir> and its parents (mkdir -p). */
@@ -190,6 +196,10 @@ static int service_start_messaging(struct service_app *app, struct inbox_consume
         nhandlers++;
     if (nhandlers == 0)
         return RC_OK;
+    if (app->def->ext_open && (rc = app->def->ext_open(&app->consumer_ctx)) != RC_OK) {
+        log_error("the event consumer cannot start: %s", rc_title(rc));
+        return rc;
+    }
     struct inbox_consumer_options copts = {
         .group = app->def->name,
         .store_url = app->store_url,
@@ -282,6 +292,8 @@ int service_run(const struct service_def *def, const struct config *cfg)
 out:
     http_server_stop(server, (int)config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
     inbox_consumer_stop(consumer);
+    if (def->ext_close)
+        def->ext_close(&app.consumer_ctx);
     outbox_relay_stop(app.relay, config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
     if (rc == RC_OK)
         log_info("stopped cleanly");

@@ -24,6 +24,8 @@ struct service_schema {
 
 /* A service. The three lists end with an all-zero entry, so that each can
  * be defined in the file that owns it. */
+struct service_ctx;
+
 struct service_def {
     const char *name;                     /* "pointer": logs, metrics, consumer group */
     enum config_id port_setting;          /* CONFIG_POINTER_PORT */
@@ -32,6 +34,12 @@ struct service_def {
     const struct inbox_handler *handlers; /* the events it consumes; NULL: none */
     bool stateless;                       /* no database, outbox or events (web) */
     const char *static_root;              /* directory served for unmatched GETs */
+    /* Optional per-thread extras beyond the store and bus (a Redis
+     * connection, say), kept in service_ctx.ext for every HTTP thread and for
+     * the event consumer. open may leave ext NULL (nothing needed). */
+    int (*ext_open)(struct service_ctx *ctx);
+    void (*ext_close)(struct service_ctx *ctx);
+    bool (*ext_is_ready)(struct service_ctx *ctx);
 };
 
 /* What a route handler reaches through http_req_ctx() (one per HTTP
@@ -42,6 +50,7 @@ struct service_ctx {
     const struct config *cfg;
     struct store *store; /* this thread's connection to the service database */
     struct bus *bus;     /* this thread's bus handle (readiness checks) */
+    void *ext;           /* made by service_def.ext_open, or NULL */
 };
 
 /* The store of the request's thread. */

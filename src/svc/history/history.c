@@ -7,6 +7,8 @@
  */
 #include <string.h>
 
+#include "core/base/rc.h"
+#include "core/json/jx.h"
 #include "svc/history/history.h"
 
 const struct history_change history_changes[] = {
@@ -38,4 +40,27 @@ const struct history_change *history_change_for(const char *event_type)
         if (!strcmp(c->event_type, event_type))
             return c;
     return NULL;
+}
+
+int history_read_fields(const struct history_change *c, const json_t *payload,
+                        struct history_fields *f)
+{
+    struct jx_reader r;
+    jx_reader_init(&r, payload);
+    f->user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
+    f->ref = c->ref_field ? jx_str(&r, c->ref_field, JX_REQUIRED, 64) : NULL;
+    f->webtoon = jx_str(&r, "webtoonId", JX_OPTIONAL, DOMAIN_ID_MAX);
+    f->reason = jx_str(&r, "reason", JX_OPTIONAL, 200);
+    f->has_point = jx_has(&r, "point");
+    f->point = jx_int(&r, "point", JX_OPTIONAL, 0, INT64_MAX);
+    f->has_price = jx_has(&r, "price");
+    f->price = jx_int(&r, "price", JX_OPTIONAL, 0, INT64_MAX);
+    f->has_balance = c->balance_field && jx_has(&r, c->balance_field);
+    f->balance = c->balance_field ? jx_int(&r, c->balance_field, JX_OPTIONAL, 0, INT64_MAX) : 0;
+    return r.rc ? RC_BAD_EVENT : RC_OK;
+}
+
+const struct history_view_ops *history_view(const struct service_ctx *ctx)
+{
+    return ctx->ext ? &history_redis_view : &history_store_view;
 }

@@ -37,21 +37,54 @@ const struct history_change *history_change_for(const char *event_type);
 /* Every change, zero-terminated (the consumed event types). */
 extern const struct history_change history_changes[];
 
-/* --- storage (history_store.c) --------------------------------------------- */
+/* The fields of an event the view may use, read once from its payload. */
+struct history_fields {
+    const char *user;
+    const char *ref;     /* the entry's payment or purchase id, or NULL */
+    const char *webtoon; /* or NULL */
+    const char *reason;  /* or NULL */
+    bool has_point, has_price, has_balance;
+    int64_t point, price, balance;
+};
 
+/* Reads what <c> needs from <payload>; RC_BAD_EVENT when it is unusable. */
+int history_read_fields(const struct history_change *c, const json_t *payload,
+                        struct history_fields *f /* OUT */);
+
+/* --- the view: in the service's store, or in Redis ------------------------------ */
+
+/*
+ * Where the view lives. Queries build the API's JSON: summaries() a
+ * collection (of one user when <user> is not NULL), summary() one user's
+ * summary (*out NULL when unknown), timeline() a page of entries, newest
+ * first. apply() is called inside the inbox transaction on <st>.
+ */
+struct history_view_ops {
+    int (*apply)(struct service_ctx *ctx, struct store *st, const struct history_change *c,
+                 const struct bus_event *ev, const struct history_fields *f);
+    int (*summaries)(struct service_ctx *ctx, const char *user, const struct hal_page *page,
+                     json_t **out);
+    int (*summary)(struct service_ctx *ctx, const char *user, json_t **out);
+    int (*timeline)(struct service_ctx *ctx, const char *user, const struct hal_page *page,
+                    json_t **out);
+    /* Empties the view (and, in the store, the inbox) for a rebuild. */
+    int (*clear)(struct service_ctx *ctx);
+};
+
+/* The view in the history service's own store (history_store.c). */
+extern const struct history_view_ops history_store_view;
 extern const struct service_schema history_schemas[];
+/* The view in Redis (history_redis.c), shared by every replica. */
+extern const struct history_view_ops history_redis_view;
 
-/* Applies <c> for <ev>/<payload> to the view inside the open transaction. */
-int history_store_apply(struct store *st, const struct history_change *c,
-                        const struct bus_event *ev, const json_t *payload);
-/* Empties the view (summaries, timeline) and the inbox, for a rebuild. */
-int history_store_clear(struct store *st);
+/* The view of <ctx>: Redis when WEBTOON_HISTORY_REDIS_URL is set. */
+const struct history_view_ops *history_view(const struct service_ctx *ctx);
 
-json_t *history_summary_item(const struct store_row *row);
-json_t *history_entry_item(const struct store_row *row);
-#define HISTORY_SUMMARY_COLUMNS "user_id, status, my_point"
-#define HISTORY_ENTRY_COLUMNS                                                                      \
-    "entry_id, kind, ref_id, webtoon_id, point, price, status, reason, occurred_at, updated_at"
+/* service_def hooks opening, closing and checking a thread's Redis
+ * connection when one is configured. */
+int history_redis_open(struct service_ctx *ctx);
+void history_redis_close(struct service_ctx *ctx);
+bool history_redis_is_ready(struct service_ctx *ctx);
 
 /* --- events and rebuild (history_events.c) ----------------------------------- */
 

@@ -1,4 +1,5 @@
-/* HTTP routes of the history service: summaries and timelines. */
+/* HTTP routes of the history service: summaries and timelines, read from
+ * wherever the view lives (history_view). */
 #include <stdio.h>
 
 #include "core/base/rc.h"
@@ -9,72 +10,51 @@
 
 static int history_handle_histories_get(struct http_req *req)
 {
-    return hal_reply_user_collection(
-        req, service_store(req),
-        "SELECT COUNT(*) FROM user_summaries WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
-        "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries"
-        " WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1) ORDER BY user_id LIMIT $2 OFFSET $3",
-        history_summary_item, "histories", "/histories");
-}
-
-/* One page of <user>'s timeline, newest first, as a collection in <out>. */
-static int history_timeline(struct store *st, const char *user, const struct hal_page *page,
-                            json_t **out)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/histories/%s/timeline", user);
-    return hal_query_collection(st, "SELECT COUNT(*) FROM timeline WHERE user_id = $1",
-                                "SELECT " HISTORY_ENTRY_COLUMNS " FROM timeline WHERE user_id = $1"
-                                " ORDER BY entry_id DESC LIMIT $2 OFFSET $3",
-                                STORE_ARGS(STORE_TEXT(user)), history_entry_item, "timeline", page,
-                                path, NULL, out);
-}
-
-struct history_one {
-    json_t *summary;
-};
-
-static int history_take_summary(void *ud, const struct store_row *row)
-{
-    struct history_one *h = ud;
-    h->summary = history_summary_item(row);
-    return h->summary ? 0 : RC_NOMEM;
-}
-
-static int history_handle_history_get(struct http_req *req)
-{
-    const char *user = http_req_param(req, "userId");
-    struct store *st = service_store(req);
-    struct history_one h = {0};
-    int rc =
-        store_exec(st, "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries WHERE user_id = $1",
-                   STORE_ARGS(STORE_TEXT(user)), history_take_summary, &h, NULL);
-    if (rc != RC_OK)
-        return rc;
-    if (!h.summary) {
-        http_reply_header(req, "Retry-After", "1");
-        return http_fail(req, RC_UNKNOWN_USER, "no history for user '%.64s' (yet)", user);
-    }
-    struct hal_page recent = {.number = 0, .size = HISTORY_RECENT};
-    json_t *timeline = NULL;
-    if ((rc = history_timeline(st, user, &recent, &timeline)) != RC_OK) {
-        json_decref(h.summary);
-        return rc;
-    }
-    json_object_set(h.summary, "_embedded", json_object_get(timeline, "_embedded"));
-    json_object_set_new(json_object_get(h.summary, "_links"), "timeline",
-                        json_pack("{s:s++}", "href", "/histories/", user, "/timeline"));
-    json_decref(timeline);
-    return http_reply_json(req, 200, h.summary, "application/hal+json");
-}
-
-static int history_handle_timeline_get(struct http_req *req)
-{
+    struct service_ctx *ctx = http_req_ctx(req);
+    const char *user = http_req_query(req, "userId");
+    if (user && !domain_id_is_valid(user))
+        return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
     struct hal_page page;
     json_t *body = NULL;
     int rc = hal_page_parse(req, &page);
     if (rc == RC_OK)
-        rc = history_timeline(service_store(req), http_req_param(req, "userId"), &page, &body);
+        rc = history_view(ctx)->summaries(ctx, user, &page, &body);
+    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
+}
+
+static int history_handle_history_get(struct http_req *req)
+{
+    struct service_ctx *ctx = http_req_ctx(req);
+    const struct history_view_ops *view = history_view(ctx);
+    const char *user = http_req_param(req, "userId");
+    json_t *summary = NULL, *timeline = NULL;
+    int rc = view->summary(ctx, user, &summary);
+    if (rc != RC_OK)
+        return rc;
+    if (!summary) {
+        http_reply_header(req, "Retry-After", "1");
+        return http_fail(req, RC_UNKNOWN_USER, "no history for user '%.64s' (yet)", user);
+    }
+    struct hal_page recent = {.number = 0, .size = HISTORY_RECENT};
+    if ((rc = view->timeline(ctx, user, &recent, &timeline)) != RC_OK) {
+        json_decref(summary);
+        return rc;
+    }
+    json_object_set(summary, "_embedded", json_object_get(timeline, "_embedded"));
+    json_object_set_new(json_object_get(summary, "_links"), "timeline",
+                        json_pack("{s:s++}", "href", "/histories/", user, "/timeline"));
+    json_decref(timeline);
+    return http_reply_json(req, 200, summary, "application/hal+json");
+}
+
+static int history_handle_timeline_get(struct http_req *req)
+{
+    struct service_ctx *ctx = http_req_ctx(req);
+    struct hal_page page;
+    json_t *body = NULL;
+    int rc = hal_page_parse(req, &page);
+    if (rc == RC_OK)
+        rc = history_view(ctx)->timeline(ctx, http_req_param(req, "userId"), &page, &body);
     return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
 }
 
@@ -91,4 +71,7 @@ const struct service_def history_service = {
     .schemas = history_schemas,
     .routes = history_routes,
     .handlers = history_handlers,
+    .ext_open = history_redis_open,
+    .ext_close = history_redis_close,
+    .ext_is_ready = history_redis_is_ready,
 };

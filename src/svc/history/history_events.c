@@ -12,12 +12,16 @@
 #include "core/store/store.h"
 #include "svc/history/history.h"
 
-static int history_on_event(void *ctx, struct store *st, const struct bus_event *ev,
+static int history_on_event(void *arg, struct store *st, const struct bus_event *ev,
                             const json_t *payload)
 {
-    (void)ctx;
+    struct service_ctx *ctx = arg;
     const struct history_change *c = history_change_for(ev->type);
-    return c ? history_store_apply(st, c, ev, payload) : RC_OK;
+    struct history_fields f;
+    if (!c)
+        return RC_OK;
+    int rc = history_read_fields(c, payload, &f);
+    return rc == RC_OK ? history_view(ctx)->apply(ctx, st, c, ev, &f) : rc;
 }
 
 const struct inbox_handler history_handlers[] = {
@@ -44,11 +48,17 @@ int history_rebuild(const struct config *cfg)
             snprintf(err, sizeof err, "the history service is running; stop it first");
     }
     bus_close(b);
-    struct store *st = NULL;
-    if (rc == RC_OK && (rc = store_open(url, &st, err, sizeof err)) == RC_OK &&
-        (rc = history_store_clear(st)) != RC_OK)
-        snprintf(err, sizeof err, "cannot clear the view: %s", store_error(st));
-    store_close(st);
+    /* Both views are cleared: the store's (which holds the inbox) and,
+     * when configured, the one in Redis. */
+    struct service_ctx ctx = {.def = &history_service, .cfg = cfg};
+    if (rc == RC_OK && (rc = store_open(url, &ctx.store, err, sizeof err)) == RC_OK &&
+        (rc = history_store_view.clear(&ctx)) != RC_OK)
+        snprintf(err, sizeof err, "cannot clear the view: %s", store_error(ctx.store));
+    if (rc == RC_OK && (rc = history_redis_open(&ctx)) == RC_OK && ctx.ext &&
+        (rc = history_redis_view.clear(&ctx)) != RC_OK)
+        snprintf(err, sizeof err, "cannot clear the view in Redis");
+    store_close(ctx.store);
+    ctx.store = NULL; /* the replay opens its own; it keeps the Redis connection */
 
     int64_t replayed = 0;
     if (rc == RC_OK) {
@@ -58,11 +68,13 @@ int history_rebuild(const struct config *cfg)
             .bus = bus,
             .handlers = history_handlers,
             .nhandlers = 1,
+            .ctx = &ctx,
             .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
             .retention_ms = config_int(cfg, CONFIG_INBOX_RETENTION_MS),
         };
         rc = inbox_replay(&opts, &replayed, err, sizeof err);
     }
+    history_redis_close(&ctx);
     if (rc != RC_OK) {
         fprintf(stderr, "webtoon history rebuild: %s\n", *err ? err : rc_title(rc));
         return 1;

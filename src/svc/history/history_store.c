@@ -1,4 +1,4 @@
-/* SQL of the history view. */
+/* The history view in the history service's own store (SQL). */
 #include <stdio.h>
 #include <string.h>
 
@@ -54,35 +54,6 @@ const struct service_schema history_schemas[] = {
     {0},
 };
 
-/* The fields an entry may take from any event. */
-struct history_fields {
-    const char *user;
-    const char *ref;
-    const char *webtoon;
-    const char *reason;
-    bool has_point, has_price, has_balance;
-    int64_t point, price, balance;
-};
-
-static int history_read(const struct history_change *c, const json_t *payload,
-                        struct history_fields *f)
-{
-    struct jx_reader r;
-    jx_reader_init(&r, payload);
-    f->user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
-    f->ref = c->ref_field ? jx_str(&r, c->ref_field, JX_REQUIRED, 64) : NULL;
-    f->webtoon = jx_str(&r, "webtoonId", JX_OPTIONAL, DOMAIN_ID_MAX);
-    f->reason = jx_str(&r, "reason", JX_OPTIONAL, 200);
-    f->has_point = jx_has(&r, "point");
-    f->point = jx_int(&r, "point", JX_OPTIONAL, 0, INT64_MAX);
-    f->has_price = jx_has(&r, "price");
-    f->price = jx_int(&r, "price", JX_OPTIONAL, 0, INT64_MAX);
-    f->has_balance = c->balance_field && jx_has(&r, c->balance_field);
-    f->balance = c->balance_field ? jx_int(&r, c->balance_field, JX_OPTIONAL, 0, INT64_MAX) : 0;
-    return r.rc ? RC_BAD_EVENT : RC_OK;
-}
-
-/* Times in the view are the events' own, so a rebuild reproduces it. */
 static int history_update_summary(struct store *st, const struct history_change *c,
                                   const struct bus_event *ev, const struct history_fields *f)
 {
@@ -136,20 +107,18 @@ static int history_update_timeline(struct store *st, const struct history_change
                       args, ARRAY_LEN(args), NULL, NULL, NULL);
 }
 
-int history_store_apply(struct store *st, const struct history_change *c,
-                        const struct bus_event *ev, const json_t *payload)
+static int history_store_apply(struct service_ctx *ctx, struct store *st,
+                               const struct history_change *c, const struct bus_event *ev,
+                               const struct history_fields *f)
 {
-    struct history_fields f;
-    int rc = history_read(c, payload, &f);
-    if (rc == RC_OK)
-        rc = history_update_summary(st, c, ev, &f);
-    if (rc == RC_OK)
-        rc = history_update_timeline(st, c, ev, &f);
-    return rc;
+    (void)ctx;
+    int rc = history_update_summary(st, c, ev, f);
+    return rc == RC_OK ? history_update_timeline(st, c, ev, f) : rc;
 }
 
-int history_store_clear(struct store *st)
+static int history_store_clear(struct service_ctx *ctx)
 {
+    struct store *st = ctx->store;
     int rc = store_begin(st);
     if (rc != RC_OK)
         return rc;
@@ -163,14 +132,18 @@ int history_store_clear(struct store *st)
     return rc;
 }
 
-json_t *history_summary_item(const struct store_row *row)
+#define HISTORY_SUMMARY_COLUMNS "user_id, status, my_point"
+#define HISTORY_ENTRY_COLUMNS                                                                      \
+    "entry_id, kind, ref_id, webtoon_id, point, price, status, reason, occurred_at, updated_at"
+
+static json_t *history_summary_item(const struct store_row *row)
 {
     return hal_with_self(json_pack("{s:s, s:s, s:I}", "userId", row->cols[0].s, "status",
                                    row->cols[1].s, "myPoint", (json_int_t)row->cols[2].i),
                          "/histories/%s", row->cols[0].s);
 }
 
-json_t *history_entry_item(const struct store_row *row)
+static json_t *history_entry_item(const struct store_row *row)
 {
     static const char *const optional_text[] = {NULL, NULL, "refId", "webtoonId"};
     json_t *o = json_pack("{s:I, s:s, s:s, s:I, s:I}", "entryId", (json_int_t)row->cols[0].i,
@@ -189,3 +162,52 @@ json_t *history_entry_item(const struct store_row *row)
         json_object_set_new(o, "reason", json_string(row->cols[7].s));
     return o;
 }
+
+static int history_store_summaries(struct service_ctx *ctx, const char *user,
+                                   const struct hal_page *page, json_t **out)
+{
+    char query[96];
+    snprintf(query, sizeof query, "userId=%s", user ? user : "");
+    return hal_query_collection(
+        ctx->store,
+        "SELECT COUNT(*) FROM user_summaries WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
+        "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries"
+        " WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1) ORDER BY user_id LIMIT $2 OFFSET $3",
+        STORE_ARGS(STORE_TEXT_OR_NULL(user)), history_summary_item, "histories", page, "/histories",
+        user ? query : NULL, out);
+}
+
+static int history_take_summary(void *ud, const struct store_row *row)
+{
+    json_t **out = ud;
+    *out = history_summary_item(row);
+    return *out ? 0 : RC_NOMEM;
+}
+
+static int history_store_summary(struct service_ctx *ctx, const char *user, json_t **out)
+{
+    *out = NULL;
+    return store_exec(ctx->store,
+                      "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries WHERE user_id = $1",
+                      STORE_ARGS(STORE_TEXT(user)), history_take_summary, out, NULL);
+}
+
+static int history_store_timeline(struct service_ctx *ctx, const char *user,
+                                  const struct hal_page *page, json_t **out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/histories/%s/timeline", user);
+    return hal_query_collection(ctx->store, "SELECT COUNT(*) FROM timeline WHERE user_id = $1",
+                                "SELECT " HISTORY_ENTRY_COLUMNS " FROM timeline WHERE user_id = $1"
+                                " ORDER BY entry_id DESC LIMIT $2 OFFSET $3",
+                                STORE_ARGS(STORE_TEXT(user)), history_entry_item, "timeline", page,
+                                path, NULL, out);
+}
+
+const struct history_view_ops history_store_view = {
+    .apply = history_store_apply,
+    .summaries = history_store_summaries,
+    .summary = history_store_summary,
+    .timeline = history_store_timeline,
+    .clear = history_store_clear,
+};
