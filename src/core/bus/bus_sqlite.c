@@ -37,20 +37,18 @@
 #define BUS_SQLITE_GROUP_MAX 64
 
 static const struct store_migration bus_sqlite_schema[] = {
-    {1,
-     "CREATE TABLE events ("
-     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-     " event_id TEXT NOT NULL UNIQUE,"
-     " topic TEXT NOT NULL,"
-     " key TEXT NOT NULL,"
-     " type TEXT NOT NULL,"
-     " payload TEXT NOT NULL,"
-     " appended_at INTEGER NOT NULL);"
-     "CREATE INDEX events_topic_seq ON events (topic, seq);"
-     "CREATE TABLE consumer_offsets ("
-     " grp TEXT NOT NULL, topic TEXT NOT NULL, last_seq INTEGER NOT NULL,"
-     " updated_at INTEGER NOT NULL, PRIMARY KEY (grp, topic));",
-     NULL},
+    {1, "CREATE TABLE events ("
+        " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " event_id TEXT NOT NULL UNIQUE,"
+        " topic TEXT NOT NULL,"
+        " key TEXT NOT NULL,"
+        " type TEXT NOT NULL,"
+        " payload TEXT NOT NULL,"
+        " appended_at INTEGER NOT NULL);"
+        "CREATE INDEX events_topic_seq ON events (topic, seq);"
+        "CREATE TABLE consumer_offsets ("
+        " grp TEXT NOT NULL, topic TEXT NOT NULL, last_seq INTEGER NOT NULL,"
+        " updated_at INTEGER NOT NULL, PRIMARY KEY (grp, topic));"},
 };
 
 struct bus_sqlite {

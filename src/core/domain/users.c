@@ -10,12 +10,10 @@
 #include "core/json/jx.h"
 
 const struct store_migration domain_users_schema[DOMAIN_USERS_SCHEMA_STEPS] = {
-    {1,
-     "CREATE TABLE users ("
-     " user_id TEXT PRIMARY KEY,"
-     " status TEXT NOT NULL,"
-     " updated_at BIGINT NOT NULL);",
-     NULL},
+    {1, "CREATE TABLE users ("
+        " user_id TEXT PRIMARY KEY,"
+        " status TEXT NOT NULL,"
+        " updated_at BIGINT NOT NULL);"},
 };
 
 bool domain_id_is_valid(const char *id)

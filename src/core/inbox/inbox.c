@@ -18,12 +18,10 @@
 #define INBOX_LAG_EVERY_MS 1000
 
 const struct store_migration inbox_schema[] = {
-    {1,
-     "CREATE TABLE inbox ("
-     " event_id TEXT PRIMARY KEY,"
-     " handled_at BIGINT NOT NULL);"
-     "CREATE INDEX inbox_handled_at ON inbox (handled_at);",
-     NULL},
+    {1, "CREATE TABLE inbox ("
+        " event_id TEXT PRIMARY KEY,"
+        " handled_at BIGINT NOT NULL);"
+        "CREATE INDEX inbox_handled_at ON inbox (handled_at);"},
 };
 const size_t inbox_schema_len = ARRAY_LEN(inbox_schema);
 

@@ -18,27 +18,16 @@
 #define OUTBOX_PURGE_EVERY_MS 60000
 
 const struct store_migration outbox_schema[] = {
-    {1,
-     "CREATE TABLE outbox ("
-     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-     " event_id TEXT NOT NULL UNIQUE,"
-     " key TEXT NOT NULL,"
-     " type TEXT NOT NULL,"
-     " payload TEXT NOT NULL,"
-     " created_at BIGINT NOT NULL,"
-     " sent_at BIGINT);"
-     "CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;"
-     "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;",
-     "CREATE TABLE outbox ("
-     " seq BIGSERIAL PRIMARY KEY,"
-     " event_id TEXT NOT NULL UNIQUE,"
-     " key TEXT NOT NULL,"
-     " type TEXT NOT NULL,"
-     " payload TEXT NOT NULL,"
-     " created_at BIGINT NOT NULL,"
-     " sent_at BIGINT);"
-     "CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;"
-     "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;"},
+    {1, "CREATE TABLE outbox ("
+        " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " event_id TEXT NOT NULL UNIQUE,"
+        " key TEXT NOT NULL,"
+        " type TEXT NOT NULL,"
+        " payload TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " sent_at BIGINT);"
+        "CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;"
+        "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;"},
 };
 const size_t outbox_schema_len = ARRAY_LEN(outbox_schema);
 

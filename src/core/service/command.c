@@ -18,17 +18,15 @@
 #define COMMAND_ATTEMPTS 10 /* runs of a command that keeps losing races (RC_RETRY) */
 
 const struct store_migration service_idempotency_schema[] = {
-    {1,
-     "CREATE TABLE idempotency ("
-     " idem_key TEXT PRIMARY KEY,"
-     " request_hash TEXT NOT NULL,"
-     " status INTEGER NOT NULL,"
-     " content_type TEXT NOT NULL,"
-     " location TEXT NOT NULL,"
-     " body TEXT NOT NULL,"
-     " created_at BIGINT NOT NULL);"
-     "CREATE INDEX idempotency_created_at ON idempotency (created_at);",
-     NULL},
+    {1, "CREATE TABLE idempotency ("
+        " idem_key TEXT PRIMARY KEY,"
+        " request_hash TEXT NOT NULL,"
+        " status INTEGER NOT NULL,"
+        " content_type TEXT NOT NULL,"
+        " location TEXT NOT NULL,"
+        " body TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL);"
+        "CREATE INDEX idempotency_created_at ON idempotency (created_at);"},
 };
 const size_t service_idempotency_schema_len = ARRAY_LEN(service_idempotency_schema);
 

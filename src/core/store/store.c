@@ -132,8 +132,7 @@ static int store_migrate_locked(struct store *st, const char *component,
                              STORE_ARGS(STORE_TEXT(component), STORE_INT(m->version)), &ignored,
                              &applied);
         if (rc == RC_OK && !applied) {
-            const char *sql = st->ops->pg_dialect && m->sql_pg ? m->sql_pg : m->sql;
-            rc = st->ops->exec_script(st, sql);
+            rc = st->ops->exec_script(st, m->sql);
             if (rc == RC_OK)
                 rc = store_exec(st,
                                 "INSERT INTO schema_migrations (component, version, applied_at)"

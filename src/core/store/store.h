@@ -49,12 +49,11 @@ struct store_row {
 typedef int (*store_row_cb)(void *ud, const struct store_row *row);
 
 /* One schema step; versions start at 1 and increase by one. <sql> may hold
- * several statements; <sql_pg> overrides it for PostgreSQL when dialects
- * differ (NULL: same SQL). */
+ * several statements, in the dialect both backends accept (PostgreSQL's
+ * backend translates SQLite's INTEGER PRIMARY KEY AUTOINCREMENT). */
 struct store_migration {
     int version;
     const char *sql;
-    const char *sql_pg;
 };
 
 struct store;
@@ -72,7 +71,6 @@ struct store_ops {
     /* Takes (<lock>) or releases a lock that serializes migrations across
      * processes; NULL when transactions already do (SQLite). */
     int (*schema_lock)(struct store *st, bool lock);
-    bool pg_dialect; /* migrations pick store_migration.sql_pg */
 };
 
 /* Every backend's handle starts with this header. */

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/buf.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/store/store.h"
@@ -282,11 +283,42 @@ static int store_pg_simple(struct store_pg *s, const char *sql, const char *tag)
     return rc;
 }
 
+/*
+ * Schemas are written once, in SQLite's spelling; the one phrase PostgreSQL
+ * spells differently is translated here: an auto-increment key becomes a
+ * BIGSERIAL. New string in <out> (mem_free it).
+ */
+static int store_pg_spelling(const char *sql, char **out)
+{
+    static const char sqlite_key[] = "INTEGER PRIMARY KEY AUTOINCREMENT";
+    static const char pg_key[] = "BIGSERIAL PRIMARY KEY";
+    struct buf b;
+    buf_init(&b, strlen(sql) + 1024);
+    int rc = RC_OK;
+    for (const char *p = sql, *hit; rc == RC_OK; p = hit + sizeof sqlite_key - 1) {
+        if (!(hit = strstr(p, sqlite_key))) {
+            rc = buf_append_str(&b, p);
+            break;
+        }
+        if ((rc = buf_append(&b, p, (size_t)(hit - p))) == RC_OK)
+            rc = buf_append_str(&b, pg_key);
+    }
+    *out = rc == RC_OK ? buf_steal(&b) : NULL;
+    buf_cleanup(&b);
+    return rc == RC_OK && !*out ? RC_NOMEM : rc;
+}
+
 static int store_pg_exec_script(struct store *st, const char *sql)
 {
     struct store_pg *s = (struct store_pg *)st;
+    char *pg_sql = NULL;
     int rc = store_pg_ensure(s);
-    return rc == RC_OK ? store_pg_simple(s, sql, NULL) : rc;
+    if (rc == RC_OK)
+        rc = store_pg_spelling(sql, &pg_sql);
+    if (rc == RC_OK)
+        rc = store_pg_simple(s, pg_sql, NULL);
+    mem_free(pg_sql);
+    return rc;
 }
 
 static int store_pg_begin(struct store *st)
@@ -331,5 +363,4 @@ const struct store_ops store_pg_ops = {
     .exec = store_pg_exec,
     .exec_script = store_pg_exec_script,
     .schema_lock = store_pg_schema_lock,
-    .pg_dialect = true,
 };

@@ -209,5 +209,4 @@ const struct store_ops store_sqlite_ops = {
     .rollback = store_sqlite_rollback,
     .exec = store_sqlite_exec,
     .exec_script = store_sqlite_exec_script,
-    .pg_dialect = false,
 };

@@ -8,19 +8,17 @@
 #include "svc/payment/payment.h"
 
 static const struct store_migration payment_schema[] = {
-    {1,
-     "CREATE TABLE payments ("
-     " payment_id TEXT PRIMARY KEY,"
-     " user_id TEXT NOT NULL,"
-     " price BIGINT NOT NULL CHECK (price >= 0),"
-     " point BIGINT NOT NULL CHECK (point > 0),"
-     " status TEXT NOT NULL,"
-     " reason TEXT,"
-     " refund_error TEXT,"
-     " created_at BIGINT NOT NULL,"
-     " updated_at BIGINT NOT NULL);"
-     "CREATE INDEX payments_user ON payments (user_id, created_at);",
-     NULL},
+    {1, "CREATE TABLE payments ("
+        " payment_id TEXT PRIMARY KEY,"
+        " user_id TEXT NOT NULL,"
+        " price BIGINT NOT NULL CHECK (price >= 0),"
+        " point BIGINT NOT NULL CHECK (point > 0),"
+        " status TEXT NOT NULL,"
+        " reason TEXT,"
+        " refund_error TEXT,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL);"
+        "CREATE INDEX payments_user ON payments (user_id, created_at);"},
 };
 
 const struct service_schema payment_schemas[] = {

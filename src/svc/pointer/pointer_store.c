@@ -7,41 +7,24 @@
 #include "svc/pointer/pointer.h"
 
 static const struct store_migration pointer_schema[] = {
-    {1,
-     "CREATE TABLE pointers ("
-     " user_id TEXT PRIMARY KEY,"
-     " point BIGINT NOT NULL CHECK (point >= 0),"
-     " status TEXT NOT NULL,"
-     " created_at BIGINT NOT NULL,"
-     " updated_at BIGINT NOT NULL);"
-     /* Every balance change, once per (reason, ref): the audit trail behind
+    {1, "CREATE TABLE pointers ("
+        " user_id TEXT PRIMARY KEY,"
+        " point BIGINT NOT NULL CHECK (point >= 0),"
+        " status TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL);"
+        /* Every balance change, once per (reason, ref): the audit trail behind
       * balance = charged - refunded - bought + cancelled. */
-     "CREATE TABLE ledger ("
-     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-     " user_id TEXT NOT NULL,"
-     " delta BIGINT NOT NULL,"
-     " reason TEXT NOT NULL,"
-     " ref_id TEXT NOT NULL,"
-     " balance_after BIGINT NOT NULL,"
-     " created_at BIGINT NOT NULL,"
-     " UNIQUE (reason, ref_id));"
-     "CREATE INDEX ledger_user ON ledger (user_id, seq);",
-     "CREATE TABLE pointers ("
-     " user_id TEXT PRIMARY KEY,"
-     " point BIGINT NOT NULL CHECK (point >= 0),"
-     " status TEXT NOT NULL,"
-     " created_at BIGINT NOT NULL,"
-     " updated_at BIGINT NOT NULL);"
-     "CREATE TABLE ledger ("
-     " seq BIGSERIAL PRIMARY KEY,"
-     " user_id TEXT NOT NULL,"
-     " delta BIGINT NOT NULL,"
-     " reason TEXT NOT NULL,"
-     " ref_id TEXT NOT NULL,"
-     " balance_after BIGINT NOT NULL,"
-     " created_at BIGINT NOT NULL,"
-     " UNIQUE (reason, ref_id));"
-     "CREATE INDEX ledger_user ON ledger (user_id, seq);"},
+        "CREATE TABLE ledger ("
+        " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " user_id TEXT NOT NULL,"
+        " delta BIGINT NOT NULL,"
+        " reason TEXT NOT NULL,"
+        " ref_id TEXT NOT NULL,"
+        " balance_after BIGINT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " UNIQUE (reason, ref_id));"
+        "CREATE INDEX ledger_user ON ledger (user_id, seq);"},
 };
 const struct service_schema pointer_schemas[] = {
     {"pointer", pointer_schema, ARRAY_LEN(pointer_schema)},

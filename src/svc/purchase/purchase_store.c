@@ -8,29 +8,27 @@
 #include "svc/purchase/purchase.h"
 
 static const struct store_migration purchase_schema[] = {
-    {1,
-     "CREATE TABLE purchases ("
-     " purchase_id TEXT PRIMARY KEY,"
-     " user_id TEXT NOT NULL,"
-     " webtoon_id TEXT NOT NULL,"
-     " point BIGINT NOT NULL CHECK (point > 0),"
-     " my_point BIGINT,"
-     " status TEXT NOT NULL,"
-     " reason TEXT,"
-     " cancel_error TEXT,"
-     " is_read INTEGER NOT NULL DEFAULT 0,"
-     " created_at BIGINT NOT NULL,"
-     " updated_at BIGINT NOT NULL);"
-     "CREATE INDEX purchases_user ON purchases (user_id, created_at);"
-     /* At most one live purchase of an episode per user, even under races. */
-     "CREATE UNIQUE INDEX purchases_active ON purchases (user_id, webtoon_id)"
-     " WHERE status IN ('pending', 'approved', 'cancelling');"
-     "CREATE TABLE catalog ("
-     " webtoon_id TEXT PRIMARY KEY,"
-     " point BIGINT NOT NULL,"
-     " status TEXT NOT NULL,"
-     " updated_at BIGINT NOT NULL);",
-     NULL},
+    {1, "CREATE TABLE purchases ("
+        " purchase_id TEXT PRIMARY KEY,"
+        " user_id TEXT NOT NULL,"
+        " webtoon_id TEXT NOT NULL,"
+        " point BIGINT NOT NULL CHECK (point > 0),"
+        " my_point BIGINT,"
+        " status TEXT NOT NULL,"
+        " reason TEXT,"
+        " cancel_error TEXT,"
+        " is_read INTEGER NOT NULL DEFAULT 0,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL);"
+        "CREATE INDEX purchases_user ON purchases (user_id, created_at);"
+        /* At most one live purchase of an episode per user, even under races. */
+        "CREATE UNIQUE INDEX purchases_active ON purchases (user_id, webtoon_id)"
+        " WHERE status IN ('pending', 'approved', 'cancelling');"
+        "CREATE TABLE catalog ("
+        " webtoon_id TEXT PRIMARY KEY,"
+        " point BIGINT NOT NULL,"
+        " status TEXT NOT NULL,"
+        " updated_at BIGINT NOT NULL);"},
 };
 
 const struct service_schema purchase_schemas[] = {

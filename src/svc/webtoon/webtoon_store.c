@@ -8,25 +8,23 @@
 #include "svc/webtoon/webtoon.h"
 
 static const struct store_migration webtoon_schema[] = {
-    {1,
-     "CREATE TABLE webtoons ("
-     " webtoon_id TEXT PRIMARY KEY,"
-     " title TEXT NOT NULL,"
-     " author TEXT NOT NULL,"
-     " point BIGINT NOT NULL CHECK (point >= 0),"
-     " episode BIGINT NOT NULL CHECK (episode > 0),"
-     " status TEXT NOT NULL,"
-     " created_at BIGINT NOT NULL,"
-     " updated_at BIGINT NOT NULL);"
-     "CREATE TABLE ownership ("
-     " user_id TEXT NOT NULL,"
-     " webtoon_id TEXT NOT NULL,"
-     " purchase_id TEXT NOT NULL,"
-     " is_read INTEGER NOT NULL DEFAULT 0,"
-     " granted_at BIGINT NOT NULL,"
-     " read_at BIGINT,"
-     " PRIMARY KEY (user_id, webtoon_id));",
-     NULL},
+    {1, "CREATE TABLE webtoons ("
+        " webtoon_id TEXT PRIMARY KEY,"
+        " title TEXT NOT NULL,"
+        " author TEXT NOT NULL,"
+        " point BIGINT NOT NULL CHECK (point >= 0),"
+        " episode BIGINT NOT NULL CHECK (episode > 0),"
+        " status TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL);"
+        "CREATE TABLE ownership ("
+        " user_id TEXT NOT NULL,"
+        " webtoon_id TEXT NOT NULL,"
+        " purchase_id TEXT NOT NULL,"
+        " is_read INTEGER NOT NULL DEFAULT 0,"
+        " granted_at BIGINT NOT NULL,"
+        " read_at BIGINT,"
+        " PRIMARY KEY (user_id, webtoon_id));"},
 };
 
 const struct service_schema webtoon_schemas[] = {

@@ -112,9 +112,9 @@ static void test_migrate_once(void **state)
 {
     struct fixture *f = *state;
     static const struct store_migration steps[] = {
-        {1, "CREATE TABLE a (x INTEGER)", NULL},
-        {2, "CREATE TABLE b (y INTEGER); INSERT INTO a VALUES (1)", NULL},
-        {3, "INSERT INTO a VALUES (2)", NULL},
+        {1, "CREATE TABLE a (x INTEGER)"},
+        {2, "CREATE TABLE b (y INTEGER); INSERT INTO a VALUES (1)"},
+        {3, "INSERT INTO a VALUES (2)"},
     };
     assert_int_equal(store_migrate(f->st, "comp", steps, 2), RC_OK);
     assert_int_equal(migrations(f->st, "comp"), 2);
@@ -137,10 +137,10 @@ static void test_migrate_once(void **state)
 static void test_migrate_components_are_independent(void **state)
 {
     struct fixture *f = *state;
-    static const struct store_migration one[] = {{1, "CREATE TABLE one (x INTEGER)", NULL}};
+    static const struct store_migration one[] = {{1, "CREATE TABLE one (x INTEGER)"}};
     static const struct store_migration two[] = {
-        {1, "CREATE TABLE two (x INTEGER)", NULL},
-        {2, "CREATE TABLE two_b (x INTEGER)", NULL},
+        {1, "CREATE TABLE two (x INTEGER)"},
+        {2, "CREATE TABLE two_b (x INTEGER)"},
     };
     assert_int_equal(store_migrate(f->st, "one", one, 1), RC_OK);
     /* "two" starts at its own version 1, although "one" has a version 1 */
@@ -154,12 +154,12 @@ static void test_migrate_failure_rolls_back(void **state)
 {
     struct fixture *f = *state;
     static const struct store_migration bad[] = {
-        {1, "CREATE TABLE m1 (x INTEGER)", NULL},
-        {2, "CREATE TABLE m2 (x INTEGER); CREATE TABLE (", NULL},
+        {1, "CREATE TABLE m1 (x INTEGER)"},
+        {2, "CREATE TABLE m2 (x INTEGER); CREATE TABLE ("},
     };
     static const struct store_migration good[] = {
-        {1, "CREATE TABLE m1 (x INTEGER)", NULL},
-        {2, "CREATE TABLE m2 (x INTEGER)", NULL},
+        {1, "CREATE TABLE m1 (x INTEGER)"},
+        {2, "CREATE TABLE m2 (x INTEGER)"},
     };
     assert_int_equal(store_migrate(f->st, "m", bad, 2), RC_STORE);
     assert_true(strlen(store_error(f->st)) > 0);
