@@ -27,19 +27,25 @@ static void events_on_signal(int sig)
         bus_interrupt(events_bus); /* write(2) to an eventfd: async-signal-safe */
 }
 
-int app_events_tail(const struct config *cfg, const struct app_tail_options *opts)
+/* Opens the configured bus for command <what>; NULL (said why) on failure. */
+static struct bus *events_open(const struct config *cfg, const char *what)
 {
     char path[PATH_MAX], err[256];
     service_event_log(cfg, path, sizeof path);
     struct bus_options bo;
     service_bus_options(cfg, path, &bo);
     struct bus *b = NULL;
-    int rc = bus_open(&bo, &b, err, sizeof err);
-    if (rc != RC_OK) {
-        fprintf(stderr, "webtoon events tail: %s\n", err);
+    if (bus_open(&bo, &b, err, sizeof err) != RC_OK)
+        fprintf(stderr, "webtoon events %s: %s\n", what, err);
+    return b;
+}
+
+int app_events_tail(const struct config *cfg, const struct app_tail_options *opts)
+{
+    struct bus *b = events_open(cfg, "tail");
+    if (!b)
         return 1;
-    }
-    rc = bus_subscribe(b, NULL, opts->from_beginning ? BUS_FROM_BEGINNING : BUS_FROM_END);
+    int rc = bus_subscribe(b, NULL, opts->from_beginning ? BUS_FROM_BEGINNING : BUS_FROM_END);
     events_bus = b;
     signal(SIGINT, events_on_signal);
     signal(SIGTERM, events_on_signal);
@@ -69,15 +75,9 @@ int app_events_tail(const struct config *cfg, const struct app_tail_options *opt
 
 int app_events_reset(const struct config *cfg, const char *group)
 {
-    char path[PATH_MAX], err[256];
-    service_event_log(cfg, path, sizeof path);
-    struct bus_options bo;
-    service_bus_options(cfg, path, &bo);
-    struct bus *b = NULL;
-    if (bus_open(&bo, &b, err, sizeof err) != RC_OK) {
-        fprintf(stderr, "webtoon events reset: %s\n", err);
+    struct bus *b = events_open(cfg, "reset");
+    if (!b)
         return 1;
-    }
     int rc = bus_rewind(b, group);
     switch (rc) {
     case RC_OK:
@@ -99,15 +99,9 @@ int app_events_reset(const struct config *cfg, const char *group)
 
 int app_events_lag(const struct config *cfg, const char *const *groups, int n)
 {
-    char path[PATH_MAX], err[256];
-    service_event_log(cfg, path, sizeof path);
-    struct bus_options bo;
-    service_bus_options(cfg, path, &bo);
-    struct bus *b = NULL;
-    if (bus_open(&bo, &b, err, sizeof err) != RC_OK) {
-        fprintf(stderr, "webtoon events lag: %s\n", err);
+    struct bus *b = events_open(cfg, "lag");
+    if (!b)
         return 1;
-    }
     int rc = RC_OK;
     for (int i = 0; i < n && rc == RC_OK; i++) {
         int64_t lag = 0;

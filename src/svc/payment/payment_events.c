@@ -5,6 +5,7 @@
  *   DecreaseFailed    (points already spent)     → stays approved → RefundFailed
  * It also keeps its view of users (Joined, Withdrawn).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/base/rc.h"
@@ -40,23 +41,42 @@ static int payment_of_event(struct store *st, const json_t *payload, struct paym
     return payment_store_get(st, json_string_value(id), p);
 }
 
+/* Ends the refund a DecreasedComplete (<points_taken>) or DecreaseFailed
+ * event is about: money back and refunded, or approved again with the
+ * pointer service's reason. Anything else (a late duplicate, another
+ * purpose) changes nothing. */
+static int payment_finish_refund(struct store *st, const json_t *payload, bool points_taken)
+{
+    struct payment_record p;
+    int rc = payment_of_event(st, payload, &p);
+    if (rc != RC_OK || !p.found || strcmp(p.status, "refunding") != 0)
+        return rc;
+    const char *reason = NULL;
+    if (points_taken) {
+        if ((rc = payment_provider_simulated.refund(p.payment_id, p.price)) != RC_OK)
+            return rc; /* retried: the points are taken, the money must follow */
+    } else {
+        struct jx_reader r;
+        jx_reader_init(&r, payload);
+        reason = jx_str(&r, "reason", JX_OPTIONAL, 120);
+        if (!reason)
+            reason = "the points could not be taken back";
+    }
+    const char *to = points_taken ? "refunded" : "approved";
+    bool changed;
+    if ((rc = payment_store_transition(st, p.payment_id, "refunding", to, reason, &changed)) !=
+        RC_OK)
+        return rc;
+    snprintf(p.status, sizeof p.status, "%s", to);
+    return payment_emit(st, &p, points_taken ? EV_REFUND_COMPLETE : EV_REFUND_FAILED, reason);
+}
+
 static int payment_on_decreased(void *ctx, struct store *st, const struct bus_event *ev,
                                 const json_t *payload)
 {
     (void)ctx;
     (void)ev;
-    struct payment_record p;
-    int rc = payment_of_event(st, payload, &p);
-    if (rc != RC_OK || !p.found || strcmp(p.status, "refunding") != 0)
-        return rc;
-    if ((rc = payment_provider_simulated.refund(p.payment_id, p.price)) != RC_OK)
-        return rc; /* retried: the points are taken, the money must follow */
-    bool changed;
-    if ((rc = payment_store_transition(st, p.payment_id, "refunding", "refunded", NULL,
-                                       &changed)) != RC_OK)
-        return rc;
-    memcpy(p.status, "refunded", sizeof "refunded");
-    return payment_emit(st, &p, EV_REFUND_COMPLETE, NULL);
+    return payment_finish_refund(st, payload, true);
 }
 
 static int payment_on_decrease_failed(void *ctx, struct store *st, const struct bus_event *ev,
@@ -64,21 +84,7 @@ static int payment_on_decrease_failed(void *ctx, struct store *st, const struct 
 {
     (void)ctx;
     (void)ev;
-    struct payment_record p;
-    int rc = payment_of_event(st, payload, &p);
-    if (rc != RC_OK || !p.found || strcmp(p.status, "refunding") != 0)
-        return rc;
-    struct jx_reader r;
-    jx_reader_init(&r, payload);
-    const char *reason = jx_str(&r, "reason", JX_OPTIONAL, 120);
-    if (!reason)
-        reason = "the points could not be taken back";
-    bool changed;
-    if ((rc = payment_store_transition(st, p.payment_id, "refunding", "approved", reason,
-                                       &changed)) != RC_OK)
-        return rc;
-    memcpy(p.status, "approved", sizeof "approved");
-    return payment_emit(st, &p, EV_REFUND_FAILED, reason);
+    return payment_finish_refund(st, payload, false);
 }
 
 const struct inbox_handler payment_handlers[] = {
