@@ -2,7 +2,9 @@
 #include "core/bus/bus.h"
 
 #include <stdio.h>
+#include <string.h>
 
+#include "core/base/mem.h"
 #include "core/base/rc.h"
 
 int bus_open(const struct bus_options *opts, struct bus **out, char *err, size_t errlen)
@@ -55,3 +57,27 @@ int bus_group_lag(struct bus *b, const char *group, int64_t *out)
 
 bool bus_is_ready(struct bus *b) { return b->ops->is_ready(b); }
 const char *bus_error(const struct bus *b) { return b->errmsg; }
+
+/* Copies <len> bytes of <src> to <dst> and terminates them; returns <dst>. */
+static char *bus_put(char *dst, const char *src, size_t len)
+{
+    if (len)
+        memcpy(dst, src, len);
+    dst[len] = '\0';
+    return dst;
+}
+
+int bus_event_copy(struct bus_event *e, char **block, const char *id, size_t lid, const char *key,
+                   size_t lkey, const char *type, size_t ltype, const char *payload,
+                   size_t lpayload)
+{
+    char *p = mem_alloc(lid + lkey + ltype + lpayload + 4);
+    *block = p;
+    if (!p)
+        return RC_NOMEM;
+    e->id = bus_put(p, id, lid);
+    e->key = bus_put(p += lid + 1, key, lkey);
+    e->type = bus_put(p += lkey + 1, type, ltype);
+    e->payload = bus_put(p + ltype + 1, payload, lpayload);
+    return RC_OK;
+}

@@ -118,6 +118,17 @@ int bus_group_lag(struct bus *b, const char *group, int64_t *out /* OUT */);
 /* True when the log can be reached. */
 bool bus_is_ready(struct bus *b);
 
+/*
+ * Points <e>'s id, key, type and payload at NUL-terminated copies of the
+ * given bytes (<len> each, data may be NULL when the length is 0), all in
+ * one new allocation returned in <block>: the event lives until <block> is
+ * freed with mem_free. Offset and timestamp are left alone. RC_NOMEM on
+ * failure, <e> untouched.
+ */
+int bus_event_copy(struct bus_event *e, char **block /* OUT */, const char *id, size_t lid,
+                   const char *key, size_t lkey, const char *type, size_t ltype,
+                   const char *payload, size_t lpayload);
+
 /* Backend message of the last failure; borrowed, "" when none. */
 const char *bus_error(const struct bus *b);
 

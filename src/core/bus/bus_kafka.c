@@ -633,29 +633,10 @@ static int bus_kafka_take(struct bus_kafka *b, const rd_kafka_message_t *m)
         lid = strlen(synthetic);
     }
     size_t lkey = m->key ? m->key_len : 0, lpayload = m->payload ? m->len : 0;
-    char *text = mem_alloc(lid + 1 + lkey + 1 + ltype + 1 + lpayload + 1);
-    if (!text)
-        return RC_NOMEM;
-    char *p = text;
     struct bus_event *e = &b->batch[b->batch_len];
-    e->id = p;
-    memcpy(p, id, lid);
-    p[lid] = '\0';
-    p += lid + 1;
-    e->key = p;
-    if (lkey)
-        memcpy(p, m->key, lkey);
-    p[lkey] = '\0';
-    p += lkey + 1;
-    e->type = p;
-    if (ltype)
-        memcpy(p, type, ltype);
-    p[ltype] = '\0';
-    p += ltype + 1;
-    e->payload = p;
-    if (lpayload)
-        memcpy(p, m->payload, lpayload);
-    p[lpayload] = '\0';
+    char *text;
+    if (bus_event_copy(e, &text, id, lid, m->key, lkey, type, ltype, m->payload, lpayload) != RC_OK)
+        return RC_NOMEM;
     e->offset = m->offset;
     e->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
     b->batch_text[b->batch_len++] = text;

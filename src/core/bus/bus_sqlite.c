@@ -280,18 +280,13 @@ static int bus_sqlite_take_row(void *ud, const struct store_row *row)
     struct bus_sqlite *b = r->b;
     const char *id = row->cols[1].s, *key = row->cols[2].s, *type = row->cols[3].s,
                *payload = row->cols[4].s;
-    size_t lid = strlen(id) + 1, lkey = strlen(key) + 1, ltype = strlen(type) + 1,
-           lpayload = strlen(payload) + 1;
-    char *text = mem_alloc(lid + lkey + ltype + lpayload);
-    if (!text) {
+    struct bus_event *e = &b->batch[b->batch_len];
+    char *text;
+    if (bus_event_copy(e, &text, id, strlen(id), key, strlen(key), type, strlen(type), payload,
+                       strlen(payload)) != RC_OK) {
         r->rc = RC_NOMEM;
         return 1;
     }
-    struct bus_event *e = &b->batch[b->batch_len];
-    e->id = memcpy(text, id, lid);
-    e->key = memcpy(text + lid, key, lkey);
-    e->type = memcpy(text + lid + lkey, type, ltype);
-    e->payload = memcpy(text + lid + lkey + ltype, payload, lpayload);
     e->offset = row->cols[0].i;
     e->timestamp_ms = row->cols[5].i;
     b->batch_text[b->batch_len++] = text;

@@ -103,18 +103,12 @@ static int outbox_relay_take_row(void *ud, const struct store_row *row)
     struct outbox_relay *r = ud;
     const char *id = row->cols[1].s, *key = row->cols[2].s, *type = row->cols[3].s,
                *payload = row->cols[4].s;
-    size_t lid = strlen(id) + 1, lkey = strlen(key) + 1, ltype = strlen(type) + 1,
-           lpayload = strlen(payload) + 1;
-    char *text = mem_alloc(lid + lkey + ltype + lpayload);
-    if (!text)
-        return RC_NOMEM;
     struct bus_event *e = &r->batch[r->batch_len];
-    *e = (struct bus_event){
-        .id = memcpy(text, id, lid),
-        .key = memcpy(text + lid, key, lkey),
-        .type = memcpy(text + lid + lkey, type, ltype),
-        .payload = memcpy(text + lid + lkey + ltype, payload, lpayload),
-    };
+    *e = (struct bus_event){0};
+    char *text;
+    if (bus_event_copy(e, &text, id, strlen(id), key, strlen(key), type, strlen(type), payload,
+                       strlen(payload)) != RC_OK)
+        return RC_NOMEM;
     r->batch_seq[r->batch_len] = row->cols[0].i;
     r->batch_text[r->batch_len++] = text;
     return 0;
