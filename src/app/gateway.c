@@ -18,14 +18,19 @@ extern const char app_haproxy_template[]; /* generated from deploy/haproxy/hapro
 
 #define GATEWAY_REPLICA_PORT_STEP 100
 
-/* One `server` line per replica of <backend>. */
+/* Two `server` lines per replica of <backend>: the health-checked one, and
+ * an unchecked backup used only when no checked server is in rotation (the
+ * template says why). */
 static void gateway_servers(const struct config *cfg, const char *backend, FILE *out)
 {
     const struct app_module *m = app_module_find(backend);
     int base = m ? (int)config_int(cfg, m->port_setting) : 0;
-    for (int r = 0; r < (int)config_int(cfg, CONFIG_REPLICAS); r++)
-        fprintf(out, "    server %s-%d %s:%d check\n", backend, r,
-                config_str(cfg, CONFIG_UPSTREAM_HOST), base + r * GATEWAY_REPLICA_PORT_STEP);
+    int replicas = (int)config_int(cfg, CONFIG_REPLICAS);
+    for (int backup = 0; backup < 2; backup++)
+        for (int r = 0; r < replicas; r++)
+            fprintf(out, "    server %s-%d%s %s:%d %s\n", backend, r, backup ? "-fallback" : "",
+                    config_str(cfg, CONFIG_UPSTREAM_HOST), base + r * GATEWAY_REPLICA_PORT_STEP,
+                    backup ? "backup" : "check");
 }
 
 /* Writes the value of placeholder <name> (<len> bytes) to <out>; returns
