@@ -1,10 +1,12 @@
 /*
  * Fuzzes what the HTTP layer does with a request target before any handler
- * runs: route matching with percent-decoded parameters, query-string lookup
- * and percent-decoding, and the Content-Type check. The input is a request
- * target ("/path?query"); it is also fed whole to the decoders and the media
- * type check. Besides the sanitizers, the results are checked against the
- * contracts in http_internal.h, so a wrong answer crashes too.
+ * runs: splitting and decoding the raw path, route matching, query-string
+ * lookup and percent-decoding, and the Content-Type check. The input is a
+ * request target ("/path?query"); it is also fed whole to the decoders and
+ * the media type check. Besides the sanitizers, the results are checked
+ * against the contracts in http_internal.h, so a wrong answer crashes too:
+ * notably that a path is decoded once (its canonical form parses to the same
+ * segments and is its own canonical form).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,37 +53,82 @@ static const char *const fuzz_query_names[] = {"page", "size", "userId", "a", ""
             abort();                                                                               \
     } while (0)
 
-static void fuzz_route(const char *path, size_t len, struct fuzz_arena *arena)
+static bool fuzz_is_dot(const struct http__segment *seg)
 {
+    return (seg->len == 1 && seg->value[0] == '.') ||
+           (seg->len == 2 && seg->value[0] == '.' && seg->value[1] == '.');
+}
+
+static void fuzz_route(const char *raw, size_t len, struct fuzz_arena *arena)
+{
+    struct http__path path, again;
+    const char *why = "unset";
+    arena->used = 0;
+    int rc = http__path_parse(raw, len, &path, fuzz_arena_alloc, arena, &why);
+    if (rc != 0) {
+        /* refused for a reason, or out of memory (no reason) */
+        FUZZ_CHECK(why == NULL || *why != '\0');
+        return;
+    }
+    FUZZ_CHECK(why == NULL);
+    FUZZ_CHECK(len > 0 && raw[0] == '/');
+    FUZZ_CHECK(path.nsegs >= 1 && path.nsegs <= HTTP__MAX_SEGMENTS);
+    const char *canon = path.canonical;
+    size_t clen = strlen(canon);
+    FUZZ_CHECK(canon[0] == '/');
+    for (size_t i = 0; i < clen; i++)
+        FUZZ_CHECK((unsigned char)canon[i] > 0x20 && (unsigned char)canon[i] < 0x7F);
+    for (size_t k = 0; k < path.nsegs; k++) {
+        const struct http__segment *seg = &path.segs[k];
+        FUZZ_CHECK(strlen(seg->value) == seg->len); /* no NUL inside */
+        FUZZ_CHECK(!memchr(seg->value, '/', seg->len));
+        FUZZ_CHECK(http__utf8_valid_prefix(seg->value, seg->len) == seg->len);
+        FUZZ_CHECK(!fuzz_is_dot(seg));
+    }
+    /* decoded once: the canonical form reads back as the same segments */
+    struct fuzz_arena second = {.base = malloc(4 * clen + 8), .cap = 4 * clen + 8};
+    if (second.base) {
+        FUZZ_CHECK(http__path_parse(canon, clen, &again, fuzz_arena_alloc, &second, &why) == 0);
+        FUZZ_CHECK(again.nsegs == path.nsegs && again.too_many == path.too_many);
+        for (size_t k = 0; k < path.nsegs; k++)
+            FUZZ_CHECK(again.segs[k].len == path.segs[k].len &&
+                       !memcmp(again.segs[k].value, path.segs[k].value, path.segs[k].len));
+        FUZZ_CHECK(!strcmp(again.canonical, canon));
+        free(second.base);
+    }
+
     for (size_t i = 0; i < ARRAY_LEN(fuzz_patterns); i++) {
         const char *pattern = fuzz_patterns[i];
         struct http__param params[HTTP__MAX_PARAMS];
         size_t n = 12345;
-        arena->used = 0;
-        int m = http__route_match(pattern, path, len, params, &n, fuzz_arena_alloc, arena);
-        FUZZ_CHECK(m == -1 || m == 0 || m == 1);
-        if (m != 1)
+        uint32_t specificity = 0;
+        if (!http__route_match(pattern, &path, params, &n, &specificity))
             continue;
-        FUZZ_CHECK(n <= HTTP__MAX_PARAMS);
-        FUZZ_CHECK(len > 0 && path[0] == '/');
+        FUZZ_CHECK(n <= HTTP__MAX_PARAMS && !path.too_many);
         for (size_t k = 0; k < n; k++) {
             const char *name = params[k].name;
             FUZZ_CHECK(name > pattern && name + params[k].name_len < pattern + strlen(pattern));
             FUZZ_CHECK(name[-1] == '{' && name[params[k].name_len] == '}');
-            FUZZ_CHECK(params[k].value != NULL);
-            /* decoding only shrinks; an empty segment never fills a parameter */
-            size_t vlen = strlen(params[k].value);
-            FUZZ_CHECK(vlen > 0 || memchr(path, '\0', len) != NULL);
-            FUZZ_CHECK(vlen <= len);
+            /* an empty segment never fills a parameter */
+            FUZZ_CHECK(params[k].value != NULL && params[k].value[0] != '\0');
         }
-        /* a literal pattern matches only itself, give or take one slash */
-        if (!strchr(pattern, '{')) {
-            size_t plen = strlen(pattern), l = len;
-            if (l > 1 && path[l - 1] == '/')
-                l--;
-            FUZZ_CHECK(l == plen && !memcmp(path, pattern, plen));
-        }
+        /* a literal pattern matches only its own canonical path */
+        if (!strchr(pattern, '{'))
+            FUZZ_CHECK(!strcmp(canon, pattern));
     }
+}
+
+static void fuzz_escape_and_utf8(const char *in, size_t len, struct fuzz_arena *arena)
+{
+    arena->used = 0;
+    char *e = http__path_escape(in, len, fuzz_arena_alloc, arena);
+    if (e)
+        for (const char *p = e; *p; p++)
+            FUZZ_CHECK((unsigned char)*p > 0x20 && (unsigned char)*p < 0x7F);
+    size_t at = http__target_path_offset(in, len);
+    FUZZ_CHECK(at <= len && (at == 0 || at == len || in[at] == '/'));
+    size_t ok = http__utf8_valid_prefix(in, len);
+    FUZZ_CHECK(ok <= len && http__utf8_valid_prefix(in, ok) == ok);
 }
 
 static void fuzz_decode(const char *in, size_t len)
@@ -121,7 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *in = (const char *)data;
     const char *q = memchr(in, '?', size);
     size_t path_len = q ? (size_t)(q - in) : size;
-    struct fuzz_arena arena = {.cap = (HTTP__MAX_PARAMS + 1) * (size + 1)};
+    struct fuzz_arena arena = {.cap = 4 * (size + 1)};
     arena.base = malloc(arena.cap);
     if (!arena.base)
         return 0;
@@ -135,6 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_route(in, path_len, &empty);
     fuzz_query(in, size, &empty);
 
+    fuzz_escape_and_utf8(in, size, &arena);
     fuzz_decode(in, size);
     (void)http__is_json_media_type(in, size);
     free(arena.base);

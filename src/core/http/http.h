@@ -27,7 +27,9 @@ struct http_server;
 typedef int (*http_handler_cb)(struct http_req *req);
 
 /* <pattern> is a path of literal segments and {name} parameters, e.g.
- * "/pointers/{id}/withdraw". Routes are tried in table order. */
+ * "/pointers/{id}/withdraw". A path goes to the most specific pattern it
+ * fits (a literal segment beats a parameter, as in OpenAPI); routes sharing
+ * that pattern are its methods, and what Allow lists on 405 and OPTIONS. */
 struct http_route {
     const char *method;
     const char *pattern;
@@ -79,9 +81,12 @@ void *http_req_ctx(struct http_req *req);
  * UUID. Borrowed for the request's lifetime. */
 const char *http_req_id(struct http_req *req);
 const char *http_req_method(struct http_req *req);
-/* Path without the query string, borrowed. */
+/* Path without the query string in one canonical form: each segment decoded
+ * once and re-encoded the same way (ASCII only), so "/%70ointers/al%69ce" is
+ * "/pointers/alice". Borrowed for the request's lifetime. */
 const char *http_req_path(struct http_req *req);
-/* Path parameter <name> of the matched route, percent-decoded; borrowed. */
+/* Path parameter <name> of the matched route, percent-decoded once: never
+ * empty, valid UTF-8, without NUL or '/'; borrowed. */
 const char *http_req_param(struct http_req *req, const char *name);
 /* Query parameter <name>, percent-decoded, or NULL; borrowed. */
 const char *http_req_query(struct http_req *req, const char *name);
@@ -105,7 +110,8 @@ void http_reply_header(struct http_req *req, const char *name, const char *value
 /* Sends <body> (stolen on every path) as JSON with <status> and
  * <content_type> (NULL: application/json). */
 int http_reply_json(struct http_req *req, int status, json_t *body, const char *content_type);
-/* Sends <len> bytes of <body> (copied). */
+/* Sends <len> bytes of <body> (copied) as <content_type> (NULL: none, for
+ * replies without content such as 204). */
 int http_reply(struct http_req *req, int status, const char *content_type, const char *body,
                size_t len);
 /* New problem+json object (RFC 9457) for <rc> with <detail> (may be NULL),

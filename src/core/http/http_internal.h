@@ -45,13 +45,62 @@ typedef void *(*http__alloc_cb)(void *pool, size_t size);
 void *http__pool_alloc(void *pool, size_t size);
 
 /*
- * Matches <path> (length <len>) against <pattern>. On a match fills
- * <params> (at most HTTP__MAX_PARAMS, decoded copies allocated with
- * <alloc>(<pool>)) and returns 1; returns 0 when the path does not fit,
- * -1 when a segment that fits has an invalid percent-encoding.
+ * A request path split at '/' into segments, each percent-decoded exactly
+ * once. "/" is one empty segment; "/a/" is "a" and an empty segment, so a
+ * trailing slash names a different resource (none of ours). Segments past
+ * HTTP__MAX_SEGMENTS are validated but not kept: such a path fits no route.
  */
-int http__route_match(const char *pattern, const char *path, size_t len, struct http__param *params,
-                      size_t *nparams, http__alloc_cb alloc, void *pool);
+struct http__segment {
+    char *value; /* decoded, NUL-terminated, in the request pool */
+    size_t len;
+};
+
+struct http__path {
+    struct http__segment segs[HTTP__MAX_SEGMENTS];
+    size_t nsegs;    /* segments kept, <= HTTP__MAX_SEGMENTS */
+    bool too_many;   /* the path had more segments than kept */
+    char *canonical; /* "/" + segments, re-encoded the one way (ASCII), in the pool */
+};
+
+/*
+ * Splits and decodes the raw path <raw>/<len> (the request target up to the
+ * query, as sent). Refuses (RC_INVALID, with a static reason in <why>) a
+ * path not starting with '/', malformed escapes, an encoded or raw NUL, an
+ * encoded '/' (%2F) inside a segment, a segment that is not valid UTF-8 once
+ * decoded, and dot segments ("." or "..", encoded or not), which
+ * intermediaries would each resolve their own way. RC_NOMEM when <alloc>
+ * refuses. On RC_OK fills <out>; its strings come from <alloc>(<pool>).
+ */
+int http__path_parse(const char *raw, size_t len, struct http__path *out /* OUT */,
+                     http__alloc_cb alloc, void *pool, const char **why /* OUT */);
+
+/*
+ * Matches the parsed <path> against <pattern>, a route of literal segments
+ * and {name} parameters. On a match fills <params> (at most
+ * HTTP__MAX_PARAMS; values borrowed from <path>) and *<nparams>, sets
+ * *<specificity> (greater for a pattern whose first literal comes earlier,
+ * so "/purchases/buywebtoon" beats "/purchases/{id}", as OpenAPI ranks
+ * concrete paths before templated ones) and returns true. A parameter never
+ * matches an empty segment.
+ */
+bool http__route_match(const char *pattern, const struct http__path *path,
+                       struct http__param *params, size_t *nparams /* OUT */,
+                       uint32_t *specificity /* OUT */);
+
+/* Copy of <raw>/<len> with every byte outside printable ASCII written as
+ * %XX, so logs and problem+json can quote a path that failed to parse. New,
+ * from <alloc>(<pool>); NULL when it refuses. */
+char *http__path_escape(const char *raw, size_t len, http__alloc_cb alloc, void *pool);
+
+/* Where the path starts in request target <target>/<len>: 0 for the usual
+ * origin form ("/a?b"); past the authority for the absolute form
+ * ("http://host/a", RFC 9112 3.2.2), which is <len> when it has no path. A
+ * target of neither form gets 0 (and is refused by http__path_parse). */
+size_t http__target_path_offset(const char *target, size_t len);
+
+/* Length of the longest prefix of <s>/<len> that is valid UTF-8 (no
+ * overlong forms, surrogates or code points past U+10FFFF). */
+size_t http__utf8_valid_prefix(const char *s, size_t len);
 
 /* Decodes %XX (and '+' as space when <plus_is_space>) from <in> into <out>
  * (room for <len> + 1 bytes). Fails on malformed escapes and on %00. */

@@ -156,8 +156,9 @@ int http_reply(struct http_req *req, int status, const char *content_type, const
     r->res.status = status;
     r->res.reason = http__reason(status);
     r->res.content_length = len;
-    h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   h2o_strdup(&r->pool, content_type, SIZE_MAX).base, strlen(content_type));
+    if (content_type)
+        h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       h2o_strdup(&r->pool, content_type, SIZE_MAX).base, strlen(content_type));
     h2o_add_header_by_str(&r->pool, &r->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
                           req->request_id, strlen(req->request_id));
     if (req->close_connection)
@@ -186,15 +187,34 @@ int http_fail(struct http_req *req, int rc, const char *fmt, ...)
     return rc;
 }
 
+/* <text> itself when it is valid UTF-8, else a copy in the request pool
+ * with each byte that breaks it replaced by '?': a detail quoting client
+ * input, or cut at a byte limit, must not cost the whole problem (jansson
+ * refuses invalid UTF-8). */
+static const char *http__utf8_safe(struct http_req *req, const char *text)
+{
+    size_t len = strlen(text), ok = http__utf8_valid_prefix(text, len);
+    if (ok == len)
+        return text;
+    char *copy = h2o_mem_alloc_pool(&req->h2o->pool, len + 1);
+    memcpy(copy, text, len + 1);
+    while (ok < len) {
+        copy[ok++] = '?';
+        ok += http__utf8_valid_prefix(copy + ok, len - ok);
+    }
+    return copy;
+}
+
 json_t *http_problem_new(struct http_req *req, int rc, const char *detail)
 {
     char type[96];
     snprintf(type, sizeof type, "/problems/%s", rc_slug(rc));
-    json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", rc_title(rc),
-                             "status", rc_http_status(rc), "instance", req->path ? req->path : "/",
-                             "requestId", req->request_id);
+    json_t *body =
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", rc_title(rc), "status",
+                  rc_http_status(rc), "instance", req->path ? http__utf8_safe(req, req->path) : "/",
+                  "requestId", req->request_id);
     if (body && detail && *detail)
-        json_object_set_new(body, "detail", json_string(detail));
+        json_object_set_new(body, "detail", json_string(http__utf8_safe(req, detail)));
     return body;
 }
 

@@ -170,52 +170,96 @@ static int http__builtin(struct http_server *s, struct http_req *req, int which)
 
 /* --- dispatch --------------------------------------------------------------- */
 
-/* Finds the route for <req> and runs it; sets *<stats_index>. */
+/* Appends <method> to the comma-separated list <allow> unless present. */
+static void http__allow_add(char *allow, size_t cap, const char *method)
+{
+    size_t len = strlen(allow), mlen = strlen(method);
+    for (const char *a = allow; (a = strstr(a, method)) != NULL; a += mlen)
+        if ((a == allow || a[-1] == ' ') && (a[mlen] == ',' || a[mlen] == '\0'))
+            return;
+    if (len + mlen + 3 < cap)
+        snprintf(allow + len, cap - len, "%s%s", len ? ", " : "", method);
+}
+
+/* The reply to a method the resource at <req>'s path does not take:
+ * OPTIONS learns what it does take (204), any other method gets 405; both
+ * say it in Allow. */
+static int http__not_allowed(struct http_req *req, const char *allow)
+{
+    http_reply_header(req, "Allow", allow);
+    if (!strcmp(req->method, "OPTIONS"))
+        return http_reply(req, 204, NULL, "", 0);
+    return http_fail(req, RC_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s", req->method,
+                     allow);
+}
+
+/*
+ * Finds the route for <req> and runs it; sets *<stats_index>. The path is
+ * decoded once here, from the bytes the client sent. The resource is the
+ * most specific pattern the path fits (a literal segment beats a
+ * parameter); a method it lacks is answered with its own methods in Allow.
+ */
 static int http__dispatch(struct http_server *s, struct http_req *req, size_t *stats_index)
 {
     size_t nroutes = s->opts.nroutes;
     *stats_index = nroutes + HTTP__UNMATCHED;
-    if (!strcmp(req->method, "GET")) {
-        for (int b = 0; b < HTTP__UNMATCHED; b++) {
-            if (!strcmp(req->path, http__builtin_paths[b])) {
-                *stats_index = nroutes + (size_t)b;
-                return http__builtin(s, req, b);
-            }
+    h2o_req_t *h = req->h2o;
+    struct http__path path;
+    const char *why;
+    size_t end = h->query_at != SIZE_MAX ? h->query_at : h->path.len;
+    size_t at = http__target_path_offset(h->path.base, end);
+    int rc = at == end ? http__path_parse("/", 1, &path, http__pool_alloc, &h->pool, &why)
+                       : http__path_parse(h->path.base + at, end - at, &path, http__pool_alloc,
+                                          &h->pool, &why);
+    if (rc != RC_OK)
+        return why ? http_fail(req, rc, "%s", why) : rc;
+    req->path = path.canonical;
+
+    for (int b = 0; b < HTTP__UNMATCHED; b++) {
+        if (!strcmp(req->path, http__builtin_paths[b])) {
+            *stats_index = nroutes + (size_t)b;
+            if (strcmp(req->method, "GET") != 0)
+                return http__not_allowed(req, "GET");
+            return http__builtin(s, req, b);
+        }
+    }
+    uint32_t best = 0;
+    bool found = false;
+    for (size_t i = 0; i < nroutes; i++) {
+        size_t nparams;
+        uint32_t specificity;
+        if (http__route_match(s->opts.routes[i].pattern, &path, req->params, &nparams,
+                              &specificity) &&
+            (!found || specificity > best)) {
+            best = specificity;
+            found = true;
         }
     }
     char allow[128] = "";
-    for (size_t i = 0; i < nroutes; i++) {
+    for (size_t i = 0; found && i < nroutes; i++) {
         const struct http_route *r = &s->opts.routes[i];
-        size_t nparams = 0;
-        int m = http__route_match(r->pattern, req->path, strlen(req->path), req->params, &nparams,
-                                  http__pool_alloc, &req->h2o->pool);
-        if (m < 0)
-            return http_fail(req, RC_INVALID, "malformed percent-encoding in the path");
-        if (m == 0)
+        size_t nparams;
+        uint32_t specificity;
+        if (!http__route_match(r->pattern, &path, req->params, &nparams, &specificity) ||
+            specificity != best)
             continue;
         if (strcmp(r->method, req->method) != 0) {
-            if (!strstr(allow, r->method) && strlen(allow) + strlen(r->method) + 3 < sizeof allow)
-                snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
-                         *allow ? ", " : "", r->method);
+            http__allow_add(allow, sizeof allow, r->method);
             continue;
         }
         req->nparams = nparams;
         req->route = r;
         *stats_index = i;
-        size_t body_len = req->h2o->entity.base ? req->h2o->entity.len : 0;
+        size_t body_len = h->entity.base ? h->entity.len : 0;
         if (body_len > s->opts.max_body)
             return http_fail(req, RC_TOO_LARGE, "the body has %zu bytes; the limit is %zu",
                              body_len, s->opts.max_body);
         return r->handler(req);
     }
-    if (!*allow && s->opts.static_root &&
-        (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")))
+    if (*allow)
+        return http__not_allowed(req, allow);
+    if (s->opts.static_root && (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")))
         return HTTP__DECLINED;
-    if (*allow) {
-        http_reply_header(req, "Allow", allow);
-        return http_fail(req, RC_METHOD_NOT_ALLOWED, "%s is not allowed here; use %s", req->method,
-                         allow);
-    }
     return http_fail(req, RC_NOT_FOUND, "no resource at %s", req->path);
 }
 
@@ -245,9 +289,10 @@ static int http__on_req(h2o_handler_t *self, h2o_req_t *h)
     struct http_req req = {.h2o = h, .ctx = w->app_ctx};
     req.close_connection = atomic_load(&s->draining);
     http__take_request_id(&req);
-    req.path = h2o_mem_alloc_pool(&h->pool, h->path_normalized.len + 1);
-    memcpy(req.path, h->path_normalized.base, h->path_normalized.len);
-    req.path[h->path_normalized.len] = '\0';
+    /* The path as sent, quotable in logs and problems until http__dispatch
+     * decodes it; NULL (quoted as "/") if the pool refuses. */
+    req.path = http__path_escape(h->path.base, h->query_at != SIZE_MAX ? h->query_at : h->path.len,
+                                 http__pool_alloc, &h->pool);
     if (h->query_at != SIZE_MAX) {
         req.query = h->path.base + h->query_at + 1;
         req.query_len = h->path.len - h->query_at - 1;

@@ -46,10 +46,9 @@ static int handle_silent(struct http_req *req)
 }
 
 static const struct http_route routes[] = {
-    {"GET", "/items/{id}", handle_item_get},
-    {"POST", "/items", handle_item_post},
-    {"PUT", "/items/{id}/conflict", handle_conflict},
-    {"GET", "/silent", handle_silent},
+    {"GET", "/items/{id}", handle_item_get},          {"POST", "/items", handle_item_post},
+    {"PUT", "/items/{id}/conflict", handle_conflict}, {"GET", "/silent", handle_silent},
+    {"POST", "/items/special", handle_item_post},
 };
 
 static bool ready_flag = true;
@@ -138,6 +137,75 @@ static void test_wrong_method_is_405_with_allow(void **state)
     assert_int_equal(test_http(PORT(state), "DELETE", "/items/1", NULL, NULL, &r), 0);
     assert_int_equal(r.status, 405);
     assert_non_null(strcasestr(r.headers, "allow: GET"));
+}
+
+static void test_unknown_methods_are_405_with_allow(void **state)
+{
+    struct test_response r;
+    const char *methods[] = {"TRACE", "DELETE", "PATCH", "FOO"};
+    for (size_t i = 0; i < ARRAY_LEN(methods); i++) {
+        assert_int_equal(test_http(PORT(state), methods[i], "/items", NULL, NULL, &r), 0);
+        assert_int_equal(r.status, 405);
+        assert_non_null(strcasestr(r.headers, "\r\nallow: POST\r\n"));
+        assert_non_null(strcasestr(r.headers, "content-type: application/problem+json"));
+    }
+    /* the built-in endpoints are resources too */
+    assert_int_equal(test_http(PORT(state), "TRACE", "/readyz", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strcasestr(r.headers, "\r\nallow: GET\r\n"));
+    /* an unknown path stays 404 whatever the method */
+    assert_int_equal(test_http(PORT(state), "TRACE", "/nothing", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+}
+
+static void test_options_answers_what_is_allowed(void **state)
+{
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "OPTIONS", "/items/1", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 204);
+    assert_non_null(strcasestr(r.headers, "\r\nallow: GET\r\n"));
+    assert_int_equal(test_http(PORT(state), "OPTIONS", "/items/1/conflict", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 204);
+    assert_non_null(strcasestr(r.headers, "\r\nallow: PUT\r\n"));
+    assert_int_equal(test_http(PORT(state), "OPTIONS", "/healthz", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 204);
+    assert_non_null(strcasestr(r.headers, "\r\nallow: GET\r\n"));
+    /* a literal path is its own resource: not also /items/{id} */
+    assert_int_equal(test_http(PORT(state), "OPTIONS", "/items/special", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 204);
+    assert_non_null(strcasestr(r.headers, "\r\nallow: POST\r\n"));
+    assert_int_equal(test_http(PORT(state), "GET", "/items/special", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 405);
+}
+
+static void test_path_decoded_once(void **state)
+{
+    struct test_response r;
+    /* the bytes on the wire are decoded once: %2541 is "%41", not "A" */
+    assert_int_equal(test_http(PORT(state), "GET", "/%69tems/100%2541", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"id\":\"100%41\""));
+    assert_int_equal(test_http(PORT(state), "GET", "/items/%C3%A9", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"id\":\"\xC3\xA9\""));
+    /* refused, each with a reason and a quotable instance */
+    const char *bad[] = {"/items/%00",    "/items/a%00junk", "/items/a%2Fb", "/items/%C3%28",
+                         "/items/%zz",    "/items/%",        "/items/.",     "/items/%2E%2E",
+                         "/x/../items/1", "/items/\xFF"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        assert_int_equal(test_http(PORT(state), "GET", bad[i], NULL, NULL, &r), 0);
+        assert_int_equal(r.status, 400);
+        assert_non_null(strcasestr(r.headers, "content-type: application/problem+json"));
+        assert_non_null(strstr(r.body, "\"type\":\"/problems/invalid-request\""));
+        assert_non_null(strstr(r.body, "\"detail\":"));
+    }
+    /* a trailing slash is not the same resource */
+    assert_int_equal(test_http(PORT(state), "GET", "/items/1/", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    /* the instance is the canonical path */
+    assert_int_equal(test_http(PORT(state), "PUT", "/%69tems/a%20b/conflict", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 409);
+    assert_non_null(strstr(r.body, "\"instance\":\"/items/a%20b/conflict\""));
 }
 
 static void test_json_body_rules(void **state)
@@ -276,6 +344,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_query_is_400_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_path_is_404_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_method_is_405_with_allow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_methods_are_405_with_allow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_options_answers_what_is_allowed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_decoded_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_body_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_over_limit_is_413_problem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_forgotten_replies, setup, teardown),
