@@ -18,7 +18,12 @@ const struct store_migration domain_users_schema[DOMAIN_USERS_SCHEMA_STEPS] = {
 
 bool domain_id_is_valid(const char *id)
 {
-    return !id || id_is_token(id, strlen(id), DOMAIN_ID_MAX);
+    if (!id)
+        return true;
+    size_t len = strlen(id);
+    /* Dots only ("." or "..") would be a dot segment in the id's own URL,
+     * which the HTTP layer refuses: such an id could never be read back. */
+    return id_is_token(id, len, DOMAIN_ID_MAX) && strspn(id, ".") != len;
 }
 
 static int domain_users_set(struct store *st, const json_t *payload, const char *status)

@@ -32,8 +32,9 @@ int domain_users_on_withdrawn(void *ctx, struct store *st, const struct bus_even
  */
 int domain_users_require_active(struct http_req *req, struct store *st, const char *user);
 
-/* Validates a client-chosen id (userId, webtoonId) read from a request;
- * NULL is accepted (an absent optional field). */
+/* Validates a client-chosen id (userId, webtoonId) read from a request:
+ * 1 to DOMAIN_ID_MAX of [A-Za-z0-9._:-], not dots only. NULL is accepted
+ * (an absent optional field). */
 bool domain_id_is_valid(const char *id);
 
 #endif

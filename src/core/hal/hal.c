@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/base/id.h"
+#include "core/domain/users.h"
 
 #include "core/base/rc.h"
 
@@ -105,7 +105,7 @@ int hal_reply_user_collection(struct http_req *req, struct store *st, const char
 {
     enum { HAL_USER_ID_MAX = 64 };
     const char *user = http_req_query(req, "userId");
-    if (user && !id_is_token(user, strlen(user), HAL_USER_ID_MAX))
+    if (user && !domain_id_is_valid(user))
         return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
     char query[HAL_USER_ID_MAX + 16];
     snprintf(query, sizeof query, "userId=%s", user ? user : "");
