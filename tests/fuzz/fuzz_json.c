@@ -1,7 +1,7 @@
 /*
  * Fuzzes JSON request bodies: jx_parse on raw bytes as the HTTP layer gets
  * them, then the reads a handler makes (typed, bounded fields through a
- * jx_reader), then a dump and re-parse that must give the same value.
+ * jx_reader; jx_only's list of the fields a request may have), then a dump and re-parse that must give the same value.
  * jansson allocates through our hook, as in the server.
  */
 #include <stdbool.h>
@@ -40,9 +40,22 @@ static void fuzz_read_all(const json_t *obj)
         jx_reader_init(&r, obj);
         int64_t n = jx_int(&r, key, JX_OPTIONAL, -1000000, 1000000);
         if (r.rc == RC_OK && jx_has(&r, key))
-            FUZZ_CHECK(json_is_integer(value) && n >= -1000000 && n <= 1000000 &&
-                       n == json_integer_value(value));
+            FUZZ_CHECK(n >= -1000000 && n <= 1000000 &&
+                       (json_is_integer(value)
+                            ? n == json_integer_value(value)
+                            : json_is_real(value) && (double)n == json_real_value(value)));
+        jx_reader_init(&r, obj);
+        (void)jx_text(&r, key, JX_OPTIONAL, 8);
+        FUZZ_CHECK((r.rc == RC_OK) == (r.detail[0] == '\0'));
+        jx_reader_init(&r, obj);
+        jx_only(&r, "a", "userId", key, (const char *)NULL);
+        FUZZ_CHECK(r.rc == RC_OK || r.rc == RC_INVALID);
     }
+    /* jx_only with no name refuses any non-empty object, with a reason */
+    struct jx_reader r;
+    jx_reader_init(&r, obj);
+    jx_only(&r, (const char *)NULL);
+    FUZZ_CHECK((r.rc == RC_OK) == (json_object_size(obj) == 0));
 }
 
 /* The fields a typical handler reads, sharing one sticky reader. */

@@ -74,6 +74,10 @@ def test_3_catalog_upload_update_list_read(api):
     assert [w["webtoonId"] for w in listing["_embedded"]["webtoons"]] == ["cat-1"]
     assert listing["page"] == {"size": 20, "totalElements": 1, "totalPages": 1, "number": 0}
     assert api.get("/webtoons/cat-1").json()["episode"] == 2
+    # the path names the webtoon: its id (or a field it lacks) is not a field to send
+    assert api.patch("/webtoons/cat-1", {"webtoonId": "cat-1", "title": "x"}).status_code == 400
+    assert api.patch("/webtoons/cat-1", {"title": None}).status_code == 400
+    assert api.patch("/webtoons/cat-1", {"title": "\uD55C" * 200}).status_code == 200  # 200 characters
     assert api.post("/webtoons", {"webtoonId": "cat-1", "title": "x", "author": "y", "point": 1,
                                   "episode": 1}).status_code == 409
 
@@ -235,7 +239,12 @@ def test_9_withdraw_stops_buying(api):
     ("/payments", {"userId": "val", "point": 10 ** 12}, 400),
     ("/payments", {"userId": "val", "point": 1.5}, 400),
     ("/payments", {"userId": "val", "point": "10"}, 400),
-    ("/payments", {"userId": "val", "point": 10, "price": 999}, 400),
+    ("/payments", {"userId": "val", "point": 10, "price": 999}, 409),  # not what it costs now
+    ("/payments", {"userId": "val", "point": 10, "card": None}, 400),   # null: leave it out
+    ("/payments", {"userId": "val", "point": 10, "amount": 1000}, 400),  # no such field
+    ("/pointers", {"userId": "val2", "point": 5}, 400),
+    ("/pointers", {"userId": ".."}, 400),
+    ("/purchases", {"userId": "val", "webtoonId": "v-1", "point": 1}, 400),
     ("/payments", {"userId": "val", "point": 10, "card": "12ab"}, 400),
     ("/payments", {"userId": "nobody", "point": 10}, 404),
     ("/purchases", {"userId": "val"}, 400),
@@ -246,6 +255,9 @@ def test_9_withdraw_stops_buying(api):
     ("/webtoons", {"webtoonId": "v-2", "title": "t" * 201, "author": "a", "point": 1, "episode": 1}, 400),
     ("/webtoons", {"webtoonId": "v-2", "title": "t", "author": "a", "point": 1, "episode": 0}, 400),
     ("/webtoons", {"webtoonId": "v-2", "title": "t", "author": "a", "point": 1, "episode": 1, "status": "gone"}, 400),
+    ("/webtoons", {"webtoonId": "v-2", "title": "\uD55C" * 201, "author": "a", "point": 1, "episode": 1}, 400),
+    ("/webtoons", {"webtoonId": "v-2", "title": "t", "author": "a", "point": 1, "episode": 1, "genre": "x"}, 400),
+    ("/webtoons/v-1/open", {"userId": "val", "webtoonId": "v-1"}, 400),
     ("/webtoons/missing/open", {"userId": "val"}, 404),
     ("/webtoons/v-1/open", {"userId": "nobody"}, 404),
 ])

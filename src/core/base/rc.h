@@ -39,7 +39,8 @@
     X(INVALID_STATE, 409, "invalid-state", "Not allowed in the current state")                     \
     X(PAYMENT_DECLINED, 402, "payment-declined", "Payment declined")                               \
     X(TIMEOUT, 504, "timeout", "Timed out")                                                        \
-    X(RETRY, 503, "retry", "Concurrent update, try again")
+    X(RETRY, 503, "retry", "Concurrent update, try again")                                         \
+    X(PRICE_MISMATCH, 409, "price-mismatch", "Price does not match the current rate")
 
 enum rc {
 #define RC__ENUM(name, status, slug, title) RC_##name,

@@ -44,9 +44,12 @@ int http_req_query_int(struct http_req *req, const char *name, int64_t def, int6
     *out = def;
     if (!text)
         return RC_OK;
-    char *end = NULL;
-    long long v = strtoll(text, &end, 10);
-    if (!*text || *end || v < min || v > max)
+    /* Decimal digits with an optional '-', nothing else (strtoll alone would
+     * take leading blanks and a '+'); at most 18 digits, so no overflow. */
+    const char *digits = text + (*text == '-');
+    size_t ndigits = strspn(digits, "0123456789");
+    long long v = ndigits > 0 && ndigits <= 18 && !digits[ndigits] ? strtoll(text, NULL, 10) : 0;
+    if (ndigits == 0 || ndigits > 18 || digits[ndigits] || v < min || v > max)
         return http_fail(req, RC_INVALID,
                          "query parameter '%s' must be an integer from %lld to %lld", name,
                          (long long)min, (long long)max);
@@ -222,6 +225,10 @@ json_t *http_problem_new(struct http_req *req, int rc, const char *detail)
  * the JSON cannot be built, a fixed body goes out. */
 void http__reply_problem(struct http_req *req, int rc)
 {
+    /* Unavailable is for now: say when to come back, unless the handler did. */
+    if (rc_http_status(rc) == 503 &&
+        h2o_find_header_by_str(&req->h2o->res.headers, H2O_STRLIT("retry-after"), -1) < 0)
+        http_reply_header(req, "Retry-After", "1");
     json_t *body = http_problem_new(req, rc, req->detail);
     char *text = body ? jx_dump(body) : NULL;
     json_decref(body);

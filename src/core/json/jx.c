@@ -96,17 +96,76 @@ const char *jx_str(struct jx_reader *r, const char *field, enum jx_presence pres
     return s;
 }
 
+const char *jx_text(struct jx_reader *r, const char *field, enum jx_presence presence,
+                    size_t max_chars)
+{
+    const json_t *v = jx_member(r, field, presence);
+    if (!v)
+        return NULL;
+    if (!json_is_string(v)) {
+        jx_fail(r, RC_INVALID, "field '%s' must be a string", field);
+        return NULL;
+    }
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v), chars = 0;
+    for (size_t i = 0; i < len; i++)
+        chars += ((unsigned char)s[i] & 0xC0) != 0x80; /* valid UTF-8: count lead bytes */
+    if (chars == 0 || chars > max_chars) {
+        jx_fail(r, RC_INVALID, "field '%s' must be 1 to %zu characters long", field, max_chars);
+        return NULL;
+    }
+    if (memchr(s, '\0', len)) {
+        jx_fail(r, RC_INVALID, "field '%s' must not contain NUL characters", field);
+        return NULL;
+    }
+    return s;
+}
+
+void jx_only(struct jx_reader *r, ...)
+{
+    const char *key;
+    json_t *value;
+    if (r->rc || !json_is_object(r->obj))
+        return;
+    json_object_foreach((json_t *)r->obj, key, value)
+    {
+        bool known = false;
+        va_list ap;
+        va_start(ap, r);
+        for (const char *name; !known && (name = va_arg(ap, const char *)) != NULL;)
+            known = !strcmp(name, key);
+        va_end(ap);
+        if (!known) {
+            jx_fail(r, RC_INVALID, "field '%.64s' is not part of this request", key);
+            return;
+        }
+        if (json_is_null(value)) {
+            jx_fail(r, RC_INVALID, "field '%s' must not be null; leave it out instead", key);
+            return;
+        }
+    }
+}
+
 int64_t jx_int(struct jx_reader *r, const char *field, enum jx_presence presence, int64_t min,
                int64_t max)
 {
     const json_t *v = jx_member(r, field, presence);
     if (!v)
         return 0;
-    if (!json_is_integer(v)) {
+    /* JSON has numbers, not integers: 5.0 is the integer 5 (as JSON Schema
+     * reads it), 5.5 is not. A real is range-checked (to 2^53, where doubles
+     * stop being exact) before the cast, so the cast cannot overflow. */
+    json_int_t n;
+    if (json_is_integer(v)) {
+        n = json_integer_value(v);
+    } else if (json_is_real(v) && json_real_value(v) >= -9007199254740992.0 &&
+               json_real_value(v) <= 9007199254740992.0 &&
+               json_real_value(v) == (double)(int64_t)json_real_value(v)) {
+        n = (json_int_t)json_real_value(v);
+    } else {
         jx_fail(r, RC_INVALID, "field '%s' must be an integer", field);
         return 0;
     }
-    json_int_t n = json_integer_value(v);
     if (n < min || n > max) {
         jx_fail(r, RC_INVALID, "field '%s' must be between %lld and %lld", field, (long long)min,
                 (long long)max);

@@ -46,10 +46,24 @@ void jx_reader_init(struct jx_reader *r, const json_t *obj);
  */
 const char *jx_str(struct jx_reader *r, const char *field, enum jx_presence presence,
                    size_t max_len);
-/* Integer field within <min>..<max>; accepts only JSON integers. Returns 0
+/* Like jx_str for human text: 1..<max_chars> characters (code points, as
+ * JSON Schema's maxLength counts them), so a title in any script gets the
+ * same room; the value may take up to 4 × <max_chars> bytes. */
+const char *jx_text(struct jx_reader *r, const char *field, enum jx_presence presence,
+                    size_t max_chars);
+/* Integer field within <min>..<max>; accepts JSON integers and numbers with
+ * no fraction (5.0, 5e2, as JSON Schema counts them integers). Returns 0
  * when absent (optional) or on error; jx_has tells absence apart. */
 int64_t jx_int(struct jx_reader *r, const char *field, enum jx_presence presence, int64_t min,
                int64_t max);
+/*
+ * Fails the reader (RC_INVALID) when the object has a member not named in
+ * the NULL-terminated list of field names that follows, or a member whose
+ * value is null: a request body says exactly what it means, and a misspelt
+ * or misplaced field is refused instead of silently ignored. (The readers
+ * above treat null as absent; a request has no use for that.)
+ */
+void jx_only(struct jx_reader *r, ...) __attribute__((sentinel));
 /* True when <field> is present and not null. */
 bool jx_has(const struct jx_reader *r, const char *field);
 /* Marks the reader failed with <rc> and a formatted reason unless it

@@ -50,11 +50,14 @@ static int history_handle_history_get(struct http_req *req)
 static int history_handle_timeline_get(struct http_req *req)
 {
     struct service_ctx *ctx = http_req_ctx(req);
+    const char *user = http_req_param(req, "userId");
+    if (!domain_id_is_valid(user))
+        return http_fail(req, RC_INVALID, "'%.64s' is not a valid user id", user);
     struct hal_page page;
     json_t *body = NULL;
     int rc = hal_page_parse(req, &page);
     if (rc == RC_OK)
-        rc = history_view(ctx)->timeline(ctx, http_req_param(req, "userId"), &page, &body);
+        rc = history_view(ctx)->timeline(ctx, user, &page, &body);
     return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
 }
 

@@ -23,6 +23,9 @@ extern const struct service_def payment_service;
 
 #define PAYMENT_POINT_MAX 1000000 /* points per payment */
 #define PAYMENT_CARD_MIN 12       /* digits of a card number */
+/* Largest price a client may state (2^53 - 1, exact in JSON); a stated
+ * price other than point x rate is refused as a mismatch, not as invalid. */
+#define PAYMENT_PRICE_MAX 9007199254740991LL
 #define PAYMENT_CARD_MAX 19
 
 /* --- rules (payment.c) ------------------------------------------------------ */

@@ -16,23 +16,26 @@ static int payment_charge(struct http_req *req, struct store *st, const json_t *
     const struct service_ctx *ctx = http_req_ctx(req);
     struct jx_reader r;
     jx_reader_init(&r, body);
+    jx_only(&r, "userId", "point", "price", "card", (const char *)NULL);
     const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
     int64_t point = jx_int(&r, "point", JX_REQUIRED, 1, PAYMENT_POINT_MAX);
     int64_t rate = config_int(ctx->cfg, CONFIG_PRICE_PER_POINT);
     int64_t given =
-        jx_has(&r, "price") ? jx_int(&r, "price", JX_REQUIRED, 0, PAYMENT_POINT_MAX * rate) : -1;
+        jx_has(&r, "price") ? jx_int(&r, "price", JX_REQUIRED, 0, PAYMENT_PRICE_MAX) : -1;
     const char *card = jx_str(&r, "card", JX_OPTIONAL, PAYMENT_CARD_MAX);
     if (!domain_id_is_valid(user))
         jx_fail(&r, RC_INVALID, "field 'userId' may use only letters, digits and . _ : -");
     if (card && !payment_card_is_valid(card))
         jx_fail(&r, RC_INVALID, "field 'card' must be %d to %d digits", PAYMENT_CARD_MIN,
                 PAYMENT_CARD_MAX);
-    int64_t price = 0;
-    if (!r.rc && payment_price(point, rate, given, &price) != RC_OK)
-        jx_fail(&r, RC_INVALID, "price must be point x %lld = %lld", (long long)rate,
-                (long long)price);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
+    /* A given price is what the client expects to pay: a well-formed request
+     * that disagrees with the rate configured now (409, not 400). */
+    int64_t price = 0;
+    if (payment_price(point, rate, given, &price) != RC_OK)
+        return http_fail(req, RC_PRICE_MISMATCH, "the price is point x %lld = %lld, not %lld",
+                         (long long)rate, (long long)price, (long long)given);
     int rc = domain_users_require_active(req, st, user);
     if (rc != RC_OK)
         return rc;

@@ -25,6 +25,7 @@ static int pointer_join(struct http_req *req, struct store *st, const json_t *bo
 {
     struct jx_reader r;
     jx_reader_init(&r, body);
+    jx_only(&r, "userId", (const char *)NULL);
     const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
     if (!domain_id_is_valid(user))
         jx_fail(&r, RC_INVALID, "field 'userId' may use only letters, digits and . _ : -");

@@ -15,6 +15,7 @@ static int purchase_buy(struct http_req *req, struct store *st, const json_t *bo
 {
     struct jx_reader r;
     jx_reader_init(&r, body);
+    jx_only(&r, "userId", "webtoonId", (const char *)NULL);
     const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
     const char *webtoon = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
     if (!r.rc && (!domain_id_is_valid(user) || !domain_id_is_valid(webtoon)))

@@ -20,8 +20,8 @@ int webtoon_read_fields(const json_t *body, bool partial, struct webtoon_item *w
     enum jx_presence need = partial ? JX_OPTIONAL : JX_REQUIRED;
     struct jx_reader r;
     jx_reader_init(&r, body);
-    const char *title = jx_str(&r, "title", need, WEBTOON_TITLE_MAX);
-    const char *author = jx_str(&r, "author", need, WEBTOON_AUTHOR_MAX);
+    const char *title = jx_text(&r, "title", need, WEBTOON_TITLE_MAX);
+    const char *author = jx_text(&r, "author", need, WEBTOON_AUTHOR_MAX);
     bool has_point = jx_has(&r, "point"), has_episode = jx_has(&r, "episode");
     int64_t point = jx_int(&r, "point", need, 0, WEBTOON_POINT_MAX);
     int64_t episode = jx_int(&r, "episode", need, 1, WEBTOON_EPISODE_MAX);

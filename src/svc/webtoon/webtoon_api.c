@@ -15,6 +15,7 @@ static int webtoon_upload(struct http_req *req, struct store *st, const json_t *
     struct webtoon_item w = {0};
     struct jx_reader r;
     jx_reader_init(&r, body);
+    jx_only(&r, "webtoonId", "title", "author", "point", "episode", "status", (const char *)NULL);
     const char *id = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
     if (!r.rc && !domain_id_is_valid(id))
         jx_fail(&r, RC_INVALID, "field 'webtoonId' may use only letters, digits and . _ : -");
@@ -54,9 +55,12 @@ static int webtoon_update(struct http_req *req, struct store *st, const json_t *
         return rc;
     if (!w.found)
         return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
-    const char *given = json_string_value(json_object_get(body, "webtoonId"));
-    if (given && strcmp(given, id) != 0)
-        return http_fail(req, RC_INVALID, "webtoonId cannot change (it is the path's '%s')", id);
+    /* The path names the webtoon; its id is not a field to send again. */
+    struct jx_reader r;
+    jx_reader_init(&r, body);
+    jx_only(&r, "title", "author", "point", "episode", "status", (const char *)NULL);
+    if (r.rc)
+        return http_fail(req, r.rc, "%s", r.detail);
     char detail[256];
     bool partial = !strcmp(http_req_method(req), "PATCH");
     if ((rc = webtoon_read_fields(body, partial, &w, detail, sizeof detail)) != RC_OK)
@@ -97,6 +101,7 @@ static int webtoon_open(struct http_req *req, struct store *st, const json_t *bo
     const char *id = http_req_param(req, "id");
     struct jx_reader r;
     jx_reader_init(&r, body);
+    jx_only(&r, "userId", (const char *)NULL);
     const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
     if (!r.rc && !domain_id_is_valid(user))
         jx_fail(&r, RC_INVALID, "field 'userId' is not a valid user id");
@@ -183,6 +188,8 @@ static int webtoon_handle_webtoons_get(struct http_req *req)
 static int webtoon_handle_reader_get(struct http_req *req)
 {
     const char *id = http_req_param(req, "id"), *user = http_req_param(req, "userId");
+    if (!domain_id_is_valid(user))
+        return http_fail(req, RC_INVALID, "'%.64s' is not a valid user id", user);
     struct store *st = service_store(req);
     struct webtoon_item w;
     struct webtoon_ownership own;
@@ -202,6 +209,8 @@ static int webtoon_handle_reader_get(struct http_req *req)
 static int webtoon_handle_library_get(struct http_req *req)
 {
     const char *user = http_req_param(req, "userId");
+    if (!domain_id_is_valid(user))
+        return http_fail(req, RC_INVALID, "'%.64s' is not a valid user id", user);
     json_t *owned = NULL;
     int rc = webtoon_store_library(service_store(req), user, &owned);
     if (rc != RC_OK)

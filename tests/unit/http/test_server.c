@@ -120,6 +120,17 @@ static void test_bad_query_is_400_problem(void **state)
     assert_non_null(strcasestr(r.headers, "content-type: application/problem+json"));
     assert_non_null(strstr(r.body, "\"type\":\"/problems/invalid-request\""));
     assert_non_null(strstr(r.body, "page"));
+    /* decimal digits (and a '-') only: strtoll alone would take " 1" and "+1" */
+    const char *bad[] = {
+        "/items/a?page=+1", "/items/a?page=%201", "/items/a?page=1x",
+        "/items/a?page=",   "/items/a?page=-",    "/items/a?page=99999999999999999999"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        assert_int_equal(test_http(PORT(state), "GET", bad[i], NULL, NULL, &r), 0);
+        assert_int_equal(r.status, 400);
+    }
+    assert_int_equal(test_http(PORT(state), "GET", "/items/a?page=007", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"page\":7"));
 }
 
 static void test_unknown_path_is_404_problem(void **state)
@@ -305,6 +316,7 @@ static void test_readiness_follows_dependencies(void **state)
     ready_flag = true;
     assert_int_equal(r.status, 503);
     assert_non_null(strcasestr(r.headers, "application/problem+json"));
+    assert_non_null(strcasestr(r.headers, "\r\nretry-after: 1\r\n")); /* every 503 says when */
 }
 
 /* Drain: readyz turns red while requests are still served, then stop closes

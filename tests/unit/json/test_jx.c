@@ -143,6 +143,62 @@ static void test_str(void **state)
     json_decref(o);
 }
 
+static void test_text_counts_characters(void **state)
+{
+    (void)state;
+    /* three Hangul syllables: 9 bytes, 3 characters */
+    json_t *o = object("{\"t\":\"\xed\x95\x9c\xea\xb8\x80\xec\x9e\x90\",\"e\":\"\",\"n\":1}");
+    struct jx_reader r;
+    jx_reader_init(&r, o);
+    assert_string_equal(jx_text(&r, "t", JX_REQUIRED, 3), "\xed\x95\x9c\xea\xb8\x80\xec\x9e\x90");
+    assert_null(jx_text(&r, "missing", JX_OPTIONAL, 3));
+    assert_int_equal(r.rc, RC_OK);
+    assert_null(jx_text(&r, "t", JX_REQUIRED, 2));
+    assert_int_equal(r.rc, RC_INVALID);
+    assert_non_null(strstr(r.detail, "1 to 2 characters"));
+    jx_reader_init(&r, o);
+    assert_null(jx_text(&r, "e", JX_OPTIONAL, 3));
+    assert_int_equal(r.rc, RC_INVALID);
+    jx_reader_init(&r, o);
+    assert_null(jx_text(&r, "n", JX_OPTIONAL, 3));
+    assert_non_null(strstr(r.detail, "must be a string"));
+    json_decref(o);
+}
+
+static void test_only_named_fields(void **state)
+{
+    (void)state;
+    json_t *o = object("{\"userId\":\"u\",\"point\":1}");
+    struct jx_reader r;
+    jx_reader_init(&r, o);
+    jx_only(&r, "userId", "point", "price", (const char *)NULL);
+    assert_int_equal(r.rc, RC_OK);
+    jx_only(&r, "userId", (const char *)NULL);
+    assert_int_equal(r.rc, RC_INVALID);
+    assert_string_equal(r.detail, "field 'point' is not part of this request");
+    json_decref(o);
+
+    o = object("{\"userId\":\"u\",\"card\":null}");
+    jx_reader_init(&r, o);
+    jx_only(&r, "userId", "card", (const char *)NULL);
+    assert_int_equal(r.rc, RC_INVALID);
+    assert_non_null(strstr(r.detail, "'card' must not be null"));
+    json_decref(o);
+
+    /* sticky: a reader that failed already keeps its first reason */
+    o = object("{\"x\":1}");
+    jx_reader_init(&r, o);
+    jx_fail(&r, RC_BAD_JSON, "first");
+    jx_only(&r, (const char *)NULL);
+    assert_int_equal(r.rc, RC_BAD_JSON);
+    assert_string_equal(r.detail, "first");
+    json_decref(o);
+    /* no object at all: nothing to refuse */
+    jx_reader_init(&r, NULL);
+    jx_only(&r, (const char *)NULL);
+    assert_int_equal(r.rc, RC_OK);
+}
+
 static void test_str_rejects_nul(void **state)
 {
     (void)state;
@@ -169,19 +225,23 @@ static void test_int(void **state)
 {
     (void)state;
     json_t *o = object("{\"n\":42,\"neg\":-7,\"big\":9223372036854775807,\"f\":1.0,"
-                       "\"s\":\"42\",\"b\":true,\"nul\":null}");
+                       "\"e\":5e2,\"half\":1.5,\"huge\":1e300,\"s\":\"42\",\"b\":true,"
+                       "\"nul\":null}");
     struct jx_reader r;
     jx_reader_init(&r, o);
     assert_int_equal(jx_int(&r, "n", JX_REQUIRED, 42, 42), 42); /* bounds are inclusive */
     assert_int_equal(jx_int(&r, "neg", JX_REQUIRED, -10, 0), -7);
     assert_int_equal(jx_int(&r, "big", JX_REQUIRED, 0, INT64_MAX), INT64_MAX);
+    /* a number without a fraction is an integer, as JSON Schema says */
+    assert_int_equal(jx_int(&r, "f", JX_REQUIRED, 0, 100), 1);
+    assert_int_equal(jx_int(&r, "e", JX_REQUIRED, 0, 1000), 500);
     assert_int_equal(jx_int(&r, "missing", JX_OPTIONAL, 1, 10), 0);
     assert_false(jx_has(&r, "missing"));
     assert_false(jx_has(&r, "nul"));
     assert_true(jx_has(&r, "n"));
     assert_int_equal(r.rc, RC_OK);
 
-    const char *wrong_type[] = {"f", "s", "b"};
+    const char *wrong_type[] = {"half", "huge", "s", "b"};
     for (size_t i = 0; i < ARRAY_LEN(wrong_type); i++) {
         jx_reader_init(&r, o);
         assert_int_equal(jx_int(&r, wrong_type[i], JX_REQUIRED, 0, 100), 0);
@@ -315,6 +375,8 @@ int main(void)
         cmocka_unit_test(test_parse_uses_length),
         cmocka_unit_test(test_str),
         cmocka_unit_test(test_str_rejects_nul),
+        cmocka_unit_test(test_text_counts_characters),
+        cmocka_unit_test(test_only_named_fields),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_int_overflow),
         cmocka_unit_test(test_sticky_first_error),
