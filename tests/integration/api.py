@@ -41,12 +41,28 @@ class OpenApi:
                     return template, op
         return None, None
 
+    def resolve(self, node):
+        """<node> with its $ref (to this document) followed."""
+        while isinstance(node, dict) and "$ref" in node:
+            node = self.resolver.resolve(node["$ref"])[1]
+        return node
+
     def check(self, method, url, r):
         path = urlparse(url).path
         template, op = self.operation(method, path)
         assert op, f"{method} {path} is not in the OpenAPI document"
-        spec = op["responses"].get(str(r.status_code))
+        spec = self.resolve(op["responses"].get(str(r.status_code)))
         assert spec, f"{method} {template} answered {r.status_code}, which is not documented: {r.text[:300]}"
+        for name, header in spec.get("headers", {}).items():
+            header = self.resolve(header)
+            value = r.headers.get(name)
+            assert value is not None or not header.get("required"), \
+                f"{method} {template} {r.status_code}: no {name} header"
+            if value is not None and "schema" in header:
+                try:
+                    jsonschema.Draft202012Validator(header["schema"], resolver=self.resolver).validate(value)
+                except jsonschema.ValidationError as e:
+                    raise AssertionError(f"{method} {template} {r.status_code}: header {name}: {e.message}") from None
         content = spec.get("content")
         if not content:
             return
