@@ -14,7 +14,7 @@ packages="
   haproxy wrk
   libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev
   librdkafka-dev libpq-dev libhiredis-dev libcmocka-dev
-  python3 python3-pytest python3-requests python3-jsonschema
+  python3 python3-pytest python3-requests python3-jsonschema python3-venv
   kcat python3-psycopg2 postgresql redis-server redis-tools default-jre-headless maven
   chromium
 "
