@@ -186,16 +186,24 @@ int http_fail(struct http_req *req, int rc, const char *fmt, ...)
     return rc;
 }
 
-json_t *http_problem_new(struct http_req *req, int rc, const char *detail)
+json_t *http_problem_body(int rc, const char *detail, const char *instance, const char *request_id)
 {
     char type[96];
     snprintf(type, sizeof type, "/problems/%s", rc_slug(rc));
-    json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", rc_title(rc),
-                             "status", rc_http_status(rc), "instance", req->path ? req->path : "/",
-                             "requestId", req->request_id);
+    json_t *body = json_pack("{s:s, s:s, s:i}", "type", type, "title", rc_title(rc), "status",
+                             rc_http_status(rc));
+    if (body && instance)
+        json_object_set_new(body, "instance", json_string(instance));
+    if (body && request_id)
+        json_object_set_new(body, "requestId", json_string(request_id));
     if (body && detail && *detail)
         json_object_set_new(body, "detail", json_string(detail));
     return body;
+}
+
+json_t *http_problem_new(struct http_req *req, int rc, const char *detail)
+{
+    return http_problem_body(rc, detail, req->path ? req->path : "/", req->request_id);
 }
 
 /* Sends the problem+json reply for <rc> (RFC 9457). Never fails: when even
