@@ -39,7 +39,9 @@
     X(INVALID_STATE, 409, "invalid-state", "Not allowed in the current state")                     \
     X(PAYMENT_DECLINED, 402, "payment-declined", "Payment declined")                               \
     X(TIMEOUT, 504, "timeout", "Timed out")                                                        \
-    X(RETRY, 503, "retry", "Concurrent update, try again")
+    X(RETRY, 503, "retry", "Concurrent update, try again")                                         \
+    X(ALREADY_APPLIED, 200, "already-applied", "Already applied")                                  \
+    X(CATCHING_UP, 503, "catching-up", "Not caught up with recent events yet")
 
 enum rc {
 #define RC__ENUM(name, status, slug, title) RC_##name,
