@@ -2,6 +2,7 @@
 its outbox and inbox, crash safety and clean shutdown."""
 import os
 import signal
+import sqlite3
 import time
 
 import pytest
@@ -77,7 +78,9 @@ def test_port_in_use_is_a_clear_start_failure(system):
 
 def test_service_logs_json_and_serves_probes(system):
     p = system.start("pointer")
-    assert system.get("pointer", "/readyz").json() == {"status": "ready"}
+    ready = system.get("pointer", "/readyz").json()
+    assert ready["status"] == "ready"
+    assert ready["checks"] == {"store": "up", "outbox": "publishing", "consumer": "ok", "bus": "up"}
     r = system.get("pointer", "/nowhere", headers={"X-Request-Id": "trace-42"})
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     assert r.headers["x-request-id"] == "trace-42"
@@ -91,6 +94,33 @@ def test_service_logs_json_and_serves_probes(system):
     assert all({"time", "level", "service", "msg"} <= set(l) for l in lines)
     assert any(l.get("requestId") == "trace-42" and l.get("status") == 404 for l in lines)
     assert lines[-1]["msg"] == "stopped cleanly"
+
+
+def test_readiness_needs_the_store_not_the_bus(system):
+    """While the event log refuses writes (a process holds it locked), the
+    service still takes commands, their events wait in the outbox, and
+    /readyz stays 200 but says the bus is degraded; once the log is free the
+    events go out and the detail recovers."""
+    system.start("pointer", WEBTOON_RETRY_MAX_MS=200)
+    log = sqlite3.connect(os.path.join(system.data_dir, "events.db"), timeout=10, isolation_level=None)
+    log.execute("BEGIN EXCLUSIVE")
+    try:
+        r = system.post("pointer", "/pointers", {"userId": "locked-out"})
+        assert r.status_code == 201, r.text
+
+        def degraded():
+            r = system.get("pointer", "/readyz")
+            assert r.status_code == 200, r.text
+            return r.json()["checks"]["bus"] == "degraded" and r.json()
+        checks = wait_until(degraded, 15, what="readiness to report the bus degraded")["checks"]
+        assert checks["store"] == "up" and checks["outbox"].startswith("failing for ")
+        assert system.query("pointer", "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")[0][0] == 1
+    finally:
+        log.execute("ROLLBACK")
+        log.close()
+    wait_until(lambda: system.get("pointer", "/readyz").json()["checks"]["bus"] == "up", 15,
+               what="the bus up again")
+    assert [e["userId"] for e in system.events("Joined")] == ["locked-out"]
 
 
 def test_sigterm_turns_readiness_red_before_closing(system):
