@@ -368,6 +368,14 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     up.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (up.sigfd < 0) {
+        /* Without it the signals blocked above would never arrive: Ctrl-C
+         * would do nothing and crashed children would stay dead. */
+        log_error("cannot watch for signals (signalfd: %s); not starting anything",
+                  strerror(errno));
+        mem_free(up.children);
+        return 2;
+    }
     up_write_pid(&up);
 
     int status = up_first_start(&up);

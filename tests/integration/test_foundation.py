@@ -2,6 +2,7 @@
 its outbox and inbox, crash safety and clean shutdown."""
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -259,6 +260,41 @@ def test_up_stops_when_a_service_cannot_start(system):
         assert up.proc.wait(20) == 2
     assert "could not start" in up.output()
     for s in ("pointer", "payment"):
+        with pytest.raises(requests.ConnectionError):
+            system.get(s, "/healthz")
+
+
+# Makes every signalfd() call fail as when the process is out of file
+# descriptors (LD_PRELOAD'ed into `webtoon up`).
+NO_SIGNALFD = r"""
+#include <errno.h>
+#include <signal.h>
+int signalfd(int fd, const sigset_t *mask, int flags)
+{
+    (void)fd, (void)mask, (void)flags;
+    errno = EMFILE;
+    return -1;
+}
+"""
+
+
+def test_up_without_signal_delivery_refuses_to_run(system, tmp_path):
+    """Signals are blocked and read from a signalfd: without one, Ctrl-C and
+    crashed children would go unnoticed, so `up` must not start blind."""
+    src, lib = tmp_path / "no_signalfd.c", tmp_path / "no_signalfd.so"
+    src.write_text(NO_SIGNALFD)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    up = system.start_up(LD_PRELOAD=lib, ASAN_OPTIONS=asan + (":" if asan else "") + "verify_asan_link_order=0")
+    try:
+        assert up.proc.wait(10) == 2
+    finally:
+        if up.proc.poll() is None:  # running blind: SIGTERM would not stop it
+            for pid in up_pids(system).values():
+                os.kill(pid, signal.SIGKILL)
+            up.kill()
+    assert "cannot watch for signals" in up.output() and "Too many open files" in up.output()
+    for s in SERVICES:
         with pytest.raises(requests.ConnectionError):
             system.get(s, "/healthz")
 
