@@ -110,6 +110,22 @@ def test_rate_limit_429_for_one_client_only(system):
     assert all(modest.get(gw(system, "/webtoons")).status_code == 200 for _ in range(10))
 
 
+def test_preflights_count_toward_the_rate_limit(system):
+    """A CORS preflight is a request like any other: counted, and refused
+    once the client is over its limit."""
+    system.start_all(WEBTOON_GATEWAY_RATE_LIMIT=20)
+    greedy = client("127.0.0.2")
+    preflight = {"Origin": "http://example.test", "Access-Control-Request-Method": "POST"}
+    codes = [greedy.options(gw(system, "/purchases"), headers=preflight).status_code for _ in range(40)]
+    assert codes.count(204) == 20 and codes.count(429) == 20
+    r = greedy.options(gw(system, "/purchases"), headers=preflight)
+    assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "/problems/rate-limited" and r.headers["retry-after"] == "10"
+    assert r.headers["access-control-allow-origin"] == "http://example.test"  # a browser can read it
+    assert greedy.get(gw(system, "/webtoons")).status_code == 429  # one budget for both
+    assert client("127.0.0.3").options(gw(system, "/purchases"), headers=preflight).status_code == 204
+
+
 # The original README's httpie commands, with their placeholder values: each
 # is a POST with a JSON body of strings.
 ORIGINAL_COMMANDS = [
