@@ -79,7 +79,10 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "Testing only: keep the outbox relay from publishing")                                       \
     X(FAULT_CONSUMER_KILL_AFTER, CONFIG_INT, "0", 0, 1000000,                                      \
       "Testing only: SIGKILL the process after handling this many events, before their offset "    \
-      "commit (0: off)")
+      "commit (0: off)")                                                                           \
+    X(GATEWAY_MAX_CONNECTIONS_PER_CLIENT, CONFIG_INT, "100", 1, 100000,                            \
+      "Connections one client (IP address) may have open to the gateway at once; requests on "     \
+      "more get 429")
 
 enum config_id {
 #define CONFIG__ENUM(id, type, def, min, max, desc) CONFIG_##id,
