@@ -1,8 +1,10 @@
 """The foundation: one binary, the supervisor, the embedded event log with
 its outbox and inbox, crash safety and clean shutdown."""
+import json
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -291,6 +293,78 @@ def test_up_stops_when_a_service_cannot_start(system):
     for s in ("pointer", "payment"):
         with pytest.raises(requests.ConnectionError):
             system.get(s, "/healthz")
+
+
+# Makes every signalfd() call fail as when the process is out of file
+# descriptors (LD_PRELOAD'ed into `webtoon up`).
+NO_SIGNALFD = r"""
+#include <errno.h>
+#include <signal.h>
+int signalfd(int fd, const sigset_t *mask, int flags)
+{
+    (void)fd, (void)mask, (void)flags;
+    errno = EMFILE;
+    return -1;
+}
+"""
+
+
+def test_up_without_signal_delivery_refuses_to_run(system, tmp_path):
+    """Signals are blocked and read from a signalfd: without one, Ctrl-C and
+    crashed children would go unnoticed, so `up` must not start blind."""
+    src, lib = tmp_path / "no_signalfd.c", tmp_path / "no_signalfd.so"
+    src.write_text(NO_SIGNALFD)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    up = system.start_up(LD_PRELOAD=lib, ASAN_OPTIONS=asan + (":" if asan else "") + "verify_asan_link_order=0")
+    try:
+        assert up.proc.wait(10) == 2
+    finally:
+        if up.proc.poll() is None:  # running blind: SIGTERM would not stop it
+            for pid in up_pids(system).values():
+                os.kill(pid, signal.SIGKILL)
+            up.kill()
+    assert "cannot watch for signals" in up.output() and "Too many open files" in up.output()
+    for s in SERVICES:
+        with pytest.raises(requests.ConnectionError):
+            system.get(s, "/healthz")
+
+
+def replica_pids(system, name):
+    out = os.popen(f"pgrep -P {system.procs['up'].pid} -a").read()
+    return [int(l.split()[0]) for l in out.splitlines() if l.endswith(f"serve {name}")]
+
+
+def test_rolling_restart_kills_a_replica_that_will_not_stop(system):
+    """A replica that ignores its SIGTERM (here: SIGSTOPped) is killed once it
+    has had its drain bounds and a grace, and the rollout goes on."""
+    drain_timeout = 1000  # the harness sets no drain delay
+    up = system.start_all("--replicas", "2", WEBTOON_DRAIN_TIMEOUT_MS=drain_timeout)
+    before = replica_pids(system, "pointer")
+    stuck = before[0]
+    os.kill(stuck, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        r = system.run("restart")
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: "rolling restart done" in up.output(), 120, interval=0.5,
+                   what="the rollout to finish")
+        took = time.monotonic() - started
+    finally:
+        if os.path.exists(f"/proc/{stuck}"):
+            os.kill(stuck, signal.SIGCONT)
+    lines = [json.loads(l) for l in up.output().splitlines() if l.startswith("{")]
+    killed = [l for l in lines if l.get("pid") == stuck and "did not stop" in l["msg"]]
+    assert len(killed) == 1 and killed[0]["child"] == "pointer" and killed[0]["level"] == "warn"
+    assert killed[0]["waitedMs"] >= 2 * drain_timeout + 5000  # its drain bounds and the grace
+    assert not os.path.exists(f"/proc/{stuck}")
+    after = replica_pids(system, "pointer")
+    assert len(after) == 2 and not set(after) & set(before)
+    for port in (system.ports["pointer"], system.ports["pointer"] + 100):
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    join(system, "after-stuck-rollout")
+    print(f"rollout with one stuck replica: {took:.1f} s")
+    assert up.terminate() == 0
 
 
 def cpu_seconds(pids):

@@ -103,7 +103,10 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "The simulated payment provider's ledger (a store URL); empty means "                        \
       "sqlite:<DATA_DIR>/provider.db")                                                             \
     X(FAULT_PAYMENT_CRASH, CONFIG_STR, "", 0, 32,                                                  \
-      "Testing only: SIGKILL the payment service around a charge: before-charge or after-charge")
+      "Testing only: SIGKILL the payment service around a charge: before-charge or after-charge")  \
+    X(GATEWAY_MAX_CONNECTIONS_PER_CLIENT, CONFIG_INT, "100", 1, 100000,                            \
+      "Connections one client (IP address) may have open to the gateway at once; requests on "     \
+      "more get 429")
 
 enum config_id {
 #define CONFIG__ENUM(id, type, def, min, max, desc) CONFIG_##id,
