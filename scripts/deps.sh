@@ -2,7 +2,8 @@
 # Installs the Debian/Ubuntu packages the project needs, and nothing when
 # they are all present (quiet then). Safe to run any number of times.
 #
-#   scripts/deps.sh            build, run and test dependencies
+#   scripts/deps.sh              build, run and test dependencies
+#   scripts/deps.sh PACKAGE...   only these (scripts/test-repeat.sh: stress-ng)
 #
 # The servers the tests start (Kafka with Java and Maven, PostgreSQL, Redis)
 # are installed here too, so that test fixtures starting in parallel never
@@ -23,6 +24,7 @@ packages="
 # existing node/npm (e.g. from NodeSource) is used as it is.
 command -v node >/dev/null 2>&1 || packages="$packages nodejs"
 command -v npm >/dev/null 2>&1 || packages="$packages npm"
+[ "$#" -eq 0 ] || packages="$*"
 
 missing=""
 for p in $packages; do

@@ -29,6 +29,7 @@ static const char main_usage[] =
     "  restart            restart a running `up` one process at a time, without downtime\n"
     "  events tail        print the event stream like a console consumer\n"
     "  events reset <g>   deliver every event again to consumer group <g>\n"
+    "  events dead        list, retry or drop events a service could not apply\n"
     "  demo               load the demo catalog into a running system\n"
     "  history rebuild    drop the history view and replay the event log into it\n"
     "  gateway config     print the gateway's HAProxy configuration\n"
@@ -66,6 +67,9 @@ static const char main_usage_events[] =
     "Usage: webtoon events tail [--from-beginning] [--type TYPE] [--verbose] [--exit-at-end]\n"
     "       webtoon events reset <group>\n"
     "       webtoon events lag <group>...\n"
+    "       webtoon events dead list [<service>...]\n"
+    "       webtoon events dead retry <service> <eventId> [--payload JSON]\n"
+    "       webtoon events dead drop <service> <eventId>\n"
     "\n"
     "tail prints each event's JSON payload on its own line, following new events\n"
     "until Ctrl-C.\n"
@@ -78,7 +82,11 @@ static const char main_usage_events[] =
     "log; the service then sees every event again, and its inbox ignores what it\n"
     "already applied.\n"
     "\n"
-    "lag prints, for each group, how many events it has not committed yet.\n";
+    "lag prints, for each group, how many events it has not committed yet.\n"
+    "\n"
+    "dead lists the events a service could never apply (one JSON line each, with\n"
+    "the error), applies one again (retry, optionally with a repaired payload), or\n"
+    "removes one for good (drop).\n";
 
 static int main_fail_usage(const char *fmt, ...) PRINTF_LIKE(1, 2);
 static int main_fail_usage(const char *fmt, ...)
@@ -203,6 +211,12 @@ static int main_events(int argc, char **argv)
         }
         if ((rc = main_load_config(&cfg)) == 0)
             rc = app_events_lag(&cfg, (const char *const *)argv + 1, argc - 1);
+        config_cleanup(&cfg);
+        return rc;
+    }
+    if (!strcmp(argv[0], "dead")) {
+        if ((rc = main_load_config(&cfg)) == 0)
+            rc = app_events_dead(&cfg, argc - 1, argv + 1);
         config_cleanup(&cfg);
         return rc;
     }

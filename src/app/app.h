@@ -74,6 +74,10 @@ int app_events_reset(const struct config *cfg, const char *group);
  * <n> <groups>: events published that the group has not committed. */
 int app_events_lag(const struct config *cfg, const char *const *groups, int n);
 
+/* `webtoon events dead list|retry|drop ...` (<argc>/<argv> after "dead"):
+ * dead letters of the services. Returns an exit status. */
+int app_events_dead(const struct config *cfg, int argc, char **argv);
+
 /* `webtoon demo`: loads the demo catalog through the running webtoon
  * service and prints a walk-through. Returns an exit status. */
 int app_demo(const struct config *cfg);

@@ -48,6 +48,8 @@ static bool gateway_expand(const struct config *cfg, const char *name, size_t le
                 (long long)config_int(cfg, CONFIG_GATEWAY_PORT));
     else if (len == 10 && !strncmp(name, "rate_limit", 10))
         fprintf(out, "%lld", (long long)config_int(cfg, CONFIG_GATEWAY_RATE_LIMIT));
+    else if (len == 15 && !strncmp(name, "max_connections", 15))
+        fprintf(out, "%lld", (long long)config_int(cfg, CONFIG_GATEWAY_MAX_CONNECTIONS_PER_CLIENT));
     else if (len == 8 && !strncmp(name, "max_body", 8))
         fprintf(out, "%lld", (long long)config_int(cfg, CONFIG_HTTP_MAX_BODY));
     else

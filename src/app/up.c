@@ -9,6 +9,9 @@
  *     requests (a zero-downtime rollout);
  *   - on SIGTERM/SIGINT stops the children newest first (the gateway first)
  *     and waits for their drain.
+ * No wait for a child is unbounded: one that has not exited within
+ * stop_bound_ms of its stop signal (a hung or SIGSTOPped process) is killed
+ * with SIGKILL, so neither a rollout nor a shutdown can hang on it.
  * A child that cannot start at all (exit status 2) during the first start
  * stops the whole system: restarting a misconfiguration would only hide it.
  */
@@ -39,6 +42,8 @@
  * and a rollout gives each new replica this long before taking the next. */
 #define UP_DRAIN_DELAY_MS 1500
 #define UP_ROLL_SETTLE_MS 1500
+#define UP_STOP_GRACE_MS 5000 /* beyond a child's own drain bounds: exit, sanitizer reports */
+#define UP_KILL_WAIT_MS 2000  /* for the kernel to take a SIGKILLed child down */
 
 struct up_child {
     const struct app_module *module;
@@ -59,6 +64,7 @@ struct up {
     size_t n;
     int sigfd;
     bool stopping;
+    int64_t stop_bound_ms; /* longest a child may take to exit after its stop signal */
     char pid_file[4096];
 };
 
@@ -191,6 +197,50 @@ static size_t up_running(const struct up *up)
     return n;
 }
 
+/*
+ * How long a child may take to exit after its stop signal: a service keeps
+ * serving for its drain delay, then waits up to WEBTOON_DRAIN_TIMEOUT_MS for
+ * in-flight requests and as long again for its outbox relay's last flush.
+ * The children's drain delay is the one up_spawn gives them.
+ */
+static int64_t up_stop_bound_ms(const struct config *cfg)
+{
+    int64_t delay = getenv("WEBTOON_DRAIN_DELAY_MS") ? config_int(cfg, CONFIG_DRAIN_DELAY_MS)
+                                                     : UP_DRAIN_DELAY_MS;
+    return delay + 2 * config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS) + UP_STOP_GRACE_MS;
+}
+
+/*
+ * SIGKILLs <c>, which did not exit within <waited_ms> of its stop signal,
+ * says so, and reaps it. The wait for the reap is bounded too (a process in
+ * uninterruptible sleep dies only when the kernel lets it); a child still
+ * there after UP_KILL_WAIT_MS is forgotten, and up_reap ignores it when it
+ * finally exits. Reaps with waitpid itself so that no signal is consumed.
+ */
+static void up_kill(struct up_child *c, int64_t waited_ms)
+{
+    pid_t pid = c->pid;
+    log_write(LOG_WARN, NULL,
+              json_pack("{s:s, s:i, s:i, s:I}", "child", c->module->name, "replica", c->replica,
+                        "pid", (int)pid, "waitedMs", (json_int_t)waited_ms),
+              "%s replica %d (pid %d) did not stop within %lld ms; killing it", c->module->name,
+              c->replica, (int)pid, (long long)waited_ms);
+    kill(pid, SIGKILL);
+    int64_t deadline = clock_mono_ms() + UP_KILL_WAIT_MS;
+    for (;;) {
+        pid_t r = waitpid(pid, NULL, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD))
+            break;
+        if (clock_mono_ms() >= deadline) {
+            log_error("%s replica %d (pid %d) is still there %d ms after SIGKILL; going on",
+                      c->module->name, c->replica, (int)pid, UP_KILL_WAIT_MS);
+            break;
+        }
+        clock_sleep_ms(10);
+    }
+    c->pid = 0;
+}
+
 /* Stops every child, newest first, and waits for their drain; a second
  * signal, or the deadline, kills what is left. */
 static void up_stop_all(struct up *up)
@@ -199,8 +249,7 @@ static void up_stop_all(struct up *up)
     for (size_t i = up->n; i-- > 0;)
         if (up->children[i].pid)
             kill(up->children[i].pid, up->children[i].module->stop_signal);
-    int64_t deadline = clock_mono_ms() + config_int(up->cfg, CONFIG_DRAIN_DELAY_MS) +
-                       UP_DRAIN_DELAY_MS + config_int(up->cfg, CONFIG_DRAIN_TIMEOUT_MS) + 5000;
+    int64_t started = clock_mono_ms(), deadline = started + up->stop_bound_ms;
     int fatal = 0;
     while (up_running(up) > 0 && clock_mono_ms() < deadline) {
         int sig = up_wait(up, 100, false, &fatal);
@@ -208,14 +257,9 @@ static void up_stop_all(struct up *up)
             break; /* asked twice: stop waiting */
         up_reap(up, false);
     }
-    for (size_t i = 0; i < up->n; i++) {
-        if (up->children[i].pid) {
-            log_warn("%s did not stop in time; killing it", up->children[i].module->name);
-            kill(up->children[i].pid, SIGKILL);
-            waitpid(up->children[i].pid, NULL, 0);
-            up->children[i].pid = 0;
-        }
-    }
+    for (size_t i = 0; i < up->n; i++)
+        if (up->children[i].pid)
+            up_kill(&up->children[i], clock_mono_ms() - started);
 }
 
 static void up_print_banner(const struct up *up)
@@ -289,8 +333,10 @@ static int up_first_start(struct up *up)
 }
 
 /* SIGHUP: restarts every replicated child in turn; each next one only after
- * the new process is ready and the gateway has had time to see it. Returns
- * a stop signal that interrupted the rollout, else 0. */
+ * the new process is ready and the gateway has had time to see it. A child
+ * that does not exit within stop_bound_ms of its stop signal is killed and
+ * the rollout goes on. Returns a stop signal that interrupted the rollout,
+ * else 0. */
 static int up_roll(struct up *up)
 {
     log_info("rolling restart of %zu processes", up->n);
@@ -301,11 +347,14 @@ static int up_roll(struct up *up)
         if (c->pid) {
             c->rolling = true;
             kill(c->pid, c->module->stop_signal);
-            while (c->pid) {
-                int fatal = 0, sig = up_wait(up, 50, false, &fatal);
+            int64_t signalled = clock_mono_ms(), deadline = signalled + up->stop_bound_ms;
+            while (c->pid && clock_mono_ms() < deadline) {
+                int fatal = 0, sig = up_wait(up, deadline - clock_mono_ms(), false, &fatal);
                 if (sig == SIGTERM || sig == SIGINT)
                     return sig;
             }
+            if (c->pid)
+                up_kill(c, clock_mono_ms() - signalled);
         }
         up_start_child(up, c);
         int rc = up_await(up, c, "/readyz");
@@ -347,7 +396,7 @@ static void up_write_pid(struct up *up)
 int app_up(const struct config *cfg, const struct app_up_options *opts)
 {
     log_init("up", (enum log_level)config_int(cfg, CONFIG_LOG_LEVEL));
-    struct up up = {.cfg = cfg, .opts = opts, .sigfd = -1};
+    struct up up = {.cfg = cfg, .opts = opts, .sigfd = -1, .stop_bound_ms = up_stop_bound_ms(cfg)};
     int replicas = (int)config_int(cfg, CONFIG_REPLICAS);
     for (size_t m = 0; m < app_modules_len; m++)
         up.n += app_modules[m].replicated ? (size_t)replicas : 1;
@@ -368,6 +417,14 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     up.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (up.sigfd < 0) {
+        /* Without it the signals blocked above would never arrive: Ctrl-C
+         * would do nothing and crashed children would stay dead. */
+        log_error("cannot watch for signals (signalfd: %s); not starting anything",
+                  strerror(errno));
+        mem_free(up.children);
+        return 2;
+    }
     up_write_pid(&up);
 
     int status = up_first_start(&up);

@@ -98,23 +98,19 @@ class Api:
         service = OWNER[path.strip("/").split("/")[0].split("?")[0]]
         return self.system.url(service, path)
 
-    def call(self, method, path, body=None, key=None, retry_unknown=True, **kw):
-        """One request; the answer is checked against the document. A 404
-        with Retry-After (an id created a moment ago) is retried briefly."""
+    def call(self, method, path, body=None, key=None, **kw):
+        """One request, no retry: the answer is checked against the document
+        and must not be a 5xx. (Services wait for the events a request
+        depends on themselves: a client never has to retry a 404.)"""
         headers = kw.pop("headers", {})
         if key:
             headers["Idempotency-Key"] = key
         url = self.url(path)
-        deadline = time.monotonic() + 5
-        while True:
-            r = self.session.request(method, url, json=body, headers=headers, timeout=10, **kw)
-            self.responses += 1
-            assert r.status_code < 500, f"{method} {path}: {r.status_code} {r.text}"
-            SPEC.check(method, url, r)
-            if not (retry_unknown and r.status_code == 404 and "retry-after" in r.headers
-                    and time.monotonic() < deadline):
-                return r
-            time.sleep(0.02)
+        r = self.session.request(method, url, json=body, headers=headers, timeout=10, **kw)
+        self.responses += 1
+        assert r.status_code < 500, f"{method} {path}: {r.status_code} {r.text}"
+        SPEC.check(method, url, r)
+        return r
 
     def get(self, path, **kw):
         return self.call("GET", path, **kw)

@@ -229,6 +229,25 @@ class System:
         with self.db(name) as con:
             return con.execute(sql, args).fetchall()
 
+    def execute(self, name, *statements):
+        """Runs <statements> on the database of service <name>, committed."""
+        con = self.db(name)
+        try:
+            cur = con.cursor()
+            for sql in statements:
+                cur.execute(sql)
+            con.commit()
+        finally:
+            con.close()
+
+    def redis(self, *args):
+        """A redis-cli command on the history view's Redis (distributed mode)."""
+        host, port = REDIS.split("//")[1].split("/")[0].split(":")
+        r = subprocess.run(["redis-cli", "-h", host, "-p", port, *args], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
     # --- the real engines (distributed mode) ------------------------------------
 
     def pg_url(self, name):
@@ -261,6 +280,23 @@ class System:
         out = self.run(*args)
         assert out.returncode == 0, out.stderr
         return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+    def publish_raw(self, event_id, key, type_, payload):
+        """Appends one event to the log as another producer would (on Kafka
+        with kcat, else straight into the embedded log), bypassing every
+        outbox: for events a service never emitted, or emitted differently."""
+        if DISTRIBUTED:
+            r = subprocess.run(["kcat", "-P", "-b", KAFKA, "-t", self.topic, "-k", key, "-X", "partitioner=murmur2_random",
+                                "-H", f"type={type_}", "-H", f"id={event_id}"],
+                               input=payload, capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            return
+        log = os.path.join(self.data_dir, "events.db")
+        with sqlite3.connect(log, timeout=10) as con:
+            con.execute("INSERT INTO events (event_id, topic, key, type, payload, appended_at)"
+                        " VALUES (?, 'webtoon.events', ?, ?, ?, ?)",
+                        (event_id, key, type_, payload, int(time.time() * 1000)))
+        os.utime(log + ".notify")  # wakes the consumers
 
     def metric(self, service, name, labels=""):
         """Value of one series from /metrics, or None."""

@@ -266,7 +266,7 @@ def test_bad_commands_get_a_clear_4xx(api, path, body, status):
     api.upload("v-1", 10)
     api.upload("v-free", 0)
     api.system.settle()
-    r = api.call("POST", path, body, retry_unknown=False)
+    r = api.call("POST", path, body)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["status"] == status and r.json()["detail"]

@@ -1,7 +1,10 @@
 """The foundation: one binary, the supervisor, the embedded event log with
 its outbox and inbox, crash safety and clean shutdown."""
+import json
 import os
 import signal
+import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -77,7 +80,9 @@ def test_port_in_use_is_a_clear_start_failure(system):
 
 def test_service_logs_json_and_serves_probes(system):
     p = system.start("pointer")
-    assert system.get("pointer", "/readyz").json() == {"status": "ready"}
+    ready = system.get("pointer", "/readyz").json()
+    assert ready["status"] == "ready"
+    assert ready["checks"] == {"store": "up", "outbox": "publishing", "consumer": "ok", "bus": "up"}
     r = system.get("pointer", "/nowhere", headers={"X-Request-Id": "trace-42"})
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     assert r.headers["x-request-id"] == "trace-42"
@@ -91,6 +96,33 @@ def test_service_logs_json_and_serves_probes(system):
     assert all({"time", "level", "service", "msg"} <= set(l) for l in lines)
     assert any(l.get("requestId") == "trace-42" and l.get("status") == 404 for l in lines)
     assert lines[-1]["msg"] == "stopped cleanly"
+
+
+def test_readiness_needs_the_store_not_the_bus(system):
+    """While the event log refuses writes (a process holds it locked), the
+    service still takes commands, their events wait in the outbox, and
+    /readyz stays 200 but says the bus is degraded; once the log is free the
+    events go out and the detail recovers."""
+    system.start("pointer", WEBTOON_RETRY_MAX_MS=200)
+    log = sqlite3.connect(os.path.join(system.data_dir, "events.db"), timeout=10, isolation_level=None)
+    log.execute("BEGIN EXCLUSIVE")
+    try:
+        r = system.post("pointer", "/pointers", {"userId": "locked-out"})
+        assert r.status_code == 201, r.text
+
+        def degraded():
+            r = system.get("pointer", "/readyz")
+            assert r.status_code == 200, r.text
+            return r.json()["checks"]["bus"] == "degraded" and r.json()
+        checks = wait_until(degraded, 15, what="readiness to report the bus degraded")["checks"]
+        assert checks["store"] == "up" and checks["outbox"].startswith("failing for ")
+        assert system.query("pointer", "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")[0][0] == 1
+    finally:
+        log.execute("ROLLBACK")
+        log.close()
+    wait_until(lambda: system.get("pointer", "/readyz").json()["checks"]["bus"] == "up", 15,
+               what="the bus up again")
+    assert [e["userId"] for e in system.events("Joined")] == ["locked-out"]
 
 
 def test_sigterm_turns_readiness_red_before_closing(system):
@@ -261,6 +293,78 @@ def test_up_stops_when_a_service_cannot_start(system):
     for s in ("pointer", "payment"):
         with pytest.raises(requests.ConnectionError):
             system.get(s, "/healthz")
+
+
+# Makes every signalfd() call fail as when the process is out of file
+# descriptors (LD_PRELOAD'ed into `webtoon up`).
+NO_SIGNALFD = r"""
+#include <errno.h>
+#include <signal.h>
+int signalfd(int fd, const sigset_t *mask, int flags)
+{
+    (void)fd, (void)mask, (void)flags;
+    errno = EMFILE;
+    return -1;
+}
+"""
+
+
+def test_up_without_signal_delivery_refuses_to_run(system, tmp_path):
+    """Signals are blocked and read from a signalfd: without one, Ctrl-C and
+    crashed children would go unnoticed, so `up` must not start blind."""
+    src, lib = tmp_path / "no_signalfd.c", tmp_path / "no_signalfd.so"
+    src.write_text(NO_SIGNALFD)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    up = system.start_up(LD_PRELOAD=lib, ASAN_OPTIONS=asan + (":" if asan else "") + "verify_asan_link_order=0")
+    try:
+        assert up.proc.wait(10) == 2
+    finally:
+        if up.proc.poll() is None:  # running blind: SIGTERM would not stop it
+            for pid in up_pids(system).values():
+                os.kill(pid, signal.SIGKILL)
+            up.kill()
+    assert "cannot watch for signals" in up.output() and "Too many open files" in up.output()
+    for s in SERVICES:
+        with pytest.raises(requests.ConnectionError):
+            system.get(s, "/healthz")
+
+
+def replica_pids(system, name):
+    out = os.popen(f"pgrep -P {system.procs['up'].pid} -a").read()
+    return [int(l.split()[0]) for l in out.splitlines() if l.endswith(f"serve {name}")]
+
+
+def test_rolling_restart_kills_a_replica_that_will_not_stop(system):
+    """A replica that ignores its SIGTERM (here: SIGSTOPped) is killed once it
+    has had its drain bounds and a grace, and the rollout goes on."""
+    drain_timeout = 1000  # the harness sets no drain delay
+    up = system.start_all("--replicas", "2", WEBTOON_DRAIN_TIMEOUT_MS=drain_timeout)
+    before = replica_pids(system, "pointer")
+    stuck = before[0]
+    os.kill(stuck, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        r = system.run("restart")
+        assert r.returncode == 0, r.stderr
+        wait_until(lambda: "rolling restart done" in up.output(), 120, interval=0.5,
+                   what="the rollout to finish")
+        took = time.monotonic() - started
+    finally:
+        if os.path.exists(f"/proc/{stuck}"):
+            os.kill(stuck, signal.SIGCONT)
+    lines = [json.loads(l) for l in up.output().splitlines() if l.startswith("{")]
+    killed = [l for l in lines if l.get("pid") == stuck and "did not stop" in l["msg"]]
+    assert len(killed) == 1 and killed[0]["child"] == "pointer" and killed[0]["level"] == "warn"
+    assert killed[0]["waitedMs"] >= 2 * drain_timeout + 5000  # its drain bounds and the grace
+    assert not os.path.exists(f"/proc/{stuck}")
+    after = replica_pids(system, "pointer")
+    assert len(after) == 2 and not set(after) & set(before)
+    for port in (system.ports["pointer"], system.ports["pointer"] + 100):
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    join(system, "after-stuck-rollout")
+    print(f"rollout with one stuck replica: {took:.1f} s")
+    assert up.terminate() == 0
 
 
 def cpu_seconds(pids):

@@ -1,6 +1,7 @@
 """The gateway on :8088 (HAProxy started by `webtoon up`): routing, request
 ids, CORS, limits, its own metrics, and staying up while processes die or
 are restarted. Load comes from wrk (Debian), on loopback, bounded in time."""
+import http.client
 import json
 import os
 import re
@@ -108,6 +109,72 @@ def test_rate_limit_429_for_one_client_only(system):
     assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json"
     assert r.json()["type"] == "/problems/rate-limited" and r.headers["retry-after"] == "10"
     assert all(modest.get(gw(system, "/webtoons")).status_code == 200 for _ in range(10))
+
+
+def test_preflights_count_toward_the_rate_limit(system):
+    """A CORS preflight is a request like any other: counted, and refused
+    once the client is over its limit."""
+    system.start_all(WEBTOON_GATEWAY_RATE_LIMIT=20)
+    greedy = client("127.0.0.2")
+    preflight = {"Origin": "http://example.test", "Access-Control-Request-Method": "POST"}
+    codes = [greedy.options(gw(system, "/purchases"), headers=preflight).status_code for _ in range(40)]
+    assert codes.count(204) == 20 and codes.count(429) == 20
+    r = greedy.options(gw(system, "/purchases"), headers=preflight)
+    assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "/problems/rate-limited" and r.headers["retry-after"] == "10"
+    assert r.headers["access-control-allow-origin"] == "http://example.test"  # a browser can read it
+    assert greedy.get(gw(system, "/webtoons")).status_code == 429  # one budget for both
+    assert client("127.0.0.3").options(gw(system, "/purchases"), headers=preflight).status_code == 204
+
+
+def connect(system, source):
+    """A raw keep-alive connection to the gateway from address <source>."""
+    sock = socket.create_connection(("127.0.0.1", system.ports["gateway"]), timeout=5,
+                                    source_address=(source, 0))
+    return sock
+
+
+def get_on(sock, path):
+    """GET <path> on the open connection <sock>: (status, headers, body)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: gateway\r\n\r\n".encode())
+    r = http.client.HTTPResponse(sock)
+    r.begin()
+    body = r.read()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+
+
+def test_connections_per_client_are_capped_with_a_429(system):
+    system.start_all(WEBTOON_GATEWAY_MAX_CONNECTIONS_PER_CLIENT=3)
+    held = [connect(system, "127.0.0.2") for _ in range(3)]
+    try:
+        for sock in held:  # each one accepted and counted
+            assert get_on(sock, "/webtoons")[0] == 200
+        extra = connect(system, "127.0.0.2")
+        status, headers, body = get_on(extra, "/webtoons")
+        assert status == 429 and headers["content-type"] == "application/problem+json"
+        problem = json.loads(body)
+        assert problem["type"] == "/problems/too-many-connections" and problem["status"] == 429
+        assert headers["retry-after"] == "1"
+        assert extra.recv(1) == b""  # and closed, so it holds no slot
+        extra.close()
+        # The connections within the cap keep working; other clients are not affected.
+        assert all(get_on(sock, "/webtoons")[0] == 200 for sock in held)
+        other = connect(system, "127.0.0.3")
+        assert get_on(other, "/webtoons")[0] == 200
+        other.close()
+        # Closing one frees its slot.
+        held.pop().close()
+
+        def fresh_connection_served():
+            sock = connect(system, "127.0.0.2")
+            try:
+                return get_on(sock, "/webtoons")[0] == 200
+            finally:
+                sock.close()
+        wait_until(fresh_connection_served, 5, what="a new connection within the cap")
+    finally:
+        for sock in held:
+            sock.close()
 
 
 # The original README's httpie commands, with their placeholder values: each

@@ -40,6 +40,8 @@
     X(PAYMENT_DECLINED, 402, "payment-declined", "Payment declined")                               \
     X(TIMEOUT, 504, "timeout", "Timed out")                                                        \
     X(RETRY, 503, "retry", "Concurrent update, try again")                                         \
+    X(ALREADY_APPLIED, 200, "already-applied", "Already applied")                                  \
+    X(CATCHING_UP, 503, "catching-up", "Not caught up with recent events yet")                     \
     X(PRICE_MISMATCH, 409, "price-mismatch", "Price does not match the current rate")
 
 enum rc {

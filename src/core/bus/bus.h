@@ -26,7 +26,8 @@ struct bus_event {
     const char *key;      /* partition key (userId): same key, same order */
     const char *type;     /* event type, carried as header `type` */
     const char *payload;  /* JSON text */
-    int64_t offset;       /* position in the log; set by bus_poll */
+    int64_t offset;       /* position in its partition; set by bus_poll */
+    int32_t partition;    /* partition it was read from (0 on the embedded log); set by bus_poll */
     int64_t timestamp_ms; /* when appended; set by bus_poll */
 };
 
@@ -55,9 +56,10 @@ struct bus_ops {
     int (*commit)(struct bus *b);
     void (*interrupt)(struct bus *b);
     int (*lag)(struct bus *b, int64_t *out);
-    bool (*is_ready)(struct bus *b);
     int (*rewind)(struct bus *b, const char *group);
     int (*group_lag)(struct bus *b, const char *group, int64_t *out);
+    int (*end_offsets)(struct bus *b, int64_t *ends, int max, int *n);
+    int32_t (*partition_of)(const char *key, int partitions);
 };
 
 /* Every backend's handle starts with this header. */
@@ -115,8 +117,15 @@ int bus_rewind(struct bus *b, const char *group);
  * lags by the whole log. For operators and tests (`webtoon events lag`). */
 int bus_group_lag(struct bus *b, const char *group, int64_t *out /* OUT */);
 
-/* True when the log can be reached. */
-bool bus_is_ready(struct bus *b);
+/* The log's end now: for each of the <n> partitions (at most <max>), the
+ * offset of its last event, or -1 when it holds none. A consumer that has
+ * applied up to these offsets has seen everything published before the
+ * call. May block on the network (Kafka): not for an event loop. */
+int bus_end_offsets(struct bus *b, int64_t *ends /* OUT */, int max, int *n /* OUT */);
+#define BUS_PARTITIONS_MAX 256
+
+/* The partition that events keyed <key> go to, of <partitions>. */
+int32_t bus_partition_of(const struct bus *b, const char *key, int partitions);
 
 /*
  * Points <e>'s id, key, type and payload at NUL-terminated copies of the

@@ -49,8 +49,6 @@
 #define BUS_KAFKA_CATCHUP_MS 15000    /* longest wait of a 0-timeout poll for the end */
 #define BUS_KAFKA_REQUEST_MS 5000     /* metadata, admin and offset requests */
 #define BUS_KAFKA_LAG_MS 1000         /* offset requests of the lag gauge (every second) */
-#define BUS_KAFKA_READY_MS 250        /* readiness probe's metadata request */
-#define BUS_KAFKA_READY_CACHE_MS 1000 /* a probe's answer stands this long */
 #define BUS_KAFKA_DELIVERY_MS "15000" /* message.timeout.ms: give up on one publish */
 #define BUS_KAFKA_FLUSH_MS 20000      /* publish waits this long for delivery reports */
 #define BUS_KAFKA_DEFAULT_PARTITIONS 6
@@ -64,8 +62,6 @@ struct bus_kafka {
     int partitions;           /* of the topic; 0 until known */
     rd_kafka_t *rk;           /* producer; also metadata and admin requests */
     rd_kafka_topic_t *rkt;    /* the topic on rk, for metadata requests */
-    int64_t probed_at;        /* monotonic ms of the last readiness probe; 0: never */
-    bool ready;               /* its answer */
     uintptr_t publish_gen;    /* current publish call; older reports are ignored */
     size_t delivered;         /* messages of the current call acknowledged */
     rd_kafka_resp_err_t nack; /* first delivery failure of the current call */
@@ -638,6 +634,7 @@ static int bus_kafka_take(struct bus_kafka *b, const rd_kafka_message_t *m)
     if (bus_event_copy(e, &text, id, lid, m->key, lkey, type, ltype, m->payload, lpayload) != RC_OK)
         return RC_NOMEM;
     e->offset = m->offset;
+    e->partition = m->partition;
     e->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
     b->batch_text[b->batch_len++] = text;
     rd_kafka_topic_partition_t *t =
@@ -873,25 +870,35 @@ out:
     return rc;
 }
 
-static bool bus_kafka_is_ready(struct bus *base)
+static int bus_kafka_end_offsets(struct bus *base, int64_t *ends, int max, int *n)
 {
     struct bus_kafka *b = (struct bus_kafka *)base;
-    rd_kafka_poll(b->rk, 0); /* serve queued error reports of an idle handle */
-    /* The probe runs on an HTTP event loop: while the broker is away it
-     * would block the loop for the whole timeout, so its answer, good or
-     * bad, stands for a second. */
-    int64_t now = clock_mono_ms();
-    if (b->probed_at && now - b->probed_at < BUS_KAFKA_READY_CACHE_MS)
-        return b->ready;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(b->rk, 0, NULL, &md, BUS_KAFKA_READY_MS);
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    if (err)
-        bus_kafka_fail(b, "metadata", err);
-    b->probed_at = clock_mono_ms();
-    b->ready = !err;
-    return b->ready;
+    int rc = bus_kafka_ensure_topic(b);
+    if (rc != RC_OK)
+        return rc;
+    if (b->partitions > max)
+        return bus_kafka_fail(b, "end offsets: too many partitions",
+                              RD_KAFKA_RESP_ERR__INVALID_ARG);
+    /* A topic just created has partitions without a leader for a moment. */
+    int64_t deadline = clock_mono_ms() + BUS_KAFKA_REQUEST_MS;
+    for (int p = 0; p < b->partitions; p++) {
+        int64_t lo, hi;
+        while ((rc = bus_kafka_watermarks(b, p, &lo, &hi, BUS_KAFKA_REQUEST_MS)) != RC_OK) {
+            if (clock_mono_ms() >= deadline)
+                return rc;
+            clock_sleep_ms(50);
+        }
+        ends[p] = hi > lo ? hi - 1 : -1;
+    }
+    *n = b->partitions;
+    return RC_OK;
+}
+
+/* The producer's partitioner (murmur2, as the Java client), so a key maps
+ * where its events went. */
+static int32_t bus_kafka_partition_of(const char *key, int partitions)
+{
+    return rd_kafka_msg_partitioner_murmur2_random(NULL, key, strlen(key), partitions, NULL, NULL);
 }
 
 const struct bus_ops bus_kafka_ops = {
@@ -904,7 +911,8 @@ const struct bus_ops bus_kafka_ops = {
     .commit = bus_kafka_commit,
     .interrupt = bus_kafka_interrupt,
     .lag = bus_kafka_lag,
-    .is_ready = bus_kafka_is_ready,
+    .end_offsets = bus_kafka_end_offsets,
+    .partition_of = bus_kafka_partition_of,
     .rewind = bus_kafka_rewind,
     .group_lag = bus_kafka_group_lag,
 };

@@ -288,6 +288,7 @@ static int bus_sqlite_take_row(void *ud, const struct store_row *row)
         return 1;
     }
     e->offset = row->cols[0].i;
+    e->partition = 0;
     e->timestamp_ms = row->cols[5].i;
     b->batch_text[b->batch_len++] = text;
     return 0;
@@ -386,9 +387,24 @@ static int bus_sqlite_lag(struct bus *base, int64_t *out)
     return rc == RC_OK ? RC_OK : bus_sqlite_fail(b, rc);
 }
 
-static bool bus_sqlite_is_ready(struct bus *base)
+/* One partition: the whole log, in sequence order. */
+static int bus_sqlite_end_offsets(struct bus *base, int64_t *ends, int max, int *n)
 {
-    return store_ping(((struct bus_sqlite *)base)->db);
+    struct bus_sqlite *b = (struct bus_sqlite *)base;
+    BUG_ON(max < 1);
+    int rc = store_query_int(b->db, "SELECT COALESCE(MAX(seq), -1) FROM events WHERE topic = $1",
+                             STORE_ARGS(STORE_TEXT(b->topic)), &ends[0], NULL);
+    if (rc != RC_OK)
+        return bus_sqlite_fail(b, rc);
+    *n = 1;
+    return RC_OK;
+}
+
+static int32_t bus_sqlite_partition_of(const char *key, int partitions)
+{
+    (void)key;
+    (void)partitions;
+    return 0;
 }
 
 static int bus_sqlite_rewind(struct bus *base, const char *group)
@@ -443,6 +459,7 @@ const struct bus_ops bus_sqlite_ops = {
     .commit = bus_sqlite_commit,
     .interrupt = bus_sqlite_interrupt,
     .lag = bus_sqlite_lag,
-    .is_ready = bus_sqlite_is_ready,
     .group_lag = bus_sqlite_group_lag,
+    .end_offsets = bus_sqlite_end_offsets,
+    .partition_of = bus_sqlite_partition_of,
 };

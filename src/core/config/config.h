@@ -79,7 +79,34 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "Testing only: keep the outbox relay from publishing")                                       \
     X(FAULT_CONSUMER_KILL_AFTER, CONFIG_INT, "0", 0, 1000000,                                      \
       "Testing only: SIGKILL the process after handling this many events, before their offset "    \
-      "commit (0: off)")
+      "commit (0: off)")                                                                           \
+    X(PUBLISH_WAIT_MS, CONFIG_INT, "2000", 0, 60000,                                               \
+      "A command answers once its events are on the bus, waiting at most this long (not at all "   \
+      "while the relay cannot publish)")                                                           \
+    X(CATCHUP_WAIT_MS, CONFIG_INT, "2000", 0, 60000,                                               \
+      "A request naming a user or webtoon not seen yet waits at most this long for the events "    \
+      "published before it, then gets 503 with Retry-After")                                       \
+    X(CONSUMER_STALL_MS, CONFIG_INT, "30000", 100, 86400000,                                       \
+      "An event consumer that applies nothing this long while events wait is reported stalled")    \
+    X(SWEEP_INTERVAL_MS, CONFIG_INT, "1000", 10, 600000,                                           \
+      "How often a service looks for sagas past their deadline and payments to reconcile")         \
+    X(PURCHASE_DEADLINE_MS, CONFIG_INT, "60000", 100, 86400000,                                    \
+      "A purchase still pending this long is rejected and any points taken come back")             \
+    X(CANCEL_DEADLINE_MS, CONFIG_INT, "60000", 100, 86400000,                                      \
+      "A cancellation unconfirmed this long fails and the purchase stays approved")                \
+    X(REFUND_DEADLINE_MS, CONFIG_INT, "60000", 100, 86400000,                                      \
+      "A refund unconfirmed this long fails and the payment stays approved")                       \
+    X(PAYMENT_RECONCILE_MS, CONFIG_INT, "5000", 100, 86400000,                                     \
+      "A payment still pending this long (its process died mid-charge) is settled by asking the "  \
+      "payment provider")                                                                          \
+    X(PROVIDER_STORE_URL, CONFIG_STR, "", 0, 1024,                                                 \
+      "The simulated payment provider's ledger (a store URL); empty means "                        \
+      "sqlite:<DATA_DIR>/provider.db")                                                             \
+    X(FAULT_PAYMENT_CRASH, CONFIG_STR, "", 0, 32,                                                  \
+      "Testing only: SIGKILL the payment service around a charge: before-charge or after-charge")  \
+    X(GATEWAY_MAX_CONNECTIONS_PER_CLIENT, CONFIG_INT, "100", 1, 100000,                            \
+      "Connections one client (IP address) may have open to the gateway at once; requests on "     \
+      "more get 429")
 
 enum config_id {
 #define CONFIG__ENUM(id, type, def, min, max, desc) CONFIG_##id,

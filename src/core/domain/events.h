@@ -12,6 +12,7 @@
 #define EV_JOINED "Joined"
 #define EV_WITHDRAWN "Withdrawn"
 #define EV_INCREASED "Increased"
+#define EV_INCREASE_FAILED "IncreaseFailed"
 #define EV_DECREASED_COMPLETE "DecreasedComplete"
 #define EV_DECREASE_FAILED "DecreaseFailed"
 #define EV_CHECK_CORRECTED "CheckCorrected"

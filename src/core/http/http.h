@@ -49,8 +49,10 @@ struct http_server_options {
      * NULL. Called on the worker thread before it serves. */
     int (*worker_init)(void *app, void **ctx /* OUT */);
     void (*worker_cleanup)(void *ctx);
-    /* /readyz: true when this thread's dependencies answer; NULL: always. */
-    bool (*is_ready)(void *ctx);
+    /* /readyz: true when this thread can serve requests; may add a member
+     * per dependency to <checks> (a JSON object) saying how it is, which
+     * /readyz shows whether ready or not. NULL: always ready. */
+    bool (*readiness)(void *ctx, json_t *checks);
     const char *openapi; /* served at GET /openapi.json when not NULL */
     /* Directory of static files served for GET/HEAD paths no route matches
      * (index.html for directories); NULL: none. */
@@ -117,9 +119,42 @@ int http_reply(struct http_req *req, int status, const char *content_type, const
 /* New problem+json object (RFC 9457) for <rc> with <detail> (may be NULL),
  * for replies built by hand, e.g. a failure that was still recorded. */
 json_t *http_problem_new(struct http_req *req, int rc, const char *detail);
+/* The same without a request (an answer recorded for later replays):
+ * <instance> and <request_id> may be NULL. */
+json_t *http_problem_body(int rc, const char *detail, const char *instance, const char *request_id);
 
 /* Records a reason for <rc> and returns <rc>; the server replies with
  * problem+json when the handler returns it. */
 int http_fail(struct http_req *req, int rc, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* --- answering later ------------------------------------------------------ */
+
+/* What a handler returns, through http_req_park, when it answers later. */
+#define HTTP_PARKED (-2)
+
+/* Decides a parked request: replies (returning RC_OK) or returns an error
+ * code (answered with problem+json), or returns HTTP_PARKED to wait on,
+ * which is not allowed once <expired>. It may park the request again with
+ * a new deadline through http_req_park. Runs on the request's loop thread. */
+typedef int (*http_park_cb)(struct http_req *req, void *ud, bool expired);
+
+/*
+ * Instead of replying now, keeps <req> open without blocking its event
+ * loop: <check>(<req>, <ud>, false) runs every HTTP_PARK_TICK_MS until it
+ * decides, and <check>(<req>, <ud>, true) once <timeout_ms> have passed.
+ * A handler (or a check) returns what this returns, HTTP_PARKED. If the
+ * client goes away meanwhile, <check> is not called again. <ud> is
+ * borrowed: allocate it with http_req_alloc so it lives with the request.
+ */
+int http_req_park(struct http_req *req, int timeout_ms, http_park_cb check, void *ud);
+#define HTTP_PARK_TICK_MS 2
+
+/* <size> zeroed bytes living exactly as long as <req>, or NULL. */
+void *http_req_alloc(struct http_req *req, size_t size);
+
+/* One pointer of per-request state for the layer above the server (set
+ * once, e.g. by a command wrapper); NULL until set. Borrowed. */
+void *http_req_state(struct http_req *req);
+void http_req_set_state(struct http_req *req, void *state);
 
 #endif

@@ -21,8 +21,11 @@ struct http__param {
     char *value; /* decoded, NUL-terminated, in the request pool */
 };
 
+struct http__worker;
+
 struct http_req {
     h2o_req_t *h2o;
+    struct http__worker *worker;    /* the loop thread serving it */
     void *ctx;                      /* worker context (borrowed) */
     const struct http_route *route; /* NULL for built-in routes */
     char method[16];
@@ -37,6 +40,16 @@ struct http_req {
     int status;            /* status sent */
     bool close_connection; /* draining: no keep-alive */
     char detail[512];      /* reason recorded by http_fail */
+    void *state;           /* http_req_state */
+    size_t stats_index;    /* which route's metrics count it */
+    int64_t started_us;    /* monotonic, when it arrived */
+    bool finished;         /* answered and accounted for */
+    /* parked (http_req_park), loop thread only */
+    h2o_linklist_t parked_link; /* in the worker's parked list while waiting */
+    bool parked;
+    int64_t park_deadline_ms; /* monotonic */
+    http_park_cb park_check;
+    void *park_ud;
 };
 
 /* Allocator for path/query copies living as long as the request. */

@@ -154,6 +154,10 @@ int http_reply(struct http_req *req, int status, const char *content_type, const
 {
     BUG_ON(req->replied);
     h2o_req_t *r = req->h2o;
+    /* Unavailable is for now: every 503 says when to come back, unless the
+     * handler said it already. */
+    if (status == 503 && h2o_find_header_by_str(&r->res.headers, H2O_STRLIT("retry-after"), -1) < 0)
+        http_reply_header(req, "Retry-After", "1");
     req->replied = true;
     req->status = status;
     r->res.status = status;
@@ -190,45 +194,51 @@ int http_fail(struct http_req *req, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* <text> itself when it is valid UTF-8, else a copy in the request pool
- * with each byte that breaks it replaced by '?': a detail quoting client
- * input, or cut at a byte limit, must not cost the whole problem (jansson
- * refuses invalid UTF-8). */
-static const char *http__utf8_safe(struct http_req *req, const char *text)
+/* New JSON string of <text> when it is valid UTF-8, else of a copy with
+ * each byte that breaks it replaced by '?': a detail quoting client input,
+ * or cut at a byte limit, must not cost the whole problem (jansson refuses
+ * invalid UTF-8). NULL when out of memory. */
+static json_t *http__utf8_string(const char *text)
 {
     size_t len = strlen(text), ok = http__utf8_valid_prefix(text, len);
     if (ok == len)
-        return text;
-    char *copy = h2o_mem_alloc_pool(&req->h2o->pool, len + 1);
-    memcpy(copy, text, len + 1);
+        return json_string(text);
+    char *copy = mem_strdup(text);
+    if (!copy)
+        return NULL;
     while (ok < len) {
         copy[ok++] = '?';
         ok += http__utf8_valid_prefix(copy + ok, len - ok);
     }
-    return copy;
+    json_t *v = json_string(copy);
+    mem_free(copy);
+    return v;
+}
+
+json_t *http_problem_body(int rc, const char *detail, const char *instance, const char *request_id)
+{
+    char type[96];
+    snprintf(type, sizeof type, "/problems/%s", rc_slug(rc));
+    json_t *body = json_pack("{s:s, s:s, s:i}", "type", type, "title", rc_title(rc), "status",
+                             rc_http_status(rc));
+    if (body && instance)
+        json_object_set_new(body, "instance", http__utf8_string(instance));
+    if (body && request_id)
+        json_object_set_new(body, "requestId", json_string(request_id));
+    if (body && detail && *detail)
+        json_object_set_new(body, "detail", http__utf8_string(detail));
+    return body;
 }
 
 json_t *http_problem_new(struct http_req *req, int rc, const char *detail)
 {
-    char type[96];
-    snprintf(type, sizeof type, "/problems/%s", rc_slug(rc));
-    json_t *body =
-        json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", rc_title(rc), "status",
-                  rc_http_status(rc), "instance", req->path ? http__utf8_safe(req, req->path) : "/",
-                  "requestId", req->request_id);
-    if (body && detail && *detail)
-        json_object_set_new(body, "detail", json_string(http__utf8_safe(req, detail)));
-    return body;
+    return http_problem_body(rc, detail, req->path ? req->path : "/", req->request_id);
 }
 
 /* Sends the problem+json reply for <rc> (RFC 9457). Never fails: when even
  * the JSON cannot be built, a fixed body goes out. */
 void http__reply_problem(struct http_req *req, int rc)
 {
-    /* Unavailable is for now: say when to come back, unless the handler did. */
-    if (rc_http_status(rc) == 503 &&
-        h2o_find_header_by_str(&req->h2o->res.headers, H2O_STRLIT("retry-after"), -1) < 0)
-        http_reply_header(req, "Retry-After", "1");
     json_t *body = http_problem_new(req, rc, req->detail);
     char *text = body ? jx_dump(body) : NULL;
     json_decref(body);

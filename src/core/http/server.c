@@ -7,6 +7,12 @@
  * Lifecycle: start (bind, spawn, wait until every worker is ready) →
  * set_draining (readyz red, no more keep-alive) → stop (close listeners,
  * let in-progress requests finish, close what is idle, join).
+ *
+ * A request's record lives in its h2o pool, so a handler may park it
+ * (http_req_park) and answer on a later turn of the loop: parked requests
+ * sit in their worker's list, a short timer asks each whether it is done,
+ * and the pool's dispose hook takes a request out of the list when its
+ * client goes away first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,10 +63,13 @@ struct http__worker {
     h2o_socket_t *waker; /* reads a dup of wake_fd, loop thread only */
     int wake_fd;         /* eventfd other threads write to stop the loop */
     void *app_ctx;
-    h2o_linklist_t conns;    /* struct http__conn, loop thread only */
-    int64_t last_request_ms; /* monotonic, loop thread only */
-    bool stopping;           /* loop thread only */
-    bool started;            /* thread was created */
+    h2o_linklist_t conns;  /* struct http__conn, loop thread only */
+    h2o_linklist_t parked; /* struct http_req waiting in http_req_park, loop thread only */
+    h2o_timeout_t park_timeout;
+    h2o_timeout_entry_t park_tick; /* linked while anything is parked */
+    int64_t last_request_ms;       /* monotonic, loop thread only */
+    bool stopping;                 /* loop thread only */
+    bool started;                  /* thread was created */
 };
 
 struct http_server {
@@ -143,13 +152,23 @@ static int http__builtin(struct http_server *s, struct http_req *req, int which)
     switch (which) {
     case HTTP__HEALTHZ:
         return http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), NULL);
-    case HTTP__READYZ:
-        if (atomic_load(&s->draining))
-            return http_fail(req, RC_UNAVAILABLE, "shutting down");
-        if (s->opts.is_ready && !s->opts.is_ready(req->ctx))
-            return http_fail(req, RC_UNAVAILABLE,
-                             "a dependency (store or event bus) is not answering");
-        return http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"), NULL);
+    case HTTP__READYZ: {
+        json_t *checks = json_object();
+        if (!checks)
+            return RC_NOMEM;
+        bool draining = atomic_load(&s->draining);
+        bool ready = !draining && (!s->opts.readiness || s->opts.readiness(req->ctx, checks));
+        if (ready)
+            return http_reply_json(
+                req, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks), NULL);
+        json_t *body = http_problem_new(
+            req, RC_UNAVAILABLE, draining ? "shutting down" : "a dependency is not answering");
+        if (body)
+            json_object_set_new(body, "checks", checks);
+        else
+            json_decref(checks);
+        return body ? http_reply_json(req, 503, body, "application/problem+json") : RC_NOMEM;
+    }
     case HTTP__METRICS: {
         struct buf out;
         buf_init(&out, 4 << 20);
@@ -277,6 +296,94 @@ static void http__take_request_id(struct http_req *req)
     id_uuid(req->request_id);
 }
 
+/* Answers <req> with problem+json unless it replied, and accounts for it
+ * (metrics, the request log line). */
+static void http__finish(struct http_req *req, int rc)
+{
+    struct http_server *s = req->worker->server;
+    if (!req->replied) {
+        if (rc == RC_OK) {
+            rc = RC_INTERNAL;
+            http_fail(req, rc, "the handler sent no reply");
+        }
+        http__reply_problem(req, rc);
+    }
+    json_decref(req->json);
+    req->json = NULL;
+    req->finished = true;
+    metrics_gauge_add(s->in_flight, -1);
+    http__account(&s->stats[req->stats_index], req, rc, clock_mono_us() - req->started_us);
+}
+
+/* The request's pool is going away: a parked request whose client left
+ * leaves the list and is never checked again. */
+static void http__req_dispose(void *p)
+{
+    struct http_req *req = p;
+    if (req->parked) {
+        h2o_linklist_unlink(&req->parked_link);
+        req->parked = false;
+    }
+    if (!req->finished) {
+        json_decref(req->json);
+        metrics_gauge_add(req->worker->server->in_flight, -1);
+        log_write(
+            LOG_DEBUG, req->request_id,
+            json_pack("{s:s, s:s}", "method", req->method, "path", req->path ? req->path : ""),
+            "client went away before the answer");
+    }
+}
+
+static void http__on_park_tick(h2o_timeout_entry_t *entry)
+{
+    struct http__worker *w = H2O_STRUCT_FROM_MEMBER(struct http__worker, park_tick, entry);
+    int64_t now = clock_mono_ms();
+    h2o_linklist_t due; /* checks may park again: those go back to w->parked */
+    h2o_linklist_init_anchor(&due);
+    h2o_linklist_insert_list(&due, &w->parked);
+    while (!h2o_linklist_is_empty(&due)) {
+        struct http_req *req = H2O_STRUCT_FROM_MEMBER(struct http_req, parked_link, due.next);
+        h2o_linklist_unlink(&req->parked_link);
+        req->parked = false;
+        bool expired = now >= req->park_deadline_ms;
+        int rc = req->park_check(req, req->park_ud, expired);
+        if (rc != HTTP_PARKED) {
+            http__finish(req, rc);
+        } else if (!req->parked) { /* waits on, with the same deadline */
+            BUG_ON(expired);
+            h2o_linklist_insert(&w->parked, &req->parked_link);
+            req->parked = true;
+        }
+    }
+    if (!h2o_linklist_is_empty(&w->parked) && !h2o_timeout_is_linked(&w->park_tick))
+        h2o_timeout_link(w->loop, &w->park_timeout, &w->park_tick);
+}
+
+int http_req_park(struct http_req *req, int timeout_ms, http_park_cb check, void *ud)
+{
+    struct http__worker *w = req->worker;
+    BUG_ON(req->parked || req->replied);
+    req->park_deadline_ms = clock_mono_ms() + timeout_ms;
+    req->park_check = check;
+    req->park_ud = ud;
+    h2o_linklist_insert(&w->parked, &req->parked_link);
+    req->parked = true;
+    if (!h2o_timeout_is_linked(&w->park_tick))
+        h2o_timeout_link(w->loop, &w->park_timeout, &w->park_tick);
+    return HTTP_PARKED;
+}
+
+void *http_req_alloc(struct http_req *req, size_t size)
+{
+    void *p = h2o_mem_alloc_pool(&req->h2o->pool, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+void *http_req_state(struct http_req *req) { return req->state; }
+void http_req_set_state(struct http_req *req, void *state) { req->state = state; }
+
 static int http__on_req(h2o_handler_t *self, h2o_req_t *h)
 {
     (void)self;
@@ -284,45 +391,42 @@ static int http__on_req(h2o_handler_t *self, h2o_req_t *h)
     struct http_server *s = w->server;
     int64_t started = clock_mono_us();
     w->last_request_ms = started / 1000;
-    metrics_gauge_add(s->in_flight, 1);
 
-    struct http_req req = {.h2o = h, .ctx = w->app_ctx};
-    req.close_connection = atomic_load(&s->draining);
-    http__take_request_id(&req);
+    struct http_req *req = h2o_mem_alloc_shared(&h->pool, sizeof *req, http__req_dispose);
+    *req = (struct http_req){.h2o = h,
+                             .worker = w,
+                             .ctx = w->app_ctx,
+                             .started_us = started,
+                             .stats_index = s->opts.nroutes + HTTP__UNMATCHED};
+    metrics_gauge_add(s->in_flight, 1);
+    req->close_connection = atomic_load(&s->draining);
+    http__take_request_id(req);
     /* The path as sent, quotable in logs and problems until http__dispatch
      * decodes it; NULL (quoted as "/") if the pool refuses. */
-    req.path = http__path_escape(h->path.base, h->query_at != SIZE_MAX ? h->query_at : h->path.len,
-                                 http__pool_alloc, &h->pool);
+    req->path = http__path_escape(h->path.base, h->query_at != SIZE_MAX ? h->query_at : h->path.len,
+                                  http__pool_alloc, &h->pool);
     if (h->query_at != SIZE_MAX) {
-        req.query = h->path.base + h->query_at + 1;
-        req.query_len = h->path.len - h->query_at - 1;
+        req->query = h->path.base + h->query_at + 1;
+        req->query_len = h->path.len - h->query_at - 1;
     }
 
     int rc;
-    size_t stats_index = s->opts.nroutes + HTTP__UNMATCHED;
-    if (h->method.len >= sizeof req.method) {
-        snprintf(req.method, sizeof req.method, "(long)");
-        rc = http_fail(&req, RC_METHOD_NOT_ALLOWED, "unknown method");
+    if (h->method.len >= sizeof req->method) {
+        snprintf(req->method, sizeof req->method, "(long)");
+        rc = http_fail(req, RC_METHOD_NOT_ALLOWED, "unknown method");
     } else {
-        memcpy(req.method, h->method.base, h->method.len);
-        req.method[h->method.len] = '\0';
-        rc = http__dispatch(s, &req, &stats_index);
+        memcpy(req->method, h->method.base, h->method.len);
+        req->method[h->method.len] = '\0';
+        rc = http__dispatch(s, req, &req->stats_index);
     }
     if (rc == HTTP__DECLINED) {
         /* h2o's file handler, registered after this one, serves it. */
+        req->finished = true;
         metrics_gauge_add(s->in_flight, -1);
         return -1;
     }
-    if (!req.replied) {
-        if (rc == RC_OK) {
-            rc = RC_INTERNAL;
-            http_fail(&req, rc, "the handler sent no reply");
-        }
-        http__reply_problem(&req, rc);
-    }
-    json_decref(req.json);
-    metrics_gauge_add(s->in_flight, -1);
-    http__account(&s->stats[stats_index], &req, rc, clock_mono_us() - started);
+    if (rc != HTTP_PARKED)
+        http__finish(req, rc);
     return 0;
 }
 
@@ -394,7 +498,10 @@ static void *http__worker_main(void *arg)
     struct http__worker *w = arg;
     struct http_server *s = w->server;
     h2o_linklist_init_anchor(&w->conns);
+    h2o_linklist_init_anchor(&w->parked);
     w->loop = h2o_evloop_create();
+    h2o_timeout_init(w->loop, &w->park_timeout, HTTP_PARK_TICK_MS);
+    w->park_tick.cb = http__on_park_tick;
     h2o_context_init(&w->ctx, w->loop, &s->config);
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = s->config.hosts;
@@ -427,8 +534,9 @@ static void *http__worker_main(void *arg)
     /* Drain: no new connections; finish what is in progress, then close. */
     h2o_socket_close(w->listener);
     int64_t deadline = clock_mono_ms() + atomic_load(&s->stop_timeout_ms);
-    while (clock_mono_ms() < deadline && clock_mono_ms() - w->last_request_ms < HTTP__QUIET_MS &&
-           !h2o_linklist_is_empty(&w->conns))
+    while (clock_mono_ms() < deadline && !h2o_linklist_is_empty(&w->conns) &&
+           (clock_mono_ms() - w->last_request_ms < HTTP__QUIET_MS ||
+            !h2o_linklist_is_empty(&w->parked)))
         h2o_evloop_run(w->loop, 10);
     http__shutdown_reads(w);
     while (clock_mono_ms() < deadline && !h2o_linklist_is_empty(&w->conns))
@@ -441,6 +549,9 @@ out:
         /* Let h2o run the callbacks of the sockets just closed. */
         h2o_evloop_run(w->loop, 0);
         h2o_multithread_queue_t *queue = w->ctx.queue;
+        if (h2o_timeout_is_linked(&w->park_tick))
+            h2o_timeout_unlink(&w->park_tick);
+        h2o_timeout_dispose(w->loop, &w->park_timeout);
         h2o_context_dispose(&w->ctx);
         /* h2o 2.2's evloop build closes the context's queue but never frees
          * the struct (h2o_mem_alloc, i.e. malloc). */

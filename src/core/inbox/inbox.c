@@ -1,8 +1,9 @@
-/* Idempotent inbox and consumer loop; see inbox.h. */
+/* Idempotent inbox, dead letters and the consumer loop; see inbox.h. */
 #include "core/inbox/inbox.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +23,21 @@ const struct store_migration inbox_schema[] = {
         " event_id TEXT PRIMARY KEY,"
         " handled_at BIGINT NOT NULL);"
         "CREATE INDEX inbox_handled_at ON inbox (handled_at);"},
+    {2, "CREATE TABLE consumer_progress ("
+        " part INTEGER PRIMARY KEY,"
+        " applied BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL);"
+        "CREATE TABLE dead_letters ("
+        " event_id TEXT PRIMARY KEY,"
+        " part INTEGER NOT NULL,"
+        " event_offset BIGINT NOT NULL,"
+        " event_key TEXT NOT NULL,"
+        " type TEXT NOT NULL,"
+        " payload TEXT NOT NULL,"
+        " error TEXT NOT NULL,"
+        " detail TEXT NOT NULL,"
+        " attempts BIGINT NOT NULL,"
+        " failed_at BIGINT NOT NULL);"},
 };
 const size_t inbox_schema_len = ARRAY_LEN(inbox_schema);
 
@@ -32,12 +48,52 @@ struct inbox_consumer {
     pthread_t thread;
     atomic_bool stopping;
     int64_t handled; /* events applied (for the fault injection) */
-    struct metrics_gauge *lag;
+    /* stall watch: written by the consumer thread, read by any */
+    atomic_int_fast64_t advanced_at; /* monotonic ms of the last progress */
+    atomic_bool waiting;             /* events are known to wait */
+    atomic_int_fast64_t lag;         /* last measured */
+    bool reported_stall;             /* consumer thread only */
+    pthread_mutex_t lock;            /* guards error */
+    char error[200];                 /* failure being retried; "" */
+    struct metrics_gauge *lag_gauge;
+    struct metrics_gauge *stalled;
+    struct metrics_gauge *dead_gauge;
     struct metrics_counter *applied;
     struct metrics_counter *duplicates;
     struct metrics_counter *retries;
-    struct metrics_counter *skipped;
+    struct metrics_counter *dead_lettered;
 };
+
+/* --- error classes and reasons ------------------------------------------------ */
+
+static _Thread_local char inbox_reason[200];
+
+enum inbox_error_class inbox_error_class(int rc)
+{
+    switch (rc) {
+    case RC_NOMEM:
+    case RC_STORE:
+    case RC_RETRY:
+    case RC_BUS:
+    case RC_UNAVAILABLE:
+    case RC_TIMEOUT:
+    case RC_IO:
+        return INBOX_TRANSIENT;
+    case RC_ALREADY_APPLIED:
+        return INBOX_ALREADY_APPLIED;
+    default:
+        return INBOX_PERMANENT;
+    }
+}
+
+int inbox_reject(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(inbox_reason, sizeof inbox_reason, fmt, ap);
+    va_end(ap);
+    return rc;
+}
 
 int inbox_claim(struct store *st, const char *event_id, bool *fresh)
 {
@@ -51,80 +107,253 @@ int inbox_claim(struct store *st, const char *event_id, bool *fresh)
     return rc;
 }
 
-static const struct inbox_handler *inbox_find(const struct inbox_consumer *c, const char *type)
+static const struct inbox_handler *inbox_find(const struct inbox_handler *handlers, size_t n,
+                                              const char *type)
 {
     const struct inbox_handler *any = NULL;
-    for (size_t i = 0; i < c->opts.nhandlers; i++) {
-        if (!strcmp(c->opts.handlers[i].type, type))
-            return &c->opts.handlers[i];
-        if (!strcmp(c->opts.handlers[i].type, "*"))
-            any = &c->opts.handlers[i];
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(handlers[i].type, type))
+            return &handlers[i];
+        if (!strcmp(handlers[i].type, "*"))
+            any = &handlers[i];
     }
     return any;
 }
 
-/* One attempt at applying <ev>: claim and handle in one transaction. */
+/* Parses <payload> and runs <h> on it inside the open transaction of <st>. */
+static int inbox_run_handler(const struct inbox_handler *h, void *ctx, struct store *st,
+                             const struct bus_event *ev, const char *payload)
+{
+    json_t *parsed = NULL;
+    char detail[160];
+    inbox_reason[0] = '\0';
+    int rc = jx_parse(payload, strlen(payload), true, &parsed, detail, sizeof detail);
+    if (rc == RC_BAD_JSON) /* RC_NOMEM is transient: retried */
+        rc = inbox_reject(RC_BAD_EVENT, "the payload is not a JSON object: %s", detail);
+    if (rc == RC_OK)
+        rc = h->fn(ctx, st, ev, parsed);
+    json_decref(parsed);
+    return rc;
+}
+
+/* The reason a handler gave for <rc>, else the store's message, else the
+ * code's title; borrowed until the next handler runs on this thread. */
+static const char *inbox_why(int rc, struct store *st)
+{
+    if (inbox_reason[0])
+        return inbox_reason;
+    if (*store_error(st))
+        return store_error(st);
+    return rc_title(rc);
+}
+
+/* --- the consumer's status ------------------------------------------------------- */
+
+static void inbox_set_error(struct inbox_consumer *c, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void inbox_set_error(struct inbox_consumer *c, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&c->lock);
+    va_start(ap, fmt);
+    vsnprintf(c->error, sizeof c->error, fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The consumer got somewhere: applied a batch, or found nothing to do. */
+static void inbox_advanced(struct inbox_consumer *c, bool more_waiting)
+{
+    atomic_store(&c->advanced_at, clock_mono_ms());
+    atomic_store(&c->waiting, more_waiting);
+    inbox_set_error(c, "%s", "");
+}
+
+static bool inbox_is_stalled(struct inbox_consumer *c, int64_t *for_ms)
+{
+    *for_ms = clock_mono_ms() - atomic_load(&c->advanced_at);
+    return atomic_load(&c->waiting) && *for_ms >= c->opts.stall_ms;
+}
+
+/* Logs and flags a stall once when it begins and once when it ends. */
+static void inbox_watch_stall(struct inbox_consumer *c)
+{
+    int64_t for_ms;
+    bool stalled = inbox_is_stalled(c, &for_ms);
+    if (stalled == c->reported_stall)
+        return;
+    c->reported_stall = stalled;
+    metrics_gauge_set(c->stalled, stalled);
+    char error[sizeof c->error];
+    pthread_mutex_lock(&c->lock);
+    snprintf(error, sizeof error, "%s", c->error);
+    pthread_mutex_unlock(&c->lock);
+    if (stalled)
+        log_write(LOG_ERROR, NULL,
+                  json_pack("{s:s, s:I, s:I, s:s}", "group", c->opts.group, "stalledMs",
+                            (json_int_t)for_ms, "lag", (json_int_t)atomic_load(&c->lag), "error",
+                            error),
+                  "the event consumer is stalled: events wait and none was applied");
+    else
+        log_info("the event consumer of %s is moving again", c->opts.group);
+}
+
+void inbox_consumer_status(struct inbox_consumer *c, struct inbox_consumer_status *out)
+{
+    *out = (struct inbox_consumer_status){.lag = atomic_load(&c->lag)};
+    out->stalled = inbox_is_stalled(c, &out->stalled_ms);
+    if (!out->stalled)
+        out->stalled_ms = 0;
+    pthread_mutex_lock(&c->lock);
+    snprintf(out->error, sizeof out->error, "%s", c->error);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* --- applying one event ------------------------------------------------------------ */
+
+enum inbox_step {
+    INBOX_RUN,         /* claim and run the handler */
+    INBOX_CLAIM_ONLY,  /* claim: the effect is already there */
+    INBOX_DEAD_LETTER, /* claim and keep the event as a dead letter */
+};
+
+static int inbox_add_dead_letter(struct store *st, const struct bus_event *ev, int error,
+                                 const char *detail)
+{
+    return store_exec(
+        st,
+        "INSERT INTO dead_letters (event_id, part, event_offset, event_key, type, payload, error,"
+        " detail, attempts, failed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        STORE_ARGS(STORE_TEXT(ev->id), STORE_INT(ev->partition), STORE_INT(ev->offset),
+                   STORE_TEXT(ev->key), STORE_TEXT(ev->type), STORE_TEXT(ev->payload),
+                   STORE_TEXT(rc_name(error)), STORE_TEXT(detail), STORE_INT(clock_wall_ms())),
+        NULL, NULL, NULL);
+}
+
+/* One attempt at <step> for <ev>, in one transaction. */
 static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler *h,
-                            const struct bus_event *ev, bool skip)
+                            const struct bus_event *ev, enum inbox_step step, int error,
+                            const char *detail)
 {
     int rc = store_begin(c->store);
     if (rc != RC_OK)
         return rc;
     bool fresh = false;
-    json_t *payload = NULL;
     rc = inbox_claim(c->store, ev->id, &fresh);
-    if (rc == RC_OK && fresh && !skip) {
-        char detail[160];
-        rc = jx_parse(ev->payload, strlen(ev->payload), true, &payload, detail, sizeof detail);
-        if (rc == RC_OK)
-            rc = h->fn(c->opts.ctx, c->store, ev, payload);
-        else if (rc == RC_BAD_JSON)
-            rc = RC_BAD_EVENT; /* RC_NOMEM is transient: retried, not skipped */
-    }
-    json_decref(payload);
+    if (rc == RC_OK && fresh && step == INBOX_RUN)
+        rc = inbox_run_handler(h, c->opts.ctx, c->store, ev, ev->payload);
+    else if (rc == RC_OK && fresh && step == INBOX_DEAD_LETTER)
+        rc = inbox_add_dead_letter(c->store, ev, error, detail);
     if (rc != RC_OK) {
         store_rollback(c->store);
         return rc;
     }
     if ((rc = store_commit(c->store)) != RC_OK)
         return rc;
-    metrics_counter_add(fresh ? c->applied : c->duplicates, 1);
+    if (step == INBOX_RUN)
+        metrics_counter_add(fresh ? c->applied : c->duplicates, 1);
     return RC_OK;
 }
 
-/* Applies <ev> until it succeeds or the consumer stops. Returns RC_OK when
- * applied (or skipped as poison), else the last error (only when stopping). */
+/* Repeats <step> (which only claims or records) until it sticks or the
+ * consumer stops. */
+static int inbox_settle(struct inbox_consumer *c, const struct inbox_handler *h,
+                        const struct bus_event *ev, enum inbox_step step, int error,
+                        const char *detail)
+{
+    int rc;
+    int64_t backoff = 10;
+    while ((rc = inbox_apply_once(c, h, ev, step, error, detail)) != RC_OK &&
+           !atomic_load(&c->stopping)) {
+        clock_sleep_ms(backoff);
+        backoff = backoff * 2 > c->opts.retry_max_ms ? c->opts.retry_max_ms : backoff * 2;
+    }
+    return rc;
+}
+
+/* Applies <ev> as its error class says. Returns RC_OK once it is applied,
+ * recorded as done, or dead-lettered; else the last error (only when
+ * stopping). */
 static int inbox_apply(struct inbox_consumer *c, const struct bus_event *ev)
 {
-    const struct inbox_handler *h = inbox_find(c, ev->type);
+    const struct inbox_handler *h = inbox_find(c->opts.handlers, c->opts.nhandlers, ev->type);
     if (!h)
         return RC_OK; /* not ours: nothing to record */
     int64_t backoff = 10;
     for (;;) {
-        int rc = inbox_apply_once(c, h, ev, false);
+        int rc = inbox_apply_once(c, h, ev, INBOX_RUN, RC_OK, NULL);
         if (rc == RC_OK)
             return RC_OK;
-        if (rc == RC_BAD_EVENT) {
+        char why[sizeof inbox_reason];
+        snprintf(why, sizeof why, "%s", inbox_why(rc, c->store));
+        switch (inbox_error_class(rc)) {
+        case INBOX_ALREADY_APPLIED:
+            metrics_counter_add(c->duplicates, 1);
+            return inbox_settle(c, h, ev, INBOX_CLAIM_ONLY, RC_OK, NULL);
+        case INBOX_PERMANENT:
             log_write(LOG_ERROR, NULL,
-                      json_pack("{s:s, s:s, s:I}", "eventId", ev->id, "eventType", ev->type,
-                                "offset", (json_int_t)ev->offset),
-                      "skipping an event that cannot be applied");
-            metrics_counter_add(c->skipped, 1);
-            backoff = 10;
-            while ((rc = inbox_apply_once(c, h, ev, true)) != RC_OK && !atomic_load(&c->stopping))
-                clock_sleep_ms(backoff);
-            return rc;
+                      json_pack("{s:s, s:s, s:I, s:i, s:s, s:s}", "eventId", ev->id, "eventType",
+                                ev->type, "offset", (json_int_t)ev->offset, "partition",
+                                (int)ev->partition, "error", rc_name(rc), "detail", why),
+                      "event cannot be applied; kept as a dead letter");
+            metrics_counter_add(c->dead_lettered, 1);
+            metrics_gauge_add(c->dead_gauge, 1);
+            return inbox_settle(c, h, ev, INBOX_DEAD_LETTER, rc, why);
+        case INBOX_TRANSIENT:
+            break;
         }
         metrics_counter_add(c->retries, 1);
+        inbox_set_error(c, "%s %s: %s: %s", ev->type, ev->id, rc_name(rc), why);
         log_write(LOG_WARN, NULL,
                   json_pack("{s:s, s:s, s:s, s:s}", "eventId", ev->id, "eventType", ev->type,
-                            "error", rc_name(rc), "store", store_error(c->store)),
+                            "error", rc_name(rc), "detail", why),
                   "event handler failed; retrying in %lld ms", (long long)backoff);
+        atomic_store(&c->waiting, true);
+        inbox_watch_stall(c);
         if (atomic_load(&c->stopping))
             return rc;
         clock_sleep_ms(backoff);
         backoff = backoff * 2 > c->opts.retry_max_ms ? c->opts.retry_max_ms : backoff * 2;
     }
+}
+
+/* --- progress, purge, metrics ------------------------------------------------------ */
+
+/* Records, per partition, the offset of the last of <events> (all
+ * applied), in one transaction; progress never moves back. */
+static int inbox_record_progress(struct store *st, const struct bus_event *events, size_t n)
+{
+    int32_t parts[BUS_PARTITIONS_MAX];
+    int64_t last[BUS_PARTITIONS_MAX];
+    size_t nparts = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < nparts && parts[k] != events[i].partition)
+            k++;
+        if (k == nparts) {
+            if (nparts == ARRAY_LEN(parts))
+                return RC_INTERNAL;
+            parts[nparts++] = events[i].partition;
+            last[k] = events[i].offset;
+        }
+        if (events[i].offset > last[k])
+            last[k] = events[i].offset;
+    }
+    int rc = store_begin(st);
+    for (size_t k = 0; rc == RC_OK && k < nparts; k++)
+        rc = store_exec(
+            st,
+            "INSERT INTO consumer_progress (part, applied, updated_at)"
+            " VALUES ($1, $2, $3) ON CONFLICT (part) DO UPDATE SET"
+            " applied = CASE WHEN excluded.applied > consumer_progress.applied"
+            " THEN excluded.applied ELSE consumer_progress.applied END,"
+            " updated_at = excluded.updated_at",
+            STORE_ARGS(STORE_INT(parts[k]), STORE_INT(last[k]), STORE_INT(clock_wall_ms())), NULL,
+            NULL, NULL);
+    if (rc == RC_OK)
+        return store_commit(st);
+    store_rollback(st);
+    return rc;
 }
 
 static void inbox_purge(struct inbox_consumer *c)
@@ -136,10 +365,55 @@ static void inbox_purge(struct inbox_consumer *c)
         log_warn("inbox purge failed: %s", store_error(c->store));
 }
 
+/* Lag and dead letters for the metrics, once a second. */
+static void inbox_measure(struct inbox_consumer *c)
+{
+    int64_t lag = 0, dead = 0;
+    if (bus_lag(c->bus, &lag) == RC_OK) {
+        metrics_gauge_set(c->lag_gauge, lag);
+        atomic_store(&c->lag, lag);
+        if (lag > 0)
+            atomic_store(&c->waiting, true);
+    }
+    if (store_query_int(c->store, "SELECT COUNT(*) FROM dead_letters", NULL, 0, &dead, NULL) ==
+        RC_OK)
+        metrics_gauge_set(c->dead_gauge, dead);
+}
+
+/* Repeats <what> (an offset or progress write) until it works or the
+ * consumer stops. */
+static void inbox_persist(struct inbox_consumer *c,
+                          int (*what)(struct inbox_consumer *c, const struct bus_event *events,
+                                      size_t n),
+                          const struct bus_event *events, size_t n, const char *name)
+{
+    int rc;
+    while ((rc = what(c, events, n)) != RC_OK && !atomic_load(&c->stopping)) {
+        inbox_set_error(c, "%s failed: %s %s%s", name, rc_name(rc), bus_error(c->bus),
+                        store_error(c->store));
+        log_warn("%s failed (%s %s%s); retrying", name, rc_name(rc), bus_error(c->bus),
+                 store_error(c->store));
+        inbox_watch_stall(c);
+        clock_sleep_ms(100);
+    }
+}
+
+static int inbox_write_progress(struct inbox_consumer *c, const struct bus_event *events, size_t n)
+{
+    return inbox_record_progress(c->store, events, n);
+}
+
+static int inbox_commit_offsets(struct inbox_consumer *c, const struct bus_event *events, size_t n)
+{
+    (void)events;
+    (void)n;
+    return bus_commit(c->bus);
+}
+
 static void *inbox_consumer_main(void *arg)
 {
     struct inbox_consumer *c = arg;
-    int64_t next_purge = clock_mono_ms(), next_lag = 0, backoff = 0;
+    int64_t next_purge = clock_mono_ms(), next_measure = 0, backoff = 0;
     while (!atomic_load(&c->stopping)) {
         const struct bus_event *events;
         size_t n;
@@ -148,11 +422,15 @@ static void *inbox_consumer_main(void *arg)
             backoff = backoff ? backoff * 2 : 10;
             if (backoff > c->opts.retry_max_ms)
                 backoff = c->opts.retry_max_ms;
+            inbox_set_error(c, "cannot read the event bus: %s: %s", rc_name(rc), bus_error(c->bus));
             log_warn("event bus poll failed (%s: %s); retrying", rc_name(rc), bus_error(c->bus));
+            inbox_watch_stall(c);
             clock_sleep_ms(backoff);
             continue;
         }
         backoff = 0;
+        if (n > 0)
+            atomic_store(&c->waiting, true);
         size_t done = 0;
         for (; done < n; done++) {
             if (inbox_apply(c, &events[done]) != RC_OK)
@@ -163,18 +441,17 @@ static void *inbox_consumer_main(void *arg)
             }
         }
         if (done == n && n > 0) {
-            while ((rc = bus_commit(c->bus)) != RC_OK && !atomic_load(&c->stopping)) {
-                log_warn("offset commit failed (%s); retrying", bus_error(c->bus));
-                clock_sleep_ms(100);
-            }
+            inbox_persist(c, inbox_write_progress, events, n, "recording consumer progress");
+            inbox_persist(c, inbox_commit_offsets, events, n, "offset commit");
         }
+        if (done == n)
+            inbox_advanced(c, n > 0); /* an empty poll: nothing waits */
         int64_t now = clock_mono_ms();
-        if (now >= next_lag) {
-            int64_t lag = 0;
-            if (bus_lag(c->bus, &lag) == RC_OK)
-                metrics_gauge_set(c->lag, lag);
-            next_lag = now + INBOX_LAG_EVERY_MS;
+        if (now >= next_measure) {
+            inbox_measure(c);
+            next_measure = now + INBOX_LAG_EVERY_MS;
         }
+        inbox_watch_stall(c);
         if (now >= next_purge) {
             inbox_purge(c);
             next_purge = now + INBOX_PURGE_EVERY_MS;
@@ -187,6 +464,7 @@ static void inbox_consumer_free(struct inbox_consumer *c)
 {
     bus_close(c->bus);
     store_close(c->store);
+    pthread_mutex_destroy(&c->lock);
     mem_free(c);
 }
 
@@ -199,17 +477,27 @@ static int inbox_consumer_open(const struct inbox_consumer_options *opts,
     if (!c)
         return RC_NOMEM;
     c->opts = *opts;
+    pthread_mutex_init(&c->lock, NULL);
+    atomic_store(&c->advanced_at, clock_mono_ms());
     char labels[128];
     snprintf(labels, sizeof labels, "group=\"%s\"", opts->group);
-    c->lag = metrics_gauge("webtoon_consumer_lag", "Events published but not yet consumed", labels);
+    c->lag_gauge =
+        metrics_gauge("webtoon_consumer_lag", "Events published but not yet consumed", labels);
+    c->stalled = metrics_gauge("webtoon_consumer_stalled",
+                               "1 while events wait and the consumer has not advanced", labels);
+    c->dead_gauge = metrics_gauge("webtoon_consumer_dead_letters",
+                                  "Events kept as dead letters, waiting for an operator", labels);
     c->applied = metrics_counter("webtoon_consumer_events_applied_total",
                                  "Events applied once by a handler", labels);
     c->duplicates = metrics_counter("webtoon_consumer_events_duplicate_total",
-                                    "Redelivered events recognised by the inbox", labels);
+                                    "Redelivered events recognised by the inbox or by their "
+                                    "business key",
+                                    labels);
     c->retries = metrics_counter("webtoon_consumer_handler_retries_total",
                                  "Handler attempts that failed and were retried", labels);
-    c->skipped = metrics_counter("webtoon_consumer_events_skipped_total",
-                                 "Events that could never be applied and were skipped", labels);
+    c->dead_lettered =
+        metrics_counter("webtoon_consumer_events_dead_lettered_total",
+                        "Events that could never be applied and became dead letters", labels);
     int rc = store_open(opts->store_url, &c->store, err, errlen);
     if (rc == RC_OK && opts->commit_hook)
         store_set_commit_hook(c->store, opts->commit_hook, opts->commit_hook_ud);
@@ -246,7 +534,7 @@ int inbox_replay(const struct inbox_consumer_options *opts, int64_t *applied, ch
     int rc = inbox_consumer_open(opts, &c, err, errlen);
     if (rc != RC_OK)
         return rc;
-    atomic_store(&c->stopping, true); /* a failing handler is an error here, not a retry */
+    atomic_store(&c->stopping, true); /* a transient failure is an error here, not a retry */
     for (;;) {
         const struct bus_event *events;
         size_t n;
@@ -254,6 +542,8 @@ int inbox_replay(const struct inbox_consumer_options *opts, int64_t *applied, ch
             break;
         for (size_t i = 0; i < n && rc == RC_OK; i++)
             rc = inbox_apply(c, &events[i]);
+        if (rc == RC_OK)
+            rc = inbox_record_progress(c->store, events, n);
         if (rc == RC_OK)
             rc = bus_commit(c->bus);
         if (rc != RC_OK) {
@@ -275,4 +565,110 @@ void inbox_consumer_stop(struct inbox_consumer *c)
     bus_interrupt(c->bus);
     pthread_join(c->thread, NULL);
     inbox_consumer_free(c);
+}
+
+/* --- dead letters ----------------------------------------------------------------------- */
+
+#define INBOX_DEAD_COLUMNS                                                                         \
+    "event_id, type, event_key, payload, error, detail, part, event_offset, failed_at, attempts"
+
+static void inbox_dead_of_row(const struct store_row *row, struct inbox_dead_letter *d)
+{
+    *d = (struct inbox_dead_letter){
+        .event_id = row->cols[0].s,
+        .type = row->cols[1].s,
+        .key = row->cols[2].s,
+        .payload = row->cols[3].s,
+        .error = row->cols[4].s,
+        .detail = row->cols[5].s,
+        .partition = row->cols[6].i,
+        .offset = row->cols[7].i,
+        .failed_at = row->cols[8].i,
+        .attempts = row->cols[9].i,
+    };
+}
+
+struct inbox_dead_walk {
+    int (*cb)(void *ud, const struct inbox_dead_letter *d);
+    void *ud;
+};
+
+static int inbox_dead_row(void *arg, const struct store_row *row)
+{
+    struct inbox_dead_walk *w = arg;
+    struct inbox_dead_letter d;
+    inbox_dead_of_row(row, &d);
+    return w->cb(w->ud, &d);
+}
+
+int inbox_dead_list(struct store *st, int (*cb)(void *ud, const struct inbox_dead_letter *d),
+                    void *ud)
+{
+    struct inbox_dead_walk w = {cb, ud};
+    return store_exec(
+        st, "SELECT " INBOX_DEAD_COLUMNS " FROM dead_letters ORDER BY failed_at, event_id", NULL, 0,
+        inbox_dead_row, &w, NULL);
+}
+
+/* The dead letter being retried: an owned copy of its event. */
+struct inbox_dead_copy {
+    bool found;
+    struct bus_event ev;
+    char *text; /* owns the event's strings */
+};
+
+static int inbox_take_dead(void *arg, const struct store_row *row)
+{
+    struct inbox_dead_copy *copy = arg;
+    struct inbox_dead_letter d;
+    inbox_dead_of_row(row, &d);
+    copy->found = true;
+    copy->ev.partition = (int32_t)d.partition;
+    copy->ev.offset = d.offset;
+    return bus_event_copy(&copy->ev, &copy->text, d.event_id, strlen(d.event_id), d.key,
+                          strlen(d.key), d.type, strlen(d.type), d.payload, strlen(d.payload));
+}
+
+int inbox_dead_retry(struct store *st, const struct inbox_handler *handlers, size_t n, void *ctx,
+                     const char *event_id, const char *payload, char *err, size_t errlen)
+{
+    struct inbox_dead_copy copy = {0};
+    int rc = store_begin(st);
+    if (rc == RC_OK)
+        rc = store_exec(st, "SELECT " INBOX_DEAD_COLUMNS " FROM dead_letters WHERE event_id = $1",
+                        STORE_ARGS(STORE_TEXT(event_id)), inbox_take_dead, &copy, NULL);
+    if (rc == RC_OK && !copy.found)
+        rc = RC_NOT_FOUND;
+    const struct inbox_handler *h = rc == RC_OK ? inbox_find(handlers, n, copy.ev.type) : NULL;
+    if (rc == RC_OK) {
+        rc = h ? inbox_run_handler(h, ctx, st, &copy.ev, payload ? payload : copy.ev.payload)
+               : RC_OK; /* no handler takes it any more: nothing to apply */
+        if (rc == RC_ALREADY_APPLIED)
+            rc = RC_OK;
+    }
+    if (rc == RC_OK)
+        rc = store_exec(st, "DELETE FROM dead_letters WHERE event_id = $1",
+                        STORE_ARGS(STORE_TEXT(event_id)), NULL, NULL, NULL);
+    if (rc == RC_OK && (rc = store_commit(st)) == RC_OK)
+        goto out;
+    snprintf(err, errlen, "%s", rc == RC_NOT_FOUND ? "no such dead letter" : inbox_why(rc, st));
+    store_rollback(st);
+    if (copy.found) /* keep the new error with it */
+        (void)store_exec(st,
+                         "UPDATE dead_letters SET error = $2, detail = $3, attempts = attempts + 1,"
+                         " failed_at = $4 WHERE event_id = $1",
+                         STORE_ARGS(STORE_TEXT(event_id), STORE_TEXT(rc_name(rc)), STORE_TEXT(err),
+                                    STORE_INT(clock_wall_ms())),
+                         NULL, NULL, NULL);
+out:
+    mem_free(copy.text);
+    return rc;
+}
+
+int inbox_dead_drop(struct store *st, const char *event_id)
+{
+    int64_t n = 0;
+    int rc = store_exec(st, "DELETE FROM dead_letters WHERE event_id = $1",
+                        STORE_ARGS(STORE_TEXT(event_id)), NULL, NULL, &n);
+    return rc == RC_OK && n == 0 ? RC_NOT_FOUND : rc;
 }

@@ -1,4 +1,9 @@
-/* JSON line logger; see log.h. */
+/*
+ * JSON line logger; see log.h. Strings cut to fit a fixed buffer (the
+ * message, the service name) are cut at a UTF-8 character boundary: jansson
+ * refuses a string that ends inside a multi-byte sequence, and the field
+ * would vanish from the line.
+ */
 #include "core/log/log.h"
 
 #include <stdarg.h>
@@ -14,9 +19,47 @@ static enum log_level log_min = LOG_INFO;
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
 
+/*
+ * Length of the longest prefix of the <len> bytes at <s> that does not end
+ * inside a UTF-8 multi-byte sequence; <len> when the last sequence is
+ * complete (or not UTF-8 at all: that is not a cut's doing).
+ */
+static size_t log_utf8_boundary(const char *s, size_t len)
+{
+    size_t lead = len, tail = 0; /* continuation bytes at the end */
+    while (lead > 0 && tail < 3 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80) {
+        lead--;
+        tail++;
+    }
+    if (lead == 0)
+        return len;
+    unsigned char c = (unsigned char)s[lead - 1];
+    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1; /* bytes of its sequence */
+    return tail + 1 < need ? lead - 1 : len;
+}
+
+/* Formats into <out> (<size> bytes, NUL-terminated); a result that does not
+ * fit is cut at the last whole UTF-8 character. */
+PRINTF_LIKE(3, 0) static void log_vformat(char *out, size_t size, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(out, size, fmt, ap);
+    if (n < 0)
+        out[0] = '\0';
+    else if ((size_t)n >= size)
+        out[log_utf8_boundary(out, size - 1)] = '\0';
+}
+
+PRINTF_LIKE(3, 4) static void log_format(char *out, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vformat(out, size, fmt, ap);
+    va_end(ap);
+}
+
 void log_init(const char *service, enum log_level min_level)
 {
-    snprintf(log_service, sizeof log_service, "%s", service);
+    log_format(log_service, sizeof log_service, "%s", service);
     log_min = min_level;
 }
 
@@ -43,7 +86,7 @@ void log_write(enum log_level level, const char *request_id, json_t *fields, con
     char msg[1024], when[32];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    log_vformat(msg, sizeof msg, fmt, ap);
     va_end(ap);
     clock_format_rfc3339(clock_wall_ms(), when, sizeof when);
 

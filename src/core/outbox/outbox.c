@@ -2,6 +2,7 @@
 #include "core/outbox/outbox.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 
 #define OUTBOX_BATCH 128 /* rows published per bus transaction */
 #define OUTBOX_PURGE_EVERY_MS 60000
+#define OUTBOX_SLOW_PASS_MS 1000 /* a pass longer than this counts as failing */
 
 const struct store_migration outbox_schema[] = {
     {1, "CREATE TABLE outbox ("
@@ -78,9 +80,14 @@ struct outbox_relay {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool pending;           /* notified since the relay last looked; under lock */
-    bool stopping;          /* under lock */
-    int64_t flush_deadline; /* monotonic ms; under lock */
+    bool pending;                      /* notified since the relay last looked; under lock */
+    bool stopping;                     /* under lock */
+    int64_t flush_deadline;            /* monotonic ms; under lock */
+    atomic_uint_fast64_t commits;      /* epochs: notifications so far */
+    atomic_uint_fast64_t clean_epoch;  /* every row committed before it is published */
+    atomic_int_fast64_t failing_since; /* monotonic ms of the first failure in a row; 0: fine */
+    atomic_int_fast64_t pass_started;  /* monotonic ms of the pass under way; 0: none */
+    char error[160];                   /* last failure; under lock */
     struct metrics_gauge *backlog;
     struct metrics_counter *published;
     struct metrics_counter *failures;
@@ -121,6 +128,8 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
 {
     *more = false;
     outbox_relay_free_batch(r);
+    /* Rows committed before this epoch are visible to the SELECT below. */
+    uint64_t epoch = atomic_load(&r->commits);
     int rc = store_exec(r->store,
                         "SELECT seq, event_id, key, type, payload FROM outbox"
                         " WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
@@ -129,6 +138,7 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
         return rc;
     if (r->batch_len == 0) {
         metrics_gauge_set(r->backlog, 0);
+        atomic_store(&r->clean_epoch, epoch);
         return RC_OK;
     }
     if ((rc = bus_publish(r->bus, r->batch, r->batch_len)) != RC_OK)
@@ -148,6 +158,8 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
         return rc;
     metrics_counter_add(r->published, r->batch_len);
     *more = r->batch_len == OUTBOX_BATCH;
+    if (!*more) /* nothing older than the epoch was left behind */
+        atomic_store(&r->clean_epoch, epoch);
     int64_t backlog = 0;
     if (outbox_backlog(r->store, &backlog) == RC_OK)
         metrics_gauge_set(r->backlog, backlog);
@@ -203,11 +215,18 @@ static void *outbox_relay_main(void *arg)
             continue;
         }
 
+        atomic_store(&r->pass_started, clock_mono_ms());
         int rc = outbox_relay_pass(r, &more);
+        atomic_store(&r->pass_started, 0);
         if (rc != RC_OK) {
             metrics_counter_add(r->failures, 1);
+            pthread_mutex_lock(&r->lock);
+            snprintf(r->error, sizeof r->error, "%s: %s%s", rc_name(rc), bus_error(r->bus),
+                     store_error(r->store));
+            pthread_mutex_unlock(&r->lock);
             if (!failing_since) {
                 failing_since = clock_mono_ms();
+                atomic_store(&r->failing_since, failing_since);
                 log_warn("outbox relay cannot publish (%s: %s %s); retrying", rc_name(rc),
                          bus_error(r->bus), store_error(r->store));
             }
@@ -223,6 +242,7 @@ static void *outbox_relay_main(void *arg)
             log_info("outbox relay publishing again after %lld ms",
                      (long long)(clock_mono_ms() - failing_since));
             failing_since = 0;
+            atomic_store(&r->failing_since, 0);
         }
         backoff = 0;
         if (stopping && !more)
@@ -282,10 +302,35 @@ int outbox_relay_start(const struct outbox_relay_options *opts, struct outbox_re
 void outbox_relay_notify(void *relay)
 {
     struct outbox_relay *r = relay;
+    atomic_fetch_add(&r->commits, 1);
     pthread_mutex_lock(&r->lock);
     r->pending = true;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
+}
+
+uint64_t outbox_relay_epoch(struct outbox_relay *r) { return atomic_load(&r->commits); }
+
+bool outbox_relay_published(struct outbox_relay *r, uint64_t epoch)
+{
+    return atomic_load(&r->clean_epoch) >= epoch;
+}
+
+void outbox_relay_status(struct outbox_relay *r, struct outbox_relay_status *out)
+{
+    *out = (struct outbox_relay_status){.paused = r->opts.paused};
+    int64_t now = clock_mono_ms();
+    int64_t since = atomic_load(&r->failing_since), pass = atomic_load(&r->pass_started);
+    pthread_mutex_lock(&r->lock);
+    if (since) {
+        out->failing_ms = now - since;
+        snprintf(out->error, sizeof out->error, "%s", r->error);
+    } else if (pass && now - pass > OUTBOX_SLOW_PASS_MS) {
+        out->failing_ms = now - pass;
+        snprintf(out->error, sizeof out->error, "a publish has been waiting on the bus");
+    }
+    pthread_mutex_unlock(&r->lock);
+    out->publishing = !out->paused && out->failing_ms == 0;
 }
 
 void outbox_relay_stop(struct outbox_relay *r, int64_t flush_ms)

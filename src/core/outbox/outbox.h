@@ -50,8 +50,29 @@ struct outbox_relay;
 int outbox_relay_start(const struct outbox_relay_options *opts, struct outbox_relay **out /* OUT */,
                        char *err, size_t errlen);
 /* Wakes the relay: something may have been committed. Thread-safe, cheap;
- * suitable as a store commit hook (<relay> as the user data). */
+ * suitable as a store commit hook (<relay> as the user data). Every call
+ * starts a new epoch (see outbox_relay_epoch). */
 void outbox_relay_notify(void *relay);
+
+/*
+ * Read-your-writes for the events a commit added: call
+ * outbox_relay_epoch right after the commit (its hook has run), then
+ * outbox_relay_published(<epoch>) turns true once the relay has published
+ * every row committed before that point (it looked at the outbox after
+ * the commit and found nothing older left). Both are thread-safe.
+ */
+uint64_t outbox_relay_epoch(struct outbox_relay *relay);
+bool outbox_relay_published(struct outbox_relay *relay, uint64_t epoch);
+
+/* How the relay is doing, for /readyz and for deciding whether waiting for
+ * it makes sense. Thread-safe. */
+struct outbox_relay_status {
+    bool publishing;    /* neither paused, failing, nor stuck in a slow publish */
+    bool paused;        /* testing setting */
+    int64_t failing_ms; /* how long publishing has failed (or hung); 0: it works */
+    char error[160];    /* the last failure while failing_ms > 0 */
+};
+void outbox_relay_status(struct outbox_relay *relay, struct outbox_relay_status *out /* OUT */);
 /* Publishes what is pending (for at most <flush_ms>), stops the thread and
  * frees <relay>. NULL does nothing. */
 void outbox_relay_stop(struct outbox_relay *relay, int64_t flush_ms);

@@ -10,7 +10,8 @@
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/json/jx.h"
-#include "core/service/service.h"
+#include "core/outbox/outbox.h"
+#include "core/service/service_internal.h"
 
 #define COMMAND_KEY_MAX 64
 #define COMMAND_RETENTION_MS (24LL * 3600 * 1000) /* keys are honoured for a day */
@@ -95,21 +96,85 @@ static void command_purge(struct store *st)
                      NULL);
 }
 
-int service_command(struct http_req *req, enum service_body want_body, service_command_cb fn)
+/* One command's journey: its attempts, then its answer waiting for its
+ * events to be published. Lives in the request's pool. */
+struct command_run {
+    struct service_rw rw; /* first: what http_req_state points at */
+    service_command_cb fn;
+    enum service_body want_body;
+    const char *key; /* Idempotency-Key, or NULL */
+    char hash[65];
+    /* the answer, once committed */
+    uint64_t epoch;
+    int status;
+    char content_type[64];
+    char location[256];
+    char *text; /* in the pool */
+    size_t text_len;
+};
+
+static int command_send(struct http_req *req, struct command_run *run)
 {
+    if (*run->location)
+        http_reply_header(req, "Location", run->location);
+    return http_reply(req, run->status, run->content_type, run->text, run->text_len);
+}
+
+static int command_publish_check(struct http_req *req, void *ud, bool expired)
+{
+    struct command_run *run = ud;
+    struct service_ctx *ctx = http_req_ctx(req);
+    struct outbox_relay_status relay;
+    outbox_relay_status(ctx->app->relay, &relay);
+    if (!expired && relay.publishing && !outbox_relay_published(ctx->app->relay, run->epoch))
+        return HTTP_PARKED;
+    return command_send(req, run);
+}
+
+/* Answers once the events the command committed are on the bus, so that
+ * whatever the client does next, anywhere, finds them in the log. The wait
+ * is bounded, and skipped while the relay cannot publish: the events stay
+ * safe in the outbox either way. */
+static int command_publish(struct http_req *req, struct command_run *run)
+{
+    struct service_ctx *ctx = http_req_ctx(req);
+    struct outbox_relay *relay = ctx->app ? ctx->app->relay : NULL;
+    if (!relay)
+        return command_send(req, run);
+    run->epoch = outbox_relay_epoch(relay); /* our commit's hook has run */
+    struct outbox_relay_status status;
+    outbox_relay_status(relay, &status);
+    if (!status.publishing || outbox_relay_published(relay, run->epoch))
+        return command_send(req, run);
+    return http_req_park(req, (int)config_int(ctx->cfg, CONFIG_PUBLISH_WAIT_MS),
+                         command_publish_check, run);
+}
+
+/* Keeps the committed answer in the request's pool. */
+static int command_keep_answer(struct http_req *req, struct command_run *run,
+                               const struct service_reply *reply, const char *text)
+{
+    run->status = reply->status;
+    snprintf(run->content_type, sizeof run->content_type, "%s",
+             reply->content_type ? reply->content_type : "application/hal+json");
+    snprintf(run->location, sizeof run->location, "%s", reply->location);
+    run->text_len = strlen(text);
+    if (!(run->text = http_req_alloc(req, run->text_len + 1)))
+        return RC_NOMEM;
+    memcpy(run->text, text, run->text_len);
+    return RC_OK;
+}
+
+/* One run of the command from the start: its transaction, retried while it
+ * loses races (RC_RETRY), then its second step if it has one. */
+static int command_attempt(struct http_req *req, void *ud)
+{
+    struct command_run *run = ud;
     json_t *body = NULL;
     int rc;
-    if (want_body == SERVICE_BODY_JSON && (rc = http_req_json(req, &body)) != RC_OK)
+    if (run->want_body == SERVICE_BODY_JSON && (rc = http_req_json(req, &body)) != RC_OK)
         return rc;
-    const char *key = http_req_header(req, "Idempotency-Key");
-    if (key && !id_is_token(key, strlen(key), COMMAND_KEY_MAX))
-        return http_fail(req, RC_INVALID,
-                         "Idempotency-Key must be 1 to %d characters of A-Z a-z 0-9 . _ : -",
-                         COMMAND_KEY_MAX);
-    char hash[65] = "";
-    if (key)
-        command_hash(req, hash);
-
+    const char *key = run->key;
     struct store *st = service_store(req);
     struct service_reply reply = {0};
     struct command_stored stored = {0};
@@ -124,6 +189,7 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
             reply = (struct service_reply){0};
             clock_sleep_ms(attempt + clock_mono_us() % (2 * attempt + 1));
         }
+        run->rw.unseen = false;
         if ((rc = store_begin(st)) != RC_OK) {
             if (rc == RC_RETRY)
                 continue;
@@ -139,14 +205,16 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
                 if (rc == RC_RETRY)
                     continue;
                 if (rc == RC_OK)
-                    rc = command_replay(req, &stored, hash);
+                    rc = command_replay(req, &stored, run->hash);
                 goto out;
             }
         }
-        if ((rc = fn(req, st, body, &reply)) != RC_OK) {
+        if ((rc = run->fn(req, st, body, &reply)) != RC_OK) {
             store_rollback(st);
             if (rc == RC_RETRY)
                 continue;
+            if (run->rw.unseen && !run->rw.caught_up)
+                rc = service__catch_up(req, &run->rw, rc);
             goto out;
         }
         const char *content_type = reply.content_type ? reply.content_type : "application/hal+json";
@@ -158,9 +226,10 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
             rc = store_exec(st,
                             "INSERT INTO idempotency (idem_key, request_hash, status, content_type,"
                             " location, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                            STORE_ARGS(STORE_TEXT(key), STORE_TEXT(hash), STORE_INT(reply.status),
-                                       STORE_TEXT(content_type), STORE_TEXT(reply.location),
-                                       STORE_TEXT(text), STORE_INT(clock_wall_ms())),
+                            STORE_ARGS(STORE_TEXT(key), STORE_TEXT(run->hash),
+                                       STORE_INT(reply.status), STORE_TEXT(content_type),
+                                       STORE_TEXT(reply.location), STORE_TEXT(text),
+                                       STORE_INT(clock_wall_ms())),
                             NULL, NULL, NULL);
             if ((rc == RC_CONFLICT && !key_raced) || rc == RC_RETRY) {
                 /* A concurrent request with this key won: answer as it did. */
@@ -178,9 +247,19 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
         }
         if (key)
             command_purge(st);
-        if (*reply.location)
-            http_reply_header(req, "Location", reply.location);
-        rc = http_reply(req, reply.status, content_type, text, strlen(text));
+        if (reply.then) {
+            /* Outside any transaction and past the retries: a step that
+             * must happen once (a charge) happens once. */
+            if ((rc = reply.then(req, st, reply.then_ud, &reply)) != RC_OK)
+                goto out;
+            MEM_FREE_NULL(text);
+            if (!(text = jx_dump(reply.body))) {
+                rc = RC_NOMEM;
+                goto out;
+            }
+        }
+        if ((rc = command_keep_answer(req, run, &reply, text)) == RC_OK)
+            rc = command_publish(req, run);
         goto out;
     }
     /* Every attempt lost a race (RC_RETRY): 503, and the client may retry. */
@@ -193,4 +272,53 @@ out:
     mem_free(stored.body);
     mem_free(text);
     return rc;
+}
+
+int service_command(struct http_req *req, enum service_body want_body, service_command_cb fn)
+{
+    json_t *body = NULL;
+    int rc;
+    if (want_body == SERVICE_BODY_JSON && (rc = http_req_json(req, &body)) != RC_OK)
+        return rc;
+    const char *key = http_req_header(req, "Idempotency-Key");
+    if (key && !id_is_token(key, strlen(key), COMMAND_KEY_MAX))
+        return http_fail(req, RC_INVALID,
+                         "Idempotency-Key must be 1 to %d characters of A-Z a-z 0-9 . _ : -",
+                         COMMAND_KEY_MAX);
+    struct command_run *run = http_req_alloc(req, sizeof *run);
+    if (!run)
+        return RC_NOMEM;
+    run->fn = fn;
+    run->want_body = want_body;
+    run->key = key;
+    if (key)
+        command_hash(req, run->hash);
+    run->rw.rerun = command_attempt;
+    run->rw.rerun_ud = run;
+    http_req_set_state(req, run);
+    return command_attempt(req, run);
+}
+
+int service_reply_record_key(struct store *st, const char *key, const struct service_reply *reply)
+{
+    char *text = jx_dump(reply->body);
+    if (!text)
+        return RC_NOMEM;
+    int rc = store_exec(
+        st,
+        "UPDATE idempotency SET status = $2, content_type = $3, location = $4,"
+        " body = $5 WHERE idem_key = $1",
+        STORE_ARGS(STORE_TEXT(key), STORE_INT(reply->status),
+                   STORE_TEXT(reply->content_type ? reply->content_type : "application/hal+json"),
+                   STORE_TEXT(reply->location), STORE_TEXT(text)),
+        NULL, NULL, NULL);
+    mem_free(text);
+    return rc;
+}
+
+int service_reply_record(struct http_req *req, struct store *st, const struct service_reply *reply)
+{
+    const struct command_run *run = http_req_state(req);
+    BUG_ON(!run || run->rw.rerun != command_attempt); /* only inside service_command */
+    return run->key ? service_reply_record_key(st, run->key, reply) : RC_OK;
 }

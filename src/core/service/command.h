@@ -26,6 +26,16 @@
 extern const struct store_migration service_idempotency_schema[];
 extern const size_t service_idempotency_schema_len;
 
+struct service_reply;
+
+/* A second step of a command, run after its transaction committed and
+ * outside any transaction (e.g. calling a payment provider, then recording
+ * the outcome in a transaction of its own). It replaces <reply> (whose body
+ * it owns) with the final answer, which it records for the request's
+ * Idempotency-Key with service_reply_record inside that transaction. */
+typedef int (*service_then_cb)(struct http_req *req, struct store *st, void *ud,
+                               struct service_reply *reply);
+
 /* What a command answers when it succeeds (or fails but was recorded, e.g.
  * a declined payment). */
 struct service_reply {
@@ -33,6 +43,8 @@ struct service_reply {
     json_t *body;             /* owned; sent as JSON */
     const char *content_type; /* NULL: application/hal+json */
     char location[256];       /* Location header when not empty */
+    service_then_cb then;     /* optional second step; <body> is then provisional */
+    void *then_ud;            /* for <then>; lives as long as the request */
 };
 
 enum service_body { SERVICE_BODY_NONE, SERVICE_BODY_JSON };
@@ -45,5 +57,14 @@ typedef int (*service_command_cb)(struct http_req *req, struct store *st, const 
 
 /* Runs <fn> as an idempotent command of <req>; see above. */
 int service_command(struct http_req *req, enum service_body body, service_command_cb fn);
+
+/* Inside the open transaction of <st>: stores <reply> as the answer to
+ * <req>'s Idempotency-Key (replacing a provisional one); nothing without a
+ * key. For service_then_cb steps. */
+int service_reply_record(struct http_req *req, struct store *st, const struct service_reply *reply);
+
+/* The same for a key known without a request (a sweeper finishing a
+ * command whose process died): replaces the stored answer of <key>. */
+int service_reply_record_key(struct store *st, const char *key, const struct service_reply *reply);
 
 #endif

@@ -3,6 +3,8 @@
 #include "core/service/service.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <time.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,16 +19,7 @@
 #include "core/metrics/metrics.h"
 #include "core/outbox/outbox.h"
 #include "core/service/command.h"
-
-struct service_app {
-    const struct service_def *def;
-    const struct config *cfg;
-    char store_url[PATH_MAX + 16];
-    struct bus_options bus;
-    char event_log[PATH_MAX];
-    struct outbox_relay *relay;
-    struct service_ctx consumer_ctx; /* what event handlers see as their context */
-};
+#include "core/service/service_internal.h"
 
 static const char *service_api_document;
 
@@ -84,20 +77,18 @@ static int service_worker_init(void *arg, void **out)
         return RC_NOMEM;
     ctx->def = app->def;
     ctx->cfg = app->cfg;
+    ctx->app = app;
     if (app->def->stateless) {
         *out = ctx;
         return RC_OK;
     }
     char err[256] = "";
     int rc = store_open(app->store_url, &ctx->store, err, sizeof err);
-    if (rc == RC_OK)
-        rc = bus_open(&app->bus, &ctx->bus, err, sizeof err);
     if (rc == RC_OK && app->def->ext_open && (rc = app->def->ext_open(ctx)) != RC_OK)
         snprintf(err, sizeof err, "%s", rc_title(rc));
     if (rc != RC_OK) {
         log_error("worker cannot start: %s", err);
         store_close(ctx->store);
-        bus_close(ctx->bus);
         mem_free(ctx);
         return rc;
     }
@@ -112,17 +103,150 @@ static void service_worker_cleanup(void *arg)
     if (ctx->def->ext_close)
         ctx->def->ext_close(ctx);
     store_close(ctx->store);
-    bus_close(ctx->bus);
     mem_free(ctx);
 }
 
-static bool service_is_ready(void *arg)
+/* Adds "<name>": "<text>" to <checks>. */
+static void service_check(json_t *checks, const char *name, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static void service_check(json_t *checks, const char *name, const char *fmt, ...)
+{
+    char text[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    json_object_set_new(checks, name, json_string(text));
+}
+
+/* Ready means the store (and the history's Redis view) answers: commands
+ * need nothing else. The relay and the consumer are reported, not required:
+ * taking every replica out of rotation because Kafka is slow would turn a
+ * delay into an outage. */
+static bool service_readiness(void *arg, json_t *checks)
 {
     struct service_ctx *ctx = arg;
     if (ctx->def->stateless)
         return true;
-    return store_ping(ctx->store) && bus_is_ready(ctx->bus) &&
-           (!ctx->def->ext_is_ready || ctx->def->ext_is_ready(ctx));
+    bool store = store_ping(ctx->store);
+    bool ext = !ctx->def->ext_is_ready || ctx->def->ext_is_ready(ctx);
+    service_check(checks, "store", "%s", store ? "up" : "down");
+    if (ctx->def->ext_is_ready)
+        service_check(checks, ctx->def->ext_name, "%s", ext ? "up" : "down");
+    struct outbox_relay_status relay;
+    outbox_relay_status(ctx->app->relay, &relay);
+    bool bus_ok = relay.publishing || relay.paused;
+    if (relay.paused)
+        service_check(checks, "outbox", "paused");
+    else if (relay.publishing)
+        service_check(checks, "outbox", "publishing");
+    else
+        service_check(checks, "outbox", "failing for %lld ms: %s", (long long)relay.failing_ms,
+                      relay.error);
+    if (ctx->app->consumer) {
+        struct inbox_consumer_status c;
+        inbox_consumer_status(ctx->app->consumer, &c);
+        if (c.stalled)
+            service_check(checks, "consumer", "stalled for %lld ms with %lld events waiting%s%s",
+                          (long long)c.stalled_ms, (long long)c.lag, *c.error ? ": " : "", c.error);
+        else if (*c.error)
+            service_check(checks, "consumer", "retrying: %s", c.error);
+        else
+            service_check(checks, "consumer", "ok");
+        bus_ok &= !strstr(c.error, "event bus");
+    }
+    service_check(checks, "bus", "%s", bus_ok ? "up" : "degraded");
+    return store && ext;
+}
+
+/* --- the sweeper: periodic work of service_def.sweep ----------------------------- */
+
+struct service_sweeper {
+    struct service_app *app;
+    struct store *store;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stopping; /* under lock */
+};
+
+static void *service_sweeper_main(void *arg)
+{
+    struct service_sweeper *w = arg;
+    struct service_ctx ctx = {.def = w->app->def, .cfg = w->app->cfg, .app = w->app};
+    int64_t every = config_int(w->app->cfg, CONFIG_SWEEP_INTERVAL_MS);
+    if (ctx.def->ext_open && ctx.def->ext_open(&ctx) != RC_OK)
+        log_warn("the sweeper runs without its service's extra connection");
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping) {
+        pthread_mutex_unlock(&w->lock);
+        w->app->def->sweep(&ctx, w->store);
+        pthread_mutex_lock(&w->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += every / 1000;
+        until.tv_nsec += (every % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        while (!w->stopping && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (ctx.def->ext_close)
+        ctx.def->ext_close(&ctx);
+    return NULL;
+}
+
+static void service_sweeper_stop(struct service_sweeper *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    store_close(w->store);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    mem_free(w);
+}
+
+static int service_sweeper_start(struct service_app *app, struct service_sweeper **out)
+{
+    *out = NULL;
+    if (!app->def->sweep)
+        return RC_OK;
+    struct service_sweeper *w = mem_calloc(1, sizeof *w);
+    if (!w)
+        return RC_NOMEM;
+    w->app = app;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    char err[256] = "";
+    int rc = store_open(app->store_url, &w->store, err, sizeof err);
+    if (rc == RC_OK) {
+        store_set_commit_hook(w->store, outbox_relay_notify, app->relay);
+        if (pthread_create(&w->thread, NULL, service_sweeper_main, w) != 0) {
+            snprintf(err, sizeof err, "cannot start the sweeper thread");
+            rc = RC_INTERNAL;
+        }
+    }
+    if (rc != RC_OK) {
+        log_error("the sweeper cannot start: %s", err);
+        store_close(w->store);
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+        mem_free(w);
+        return rc;
+    }
+    *out = w;
+    return RC_OK;
 }
 
 /* Creates <dir> and its parents (mkdir -p). */
@@ -173,8 +297,8 @@ int service_prepare_store(const struct service_def *def, const struct config *cf
 }
 
 /* Starts the outbox relay and, when <app>'s service consumes events, the
- * consumer (returned in <consumer>). */
-static int service_start_messaging(struct service_app *app, struct inbox_consumer **consumer)
+ * consumer and the log-end snapshots of read-your-writes. */
+static int service_start_messaging(struct service_app *app)
 {
     const struct config *cfg = app->cfg;
     char err[256] = "";
@@ -210,12 +334,15 @@ static int service_start_messaging(struct service_app *app, struct inbox_consume
         .poll_interval_ms = config_int(cfg, CONFIG_POLL_INTERVAL_MS),
         .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
         .retention_ms = config_int(cfg, CONFIG_INBOX_RETENTION_MS),
+        .stall_ms = config_int(cfg, CONFIG_CONSUMER_STALL_MS),
         .kill_after = config_int(cfg, CONFIG_FAULT_CONSUMER_KILL_AFTER),
         .commit_hook = outbox_relay_notify, /* handlers may emit events too */
         .commit_hook_ud = app->relay,
     };
-    if ((rc = inbox_consumer_start(&copts, consumer, err, sizeof err)) != RC_OK)
+    if ((rc = inbox_consumer_start(&copts, &app->consumer, err, sizeof err)) != RC_OK)
         log_error("cannot start the event consumer: %s", err);
+    else if ((rc = service_catchup_start(&app->bus, &app->catchup, err, sizeof err)) != RC_OK)
+        log_error("cannot start the catch-up thread: %s", err);
     return rc;
 }
 
@@ -243,19 +370,21 @@ int service_run(const struct service_def *def, const struct config *cfg)
     signal(SIGPIPE, SIG_IGN);
 
     struct service_app app = {.def = def, .cfg = cfg, .consumer_ctx = {.def = def, .cfg = cfg}};
+    app.consumer_ctx.app = &app;
     service_store_url(cfg, def->name, app.store_url, sizeof app.store_url);
     service_event_log(cfg, app.event_log, sizeof app.event_log);
     service_bus_options(cfg, app.event_log, &app.bus);
 
     struct http_server *server = NULL;
-    struct inbox_consumer *consumer = NULL;
+    struct service_sweeper *sweeper = NULL;
     char err[256] = "";
     size_t nroutes = 0;
     while (def->routes && def->routes[nroutes].method)
         nroutes++;
     int rc = RC_OK;
     if (!def->stateless && ((rc = service_prepare_store(def, cfg)) != RC_OK ||
-                            (rc = service_start_messaging(&app, &consumer)) != RC_OK))
+                            (rc = service_start_messaging(&app)) != RC_OK ||
+                            (rc = service_sweeper_start(&app, &sweeper)) != RC_OK))
         goto out;
     int port = (int)config_int(cfg, CONFIG_PORT);
     struct http_server_options hopts = {
@@ -269,7 +398,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
         .app = &app,
         .worker_init = service_worker_init,
         .worker_cleanup = service_worker_cleanup,
-        .is_ready = service_is_ready,
+        .readiness = service_readiness,
         .openapi = service_api_document,
         .static_root = def->static_root,
     };
@@ -291,7 +420,9 @@ int service_run(const struct service_def *def, const struct config *cfg)
     clock_sleep_ms(delay);
 out:
     http_server_stop(server, (int)config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
-    inbox_consumer_stop(consumer);
+    service_sweeper_stop(sweeper);
+    service_catchup_stop(app.catchup);
+    inbox_consumer_stop(app.consumer);
     if (def->ext_close)
         def->ext_close(&app.consumer_ctx);
     outbox_relay_stop(app.relay, config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));

@@ -1,11 +1,26 @@
 /*
  * Running one service process: the glue every service shares. A service is
- * described by a service_def (name, port, schema, routes, event handlers);
- * service_run opens its database and applies migrations, starts the outbox
- * relay, the event consumer and the HTTP server, then waits for SIGTERM or
- * SIGINT and drains in order: readiness red, listener closed after the
- * drain delay, in-flight requests finished, consumer stopped, outbox
- * flushed, exit 0.
+ * described by a service_def (name, port, schema, routes, event handlers,
+ * a periodic sweep); service_run opens its database and applies
+ * migrations, starts the outbox relay, the event consumer, the sweeper and
+ * the HTTP server, then waits for SIGTERM or SIGINT and drains in order:
+ * readiness red, listener closed after the drain delay, in-flight requests
+ * finished, consumer and sweeper stopped, outbox flushed, exit 0.
+ *
+ * Readiness (/readyz) means this process can serve requests: its store
+ * answers (commands need nothing else: their events wait in the outbox).
+ * How the relay, the bus and the consumer are doing shows in the answer's
+ * `checks`, in metrics and logs, but does not take the process out of
+ * rotation.
+ *
+ * Read-your-writes across services: a command answers only once the relay
+ * has published the events it committed (bounded by
+ * WEBTOON_PUBLISH_WAIT_MS, and not at all while the relay is failing), and
+ * a request naming a user or webtoon this service has not seen yet waits,
+ * parked, until the consumer has applied the log up to where it ended when
+ * the request arrived (bounded by WEBTOON_CATCHUP_WAIT_MS), then decides:
+ * 404 only for ids that really do not exist, 503 catching-up with
+ * Retry-After when the wait ran out.
  */
 #ifndef WEBTOON_SERVICE_H
 #define WEBTOON_SERVICE_H
@@ -40,6 +55,11 @@ struct service_def {
     int (*ext_open)(struct service_ctx *ctx);
     void (*ext_close)(struct service_ctx *ctx);
     bool (*ext_is_ready)(struct service_ctx *ctx);
+    const char *ext_name; /* what ext is, in /readyz checks ("view") */
+    /* Optional periodic work (saga deadlines, reconciliation), every
+     * WEBTOON_SWEEP_INTERVAL_MS and once at start, on its own thread with
+     * its own store <st> (events it adds are published like a command's). */
+    void (*sweep)(struct service_ctx *ctx, struct store *st);
 };
 
 /* What a route handler reaches through http_req_ctx() (one per HTTP
@@ -48,13 +68,26 @@ struct service_def {
 struct service_ctx {
     const struct service_def *def;
     const struct config *cfg;
-    struct store *store; /* this thread's connection to the service database */
-    struct bus *bus;     /* this thread's bus handle (readiness checks) */
-    void *ext;           /* made by service_def.ext_open, or NULL */
+    struct store *store;     /* this thread's connection to the service database */
+    void *ext;               /* made by service_def.ext_open, or NULL */
+    struct service_app *app; /* the running process (service_internal.h) */
 };
 
 /* The store of the request's thread. */
 struct store *service_store(struct http_req *req);
+
+/*
+ * For handlers run through service_command or service_read: <req> names an
+ * id (a user, a webtoon) that this service learns from events and has not
+ * seen. Returns <rc> with the reason; before answering, the wrapper waits
+ * until the consumer has caught up and runs the handler again; only then
+ * is <rc> the answer.
+ */
+int service_unseen(struct http_req *req, int rc, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* Runs read handler <fn> for <req>, with the catch-up wait of
+ * service_unseen. */
+int service_read(struct http_req *req, http_handler_cb fn);
 
 /* Sets the OpenAPI document (JSON text, kept borrowed) every service
  * serves at GET /openapi.json. */

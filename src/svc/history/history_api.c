@@ -22,7 +22,7 @@ static int history_handle_histories_get(struct http_req *req)
     return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
 }
 
-static int history_handle_history_get(struct http_req *req)
+static int history_user_get(struct http_req *req)
 {
     struct service_ctx *ctx = http_req_ctx(req);
     const struct history_view_ops *view = history_view(ctx);
@@ -31,10 +31,8 @@ static int history_handle_history_get(struct http_req *req)
     int rc = view->summary(ctx, user, &summary);
     if (rc != RC_OK)
         return rc;
-    if (!summary) {
-        http_reply_header(req, "Retry-After", "1");
-        return http_fail(req, RC_UNKNOWN_USER, "no history for user '%.64s' (yet)", user);
-    }
+    if (!summary)
+        return service_unseen(req, RC_UNKNOWN_USER, "no history for user '%.64s'", user);
     struct hal_page recent = {.number = 0, .size = HISTORY_RECENT};
     if ((rc = view->timeline(ctx, user, &recent, &timeline)) != RC_OK) {
         json_decref(summary);
@@ -45,6 +43,12 @@ static int history_handle_history_get(struct http_req *req)
                         json_pack("{s:s++}", "href", "/histories/", user, "/timeline"));
     json_decref(timeline);
     return http_reply_json(req, 200, summary, "application/hal+json");
+}
+
+/* A user who just joined has a history as soon as the view caught up. */
+static int history_handle_history_get(struct http_req *req)
+{
+    return service_read(req, history_user_get);
 }
 
 static int history_handle_timeline_get(struct http_req *req)
@@ -76,5 +80,6 @@ const struct service_def history_service = {
     .handlers = history_handlers,
     .ext_open = history_redis_open,
     .ext_close = history_redis_close,
+    .ext_name = "view",
     .ext_is_ready = history_redis_is_ready,
 };

@@ -5,13 +5,17 @@
  * Applying an event is one Lua script: it records the event id (with the
  * inbox retention as its time to live) and changes the summary and the
  * timeline, all or nothing. A redelivered event finds its id and changes
- * nothing, whichever replica receives it. Keys, under WEBTOON_REDIS_PREFIX
+ * nothing, whichever replica receives it; once its id has expired, the
+ * offsets kept in the summary and each entry still make it change nothing
+ * (a user's events share a partition, so offsets order them), and an entry
+ * in a final status never changes again. Keys, under WEBTOON_REDIS_PREFIX
  * + "history:":
  *   users            sorted set of user ids (score 0: ordered by id)
- *   user:<id>        hash: status, myPoint, updatedAt
+ *   user:<id>        hash: status, myPoint, updatedAt, offset
  *   timeline:<id>    sorted set of the user's entry ids (score = entry id)
- *   entry:<n>        hash: one timeline entry
+ *   entry:<n>        hash: one timeline entry (and the offset of its last event)
  *   ref:<kind>:<ref> the entry id of a payment or purchase
+ *   ref:event:<id>   the entry id of an entry made by one event (a read)
  *   seq              the last entry id
  *   inbox:<event>    handled event ids
  * One connection per thread; after a failure it is dropped and made again
@@ -41,31 +45,34 @@ struct history_redis {
 static const char history_redis_apply_script[] =
     "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end\n"
     "local user = ARGV[2]\n"
+    "local offset = tonumber(ARGV[14])\n"
     "if ARGV[3] ~= '' or ARGV[4] ~= '' then\n"
     "  redis.call('ZADD', KEYS[6], 0, user)\n"
     "  redis.call('HSETNX', KEYS[2], 'status', 'joined')\n"
     "  redis.call('HSETNX', KEYS[2], 'myPoint', '0')\n"
-    "  if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'status', ARGV[3]) end\n"
-    "  if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'myPoint', ARGV[4]) end\n"
-    "  redis.call('HSET', KEYS[2], 'updatedAt', ARGV[11])\n"
+    "  if offset > tonumber(redis.call('HGET', KEYS[2], 'offset') or '-1') then\n"
+    "    if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], 'status', ARGV[3]) end\n"
+    "    if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'myPoint', ARGV[4]) end\n"
+    "    redis.call('HSET', KEYS[2], 'updatedAt', ARGV[11], 'offset', ARGV[14])\n"
+    "  end\n"
     "end\n"
     "if ARGV[5] == '' then return 1 end\n"
-    "local id = false\n"
-    "if ARGV[12] ~= '' then id = redis.call('GET', KEYS[4]) end\n"
+    "local id = redis.call('GET', KEYS[4])\n"
     "local entry\n"
     "if id then\n"
     "  entry = ARGV[13] .. id\n"
-    "  redis.call('HSET', entry, 'status', ARGV[6], 'updatedAt', ARGV[11])\n"
+    "  local e = redis.call('HMGET', entry, 'status', 'offset')\n"
+    "  local final = {rejected = true, cancelled = true, refunded = true, declined = true}\n"
+    "  if final[e[1]] or tonumber(e[2] or '-1') >= offset then return 1 end\n"
+    "  redis.call('HSET', entry, 'status', ARGV[6], 'updatedAt', ARGV[11], 'offset', ARGV[14])\n"
     "else\n"
     "  id = redis.call('INCR', KEYS[5])\n"
     "  entry = ARGV[13] .. id\n"
     "  redis.call('HSET', entry, 'entryId', id, 'userId', user, 'kind', ARGV[5], 'status',\n"
-    "             ARGV[6], 'occurredAt', ARGV[11], 'updatedAt', ARGV[11])\n"
+    "             ARGV[6], 'occurredAt', ARGV[11], 'updatedAt', ARGV[11], 'offset', ARGV[14])\n"
     "  redis.call('ZADD', KEYS[3], id, id)\n"
-    "  if ARGV[12] ~= '' then\n"
-    "    redis.call('SET', KEYS[4], id)\n"
-    "    redis.call('HSET', entry, 'refId', ARGV[12])\n"
-    "  end\n"
+    "  redis.call('SET', KEYS[4], id)\n"
+    "  if ARGV[12] ~= '' then redis.call('HSET', entry, 'refId', ARGV[12]) end\n"
     "end\n"
     "if ARGV[10] ~= '' then redis.call('HSET', entry, 'reason', ARGV[10])\n"
     "else redis.call('HDEL', entry, 'reason') end\n"
@@ -221,14 +228,15 @@ static int history_redis_apply(struct service_ctx *ctx, struct store *st,
     history_redis_key(r, k_inbox, "inbox:", ev->id);
     history_redis_key(r, k_user, "user:", f->user);
     history_redis_key(r, k_timeline, "timeline:", f->user);
-    if (f->ref)
-        snprintf(ref, sizeof ref, "%s:%s", c->kind, f->ref);
+    /* An entry without a business id is the one its event made. */
+    snprintf(ref, sizeof ref, "%s:%s", f->ref ? c->kind : "event", f->ref ? f->ref : ev->id);
     history_redis_key(r, k_ref, "ref:", ref);
     history_redis_key(r, k_seq, "seq", NULL);
     history_redis_key(r, k_users, "users", NULL);
     history_redis_key(r, k_entry, "entry:", NULL);
 
-    char ttl[24], balance[24] = "", point[24] = "", price[24] = "", at[24];
+    char ttl[24], balance[24] = "", point[24] = "", price[24] = "", at[24], offset[24];
+    snprintf(offset, sizeof offset, "%lld", (long long)ev->offset);
     snprintf(ttl, sizeof ttl, "%lld", (long long)r->inbox_ttl_ms);
     if (f->has_balance)
         snprintf(balance, sizeof balance, "%lld", (long long)f->balance);
@@ -260,6 +268,7 @@ static int history_redis_apply(struct service_ctx *ctx, struct store *st,
         at,
         f->ref ? f->ref : "",
         k_entry,
+        offset,
     };
     redisReply *reply = history_redis_cmd(r, (int)ARRAY_LEN(argv), argv);
     if (!reply)

@@ -27,6 +27,14 @@ static const struct store_migration history_schema[] = {
         "CREATE INDEX timeline_user ON timeline (user_id, entry_id);"
         /* A payment or purchase is one entry, updated in place. */
         "CREATE UNIQUE INDEX timeline_ref ON timeline (kind, ref_id) WHERE ref_id IS NOT NULL;"},
+    /* Replays change nothing: the offset of the last event applied to each
+     * summary and entry (a user's events share a partition, so offsets
+     * order them), and the event that made an entry without a business id. */
+    {2, "ALTER TABLE user_summaries ADD COLUMN event_offset BIGINT NOT NULL DEFAULT -1;"
+        "ALTER TABLE timeline ADD COLUMN event_offset BIGINT NOT NULL DEFAULT -1;"
+        "ALTER TABLE timeline ADD COLUMN source_event TEXT;"
+        "CREATE UNIQUE INDEX timeline_source ON timeline (source_event)"
+        " WHERE source_event IS NOT NULL;"},
 };
 
 const struct service_schema history_schemas[] = {
@@ -40,15 +48,16 @@ static int history_update_summary(struct store *st, const struct history_change 
     if (!c->user_status && !f->has_balance)
         return RC_OK;
     return store_exec(st,
-                      "INSERT INTO user_summaries (user_id, status, my_point, updated_at)"
-                      " VALUES ($1, COALESCE($2, 'joined'), COALESCE($3, 0), $4)"
+                      "INSERT INTO user_summaries (user_id, status, my_point, updated_at,"
+                      " event_offset) VALUES ($1, COALESCE($2, 'joined'), COALESCE($3, 0), $4, $5)"
                       " ON CONFLICT (user_id) DO UPDATE SET"
                       " status = COALESCE($2, user_summaries.status),"
                       " my_point = COALESCE($3, user_summaries.my_point),"
-                      " updated_at = excluded.updated_at",
+                      " updated_at = excluded.updated_at, event_offset = excluded.event_offset"
+                      " WHERE user_summaries.event_offset < excluded.event_offset",
                       STORE_ARGS(STORE_TEXT(f->user), STORE_TEXT_OR_NULL(c->user_status),
                                  f->has_balance ? STORE_INT(f->balance) : STORE_NULL,
-                                 STORE_INT(ev->timestamp_ms)),
+                                 STORE_INT(ev->timestamp_ms), STORE_INT(ev->offset)),
                       NULL, NULL, NULL);
 }
 
@@ -67,24 +76,30 @@ static int history_update_timeline(struct store *st, const struct history_change
         STORE_TEXT(c->status),
         STORE_TEXT_OR_NULL(f->reason),
         STORE_INT(ev->timestamp_ms),
+        STORE_INT(ev->offset),
+        STORE_TEXT(ev->id),
     };
-    if (!f->ref) /* its own entry each time: the inbox alone keeps it single */
+    if (!f->ref) /* the entry its event made, once */
         return store_exec(st,
                           "INSERT INTO timeline (user_id, kind, ref_id, webtoon_id, point, price,"
-                          " status, reason, occurred_at, updated_at)"
-                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                          " status, reason, occurred_at, updated_at, event_offset, source_event)"
+                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)"
+                          " ON CONFLICT (source_event) WHERE source_event IS NOT NULL DO NOTHING",
                           args, ARRAY_LEN(args), NULL, NULL, NULL);
+    /* A later event moves the entry on, unless it reached a final status. */
     return store_exec(st,
                       "INSERT INTO timeline (user_id, kind, ref_id, webtoon_id, point, price,"
-                      " status, reason, occurred_at, updated_at)"
-                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
+                      " status, reason, occurred_at, updated_at, event_offset)"
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)"
                       " ON CONFLICT (kind, ref_id) WHERE ref_id IS NOT NULL DO UPDATE SET"
                       " status = excluded.status, reason = excluded.reason,"
                       " webtoon_id = COALESCE(timeline.webtoon_id, excluded.webtoon_id),"
                       " point = COALESCE(timeline.point, excluded.point),"
                       " price = COALESCE(timeline.price, excluded.price),"
-                      " updated_at = excluded.updated_at",
-                      args, ARRAY_LEN(args), NULL, NULL, NULL);
+                      " updated_at = excluded.updated_at, event_offset = excluded.event_offset"
+                      " WHERE timeline.event_offset < excluded.event_offset AND timeline.status"
+                      " NOT IN ('rejected', 'cancelled', 'refunded', 'declined')",
+                      args, ARRAY_LEN(args) - 1, NULL, NULL, NULL);
 }
 
 static int history_store_apply(struct service_ctx *ctx, struct store *st,

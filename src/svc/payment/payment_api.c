@@ -1,4 +1,5 @@
 /* HTTP routes of the payment service. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,8 +8,73 @@
 #include "core/base/rc.h"
 #include "core/domain/users.h"
 #include "core/json/jx.h"
+#include "core/log/log.h"
 #include "core/service/command.h"
 #include "svc/payment/payment.h"
+
+/* What the second step of a charge needs, kept in the request's pool. */
+struct payment_pending {
+    char payment_id[40];
+    char user_id[DOMAIN_ID_MAX + 1];
+    int64_t price;
+    char card[PAYMENT_CARD_MAX + 1];
+    bool has_card;
+};
+
+/* Testing: dies at <point> when WEBTOON_FAULT_PAYMENT_CRASH says so. */
+static void payment_fault(const struct service_ctx *ctx, const char *point)
+{
+    if (!strcmp(config_str(ctx->cfg, CONFIG_FAULT_PAYMENT_CRASH), point)) {
+        log_warn("fault injection: killing the payment service %s", point);
+        raise(SIGKILL);
+    }
+}
+
+/* The second step of a charge, after the pending payment committed:
+ * the provider, once, outside any transaction; then its outcome, in a
+ * transaction retried as often as it loses races. A provider that cannot
+ * be reached leaves the payment pending, answered 202: the sweeper settles
+ * it later by asking the provider. */
+static int payment_charge_then(struct http_req *req, struct store *st, void *ud,
+                               struct service_reply *reply)
+{
+    const struct payment_pending *pp = ud;
+    const struct service_ctx *ctx = http_req_ctx(req);
+    struct payment_charge charge = {.key = pp->payment_id,
+                                    .user = pp->user_id,
+                                    .price = pp->price,
+                                    .card = pp->has_card ? pp->card : NULL};
+    enum payment_outcome outcome;
+    char reason[160] = "";
+    payment_fault(ctx, "before-charge");
+    int rc = payment_provider_charge(ctx->ext, &charge, &outcome, reason, sizeof reason);
+    if (rc != RC_OK)
+        return RC_OK; /* the provisional 202 stands */
+    payment_fault(ctx, "after-charge");
+    for (int attempt = 0; attempt < 10; attempt++) {
+        if (attempt > 0)
+            clock_sleep_ms(attempt + clock_mono_us() % (2 * attempt + 1));
+        if ((rc = store_begin(st)) != RC_OK) {
+            if (rc == RC_RETRY)
+                continue;
+            return rc;
+        }
+        struct service_reply final = {0};
+        rc = payment_settle(st, pp->payment_id, outcome, reason, &final);
+        if (rc == RC_OK && (rc = store_commit(st)) == RC_OK) {
+            json_decref(reply->body);
+            *reply = final;
+            return RC_OK;
+        }
+        store_rollback(st);
+        json_decref(final.body);
+        if (rc != RC_RETRY)
+            return rc;
+    }
+    /* Lost every race: the payment stays pending and the sweeper settles it
+     * from the provider's answer, which is recorded. */
+    return RC_OK;
+}
 
 static int payment_charge(struct http_req *req, struct store *st, const json_t *body,
                           struct service_reply *reply)
@@ -39,37 +105,29 @@ static int payment_charge(struct http_req *req, struct store *st, const json_t *
     int rc = domain_users_require_active(req, st, user);
     if (rc != RC_OK)
         return rc;
+    if (!ctx->ext)
+        return http_fail(req, RC_UNAVAILABLE, "the payment provider is not reachable");
 
     struct payment_record p = {
         .found = true, .price = price, .point = point, .created_at = clock_wall_ms()};
     id_uuid(p.payment_id);
     snprintf(p.user_id, sizeof p.user_id, "%s", user);
-    bool approved = false;
-    struct payment_charge charge = {.user = user, .price = price, .card = card};
-    if ((rc = payment_provider_simulated.charge(&charge, &approved, p.reason, sizeof p.reason)) !=
-        RC_OK)
-        return http_fail(req, RC_UNAVAILABLE, "the payment provider is not answering");
-    snprintf(p.status, sizeof p.status, "%s", approved ? "approved" : "declined");
-    if ((rc = payment_store_insert(st, &p)) != RC_OK ||
-        (rc = payment_emit(st, &p, approved ? EV_PAYMENT_COMPLETE : EV_PAYMENT_FAILED,
-                           approved ? NULL : p.reason)) != RC_OK)
+    snprintf(p.status, sizeof p.status, "pending");
+    const char *key = http_req_header(req, "Idempotency-Key");
+    snprintf(p.idem_key, sizeof p.idem_key, "%s", key ? key : "");
+    if ((rc = payment_store_insert(st, &p)) != RC_OK)
         return rc;
-    snprintf(reply->location, sizeof reply->location, "/payments/%s", p.payment_id);
-    if (approved) {
-        reply->status = 201;
-        reply->body = payment_json(&p);
-        return RC_OK;
-    }
-    /* Declined, but recorded: a problem that still names the payment. */
-    char detail[192];
-    snprintf(detail, sizeof detail, "the payment provider said: %s; nothing was charged", p.reason);
-    reply->status = 402;
-    reply->content_type = "application/problem+json";
-    reply->body = http_problem_new(req, RC_PAYMENT_DECLINED, detail);
-    if (reply->body) {
-        json_object_set_new(reply->body, "paymentId", json_string(p.payment_id));
-        json_object_set_new(reply->body, "reason", json_string(p.reason));
-    }
+    struct payment_pending *pp = http_req_alloc(req, sizeof *pp);
+    if (!pp)
+        return RC_NOMEM;
+    snprintf(pp->payment_id, sizeof pp->payment_id, "%s", p.payment_id);
+    snprintf(pp->user_id, sizeof pp->user_id, "%s", user);
+    pp->price = price;
+    pp->has_card = card != NULL;
+    snprintf(pp->card, sizeof pp->card, "%s", card ? card : "");
+    payment_answer(&p, reply); /* 202 pending, until the provider has spoken */
+    reply->then = payment_charge_then;
+    reply->then_ud = pp;
     return RC_OK;
 }
 
@@ -92,11 +150,15 @@ static int payment_refund(struct http_req *req, struct store *st, const json_t *
     if (strcmp(p.status, "approved") != 0)
         return http_fail(req, RC_INVALID_STATE, "a %s payment cannot be refunded", p.status);
     bool changed;
-    if ((rc = payment_store_transition(st, id, "approved", "refunding", NULL, &changed)) != RC_OK ||
-        (rc = payment_emit(st, &p, EV_REFUND_REQUESTED, NULL)) != RC_OK)
+    id_uuid(p.refund_id);
+    if ((rc = payment_store_start_refund(st, id, p.refund_id, &changed)) != RC_OK)
         return rc;
+    if (!changed)
+        return RC_RETRY; /* a concurrent command moved it: decide again */
     snprintf(p.status, sizeof p.status, "refunding");
     *p.refund_error = '\0';
+    if ((rc = payment_emit(st, &p, EV_REFUND_REQUESTED, NULL)) != RC_OK)
+        return rc;
     reply->status = 202;
     reply->body = payment_json(&p);
     return RC_OK;
@@ -143,4 +205,9 @@ const struct service_def payment_service = {
     .schemas = payment_schemas,
     .routes = payment_routes,
     .handlers = payment_handlers,
+    .ext_open = payment_provider_open,
+    .ext_close = payment_provider_close,
+    .ext_name = "provider",
+    .ext_is_ready = payment_provider_is_ready,
+    .sweep = payment_sweep,
 };

@@ -1,15 +1,19 @@
 /*
- * Policies of the payment service: finishing refunds once the pointer
- * service decided.
+ * Policies of the payment service: finishing what the pointer service
+ * decided, for the current refund attempt only.
  *   DecreasedComplete (a refund's points taken) → money back → RefundComplete
  *   DecreaseFailed    (points already spent)     → stays approved → RefundFailed
- * It also keeps its view of users (Joined, Withdrawn).
+ *   IncreaseFailed    (points bought not credited) → money back → RefundComplete
+ * It also keeps its view of users (Joined, Withdrawn), and settles charges
+ * (payment_settle) for the charge command and the sweeper.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/clock.h"
 #include "core/base/rc.h"
 #include "core/domain/users.h"
+#include "core/inbox/inbox.h"
 #include "core/json/jx.h"
 #include "core/outbox/outbox.h"
 #include "svc/payment/payment.h"
@@ -20,6 +24,8 @@ int payment_emit(struct store *st, const struct payment_record *p, const char *t
     json_t *fields = json_pack("{s:s, s:s, s:I, s:I, s:s}", "paymentId", p->payment_id, "userId",
                                p->user_id, "price", (json_int_t)p->price, "point",
                                (json_int_t)p->point, "status", p->status);
+    if (fields && *p->refund_id)
+        json_object_set_new(fields, "refundId", json_string(p->refund_id));
     if (fields && reason)
         json_object_set_new(fields, "reason", json_string(reason));
     int rc = fields ? outbox_add(st, p->user_id, type, fields, NULL) : RC_NOMEM;
@@ -27,9 +33,70 @@ int payment_emit(struct store *st, const struct payment_record *p, const char *t
     return rc;
 }
 
-/* The refunding payment an event refers to, or RC_BAD_EVENT. Events for
- * other purposes (a purchase's decrease) carry no paymentId and are not
- * ours: *<p>.found stays false. */
+void payment_answer(const struct payment_record *p, struct service_reply *reply)
+{
+    *reply = (struct service_reply){0};
+    snprintf(reply->location, sizeof reply->location, "/payments/%s", p->payment_id);
+    if (strcmp(p->status, "declined") != 0) {
+        /* approved (and whatever happened after it) is a created charge */
+        reply->status = !strcmp(p->status, "pending") ? 202 : 201;
+        reply->body = payment_json(p);
+        return;
+    }
+    /* Declined, but recorded: a problem that still names the payment. */
+    char detail[256];
+    snprintf(detail, sizeof detail, "the payment provider said: %s; nothing was charged",
+             p->reason);
+    reply->status = 402;
+    reply->content_type = "application/problem+json";
+    reply->body = http_problem_body(RC_PAYMENT_DECLINED, detail, "/payments", NULL);
+    if (reply->body) {
+        json_object_set_new(reply->body, "paymentId", json_string(p->payment_id));
+        json_object_set_new(reply->body, "reason", json_string(p->reason));
+    }
+}
+
+int payment_settle(struct store *st, const char *id, enum payment_outcome outcome,
+                   const char *reason, struct service_reply *reply)
+{
+    struct payment_record p;
+    int rc = payment_store_get(st, id, &p);
+    if (rc != RC_OK)
+        return rc;
+    if (!p.found)
+        return RC_NOT_FOUND;
+    if (!strcmp(p.status, "pending")) {
+        bool approved = outcome == PAYMENT_APPROVED;
+        const char *to = approved ? "approved" : "declined";
+        bool changed;
+        rc = payment_store_transition(st, id, "pending", to, approved ? NULL : reason, NULL,
+                                      &changed);
+        if (rc == RC_OK && changed) {
+            snprintf(p.status, sizeof p.status, "%s", to);
+            if (!approved)
+                snprintf(p.reason, sizeof p.reason, "%s", reason);
+            rc = payment_emit(st, &p, approved ? EV_PAYMENT_COMPLETE : EV_PAYMENT_FAILED,
+                              approved ? NULL : p.reason);
+        }
+        if (rc != RC_OK)
+            return rc;
+    }
+    struct service_reply answer;
+    payment_answer(&p, &answer);
+    if (!answer.body)
+        return RC_NOMEM;
+    if (*p.idem_key)
+        rc = service_reply_record_key(st, p.idem_key, &answer);
+    if (reply && rc == RC_OK)
+        *reply = answer;
+    else
+        json_decref(answer.body);
+    return rc;
+}
+
+/* The payment an event names, or RC_BAD_EVENT. Events for other purposes
+ * (a purchase's decrease) carry no paymentId and are not ours: *<p>.found
+ * stays false. */
 static int payment_of_event(struct store *st, const json_t *payload, struct payment_record *p)
 {
     *p = (struct payment_record){0};
@@ -37,23 +104,33 @@ static int payment_of_event(struct store *st, const json_t *payload, struct paym
     if (!id)
         return RC_OK;
     if (!json_is_string(id) || json_string_length(id) > 40)
-        return RC_BAD_EVENT;
+        return inbox_reject(RC_BAD_EVENT, "paymentId must be a string of at most 40 characters");
     return payment_store_get(st, json_string_value(id), p);
+}
+
+/* True when <payload> is about <p>'s refund attempt under way. */
+static bool payment_is_current_refund(const struct payment_record *p, const json_t *payload)
+{
+    const char *refund = json_string_value(json_object_get(payload, "refundId"));
+    return p->found && !strcmp(p->status, "refunding") && refund && !strcmp(refund, p->refund_id);
 }
 
 /* Ends the refund a DecreasedComplete (<points_taken>) or DecreaseFailed
  * event is about: money back and refunded, or approved again with the
- * pointer service's reason. Anything else (a late duplicate, another
- * purpose) changes nothing. */
-static int payment_finish_refund(struct store *st, const json_t *payload, bool points_taken)
+ * pointer service's reason. Anything else (a late duplicate, an attempt
+ * that timed out, another purpose) changes nothing. */
+static int payment_finish_refund(void *ctx, struct store *st, const json_t *payload,
+                                 bool points_taken)
 {
+    const struct service_ctx *sctx = ctx;
     struct payment_record p;
     int rc = payment_of_event(st, payload, &p);
-    if (rc != RC_OK || !p.found || strcmp(p.status, "refunding") != 0)
+    if (rc != RC_OK || !payment_is_current_refund(&p, payload))
         return rc;
     const char *reason = NULL;
     if (points_taken) {
-        if ((rc = payment_provider_simulated.refund(p.payment_id, p.price)) != RC_OK)
+        /* Idempotent at the provider by refund id: a retry gives money back once. */
+        if ((rc = payment_provider_refund(sctx->ext, p.refund_id, p.payment_id, p.price)) != RC_OK)
             return rc; /* retried: the points are taken, the money must follow */
     } else {
         struct jx_reader r;
@@ -64,8 +141,8 @@ static int payment_finish_refund(struct store *st, const json_t *payload, bool p
     }
     const char *to = points_taken ? "refunded" : "approved";
     bool changed;
-    if ((rc = payment_store_transition(st, p.payment_id, "refunding", to, reason, &changed)) !=
-        RC_OK)
+    if ((rc = payment_store_transition(st, p.payment_id, "refunding", to, NULL, reason,
+                                       &changed)) != RC_OK)
         return rc;
     snprintf(p.status, sizeof p.status, "%s", to);
     return payment_emit(st, &p, points_taken ? EV_REFUND_COMPLETE : EV_REFUND_FAILED, reason);
@@ -74,17 +151,46 @@ static int payment_finish_refund(struct store *st, const json_t *payload, bool p
 static int payment_on_decreased(void *ctx, struct store *st, const struct bus_event *ev,
                                 const json_t *payload)
 {
-    (void)ctx;
     (void)ev;
-    return payment_finish_refund(st, payload, true);
+    return payment_finish_refund(ctx, st, payload, true);
 }
 
 static int payment_on_decrease_failed(void *ctx, struct store *st, const struct bus_event *ev,
                                       const json_t *payload)
 {
-    (void)ctx;
     (void)ev;
-    return payment_finish_refund(st, payload, false);
+    return payment_finish_refund(ctx, st, payload, false);
+}
+
+/* The pointer service could not credit the points bought: the money goes
+ * back and the payment ends refunded, with the reason. */
+static int payment_on_increase_failed(void *ctx, struct store *st, const struct bus_event *ev,
+                                      const json_t *payload)
+{
+    (void)ev;
+    const struct service_ctx *sctx = ctx;
+    struct payment_record p;
+    int rc = payment_of_event(st, payload, &p);
+    if (rc != RC_OK || !p.found || strcmp(p.status, "approved") != 0)
+        return rc; /* a replay: already refunded */
+    const char *why = json_string_value(json_object_get(payload, "reason"));
+    snprintf(p.refund_id, sizeof p.refund_id, "credit-%s", p.payment_id);
+    if ((rc = payment_provider_refund(sctx->ext, p.refund_id, p.payment_id, p.price)) != RC_OK)
+        return rc;
+    char reason[160];
+    snprintf(reason, sizeof reason,
+             "the points could not be credited (%s); the money was given back",
+             why ? why : "refused");
+    rc = store_exec(st,
+                    "UPDATE payments SET status = 'refunded', refund_id = $2, refund_error = $3,"
+                    " updated_at = $4 WHERE payment_id = $1 AND status = 'approved'",
+                    STORE_ARGS(STORE_TEXT(p.payment_id), STORE_TEXT(p.refund_id),
+                               STORE_TEXT(reason), STORE_INT(clock_wall_ms())),
+                    NULL, NULL, NULL);
+    if (rc != RC_OK)
+        return rc;
+    snprintf(p.status, sizeof p.status, "refunded");
+    return payment_emit(st, &p, EV_REFUND_COMPLETE, reason);
 }
 
 const struct inbox_handler payment_handlers[] = {
@@ -92,5 +198,6 @@ const struct inbox_handler payment_handlers[] = {
     {EV_WITHDRAWN, domain_users_on_withdrawn},
     {EV_DECREASED_COMPLETE, payment_on_decreased},
     {EV_DECREASE_FAILED, payment_on_decrease_failed},
+    {EV_INCREASE_FAILED, payment_on_increase_failed},
     {0},
 };

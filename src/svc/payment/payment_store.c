@@ -19,11 +19,17 @@ static const struct store_migration payment_schema[] = {
         " created_at BIGINT NOT NULL,"
         " updated_at BIGINT NOT NULL);"
         "CREATE INDEX payments_user ON payments (user_id, created_at);"},
+    /* Charges in two steps (pending first) and refund attempts with ids. */
+    {2, "ALTER TABLE payments ADD COLUMN refund_id TEXT;"
+        "ALTER TABLE payments ADD COLUMN refund_requested_at BIGINT;"
+        "ALTER TABLE payments ADD COLUMN idem_key TEXT;"
+        "CREATE INDEX payments_status ON payments (status, created_at);"},
 };
 
 const struct service_schema payment_schemas[] = {
     {"payment", payment_schema, ARRAY_LEN(payment_schema)},
     {"users", domain_users_schema, DOMAIN_USERS_SCHEMA_STEPS},
+    {"effects", domain_effects_schema, DOMAIN_EFFECTS_SCHEMA_STEPS},
     {0},
 };
 
@@ -43,6 +49,9 @@ static void payment_read_row(const struct store_row *row, struct payment_record 
     payment_copy(p->reason, sizeof p->reason, &row->cols[5]);
     payment_copy(p->refund_error, sizeof p->refund_error, &row->cols[6]);
     p->created_at = row->cols[7].i;
+    payment_copy(p->refund_id, sizeof p->refund_id, &row->cols[8]);
+    p->refund_requested_at = row->cols[9].type == STORE_T_INT ? row->cols[9].i : 0;
+    payment_copy(p->idem_key, sizeof p->idem_key, &row->cols[10]);
 }
 
 static int payment_take(void *ud, const struct store_row *row)
@@ -62,25 +71,69 @@ int payment_store_insert(struct store *st, const struct payment_record *p)
 {
     return store_exec(st,
                       "INSERT INTO payments (payment_id, user_id, price, point, status, reason,"
-                      " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                      " created_at, updated_at, idem_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $7,"
+                      " $8)",
                       STORE_ARGS(STORE_TEXT(p->payment_id), STORE_TEXT(p->user_id),
                                  STORE_INT(p->price), STORE_INT(p->point), STORE_TEXT(p->status),
                                  STORE_TEXT_OR_NULL(*p->reason ? p->reason : NULL),
-                                 STORE_INT(p->created_at)),
+                                 STORE_INT(p->created_at),
+                                 STORE_TEXT_OR_NULL(*p->idem_key ? p->idem_key : NULL)),
                       NULL, NULL, NULL);
 }
 
 int payment_store_transition(struct store *st, const char *id, const char *from, const char *to,
-                             const char *refund_error, bool *changed)
+                             const char *reason, const char *refund_error, bool *changed)
 {
     int64_t n = 0;
     int rc = store_exec(st,
-                        "UPDATE payments SET status = $3, refund_error = $4, updated_at = $5"
-                        " WHERE payment_id = $1 AND status = $2",
+                        "UPDATE payments SET status = $3, refund_error = $4, updated_at = $5,"
+                        " reason = COALESCE($6, reason) WHERE payment_id = $1 AND status = $2",
                         STORE_ARGS(STORE_TEXT(id), STORE_TEXT(from), STORE_TEXT(to),
-                                   STORE_TEXT_OR_NULL(refund_error), STORE_INT(clock_wall_ms())),
+                                   STORE_TEXT_OR_NULL(refund_error), STORE_INT(clock_wall_ms()),
+                                   STORE_TEXT_OR_NULL(reason)),
                         NULL, NULL, &n);
     *changed = n == 1;
+    return rc;
+}
+
+int payment_store_start_refund(struct store *st, const char *id, const char *refund_id,
+                               bool *changed)
+{
+    int64_t n = 0, now = clock_wall_ms();
+    int rc = store_exec(st,
+                        "UPDATE payments SET status = 'refunding', refund_error = NULL,"
+                        " refund_id = $2, refund_requested_at = $3, updated_at = $3"
+                        " WHERE payment_id = $1 AND status = 'approved'",
+                        STORE_ARGS(STORE_TEXT(id), STORE_TEXT(refund_id), STORE_INT(now)), NULL,
+                        NULL, &n);
+    *changed = n == 1;
+    return rc;
+}
+
+struct payment_ids {
+    char (*ids)[40];
+    size_t max, n;
+};
+
+static int payment_take_id(void *ud, const struct store_row *row)
+{
+    struct payment_ids *w = ud;
+    if (w->n < w->max)
+        snprintf(w->ids[w->n++], sizeof w->ids[0], "%s", row->cols[0].s);
+    return 0;
+}
+
+int payment_store_due(struct store *st, const char *status, int64_t before, char (*ids)[40],
+                      size_t max, size_t *n)
+{
+    struct payment_ids w = {ids, max, 0};
+    int rc = store_exec(st,
+                        "SELECT payment_id FROM payments WHERE status = $1 AND"
+                        " COALESCE(refund_requested_at, created_at) < $2"
+                        " ORDER BY created_at LIMIT $3",
+                        STORE_ARGS(STORE_TEXT(status), STORE_INT(before), STORE_INT((int64_t)max)),
+                        payment_take_id, &w, NULL);
+    *n = w.n;
     return rc;
 }
 
@@ -93,6 +146,8 @@ json_t *payment_json(const struct payment_record *p)
         json_object_set_new(o, "reason", json_string(p->reason));
     if (o && *p->refund_error)
         json_object_set_new(o, "refundError", json_string(p->refund_error));
+    if (o && *p->refund_id)
+        json_object_set_new(o, "refundId", json_string(p->refund_id));
     return hal_with_self(o, "/payments/%s", p->payment_id);
 }
 

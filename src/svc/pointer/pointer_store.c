@@ -4,6 +4,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/rc.h"
+#include "core/domain/users.h"
 #include "svc/pointer/pointer.h"
 
 static const struct store_migration pointer_schema[] = {
@@ -28,6 +29,7 @@ static const struct store_migration pointer_schema[] = {
 };
 const struct service_schema pointer_schemas[] = {
     {"pointer", pointer_schema, ARRAY_LEN(pointer_schema)},
+    {"effects", domain_effects_schema, DOMAIN_EFFECTS_SCHEMA_STEPS},
     {0},
 };
 

@@ -56,6 +56,8 @@ struct purchase_record {
     char cancel_error[128];
     bool read;
     int64_t created_at;
+    char cancel_id[40];          /* the current or last cancel attempt; "" none */
+    int64_t cancel_requested_at; /* wall ms; 0 none */
 };
 
 struct purchase_catalog_entry {
@@ -74,16 +76,25 @@ int purchase_store_transition(struct store *st, const char *id, const char *from
                               const int64_t *my_point, const char *reason, const char *cancel_error,
                               bool *changed /* OUT */);
 int purchase_store_mark_read(struct store *st, const char *id);
+/* approved → cancelling with a new cancel attempt <cancel_id>. */
+int purchase_store_start_cancel(struct store *st, const char *id, const char *cancel_id,
+                                bool *changed /* OUT */);
+/* Ids of purchases in <status> whose time (created_at, or
+ * cancel_requested_at for cancelling) is before <before>: at most <max>. */
+int purchase_store_due(struct store *st, const char *status, int64_t before, char (*ids)[40],
+                       size_t max, size_t *n /* OUT */);
 int purchase_store_catalog_get(struct store *st, const char *webtoon,
                                struct purchase_catalog_entry *out /* OUT */);
+/* Sets the catalog entry of <webtoon> from the event at <offset>, unless
+ * a later event set it already. */
 int purchase_store_catalog_put(struct store *st, const char *webtoon, int64_t point,
-                               const char *status);
+                               const char *status, int64_t offset);
 
 json_t *purchase_json(const struct purchase_record *p);
 json_t *purchase_item(const struct store_row *row);
 #define PURCHASE_COLUMNS                                                                           \
     "purchase_id, user_id, webtoon_id, point, my_point, status, reason, cancel_error, is_read,"    \
-    " created_at"
+    " created_at, cancel_id, cancel_requested_at"
 
 /* --- event policies (purchase_events.c) ------------------------------------ */
 
@@ -92,5 +103,12 @@ extern const struct inbox_handler purchase_handlers[];
 /* Emits <type> for <p>, with <reason> when not NULL. */
 int purchase_emit(struct store *st, const struct purchase_record *p, const char *type,
                   const char *reason);
+
+/* --- deadlines (purchase_sweep.c) ------------------------------------------ */
+
+/* Ends purchases pending past WEBTOON_PURCHASE_DEADLINE_MS (rejected; any
+ * points taken come back) and cancellations unconfirmed past
+ * WEBTOON_CANCEL_DEADLINE_MS (approved again; the episode stays owned). */
+void purchase_sweep(struct service_ctx *ctx, struct store *st);
 
 #endif

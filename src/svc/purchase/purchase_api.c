@@ -28,10 +28,8 @@ static int purchase_buy(struct http_req *req, struct store *st, const json_t *bo
     struct purchase_catalog_entry c;
     if ((rc = purchase_store_catalog_get(st, webtoon, &c)) != RC_OK)
         return rc;
-    if (!c.found) {
-        http_reply_header(req, "Retry-After", "1");
-        return http_fail(req, RC_NOT_FOUND, "no webtoon '%s' in the catalog", webtoon);
-    }
+    if (!c.found)
+        return service_unseen(req, RC_NOT_FOUND, "no webtoon '%s' in the catalog", webtoon);
     if (!c.published)
         return http_fail(req, RC_INVALID_STATE, "webtoon '%s' is not on sale", webtoon);
     if (c.point == 0)
@@ -79,9 +77,11 @@ static int purchase_cancel(struct http_req *req, struct store *st, const json_t 
     if (!next)
         return http_fail(req, RC_INVALID_STATE, "a %s purchase cannot be cancelled", p.status);
     bool changed;
-    if ((rc = purchase_store_transition(st, id, p.status, next, NULL, NULL, NULL, &changed)) !=
-        RC_OK)
+    id_uuid(p.cancel_id);
+    if ((rc = purchase_store_start_cancel(st, id, p.cancel_id, &changed)) != RC_OK)
         return rc;
+    if (!changed)
+        return RC_RETRY; /* a concurrent command moved it: decide again */
     snprintf(p.status, sizeof p.status, "%s", next);
     *p.cancel_error = '\0';
     if ((rc = purchase_emit(st, &p, EV_CANCEL_REQUESTED, NULL)) != RC_OK)
@@ -134,4 +134,5 @@ const struct service_def purchase_service = {
     .schemas = purchase_schemas,
     .routes = purchase_routes,
     .handlers = purchase_handlers,
+    .sweep = purchase_sweep,
 };

@@ -11,6 +11,7 @@
 
 #include "core/base/rc.h"
 #include "core/domain/users.h"
+#include "core/inbox/inbox.h"
 #include "core/json/jx.h"
 #include "core/outbox/outbox.h"
 #include "svc/purchase/purchase.h"
@@ -23,6 +24,8 @@ int purchase_emit(struct store *st, const struct purchase_record *p, const char 
                   "webtoonId", p->webtoon_id, "point", (json_int_t)p->point, "status", p->status);
     if (fields && p->my_point >= 0)
         json_object_set_new(fields, "myPoint", json_integer(p->my_point));
+    if (fields && *p->cancel_id)
+        json_object_set_new(fields, "cancelId", json_string(p->cancel_id));
     if (fields && reason)
         json_object_set_new(fields, "reason", json_string(reason));
     int rc = fields ? outbox_add(st, p->user_id, type, fields, NULL) : RC_NOMEM;
@@ -43,7 +46,7 @@ static int purchase_step_event(struct store *st, const json_t *payload, enum pur
     bool has_my_point = jx_has(&r, "myPoint");
     const char *reason = jx_str(&r, "reason", JX_OPTIONAL, 120);
     if (r.rc)
-        return RC_BAD_EVENT;
+        return inbox_reject(RC_BAD_EVENT, "%s", r.detail);
     int rc = purchase_store_get(st, id, out);
     if (rc != RC_OK || !out->found)
         return rc;
@@ -51,6 +54,11 @@ static int purchase_step_event(struct store *st, const json_t *payload, enum pur
     if (!next)
         return RC_OK; /* already moved on: nothing to do */
     bool is_cancel_step = step == PURCHASE_CANCEL_OK || step == PURCHASE_CANCEL_REFUSED;
+    /* Only the answer to the cancel attempt under way counts: one that
+     * passed its deadline was already ended. */
+    const char *cancel = json_string_value(json_object_get(payload, "cancelId"));
+    if (is_cancel_step && (!cancel || strcmp(cancel, out->cancel_id) != 0))
+        return RC_OK;
     rc = purchase_store_transition(st, id, out->status, next, has_my_point ? &my_point : NULL,
                                    is_cancel_step ? NULL : reason,
                                    step == PURCHASE_CANCEL_REFUSED ? reason : NULL, moved);
@@ -121,15 +129,14 @@ static int purchase_on_catalog(void *ctx, struct store *st, const struct bus_eve
                                const json_t *payload)
 {
     (void)ctx;
-    (void)ev;
     struct jx_reader r;
     jx_reader_init(&r, payload);
     const char *webtoon = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
     int64_t point = jx_int(&r, "point", JX_REQUIRED, 0, INT64_MAX);
     const char *status = jx_str(&r, "status", JX_REQUIRED, 16);
     if (r.rc)
-        return RC_BAD_EVENT;
-    return purchase_store_catalog_put(st, webtoon, point, status);
+        return inbox_reject(RC_BAD_EVENT, "%s", r.detail);
+    return purchase_store_catalog_put(st, webtoon, point, status, ev->offset);
 }
 
 const struct inbox_handler purchase_handlers[] = {

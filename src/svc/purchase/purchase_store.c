@@ -29,6 +29,11 @@ static const struct store_migration purchase_schema[] = {
         " point BIGINT NOT NULL,"
         " status TEXT NOT NULL,"
         " updated_at BIGINT NOT NULL);"},
+    /* Cancel attempts with ids and deadlines; catalog events in order. */
+    {2, "ALTER TABLE purchases ADD COLUMN cancel_id TEXT;"
+        "ALTER TABLE purchases ADD COLUMN cancel_requested_at BIGINT;"
+        "CREATE INDEX purchases_status ON purchases (status, created_at);"
+        "ALTER TABLE catalog ADD COLUMN event_offset BIGINT NOT NULL DEFAULT -1;"},
 };
 
 const struct service_schema purchase_schemas[] = {
@@ -55,6 +60,8 @@ static void purchase_read_row(const struct store_row *row, struct purchase_recor
     purchase_text(p->cancel_error, sizeof p->cancel_error, &row->cols[7]);
     p->read = row->cols[8].i != 0;
     p->created_at = row->cols[9].i;
+    purchase_text(p->cancel_id, sizeof p->cancel_id, &row->cols[10]);
+    p->cancel_requested_at = row->cols[11].type == STORE_T_INT ? row->cols[11].i : 0;
 }
 
 static int purchase_take(void *ud, const struct store_row *row)
@@ -99,6 +106,47 @@ int purchase_store_transition(struct store *st, const char *id, const char *from
     return rc;
 }
 
+int purchase_store_start_cancel(struct store *st, const char *id, const char *cancel_id,
+                                bool *changed)
+{
+    int64_t n = 0, now = clock_wall_ms();
+    int rc = store_exec(st,
+                        "UPDATE purchases SET status = 'cancelling', cancel_error = NULL,"
+                        " cancel_id = $2, cancel_requested_at = $3, updated_at = $3"
+                        " WHERE purchase_id = $1 AND status = 'approved'",
+                        STORE_ARGS(STORE_TEXT(id), STORE_TEXT(cancel_id), STORE_INT(now)), NULL,
+                        NULL, &n);
+    *changed = n == 1;
+    return rc;
+}
+
+struct purchase_ids {
+    char (*ids)[40];
+    size_t max, n;
+};
+
+static int purchase_take_id(void *ud, const struct store_row *row)
+{
+    struct purchase_ids *w = ud;
+    if (w->n < w->max)
+        snprintf(w->ids[w->n++], sizeof w->ids[0], "%s", row->cols[0].s);
+    return 0;
+}
+
+int purchase_store_due(struct store *st, const char *status, int64_t before, char (*ids)[40],
+                       size_t max, size_t *n)
+{
+    struct purchase_ids w = {ids, max, 0};
+    int rc = store_exec(st,
+                        "SELECT purchase_id FROM purchases WHERE status = $1 AND"
+                        " COALESCE(cancel_requested_at, created_at) < $2"
+                        " ORDER BY created_at LIMIT $3",
+                        STORE_ARGS(STORE_TEXT(status), STORE_INT(before), STORE_INT((int64_t)max)),
+                        purchase_take_id, &w, NULL);
+    *n = w.n;
+    return rc;
+}
+
 int purchase_store_mark_read(struct store *st, const char *id)
 {
     return store_exec(st, "UPDATE purchases SET is_read = 1 WHERE purchase_id = $1",
@@ -123,15 +171,17 @@ int purchase_store_catalog_get(struct store *st, const char *webtoon,
 }
 
 int purchase_store_catalog_put(struct store *st, const char *webtoon, int64_t point,
-                               const char *status)
+                               const char *status, int64_t offset)
 {
+    /* One webtoon's events share a partition, so offsets order them. */
     return store_exec(st,
-                      "INSERT INTO catalog (webtoon_id, point, status, updated_at)"
-                      " VALUES ($1, $2, $3, $4) ON CONFLICT (webtoon_id) DO UPDATE"
+                      "INSERT INTO catalog (webtoon_id, point, status, updated_at, event_offset)"
+                      " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (webtoon_id) DO UPDATE"
                       " SET point = excluded.point, status = excluded.status,"
-                      " updated_at = excluded.updated_at",
+                      " updated_at = excluded.updated_at, event_offset = excluded.event_offset"
+                      " WHERE catalog.event_offset < excluded.event_offset",
                       STORE_ARGS(STORE_TEXT(webtoon), STORE_INT(point), STORE_TEXT(status),
-                                 STORE_INT(clock_wall_ms())),
+                                 STORE_INT(clock_wall_ms()), STORE_INT(offset)),
                       NULL, NULL, NULL);
 }
 

@@ -4,13 +4,19 @@
  *                                                    → AccessGranted
  *   CancelRequested → not read yet? revoke it → PurchaseCancelComplete
  *                     already read?             → PurchaseCancelFailed
+ *   BuyFailed       (a purchase that timed out) → an episode it granted is revoked
+ *   CancelFailed    (a cancel that timed out)   → an episode it revoked is granted again
  * Opens and revocations happen in this one database, so an episode is
- * either read or cancelled, never both. It also keeps its user view.
+ * either read or cancelled, never both. Each decision is recorded under the
+ * purchase or cancel it is about (table effects): replayed events grant,
+ * revoke or answer nothing twice, and a purchase closed before its
+ * CheckCorrected arrived is never granted. It also keeps its user view.
  */
 #include <string.h>
 
 #include "core/base/rc.h"
 #include "core/domain/users.h"
+#include "core/inbox/inbox.h"
 #include "core/json/jx.h"
 #include "core/outbox/outbox.h"
 #include "svc/webtoon/webtoon.h"
@@ -40,7 +46,15 @@ static int webtoon_read_purchase(const json_t *payload, struct webtoon_purchase_
     p->purchase = jx_str(&r, "purchaseId", JX_REQUIRED, 64);
     p->user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
     p->webtoon = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
-    return r.rc ? RC_BAD_EVENT : RC_OK;
+    return r.rc ? inbox_reject(RC_BAD_EVENT, "%s", r.detail) : RC_OK;
+}
+
+/* Claims decision <kind> about <ref>; RC_ALREADY_APPLIED when taken before. */
+static int webtoon_decide(struct store *st, const char *kind, const char *ref, const char *outcome)
+{
+    bool fresh;
+    int rc = domain_effect_claim(st, kind, ref, outcome, &fresh);
+    return rc == RC_OK && !fresh ? RC_ALREADY_APPLIED : rc;
 }
 
 static int webtoon_on_check_corrected(void *ctx, struct store *st, const struct bus_event *ev,
@@ -49,7 +63,14 @@ static int webtoon_on_check_corrected(void *ctx, struct store *st, const struct 
     (void)ctx;
     (void)ev;
     struct webtoon_purchase_ref p;
+    char closed[16];
     int rc = webtoon_read_purchase(payload, &p);
+    if (rc == RC_OK)
+        rc = domain_effect_get(st, "closed", p.purchase, closed, sizeof closed);
+    if (rc == RC_OK && *closed)
+        return RC_ALREADY_APPLIED; /* the purchase ended before its points arrived */
+    if (rc == RC_OK)
+        rc = webtoon_decide(st, "grant", p.purchase, "granted");
     if (rc == RC_OK)
         rc = webtoon_store_grant(st, p.user, p.webtoon, p.purchase);
     if (rc != RC_OK)
@@ -66,6 +87,13 @@ static int webtoon_on_check_corrected(void *ctx, struct store *st, const struct 
     return rc;
 }
 
+/* The cancel attempt an event is about (older events name the purchase). */
+static const char *webtoon_cancel_id(const json_t *payload, const char *purchase)
+{
+    const char *id = json_string_value(json_object_get(payload, "cancelId"));
+    return id && strlen(id) <= 64 ? id : purchase;
+}
+
 static int webtoon_on_cancel_requested(void *ctx, struct store *st, const struct bus_event *ev,
                                        const json_t *payload)
 {
@@ -78,14 +106,18 @@ static int webtoon_on_cancel_requested(void *ctx, struct store *st, const struct
         rc = webtoon_store_ownership(st, p.user, p.webtoon, &own);
     if (rc != RC_OK)
         return rc;
+    const char *cancel = webtoon_cancel_id(payload, p.purchase);
     const char *refusal = !own.found || strcmp(own.purchase_id, p.purchase) != 0
                               ? "the purchase does not own the episode"
                           : own.read ? "the episode was already read"
                                      : NULL;
+    if ((rc = webtoon_decide(st, "cancel", cancel, refusal ? "refused" : "revoked")) != RC_OK)
+        return rc;
     if (!refusal && (rc = webtoon_store_revoke(st, p.user, p.webtoon)) != RC_OK)
         return rc;
-    json_t *fields = json_pack("{s:s, s:s, s:s, s:b}", "purchaseId", p.purchase, "userId", p.user,
-                               "webtoonId", p.webtoon, "read", own.found && own.read);
+    json_t *fields =
+        json_pack("{s:s, s:s, s:s, s:s, s:b}", "purchaseId", p.purchase, "userId", p.user,
+                  "webtoonId", p.webtoon, "cancelId", cancel, "read", own.found && own.read);
     if (fields && refusal)
         json_object_set_new(fields, "reason", json_string(refusal));
     rc = fields ? outbox_add(st, p.user,
@@ -96,10 +128,51 @@ static int webtoon_on_cancel_requested(void *ctx, struct store *st, const struct
     return rc;
 }
 
+/* A purchase ended without being approved: an episode it was granted goes,
+ * and one still on its way will not come. */
+static int webtoon_on_buy_failed(void *ctx, struct store *st, const struct bus_event *ev,
+                                 const json_t *payload)
+{
+    (void)ctx;
+    (void)ev;
+    struct webtoon_purchase_ref p;
+    struct webtoon_ownership own;
+    int rc = webtoon_read_purchase(payload, &p);
+    if (rc == RC_OK)
+        rc = webtoon_decide(st, "closed", p.purchase, "closed");
+    if (rc == RC_OK)
+        rc = webtoon_store_ownership(st, p.user, p.webtoon, &own);
+    if (rc == RC_OK && own.found && !strcmp(own.purchase_id, p.purchase))
+        rc = webtoon_store_revoke(st, p.user, p.webtoon);
+    return rc;
+}
+
+/* A cancel ended without being confirmed: the purchase stands, so an
+ * episode revoked for it is granted again. */
+static int webtoon_on_cancel_failed(void *ctx, struct store *st, const struct bus_event *ev,
+                                    const json_t *payload)
+{
+    (void)ctx;
+    (void)ev;
+    struct webtoon_purchase_ref p;
+    char outcome[16];
+    int rc = webtoon_read_purchase(payload, &p);
+    const char *cancel = rc == RC_OK ? webtoon_cancel_id(payload, p.purchase) : NULL;
+    if (rc == RC_OK)
+        rc = domain_effect_get(st, "cancel", cancel, outcome, sizeof outcome);
+    if (rc != RC_OK || strcmp(outcome, "revoked") != 0)
+        return rc;
+    if ((rc = webtoon_decide(st, "regrant", cancel, "granted")) != RC_OK)
+        return rc;
+    return webtoon_store_grant(st, p.user, p.webtoon, p.purchase);
+}
+
 const struct inbox_handler webtoon_handlers[] = {
     {EV_JOINED, domain_users_on_joined},
     {EV_WITHDRAWN, domain_users_on_withdrawn},
     {EV_CHECK_CORRECTED, webtoon_on_check_corrected},
     {EV_CANCEL_REQUESTED, webtoon_on_cancel_requested},
+    {EV_BUY_FAILED, webtoon_on_buy_failed},
+    {EV_CANCEL_FAILED, webtoon_on_cancel_failed},
     {0},
 };

@@ -30,6 +30,7 @@ static const struct store_migration webtoon_schema[] = {
 const struct service_schema webtoon_schemas[] = {
     {"webtoon", webtoon_schema, ARRAY_LEN(webtoon_schema)},
     {"users", domain_users_schema, DOMAIN_USERS_SCHEMA_STEPS},
+    {"effects", domain_effects_schema, DOMAIN_EFFECTS_SCHEMA_STEPS},
     {0},
 };
 

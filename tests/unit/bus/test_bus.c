@@ -389,11 +389,36 @@ static void test_topic_isolation(void **state)
     bus_close(pb);
 }
 
-static void test_ready_and_bad_input(void **state)
+/* The log's end: one partition, the last sequence number (-1 when
+ * empty), and what a consumer polls carries partition 0. */
+static void test_end_offsets(void **state)
 {
     struct fixture *f = *state;
     struct bus *b = open_bus(f);
-    assert_true(bus_is_ready(b));
+    int64_t ends[BUS_PARTITIONS_MAX];
+    int n = 0;
+    assert_int_equal(bus_end_offsets(b, ends, BUS_PARTITIONS_MAX, &n), RC_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ends[0], -1);
+    publish(b, "e1");
+    publish(b, "e2");
+    assert_int_equal(bus_end_offsets(b, ends, BUS_PARTITIONS_MAX, &n), RC_OK);
+    struct bus *c = consumer(f, "ends", BUS_FROM_BEGINNING);
+    const struct bus_event *ev;
+    size_t got;
+    assert_int_equal(bus_poll(c, 0, &ev, &got), RC_OK);
+    assert_int_equal(got, 2);
+    assert_int_equal(ends[0], ev[1].offset);
+    assert_int_equal(ev[1].partition, 0);
+    assert_int_equal(bus_partition_of(b, "anyone", 1), 0);
+    bus_close(c);
+    bus_close(b);
+}
+
+static void test_bad_input(void **state)
+{
+    struct fixture *f = *state;
+    struct bus *b = open_bus(f);
     assert_string_equal(bus_error(b), "");
     assert_int_equal(bus_subscribe(b, "no/slashes", BUS_FROM_COMMITTED), RC_INVALID);
     bus_close(b);
@@ -477,7 +502,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_topic_isolation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ready_and_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_offsets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -364,11 +364,43 @@ static void test_tail_without_group(void **state)
     bus_close(p);
 }
 
-static void test_readiness_and_bad_input(void **state)
+/* The log's end per partition: each event lands where bus_partition_of
+ * says its key goes, at the offset that partition's end then names. */
+static void test_end_offsets_follow_keys(void **state)
 {
     struct fixture *f = *state;
     struct bus *p = open_bus(f);
-    assert_true(bus_is_ready(p));
+    int64_t before[BUS_PARTITIONS_MAX], after[BUS_PARTITIONS_MAX];
+    int n = 0, m = 0;
+    assert_int_equal(bus_end_offsets(p, before, BUS_PARTITIONS_MAX, &n), RC_OK);
+    assert_int_equal(n, 6);
+    publish_range(p, "end", 0, 12, 12);
+    assert_int_equal(bus_end_offsets(p, after, BUS_PARTITIONS_MAX, &m), RC_OK);
+    assert_int_equal(m, 6);
+    int64_t moved = 0;
+    for (int i = 0; i < n; i++)
+        moved += after[i] - before[i];
+    assert_int_equal(moved, 12);
+    struct bus *c = consumer(f, NULL, BUS_FROM_BEGINNING);
+    int seen = 0;
+    for (int tries = 0; seen < 12 && tries < 50; tries++) {
+        const struct bus_event *ev;
+        size_t got;
+        assert_int_equal(bus_poll(c, 200, &ev, &got), RC_OK);
+        for (size_t i = 0; i < got; i++, seen++) {
+            assert_int_equal(ev[i].partition, bus_partition_of(p, ev[i].key, n));
+            assert_true(ev[i].offset <= after[ev[i].partition]);
+        }
+    }
+    assert_int_equal(seen, 12);
+    bus_close(c);
+    bus_close(p);
+}
+
+static void test_bad_input_and_broker_away(void **state)
+{
+    struct fixture *f = *state;
+    struct bus *p = open_bus(f);
     assert_int_equal(bus_subscribe(p, "bad group", BUS_FROM_COMMITTED), RC_INVALID);
     bus_close(p);
 
@@ -376,7 +408,9 @@ static void test_readiness_and_bad_input(void **state)
     struct bus *down = NULL;
     char err[256];
     assert_int_equal(bus_open(&o, &down, err, sizeof err), RC_OK); /* connects lazily */
-    assert_false(bus_is_ready(down));
+    int64_t ends[BUS_PARTITIONS_MAX];
+    int n = 0;
+    assert_int_equal(bus_end_offsets(down, ends, BUS_PARTITIONS_MAX, &n), RC_BUS);
     assert_true(strlen(bus_error(down)) > 0);
     bus_close(down);
 }
@@ -434,7 +468,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lag_and_group_lag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tail_without_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_readiness_and_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_offsets_follow_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input_and_broker_away, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,16 +45,43 @@ static int handle_silent(struct http_req *req)
     return RC_OK; /* forgets to reply: the server must still answer */
 }
 
+/* Parked requests: /wait/{n} answers after its check ran n times; /wait/late
+ * never decides before its deadline, then answers 504. */
+struct waiter {
+    int left;
+    bool late;
+};
+
+static int wait_check(struct http_req *req, void *ud, bool expired)
+{
+    struct waiter *w = ud;
+    if (expired)
+        return http_fail(req, RC_TIMEOUT, "waited too long");
+    if (w->late || --w->left > 0)
+        return HTTP_PARKED;
+    return http_reply_json(req, 200, json_pack("{s:s}", "waited", "yes"), NULL);
+}
+
+static int handle_wait(struct http_req *req)
+{
+    struct waiter *w = http_req_alloc(req, sizeof *w);
+    const char *n = http_req_param(req, "n");
+    w->late = !strcmp(n, "late");
+    w->left = w->late ? 0 : (int)strtol(n, NULL, 10);
+    return http_req_park(req, w->late ? 100 : 5000, wait_check, w);
+}
+
 static const struct http_route routes[] = {
-    {"GET", "/items/{id}", handle_item_get},          {"POST", "/items", handle_item_post},
-    {"PUT", "/items/{id}/conflict", handle_conflict}, {"GET", "/silent", handle_silent},
-    {"POST", "/items/special", handle_item_post},
+    {"GET", "/wait/{n}", handle_wait},    {"GET", "/items/{id}", handle_item_get},
+    {"POST", "/items", handle_item_post}, {"PUT", "/items/{id}/conflict", handle_conflict},
+    {"GET", "/silent", handle_silent},    {"POST", "/items/special", handle_item_post},
 };
 
 static bool ready_flag = true;
-static bool test_is_ready(void *ctx)
+static bool test_readiness(void *ctx, json_t *checks)
 {
     (void)ctx;
+    json_object_set_new(checks, "db", json_string(ready_flag ? "up" : "down"));
     return ready_flag;
 }
 
@@ -77,7 +104,7 @@ static struct http_server *start(int threads)
         .nroutes = ARRAY_LEN(routes),
         .app = app,
         .worker_init = worker_init,
-        .is_ready = test_is_ready,
+        .readiness = test_readiness,
     };
     struct http_server *s = NULL;
     char err[256];
@@ -311,12 +338,61 @@ static void test_readiness_follows_dependencies(void **state)
     struct test_response r;
     assert_int_equal(test_http(PORT(state), "GET", "/readyz", NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"checks\":{\"db\":\"up\"}"));
     ready_flag = false;
     assert_int_equal(test_http(PORT(state), "GET", "/readyz", NULL, NULL, &r), 0);
     ready_flag = true;
     assert_int_equal(r.status, 503);
     assert_non_null(strcasestr(r.headers, "application/problem+json"));
     assert_non_null(strcasestr(r.headers, "\r\nretry-after: 1\r\n")); /* every 503 says when */
+    assert_non_null(strstr(r.body, "\"db\":\"down\""));
+}
+
+static double in_flight(int port)
+{
+    struct test_response r;
+    assert_int_equal(test_http(port, "GET", "/metrics", NULL, NULL, &r), 0);
+    const char *at = strstr(r.body, "\nwebtoon_http_requests_in_flight{");
+    assert_non_null(at);
+    return strtod(strchr(at, '}') + 1, NULL);
+}
+
+/* A parked request answers on a later turn of its loop; others are served
+ * meanwhile; one that outlives its deadline gets its check's answer. */
+static void test_parked_requests(void **state)
+{
+    struct test_response r;
+    int port = PORT(state);
+    int slow = test_connect(port);
+    const char *req = "GET /wait/late HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(slow, req, strlen(req), 0), (ssize_t)strlen(req));
+    assert_int_equal(test_http(port, "GET", "/wait/20", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"waited\":\"yes\""));
+    assert_int_equal(test_exchange(slow, NULL, 0, &r), 0);
+    close(slow);
+    assert_int_equal(r.status, 504);
+    assert_non_null(strstr(r.body, "waited too long"));
+}
+
+static bool nothing_in_flight(void *ud)
+{
+    return in_flight(*(int *)ud) == 1; /* the /metrics request itself */
+}
+
+/* A client that leaves while its request is parked: the request is
+ * forgotten, nothing is answered into the void, the gauge comes back. */
+static void test_client_leaves_while_parked(void **state)
+{
+    int port = PORT(state);
+    int fd = test_connect(port);
+    const char *req = "GET /wait/late HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+    close(fd);
+    assert_true(test_wait_until(nothing_in_flight, &port, 3000));
+    struct test_response r;
+    assert_int_equal(test_http(port, "GET", "/wait/1", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
 }
 
 /* Drain: readyz turns red while requests are still served, then stop closes
@@ -366,6 +442,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keep_alive_serves_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_count_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readiness_follows_dependencies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parked_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_leaves_while_parked, setup, teardown),
         cmocka_unit_test(test_drain_then_stop),
     };
     metrics_init("test");

@@ -1,6 +1,9 @@
 /* The idempotent inbox and the consumer loop: each event applied once,
- * failures retried, poison recorded and skipped, and no second effect when
- * the log delivers again (after a restart or a rewind). */
+ * transient failures retried, permanent ones kept as dead letters (listed,
+ * retried after a fix, dropped), effects found already applied by their
+ * business key recorded and passed, progress recorded per batch, stalls
+ * reported, and no second effect when the log delivers again (after a
+ * restart or a rewind). */
 #include "support/test_support.h"
 
 #include <stdatomic.h>
@@ -71,13 +74,41 @@ static int handle_poison(void *ctx, struct store *st, const struct bus_event *ev
 {
     atomic_fetch_add(&((struct handler_ctx *)ctx)->calls, 1);
     (void)record_effect(st, ev, payload); /* rolled back: never seen */
-    return RC_BAD_EVENT;
+    return inbox_reject(RC_BAD_EVENT, "poison is poison");
+}
+
+/* A business key applied before (an effect row with the same n): done. */
+static int handle_keyed(void *ctx, struct store *st, const struct bus_event *ev,
+                        const json_t *payload)
+{
+    atomic_fetch_add(&((struct handler_ctx *)ctx)->calls, 1);
+    int64_t n = json_integer_value(json_object_get(payload, "n")), seen = 0;
+    int rc = store_query_int(st, "SELECT COUNT(*) FROM effects WHERE n = $1",
+                             STORE_ARGS(STORE_INT(n)), &seen, NULL);
+    if (rc == RC_OK && seen)
+        return RC_ALREADY_APPLIED;
+    return rc == RC_OK ? record_effect(st, ev, payload) : rc;
+}
+
+/* Breaks a uniqueness rule: a permanent error that is not a bad event. */
+static int handle_clash(void *ctx, struct store *st, const struct bus_event *ev,
+                        const json_t *payload)
+{
+    (void)ev;
+    (void)payload;
+    atomic_fetch_add(&((struct handler_ctx *)ctx)->calls, 1);
+    int rc = store_exec(st, "INSERT INTO inbox (event_id, handled_at) VALUES ('clash', 0)", NULL, 0,
+                        NULL, NULL, NULL);
+    return rc == RC_OK ? store_exec(st,
+                                    "INSERT INTO inbox (event_id, handled_at) VALUES"
+                                    " ('clash', 0)",
+                                    NULL, 0, NULL, NULL, NULL)
+                       : rc;
 }
 
 static const struct inbox_handler handlers[] = {
-    {"Applied", handle_applied},
-    {"Flaky", handle_flaky},
-    {"Poison", handle_poison},
+    {"Applied", handle_applied}, {"Flaky", handle_flaky}, {"Poison", handle_poison},
+    {"Keyed", handle_keyed},     {"Clash", handle_clash},
 };
 
 static void count_commit(void *ud)
@@ -299,10 +330,15 @@ static void test_failing_handler_retried(void **state)
     assert_int_equal(counter("webtoon_consumer_handler_retries_total") - retries, 2);
 }
 
-static void test_poison_recorded_and_skipped(void **state)
+static int64_t dead_letters(struct fixture *f)
+{
+    return query_int(f->st, "SELECT COUNT(*) FROM dead_letters", NULL);
+}
+
+static void test_poison_kept_as_dead_letters(void **state)
 {
     struct fixture *f = *state;
-    uint64_t skipped = counter("webtoon_consumer_events_skipped_total");
+    uint64_t dead = counter("webtoon_consumer_events_dead_lettered_total");
     start_consumer(f);
     publish_n(f, "poison", "Poison", 1);               /* the handler gives up */
     publish(f, "garbage", "Applied", "{not json");     /* does not parse */
@@ -318,9 +354,153 @@ static void test_poison_recorded_and_skipped(void **state)
     for (size_t i = 0; i < ARRAY_LEN(poison); i++)
         if (!claimed(f, poison[i]))
             fail_msg("%s was not recorded", poison[i]);
-    assert_int_equal(counter("webtoon_consumer_events_skipped_total") - skipped, 5);
+    assert_int_equal(counter("webtoon_consumer_events_dead_lettered_total") - dead, 5);
     /* a poison event is tried once, not retried */
     assert_int_equal(atomic_load(&f->ctx.calls), 3); /* poison, no-n, good */
+    /* each kept with its event, the error and why */
+    assert_int_equal(dead_letters(f), 5);
+    assert_int_equal(query_int(f->st,
+                               "SELECT COUNT(*) FROM dead_letters WHERE event_id = $1 AND"
+                               " error = 'BAD_EVENT' AND detail = 'poison is poison' AND"
+                               " type = 'Poison' AND payload LIKE '%\"n\":1%'",
+                               "poison"),
+                     1);
+    assert_int_equal(query_int(f->st,
+                               "SELECT COUNT(*) FROM dead_letters WHERE event_id = $1 AND"
+                               " detail LIKE 'the payload is not a JSON object%'",
+                               "garbage"),
+                     1);
+}
+
+static int list_one(void *ud, const struct inbox_dead_letter *d)
+{
+    snprintf(ud, 64, "%s %s %lld", d->event_id, d->error, (long long)d->attempts);
+    return 0;
+}
+
+/* An operator lists a dead letter, retries it in vain, repairs it and
+ * retries it for good; another one is dropped. */
+static void test_dead_letters_retry_and_drop(void **state)
+{
+    struct fixture *f = *state;
+    start_consumer(f);
+    publish(f, "broken", "Applied", "{\"m\":1}"); /* no n: cannot apply */
+    publish(f, "junk", "Applied", "junk");
+    publish_n(f, "after", "Applied", 9);
+    wait_effects(f, 1);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS)); /* moved on */
+    stop_consumer(f);
+    assert_int_equal(dead_letters(f), 2);
+
+    char seen[64] = "";
+    assert_int_equal(store_exec(f->st, "DELETE FROM dead_letters WHERE event_id = 'junk'", NULL, 0,
+                                NULL, NULL, NULL),
+                     RC_OK);
+    assert_int_equal(inbox_dead_list(f->st, list_one, seen), RC_OK);
+    assert_string_equal(seen, "broken BAD_EVENT 1");
+
+    char err[256] = "";
+    struct handler_ctx ctx = {0};
+    assert_int_equal(inbox_dead_retry(f->st, handlers, ARRAY_LEN(handlers), &ctx, "broken", NULL,
+                                      err, sizeof err),
+                     RC_BAD_EVENT);
+    assert_int_equal(inbox_dead_list(f->st, list_one, seen), RC_OK);
+    assert_string_equal(seen, "broken BAD_EVENT 2");
+    assert_int_equal(inbox_dead_retry(f->st, handlers, ARRAY_LEN(handlers), &ctx, "broken",
+                                      "{\"n\":41}", err, sizeof err),
+                     RC_OK);
+    assert_int_equal(effects_of(f, "broken"), 1);
+    assert_int_equal(query_int(f->st, "SELECT n FROM effects WHERE event_id = $1", "broken"), 41);
+    assert_int_equal(dead_letters(f), 0);
+    assert_int_equal(inbox_dead_retry(f->st, handlers, ARRAY_LEN(handlers), &ctx, "broken", NULL,
+                                      err, sizeof err),
+                     RC_NOT_FOUND);
+
+    start_consumer(f);
+    publish_n(f, "doomed", "Poison", 3);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(dead_letters(f), 1);
+    assert_int_equal(inbox_dead_drop(f->st, "doomed"), RC_OK);
+    assert_int_equal(inbox_dead_drop(f->st, "doomed"), RC_NOT_FOUND);
+    assert_int_equal(dead_letters(f), 0);
+}
+
+/* A handler that finds its business key done (the inbox id long purged):
+ * recorded, no second effect, no dead letter; a broken rule (a uniqueness
+ * violation) is permanent, not retried forever. */
+static void test_already_applied_and_permanent_errors(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t duplicates = counter("webtoon_consumer_events_duplicate_total");
+    start_consumer(f);
+    publish_n(f, "k1", "Keyed", 5);
+    publish_n(f, "k2", "Keyed", 5); /* same business key, new event id */
+    publish_n(f, "c1", "Clash", 0);
+    publish_n(f, "end", "Applied", 6);
+    wait_effects(f, 2);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(query_int(f->st, "SELECT COUNT(*) FROM effects WHERE n = 5", NULL), 1);
+    assert_true(claimed(f, "k2"));
+    assert_int_equal(counter("webtoon_consumer_events_duplicate_total") - duplicates, 1);
+    assert_int_equal(query_int(f->st,
+                               "SELECT COUNT(*) FROM dead_letters WHERE event_id = $1 AND"
+                               " error = 'CONFLICT'",
+                               "c1"),
+                     1);
+    assert_int_equal(dead_letters(f), 1);
+    assert_int_equal(atomic_load(&f->ctx.calls), 4); /* each tried once */
+}
+
+/* After each batch the consumer records how far it applied. */
+static void test_progress_recorded(void **state)
+{
+    struct fixture *f = *state;
+    start_consumer(f);
+    publish_n(f, "p1", "Applied", 1);
+    publish_n(f, "other", "SomeoneElses", 2);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    int64_t last = query_int(f->log_db, "SELECT MAX(seq) FROM events", NULL);
+    assert_int_equal(query_int(f->st, "SELECT applied FROM consumer_progress WHERE part = 0", NULL),
+                     last);
+}
+
+static bool is_stalled(void *ud)
+{
+    struct inbox_consumer_status st;
+    inbox_consumer_status(ud, &st);
+    return st.stalled && strstr(st.error, "Flaky") != NULL;
+}
+
+static bool is_moving(void *ud)
+{
+    struct inbox_consumer_status st;
+    inbox_consumer_status(ud, &st);
+    return !st.stalled && !*st.error;
+}
+
+static bool stalled_gauge_up(void *ud)
+{
+    (void)ud;
+    return metrics_gauge_value(
+               metrics_gauge("webtoon_consumer_stalled", "", "group=\"" GROUP "\"")) == 1;
+}
+
+/* A handler that keeps failing with a transient error stalls the consumer:
+ * it says so (status, gauge) and recovers once the handler works. */
+static void test_stall_reported(void **state)
+{
+    struct fixture *f = *state;
+    struct inbox_consumer_options o = consumer_options(f);
+    o.stall_ms = 200;
+    atomic_store(&f->ctx.flaky_left, 1000000);
+    start_consumer_with(f, o);
+    publish_n(f, "stuck", "Flaky", 1);
+    assert_true(test_wait_until(is_stalled, f->consumer, WAIT_MS));
+    assert_true(test_wait_until(stalled_gauge_up, NULL, WAIT_MS));
+    atomic_store(&f->ctx.flaky_left, 0);
+    assert_true(test_wait_until(is_moving, f->consumer, WAIT_MS));
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(effects_of(f, "stuck"), 1);
 }
 
 /* A restart resumes after the committed offset; a rewind delivers
@@ -396,7 +576,7 @@ static bool retried_or_skipped(void *ud)
 {
     struct oom_wait *w = ud;
     return counter("webtoon_consumer_handler_retries_total") >= w->retries + 2 ||
-           counter("webtoon_consumer_events_skipped_total") > w->skipped;
+           counter("webtoon_consumer_events_dead_lettered_total") > w->skipped;
 }
 
 /* Running out of memory while parsing a valid payload is a transient
@@ -411,16 +591,16 @@ static void test_oom_while_parsing_is_retried(void **state)
     /* the consumer now sleeps in bus_poll; on the next event it makes one
      * allocation to read it, then jansson's parse allocations fail */
     struct oom_wait w = {counter("webtoon_consumer_handler_retries_total"),
-                         counter("webtoon_consumer_events_skipped_total")};
+                         counter("webtoon_consumer_events_dead_lettered_total")};
     mem_fail_after(1);
     publish_n(f, "valid", "Applied", 2);
     bool seen = test_wait_until(retried_or_skipped, &w, WAIT_MS);
     mem_fail_reset();
     assert_true(seen);
-    assert_int_equal(counter("webtoon_consumer_events_skipped_total"), w.skipped);
+    assert_int_equal(counter("webtoon_consumer_events_dead_lettered_total"), w.skipped);
     wait_effects(f, 2);
     assert_true(test_wait_until(all_committed, f, WAIT_MS));
-    assert_int_equal(counter("webtoon_consumer_events_skipped_total"), w.skipped);
+    assert_int_equal(counter("webtoon_consumer_events_dead_lettered_total"), w.skipped);
     assert_int_equal(effects_of(f, "valid"), 1);
 }
 
@@ -490,7 +670,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_applies_each_event_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_types_not_claimed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_handler_retried, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_poison_recorded_and_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poison_kept_as_dead_letters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letters_retry_and_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_already_applied_and_permanent_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stall_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_while_retrying, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom_while_parsing_is_retried, setup, teardown),

@@ -1,0 +1,107 @@
+/*
+ * The payment service's periodic work, so that every payment ends:
+ *   - a charge left pending by a process that died between the provider and
+ *     the second transaction is settled from the provider's record of that
+ *     key (voided when the charge never happened, so it never will);
+ *   - a refund the pointer service has not answered within
+ *     WEBTOON_REFUND_DEADLINE_MS fails: the payment is approved again with
+ *     a reason, and RefundFailed makes the pointer service give back any
+ *     points it took for that attempt.
+ * Every replica sweeps; each change is conditional on the status it found,
+ * so two sweepers (or a sweeper and a late event) never both act.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/base/clock.h"
+#include "core/base/rc.h"
+#include "core/log/log.h"
+#include "svc/payment/payment.h"
+
+#define PAYMENT_SWEEP_BATCH 64
+
+/* Runs <fn>(<st>, <id>, <ud>) in a transaction, again while it loses races. */
+static int payment_in_tx(struct store *st, int (*fn)(struct store *st, const char *id, void *ud),
+                         const char *id, void *ud)
+{
+    int rc = RC_RETRY;
+    for (int attempt = 0; attempt < 5 && rc == RC_RETRY; attempt++) {
+        if ((rc = store_begin(st)) != RC_OK)
+            continue;
+        if ((rc = fn(st, id, ud)) == RC_OK && (rc = store_commit(st)) == RC_OK)
+            break;
+        store_rollback(st);
+    }
+    return rc;
+}
+
+struct payment_resolution {
+    enum payment_outcome outcome;
+    char reason[160];
+};
+
+static int payment_settle_tx(struct store *st, const char *id, void *ud)
+{
+    struct payment_resolution *r = ud;
+    return payment_settle(st, id, r->outcome, r->reason, NULL);
+}
+
+static void payment_reconcile(struct service_ctx *ctx, struct store *st)
+{
+    char ids[PAYMENT_SWEEP_BATCH][40];
+    size_t n = 0;
+    int64_t before = clock_wall_ms() - config_int(ctx->cfg, CONFIG_PAYMENT_RECONCILE_MS);
+    if (!ctx->ext ||
+        payment_store_due(st, "pending", before, ids, PAYMENT_SWEEP_BATCH, &n) != RC_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct payment_resolution r;
+        if (payment_provider_resolve(ctx->ext, ids[i], &r.outcome, r.reason, sizeof r.reason) !=
+            RC_OK)
+            return; /* the provider is away: next sweep */
+        if (r.outcome == PAYMENT_VOIDED)
+            r.outcome = PAYMENT_DECLINED; /* never charged: declined with the provider's reason */
+        int rc = payment_in_tx(st, payment_settle_tx, ids[i], &r);
+        log_write(rc == RC_OK ? LOG_INFO : LOG_WARN, NULL,
+                  json_pack("{s:s, s:s, s:s}", "paymentId", ids[i], "outcome",
+                            r.outcome == PAYMENT_APPROVED ? "approved" : "declined", "result",
+                            rc_name(rc)),
+                  "settled a payment left pending by an interrupted charge");
+    }
+}
+
+static int payment_expire_refund(struct store *st, const char *id, void *ud)
+{
+    (void)ud;
+    struct payment_record p;
+    int rc = payment_store_get(st, id, &p);
+    if (rc != RC_OK || !p.found || strcmp(p.status, "refunding") != 0)
+        return rc == RC_OK ? RC_NOT_FOUND : rc; /* moved on meanwhile */
+    static const char why[] = "the refund was not confirmed in time; nothing was refunded";
+    bool changed;
+    if ((rc = payment_store_transition(st, id, "refunding", "approved", NULL, why, &changed)) !=
+        RC_OK)
+        return rc;
+    if (!changed)
+        return RC_NOT_FOUND;
+    snprintf(p.status, sizeof p.status, "approved");
+    return payment_emit(st, &p, EV_REFUND_FAILED, why);
+}
+
+static void payment_expire_refunds(struct service_ctx *ctx, struct store *st)
+{
+    char ids[PAYMENT_SWEEP_BATCH][40];
+    size_t n = 0;
+    int64_t before = clock_wall_ms() - config_int(ctx->cfg, CONFIG_REFUND_DEADLINE_MS);
+    if (payment_store_due(st, "refunding", before, ids, PAYMENT_SWEEP_BATCH, &n) != RC_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (payment_in_tx(st, payment_expire_refund, ids[i], NULL) == RC_OK)
+            log_warn("refund of payment %s passed its deadline; it failed", ids[i]);
+}
+
+void payment_sweep(struct service_ctx *ctx, struct store *st)
+{
+    payment_reconcile(ctx, st);
+    payment_expire_refunds(ctx, st);
+}
