@@ -12,8 +12,10 @@ create databases), and the history view in Redis at WEBTOON_TEST_REDIS.
 Each System then gets a topic, five databases and a Redis key prefix of its
 own, and state is read from PostgreSQL and Kafka instead of SQLite files.
 """
+import fcntl
 import json
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -36,19 +38,39 @@ else:
     DB_ERRORS = (sqlite3.Error,)
 
 
-def free_ports(n):
-    """<n> distinct free loopback ports (all bound at once, so no repeats)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+PORT_RANGE = (20000, 32000)  # below the kernel's ephemeral ports (32768-60999)
+PORT_LOCKS = os.path.join(os.environ.get("TMPDIR", "/tmp"), "webtoon-test-ports")
+REPLICA_STEP, MAX_REPLICAS = 100, 3  # `webtoon up --replicas N`: port + 100 * r
 
+
+def free_ports(n, held=None):
+    """<n> distinct loopback ports that nothing listens on and that no other
+    test process will hand out while <held> (a list the caller keeps, closed
+    when done) keeps them: each port, with its replica ports (+100, +200), is
+    locked with flock on a file of its own. The ports come from below the
+    ephemeral range: a port the kernel picked for us (bind to 0) is free now
+    but may be some outgoing connection's a moment later."""
+    os.makedirs(PORT_LOCKS, exist_ok=True)
+    held = [] if held is None else held
+    ports, rng = [], random.Random()
+    while len(ports) < n:
+        base = rng.randrange(*PORT_RANGE)
+        family = [base + REPLICA_STEP * r for r in range(MAX_REPLICAS)]
+        locks = []
+        try:
+            for port in family:
+                f = open(os.path.join(PORT_LOCKS, str(port)), "w")
+                locks.append(f)
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:  # locked by another test, or in use
+            for f in locks:
+                f.close()
+            continue
+        held.extend(locks)
+        ports.append(base)
+    return ports
 
 
 def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
@@ -106,7 +128,8 @@ class System:
         self.dir = tmp_path
         self.data_dir = str(tmp_path / "var")
         names = SERVICES + ["web", "gateway"]
-        self.ports = dict(zip(names, free_ports(len(names))))
+        self.port_locks = []
+        self.ports = dict(zip(names, free_ports(len(names), self.port_locks)))
         self.procs = {}
         self.counter = 0
         if DISTRIBUTED:
@@ -265,7 +288,10 @@ class System:
             con.close()
 
     def cleanup(self):
-        """Drops what the system kept outside its directory (its databases)."""
+        """Drops what the system kept outside its directory (its databases,
+        its hold on its ports)."""
+        for f in self.port_locks:
+            f.close()
         if DISTRIBUTED:
             for name in SERVICES:
                 self.pg_admin(f"DROP DATABASE IF EXISTS {self.tag}_{name} WITH (FORCE)")

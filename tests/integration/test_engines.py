@@ -165,7 +165,7 @@ def test_three_history_replicas_share_one_view(system):
     from harness import Process, free_ports
     for s in ("pointer", "payment", "webtoon", "purchase"):
         system.start(s)
-    ports = [system.ports["history"]] + free_ports(2)
+    ports = [system.ports["history"]] + free_ports(2, system.port_locks)
     replicas = []
     for i, port in enumerate(ports):
         p = Process(["serve", "history"], system.env(WEBTOON_PORT=port), system.dir / f"history-r{i}.log")

@@ -82,6 +82,19 @@ def test_no_ready_instance_is_a_503_problem(system):
     system.wait_healthy("payment", timeout=10)
 
 
+def test_a_ready_replica_serves_before_its_health_checks_pass(system):
+    """Every checked server of a backend is out of rotation (the only
+    pointer has just started; the gateway has not yet seen its two good
+    checks): the gateway fails open and tries the replicas anyway, so a
+    process that is ready answers instead of a 503."""
+    system.start("gateway", WEBTOON_REPLICAS=2)
+    assert requests.get(gw(system, "/pointers"), timeout=5).status_code == 503  # nobody there
+    system.start("pointer")  # replica 0; replica 1 never comes
+    r = requests.get(gw(system, "/pointers"), timeout=5)
+    assert r.status_code == 200, r.text
+    assert r.json()["_embedded"]["pointers"] == []
+
+
 class SourceAdapter(HTTPAdapter):
     """Sends from another loopback address: another client for the gateway."""
 

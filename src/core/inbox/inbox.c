@@ -52,6 +52,7 @@ struct inbox_consumer {
     atomic_int_fast64_t advanced_at; /* monotonic ms of the last progress */
     atomic_bool waiting;             /* events are known to wait */
     atomic_int_fast64_t lag;         /* last measured */
+    atomic_bool bus_failing;         /* the last poll failed */
     bool reported_stall;             /* consumer thread only */
     pthread_mutex_t lock;            /* guards error */
     char error[200];                 /* failure being retried; "" */
@@ -199,7 +200,8 @@ static void inbox_watch_stall(struct inbox_consumer *c)
 
 void inbox_consumer_status(struct inbox_consumer *c, struct inbox_consumer_status *out)
 {
-    *out = (struct inbox_consumer_status){.lag = atomic_load(&c->lag)};
+    *out = (struct inbox_consumer_status){.lag = atomic_load(&c->lag),
+                                          .bus_failing = atomic_load(&c->bus_failing)};
     out->stalled = inbox_is_stalled(c, &out->stalled_ms);
     if (!out->stalled)
         out->stalled_ms = 0;
@@ -418,6 +420,7 @@ static void *inbox_consumer_main(void *arg)
         const struct bus_event *events;
         size_t n;
         int rc = bus_poll(c->bus, (int)c->opts.poll_interval_ms, &events, &n);
+        atomic_store(&c->bus_failing, rc != RC_OK);
         if (rc != RC_OK) {
             backoff = backoff ? backoff * 2 : 10;
             if (backoff > c->opts.retry_max_ms)

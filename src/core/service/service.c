@@ -152,7 +152,7 @@ static bool service_readiness(void *arg, json_t *checks)
             service_check(checks, "consumer", "retrying: %s", c.error);
         else
             service_check(checks, "consumer", "ok");
-        bus_ok &= !strstr(c.error, "event bus");
+        bus_ok &= !c.bus_failing;
     }
     service_check(checks, "bus", "%s", bus_ok ? "up" : "degraded");
     return store && ext;
