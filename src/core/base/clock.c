@@ -16,6 +16,19 @@ int64_t clock_wall_ms(void) { return clock_read_ns(CLOCK_REALTIME) / 1000000; }
 int64_t clock_mono_ms(void) { return clock_read_ns(CLOCK_MONOTONIC) / 1000000; }
 int64_t clock_mono_us(void) { return clock_read_ns(CLOCK_MONOTONIC) / 1000; }
 
+struct timespec clock_mono_after(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
 void clock_sleep_ms(int64_t ms)
 {
     struct timespec left = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};

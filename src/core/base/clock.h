@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds since the Unix epoch (wall clock; may jump). */
 int64_t clock_wall_ms(void);
@@ -11,6 +12,9 @@ int64_t clock_wall_ms(void);
 int64_t clock_mono_ms(void);
 /* Microseconds, monotonic; for latency measurement. */
 int64_t clock_mono_us(void);
+/* The CLOCK_MONOTONIC time <ms> milliseconds from now, for waits with an
+ * absolute deadline (pthread_cond_timedwait on a monotonic condvar). */
+struct timespec clock_mono_after(int64_t ms);
 /* Sleeps <ms> milliseconds (restarts on EINTR). */
 void clock_sleep_ms(int64_t ms);
 /* Writes <ms> since the epoch as RFC 3339 UTC with milliseconds

@@ -28,8 +28,7 @@ const struct store_migration domain_effects_schema[DOMAIN_EFFECTS_SCHEMA_STEPS] 
         " PRIMARY KEY (kind, ref_id));"},
 };
 
-int domain_effect_claim(struct store *st, const char *kind, const char *ref, const char *outcome,
-                        bool *fresh)
+int domain_effect_decide(struct store *st, const char *kind, const char *ref, const char *outcome)
 {
     int64_t n = 0;
     int rc = store_exec(st,
@@ -38,8 +37,7 @@ int domain_effect_claim(struct store *st, const char *kind, const char *ref, con
                         STORE_ARGS(STORE_TEXT(kind), STORE_TEXT(ref), STORE_TEXT(outcome),
                                    STORE_INT(clock_wall_ms())),
                         NULL, NULL, &n);
-    *fresh = rc == RC_OK && n == 1;
-    return rc;
+    return rc == RC_OK && n == 0 ? RC_ALREADY_APPLIED : rc;
 }
 
 struct domain_text {

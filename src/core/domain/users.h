@@ -45,10 +45,9 @@ int domain_users_require_active(struct http_req *req, struct store *st, const ch
 extern const struct store_migration domain_effects_schema[DOMAIN_EFFECTS_SCHEMA_STEPS];
 
 /* Records decision <kind> about <ref> with <outcome> inside the open
- * transaction of <st>; <fresh> false when it was taken before (then
- * nothing changes). */
-int domain_effect_claim(struct store *st, const char *kind, const char *ref, const char *outcome,
-                        bool *fresh /* OUT */);
+ * transaction of <st>. RC_ALREADY_APPLIED when it was taken before (then
+ * nothing changes, and the policy asking should do nothing either). */
+int domain_effect_decide(struct store *st, const char *kind, const char *ref, const char *outcome);
 /* The outcome of decision <kind> about <ref> into <outcome> (<len> bytes;
  * "" when never taken). */
 int domain_effect_get(struct store *st, const char *kind, const char *ref, char *outcome,

@@ -182,14 +182,7 @@ static void outbox_relay_purge(struct outbox_relay *r)
  * Returns with the lock held. */
 static void outbox_relay_wait(struct outbox_relay *r, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = clock_mono_after(ms);
     while (!r->pending && !r->stopping)
         if (pthread_cond_timedwait(&r->cond, &r->lock, &until) != 0)
             break;

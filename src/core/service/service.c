@@ -3,11 +3,10 @@
 #include "core/service/service.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <time.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -181,14 +180,7 @@ static void *service_sweeper_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         w->app->def->sweep(&ctx, w->store);
         pthread_mutex_lock(&w->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += every / 1000;
-        until.tv_nsec += (every % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        struct timespec until = clock_mono_after(every);
         while (!w->stopping && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
             ;
     }

@@ -92,6 +92,43 @@ int store_query_int(struct store *st, const char *sql, const struct store_val *a
     return rc;
 }
 
+struct store_texts {
+    char *out;
+    size_t width, max, n;
+};
+
+static int store_take_text(void *ud, const struct store_row *row)
+{
+    struct store_texts *t = ud;
+    if (t->n < t->max && row->ncols > 0 && row->cols[0].type == STORE_T_TEXT)
+        snprintf(t->out + t->width * t->n++, t->width, "%s", row->cols[0].s);
+    return 0;
+}
+
+int store_query_texts(struct store *st, const char *sql, const struct store_val *args, size_t nargs,
+                      char *out, size_t width, size_t max, size_t *n)
+{
+    struct store_texts t = {out, width, max, 0};
+    int rc = store_exec(st, sql, args, nargs, store_take_text, &t, NULL);
+    *n = t.n;
+    return rc;
+}
+
+int store_run_tx(struct store *st, int attempts, int (*fn)(struct store *st, void *ud), void *ud)
+{
+    int rc = RC_RETRY;
+    for (int attempt = 0; attempt < attempts && rc == RC_RETRY; attempt++) {
+        if (attempt > 0)
+            clock_sleep_ms(attempt + clock_mono_us() % (2 * attempt + 1));
+        if ((rc = store_begin(st)) != RC_OK)
+            continue;
+        if ((rc = fn(st, ud)) == RC_OK && (rc = store_commit(st)) == RC_OK)
+            break;
+        store_rollback(st);
+    }
+    return rc;
+}
+
 bool store_ping(struct store *st)
 {
     int64_t one = 0;

@@ -111,6 +111,17 @@ int store_exec(struct store *st, const char *sql, const struct store_val *args, 
 int store_query_int(struct store *st, const char *sql, const struct store_val *args, size_t nargs,
                     int64_t *out /* OUT */, bool *found /* OUT */);
 
+/* Runs a query whose first column is text, copying up to <max> values into
+ * the rows of <out> (<width> bytes each, cut to fit); <n> says how many. */
+int store_query_texts(struct store *st, const char *sql, const struct store_val *args, size_t nargs,
+                      char *out, size_t width, size_t max, size_t *n /* OUT */);
+
+/* Runs <fn>(<st>, <ud>) in a transaction of <st> and commits it; while the
+ * transaction loses a race (RC_RETRY) it is run again from the start after
+ * a short, jittered pause, at most <attempts> times in all. Returns what
+ * <fn> or the commit returned (RC_RETRY when every attempt lost). */
+int store_run_tx(struct store *st, int attempts, int (*fn)(struct store *st, void *ud), void *ud);
+
 /* Applies the <n> steps of <steps> not yet applied, each in its own
  * transaction, recording (<component>, version) in table schema_migrations;
  * components (core tables, one service's tables) version independently. */

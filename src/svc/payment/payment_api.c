@@ -30,6 +30,21 @@ static void payment_fault(const struct service_ctx *ctx, const char *point)
     }
 }
 
+struct payment_outcome_record {
+    const char *payment_id;
+    enum payment_outcome outcome;
+    const char *reason;
+    struct service_reply final; /* the answer, once recorded */
+};
+
+static int payment_record_outcome(struct store *st, void *ud)
+{
+    struct payment_outcome_record *r = ud;
+    json_decref(r->final.body); /* an earlier attempt's */
+    r->final = (struct service_reply){0};
+    return payment_settle(st, r->payment_id, r->outcome, r->reason, &r->final);
+}
+
 /* The second step of a charge, after the pending payment committed:
  * the provider, once, outside any transaction; then its outcome, in a
  * transaction retried as often as it loses races. A provider that cannot
@@ -51,29 +66,16 @@ static int payment_charge_then(struct http_req *req, struct store *st, void *ud,
     if (rc != RC_OK)
         return RC_OK; /* the provisional 202 stands */
     payment_fault(ctx, "after-charge");
-    for (int attempt = 0; attempt < 10; attempt++) {
-        if (attempt > 0)
-            clock_sleep_ms(attempt + clock_mono_us() % (2 * attempt + 1));
-        if ((rc = store_begin(st)) != RC_OK) {
-            if (rc == RC_RETRY)
-                continue;
-            return rc;
-        }
-        struct service_reply final = {0};
-        rc = payment_settle(st, pp->payment_id, outcome, reason, &final);
-        if (rc == RC_OK && (rc = store_commit(st)) == RC_OK) {
-            json_decref(reply->body);
-            *reply = final;
-            return RC_OK;
-        }
-        store_rollback(st);
-        json_decref(final.body);
-        if (rc != RC_RETRY)
-            return rc;
+    struct payment_outcome_record r = {pp->payment_id, outcome, reason, {0}};
+    if ((rc = store_run_tx(st, 10, payment_record_outcome, &r)) == RC_OK) {
+        json_decref(reply->body);
+        *reply = r.final;
+        return RC_OK;
     }
-    /* Lost every race: the payment stays pending and the sweeper settles it
-     * from the provider's answer, which is recorded. */
-    return RC_OK;
+    json_decref(r.final.body);
+    /* Lost every race, or the store is away: the payment stays pending and
+     * the sweeper settles it from the provider's answer, which is recorded. */
+    return rc == RC_RETRY ? RC_OK : rc;
 }
 
 static int payment_charge(struct http_req *req, struct store *st, const json_t *body,

@@ -110,31 +110,16 @@ int payment_store_start_refund(struct store *st, const char *id, const char *ref
     return rc;
 }
 
-struct payment_ids {
-    char (*ids)[40];
-    size_t max, n;
-};
-
-static int payment_take_id(void *ud, const struct store_row *row)
-{
-    struct payment_ids *w = ud;
-    if (w->n < w->max)
-        snprintf(w->ids[w->n++], sizeof w->ids[0], "%s", row->cols[0].s);
-    return 0;
-}
-
 int payment_store_due(struct store *st, const char *status, int64_t before, char (*ids)[40],
                       size_t max, size_t *n)
 {
-    struct payment_ids w = {ids, max, 0};
-    int rc = store_exec(st,
-                        "SELECT payment_id FROM payments WHERE status = $1 AND"
-                        " COALESCE(refund_requested_at, created_at) < $2"
-                        " ORDER BY created_at LIMIT $3",
-                        STORE_ARGS(STORE_TEXT(status), STORE_INT(before), STORE_INT((int64_t)max)),
-                        payment_take_id, &w, NULL);
-    *n = w.n;
-    return rc;
+    return store_query_texts(
+        st,
+        "SELECT payment_id FROM payments WHERE status = $1 AND"
+        " COALESCE(refund_requested_at, created_at) < $2"
+        " ORDER BY created_at LIMIT $3",
+        STORE_ARGS(STORE_TEXT(status), STORE_INT(before), STORE_INT((int64_t)max)), ids[0],
+        sizeof ids[0], max, n);
 }
 
 json_t *payment_json(const struct payment_record *p)

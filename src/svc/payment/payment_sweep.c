@@ -19,31 +19,18 @@
 #include "svc/payment/payment.h"
 
 #define PAYMENT_SWEEP_BATCH 64
-
-/* Runs <fn>(<st>, <id>, <ud>) in a transaction, again while it loses races. */
-static int payment_in_tx(struct store *st, int (*fn)(struct store *st, const char *id, void *ud),
-                         const char *id, void *ud)
-{
-    int rc = RC_RETRY;
-    for (int attempt = 0; attempt < 5 && rc == RC_RETRY; attempt++) {
-        if ((rc = store_begin(st)) != RC_OK)
-            continue;
-        if ((rc = fn(st, id, ud)) == RC_OK && (rc = store_commit(st)) == RC_OK)
-            break;
-        store_rollback(st);
-    }
-    return rc;
-}
+#define PAYMENT_TX_ATTEMPTS 5 /* runs of a transaction that keeps losing races */
 
 struct payment_resolution {
+    const char *id;
     enum payment_outcome outcome;
     char reason[160];
 };
 
-static int payment_settle_tx(struct store *st, const char *id, void *ud)
+static int payment_settle_tx(struct store *st, void *ud)
 {
     struct payment_resolution *r = ud;
-    return payment_settle(st, id, r->outcome, r->reason, NULL);
+    return payment_settle(st, r->id, r->outcome, r->reason, NULL);
 }
 
 static void payment_reconcile(struct service_ctx *ctx, struct store *st)
@@ -55,13 +42,13 @@ static void payment_reconcile(struct service_ctx *ctx, struct store *st)
         payment_store_due(st, "pending", before, ids, PAYMENT_SWEEP_BATCH, &n) != RC_OK)
         return;
     for (size_t i = 0; i < n; i++) {
-        struct payment_resolution r;
+        struct payment_resolution r = {.id = ids[i]};
         if (payment_provider_resolve(ctx->ext, ids[i], &r.outcome, r.reason, sizeof r.reason) !=
             RC_OK)
             return; /* the provider is away: next sweep */
         if (r.outcome == PAYMENT_VOIDED)
             r.outcome = PAYMENT_DECLINED; /* never charged: declined with the provider's reason */
-        int rc = payment_in_tx(st, payment_settle_tx, ids[i], &r);
+        int rc = store_run_tx(st, PAYMENT_TX_ATTEMPTS, payment_settle_tx, &r);
         log_write(rc == RC_OK ? LOG_INFO : LOG_WARN, NULL,
                   json_pack("{s:s, s:s, s:s}", "paymentId", ids[i], "outcome",
                             r.outcome == PAYMENT_APPROVED ? "approved" : "declined", "result",
@@ -70,9 +57,9 @@ static void payment_reconcile(struct service_ctx *ctx, struct store *st)
     }
 }
 
-static int payment_expire_refund(struct store *st, const char *id, void *ud)
+static int payment_expire_refund(struct store *st, void *ud)
 {
-    (void)ud;
+    const char *id = ud;
     struct payment_record p;
     int rc = payment_store_get(st, id, &p);
     if (rc != RC_OK || !p.found || strcmp(p.status, "refunding") != 0)
@@ -96,7 +83,7 @@ static void payment_expire_refunds(struct service_ctx *ctx, struct store *st)
     if (payment_store_due(st, "refunding", before, ids, PAYMENT_SWEEP_BATCH, &n) != RC_OK)
         return;
     for (size_t i = 0; i < n; i++)
-        if (payment_in_tx(st, payment_expire_refund, ids[i], NULL) == RC_OK)
+        if (store_run_tx(st, PAYMENT_TX_ATTEMPTS, payment_expire_refund, ids[i]) == RC_OK)
             log_warn("refund of payment %s passed its deadline; it failed", ids[i]);
 }
 

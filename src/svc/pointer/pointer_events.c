@@ -51,15 +51,6 @@ static int pointer_emit(struct store *st, const char *user, const char *type, js
     return rc;
 }
 
-/* Claims decision <kind> about <ref> with <outcome>; RC_ALREADY_APPLIED
- * when it was taken before. */
-static int pointer_decide(struct store *st, const char *kind, const char *ref, const char *outcome)
-{
-    bool fresh;
-    int rc = domain_effect_claim(st, kind, ref, outcome, &fresh);
-    return rc == RC_OK && !fresh ? RC_ALREADY_APPLIED : rc;
-}
-
 /* Adds <amount> to <user> for ledger line (<reason>, <ref>) and emits
  * Increased naming <ref_field>: <ref>. The caller checked the verdict. */
 static int pointer_add(struct store *st, const char *user, int64_t amount, const char *reason,
@@ -99,7 +90,7 @@ static int pointer_on_payment_complete(void *ctx, struct store *st, const struct
     if (rc == RC_OK)
         rc = pointer_may_credit(st, q.user, q.amount, &v);
     if (rc == RC_OK)
-        rc = pointer_decide(st, "credit", q.ref, v == POINTER_OK ? "credited" : "refused");
+        rc = domain_effect_decide(st, "credit", q.ref, v == POINTER_OK ? "credited" : "refused");
     if (rc != RC_OK)
         return rc;
     if (v == POINTER_OK)
@@ -125,7 +116,7 @@ static int pointer_on_cancel_complete(void *ctx, struct store *st, const struct 
                             "cannot give %lld points back to %s for cancel %s: %s",
                             (long long)q.amount, q.user, q.ref, pointer_verdict_reason(v));
     if (rc == RC_OK)
-        rc = pointer_decide(st, "cancel", q.ref, "credited");
+        rc = domain_effect_decide(st, "cancel", q.ref, "credited");
     return rc == RC_OK ? pointer_add(st, q.user, q.amount, "cancel", "purchaseId", q.ref) : rc;
 }
 
@@ -151,7 +142,8 @@ static int pointer_on_refund_requested(void *ctx, struct store *st, const struct
         return rc;
     const char *refund = pointer_refund_id(payload, q.ref);
     enum pointer_verdict v = pointer_check_refund(&a, q.amount);
-    if ((rc = pointer_decide(st, "refund", refund, v == POINTER_OK ? "taken" : "refused")) != RC_OK)
+    if ((rc = domain_effect_decide(st, "refund", refund, v == POINTER_OK ? "taken" : "refused")) !=
+        RC_OK)
         return rc;
     if (v != POINTER_OK)
         return pointer_emit(st, q.user, EV_DECREASE_FAILED,
@@ -179,12 +171,12 @@ static int pointer_undo(struct store *st, const struct pointer_request *q, const
     if (rc != RC_OK)
         return rc;
     if (!*outcome)
-        return pointer_decide(st, kind, ref, "closed");
+        return domain_effect_decide(st, kind, ref, "closed");
     if (strcmp(outcome, "taken") != 0)
         return RC_OK; /* nothing was taken */
     char back[40];
     snprintf(back, sizeof back, "%s-back", kind);
-    if ((rc = pointer_decide(st, back, ref, "credited")) != RC_OK)
+    if ((rc = domain_effect_decide(st, back, ref, "credited")) != RC_OK)
         return rc;
     enum pointer_verdict v;
     if ((rc = pointer_may_credit(st, q->user, q->amount, &v)) != RC_OK)
@@ -231,7 +223,8 @@ static int pointer_on_buy_complete(void *ctx, struct store *st, const struct bus
     if (rc != RC_OK)
         return rc;
     enum pointer_verdict v = pointer_check_purchase(&a, q.amount);
-    if ((rc = pointer_decide(st, "buy", q.ref, v == POINTER_OK ? "taken" : "refused")) != RC_OK)
+    if ((rc = domain_effect_decide(st, "buy", q.ref, v == POINTER_OK ? "taken" : "refused")) !=
+        RC_OK)
         return rc;
     if (v != POINTER_OK)
         return pointer_emit(st, q.user, EV_CHECK_REJECTED,

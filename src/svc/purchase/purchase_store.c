@@ -120,31 +120,16 @@ int purchase_store_start_cancel(struct store *st, const char *id, const char *ca
     return rc;
 }
 
-struct purchase_ids {
-    char (*ids)[40];
-    size_t max, n;
-};
-
-static int purchase_take_id(void *ud, const struct store_row *row)
-{
-    struct purchase_ids *w = ud;
-    if (w->n < w->max)
-        snprintf(w->ids[w->n++], sizeof w->ids[0], "%s", row->cols[0].s);
-    return 0;
-}
-
 int purchase_store_due(struct store *st, const char *status, int64_t before, char (*ids)[40],
                        size_t max, size_t *n)
 {
-    struct purchase_ids w = {ids, max, 0};
-    int rc = store_exec(st,
-                        "SELECT purchase_id FROM purchases WHERE status = $1 AND"
-                        " COALESCE(cancel_requested_at, created_at) < $2"
-                        " ORDER BY created_at LIMIT $3",
-                        STORE_ARGS(STORE_TEXT(status), STORE_INT(before), STORE_INT((int64_t)max)),
-                        purchase_take_id, &w, NULL);
-    *n = w.n;
-    return rc;
+    return store_query_texts(
+        st,
+        "SELECT purchase_id FROM purchases WHERE status = $1 AND"
+        " COALESCE(cancel_requested_at, created_at) < $2"
+        " ORDER BY created_at LIMIT $3",
+        STORE_ARGS(STORE_TEXT(status), STORE_INT(before), STORE_INT((int64_t)max)), ids[0],
+        sizeof ids[0], max, n);
 }
 
 int purchase_store_mark_read(struct store *st, const char *id)

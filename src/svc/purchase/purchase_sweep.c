@@ -21,10 +21,15 @@
 
 #define PURCHASE_SWEEP_BATCH 64
 
-/* Moves purchase <id> from <from> to <to> with <why> and emits <type>. */
-static int purchase_expire(struct store *st, const char *id, const char *from, const char *to,
-                           const char *why, const char *type)
+struct purchase_expiry {
+    const char *id, *from, *to, *why, *type;
+};
+
+/* Moves the purchase from <from> to <to> with <why> and emits <type>. */
+static int purchase_expire(struct store *st, void *ud)
 {
+    const struct purchase_expiry *x = ud;
+    const char *id = x->id, *from = x->from, *to = x->to, *why = x->why, *type = x->type;
     struct purchase_record p;
     int rc = purchase_store_get(st, id, &p);
     if (rc != RC_OK || !p.found || strcmp(p.status, from) != 0)
@@ -49,15 +54,8 @@ static void purchase_expire_all(struct service_ctx *ctx, struct store *st, const
     if (purchase_store_due(st, from, before, ids, PURCHASE_SWEEP_BATCH, &n) != RC_OK)
         return;
     for (size_t i = 0; i < n; i++) {
-        int rc = RC_RETRY;
-        for (int attempt = 0; attempt < 5 && rc == RC_RETRY; attempt++) {
-            if ((rc = store_begin(st)) != RC_OK)
-                continue;
-            if ((rc = purchase_expire(st, ids[i], from, to, why, type)) == RC_OK &&
-                (rc = store_commit(st)) == RC_OK)
-                break;
-            store_rollback(st);
-        }
+        struct purchase_expiry x = {ids[i], from, to, why, type};
+        int rc = store_run_tx(st, 5, purchase_expire, &x);
         if (rc == RC_OK)
             log_warn("purchase %s was %s past its deadline: now %s", ids[i], from, to);
     }

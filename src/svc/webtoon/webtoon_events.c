@@ -49,14 +49,6 @@ static int webtoon_read_purchase(const json_t *payload, struct webtoon_purchase_
     return r.rc ? inbox_reject(RC_BAD_EVENT, "%s", r.detail) : RC_OK;
 }
 
-/* Claims decision <kind> about <ref>; RC_ALREADY_APPLIED when taken before. */
-static int webtoon_decide(struct store *st, const char *kind, const char *ref, const char *outcome)
-{
-    bool fresh;
-    int rc = domain_effect_claim(st, kind, ref, outcome, &fresh);
-    return rc == RC_OK && !fresh ? RC_ALREADY_APPLIED : rc;
-}
-
 static int webtoon_on_check_corrected(void *ctx, struct store *st, const struct bus_event *ev,
                                       const json_t *payload)
 {
@@ -70,7 +62,7 @@ static int webtoon_on_check_corrected(void *ctx, struct store *st, const struct 
     if (rc == RC_OK && *closed)
         return RC_ALREADY_APPLIED; /* the purchase ended before its points arrived */
     if (rc == RC_OK)
-        rc = webtoon_decide(st, "grant", p.purchase, "granted");
+        rc = domain_effect_decide(st, "grant", p.purchase, "granted");
     if (rc == RC_OK)
         rc = webtoon_store_grant(st, p.user, p.webtoon, p.purchase);
     if (rc != RC_OK)
@@ -111,7 +103,7 @@ static int webtoon_on_cancel_requested(void *ctx, struct store *st, const struct
                               ? "the purchase does not own the episode"
                           : own.read ? "the episode was already read"
                                      : NULL;
-    if ((rc = webtoon_decide(st, "cancel", cancel, refusal ? "refused" : "revoked")) != RC_OK)
+    if ((rc = domain_effect_decide(st, "cancel", cancel, refusal ? "refused" : "revoked")) != RC_OK)
         return rc;
     if (!refusal && (rc = webtoon_store_revoke(st, p.user, p.webtoon)) != RC_OK)
         return rc;
@@ -139,7 +131,7 @@ static int webtoon_on_buy_failed(void *ctx, struct store *st, const struct bus_e
     struct webtoon_ownership own;
     int rc = webtoon_read_purchase(payload, &p);
     if (rc == RC_OK)
-        rc = webtoon_decide(st, "closed", p.purchase, "closed");
+        rc = domain_effect_decide(st, "closed", p.purchase, "closed");
     if (rc == RC_OK)
         rc = webtoon_store_ownership(st, p.user, p.webtoon, &own);
     if (rc == RC_OK && own.found && !strcmp(own.purchase_id, p.purchase))
@@ -162,7 +154,7 @@ static int webtoon_on_cancel_failed(void *ctx, struct store *st, const struct bu
         rc = domain_effect_get(st, "cancel", cancel, outcome, sizeof outcome);
     if (rc != RC_OK || strcmp(outcome, "revoked") != 0)
         return rc;
-    if ((rc = webtoon_decide(st, "regrant", cancel, "granted")) != RC_OK)
+    if ((rc = domain_effect_decide(st, "regrant", cancel, "granted")) != RC_OK)
         return rc;
     return webtoon_store_grant(st, p.user, p.webtoon, p.purchase);
 }
