@@ -382,34 +382,26 @@ static void inbox_measure(struct inbox_consumer *c)
         metrics_gauge_set(c->dead_gauge, dead);
 }
 
-/* Repeats <what> (an offset or progress write) until it works or the
- * consumer stops. */
-static void inbox_persist(struct inbox_consumer *c,
-                          int (*what)(struct inbox_consumer *c, const struct bus_event *events,
-                                      size_t n),
-                          const struct bus_event *events, size_t n, const char *name)
+/* Says that <what> failed with <rc> and waits a little before its retry. */
+static void inbox_failed(struct inbox_consumer *c, const char *what, int rc)
+{
+    inbox_set_error(c, "%s failed: %s %s%s", what, rc_name(rc), bus_error(c->bus),
+                    store_error(c->store));
+    log_warn("%s failed (%s %s%s); retrying", what, rc_name(rc), bus_error(c->bus),
+             store_error(c->store));
+    inbox_watch_stall(c);
+    clock_sleep_ms(100);
+}
+
+/* After a batch was applied: its progress recorded, then its offsets
+ * committed, each retried until it works or the consumer stops. */
+static void inbox_finish_batch(struct inbox_consumer *c, const struct bus_event *events, size_t n)
 {
     int rc;
-    while ((rc = what(c, events, n)) != RC_OK && !atomic_load(&c->stopping)) {
-        inbox_set_error(c, "%s failed: %s %s%s", name, rc_name(rc), bus_error(c->bus),
-                        store_error(c->store));
-        log_warn("%s failed (%s %s%s); retrying", name, rc_name(rc), bus_error(c->bus),
-                 store_error(c->store));
-        inbox_watch_stall(c);
-        clock_sleep_ms(100);
-    }
-}
-
-static int inbox_write_progress(struct inbox_consumer *c, const struct bus_event *events, size_t n)
-{
-    return inbox_record_progress(c->store, events, n);
-}
-
-static int inbox_commit_offsets(struct inbox_consumer *c, const struct bus_event *events, size_t n)
-{
-    (void)events;
-    (void)n;
-    return bus_commit(c->bus);
+    while ((rc = inbox_record_progress(c->store, events, n)) != RC_OK && !atomic_load(&c->stopping))
+        inbox_failed(c, "recording consumer progress", rc);
+    while ((rc = bus_commit(c->bus)) != RC_OK && !atomic_load(&c->stopping))
+        inbox_failed(c, "offset commit", rc);
 }
 
 static void *inbox_consumer_main(void *arg)
@@ -443,10 +435,8 @@ static void *inbox_consumer_main(void *arg)
                 raise(SIGKILL);
             }
         }
-        if (done == n && n > 0) {
-            inbox_persist(c, inbox_write_progress, events, n, "recording consumer progress");
-            inbox_persist(c, inbox_commit_offsets, events, n, "offset commit");
-        }
+        if (done == n && n > 0)
+            inbox_finish_batch(c, events, n);
         if (done == n)
             inbox_advanced(c, n > 0); /* an empty poll: nothing waits */
         int64_t now = clock_mono_ms();
