@@ -9,8 +9,9 @@
 //   key per user intent, and a second identical call with the same key while
 //   the first is in flight shares the first one's request, so a double click
 //   never charges or buys twice;
-// - a 404 with Retry-After (a user or webtoon created a moment ago that the
-//   answering service has not heard of yet) is retried a couple of times;
+// - a 503 with Retry-After (the service is catching up with recent events,
+//   or briefly unavailable) is retried a couple of times with the same
+//   Idempotency-Key, so a command still takes effect at most once;
 // - `pollUntil` follows a 202 Accepted resource to its final state, with a cap.
 
 export interface Problem {
@@ -144,8 +145,8 @@ export const apiConfig = {
   baseUrl: '',
   /** How to wait; tests replace it to run instantly. */
   sleep: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms)),
-  /** Retries of a 404 that carries Retry-After. */
-  notFoundRetries: 2,
+  /** Retries of a 503 that carries Retry-After. */
+  unavailableRetries: 2,
   /** Longest wait honoured from a Retry-After header. */
   maxRetryAfterMs: 3000,
   /** Polling of pending resources: first interval, growth, longest interval, attempts. */
@@ -263,8 +264,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Sent as Idempotency-Key; POST and PUT get a fresh one when none is given. */
   idempotencyKey?: string;
-  /** Retry a 404 that carries Retry-After (default true). */
-  retryNotFound?: boolean;
+  /** Retry a 503 that carries Retry-After (default true). */
+  retryUnavailable?: boolean;
   signal?: AbortSignal;
 }
 
@@ -308,7 +309,7 @@ async function send<T>(method: string, path: string, opts: RequestOptions, key: 
   }
   if (key) headers['Idempotency-Key'] = key;
 
-  const retries = opts.retryNotFound === false ? 0 : apiConfig.notFoundRetries;
+  const retries = opts.retryUnavailable === false ? 0 : apiConfig.unavailableRetries;
   for (let attempt = 0; ; attempt++) {
     let res: Response;
     try {
@@ -322,11 +323,10 @@ async function send<T>(method: string, path: string, opts: RequestOptions, key: 
 
     const problem = data && typeof data === 'object' && !Array.isArray(data) ? (data as Problem) : null;
     const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
-    if (res.status === 404 && retryAfter !== null && attempt < retries) {
+    if (res.status === 503 && retryAfter !== null && attempt < retries) {
+      // The same key again: if the first attempt did take effect after all,
+      // the server answers with its stored result instead of repeating it.
       await apiConfig.sleep(Math.min(Math.max(retryAfter * 1000, 100), apiConfig.maxRetryAfterMs));
-      // Nothing happened on a 404, so the retry is a new request; derive its
-      // key from the first so a double click still maps to one retry.
-      if (key) headers['Idempotency-Key'] = `${key}.r${attempt + 1}`;
       continue;
     }
     throw new ApiError(res.status, problem, undefined, retryAfter);

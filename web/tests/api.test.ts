@@ -136,14 +136,14 @@ describe('idempotency keys', () => {
   });
 });
 
-describe('404 with Retry-After (a user created a moment ago)', () => {
-  it('waits as told and retries, with a key derived from the first', async () => {
+describe('503 with Retry-After (catching up with recent events)', () => {
+  it('waits as told and retries with the same key', async () => {
     const api = mockApi([
       {
         method: 'POST',
         path: '/payments',
         reply: [
-          problem(404, 'unknown-user', 'Unknown user', 'No user alice yet', {}, { 'Retry-After': '1' }),
+          problem(503, 'catching-up', 'Not caught up with recent events yet', 'retry in a moment', {}, { 'Retry-After': '1' }),
           hal({ paymentId: 'p-1', userId: 'alice', point: 5, price: 500, status: 'approved' }, 201),
         ],
       },
@@ -152,8 +152,7 @@ describe('404 with Retry-After (a user created a moment ago)', () => {
     expect(payment.status).toBe('approved');
     expect(apiConfig.sleep).toHaveBeenCalledWith(1000);
     const keys = api.calls.map((c) => c.headers.get('Idempotency-Key'));
-    expect(keys).toEqual(['key-1', 'key-1.r1']);
-    expect(keys[1]).toMatch(IDEMPOTENCY_KEY);
+    expect(keys).toEqual(['key-1', 'key-1']);
   });
 
   it('gives up after two retries and says what the server said', async () => {
@@ -161,18 +160,18 @@ describe('404 with Retry-After (a user created a moment ago)', () => {
       {
         method: 'GET',
         path: '/pointers/ghost',
-        reply: problem(404, 'unknown-user', 'Unknown user', 'No account named ghost', {}, { 'Retry-After': '1' }),
+        reply: problem(503, 'catching-up', 'Not caught up with recent events yet', 'retry in a moment', {}, { 'Retry-After': '1' }),
       },
     ]);
     const e = (await getPointer('ghost').catch((x: unknown) => x)) as ApiError;
     expect(api.calls).toHaveLength(3);
-    expect(e.status).toBe(404);
-    expect(e.message).toBe('Unknown user. No account named ghost.');
+    expect(e.status).toBe(503);
+    expect(e.message).toBe('Not caught up with recent events yet. Retry in a moment.');
   });
 
-  it('does not retry a plain 404', async () => {
-    const api = mockApi([{ method: 'GET', path: '/pointers/ghost', reply: problem(404, 'unknown-user', 'Unknown user') }]);
-    await expect(getPointer('ghost')).rejects.toThrow('Unknown user.');
+  it('does not retry a 404: the id does not exist', async () => {
+    const api = mockApi([{ method: 'GET', path: '/pointers/ghost', reply: problem(404, 'unknown-user', 'Unknown user', 'No account named ghost', {}, { 'Retry-After': '1' }) }]);
+    await expect(getPointer('ghost')).rejects.toThrow('Unknown user. No account named ghost.');
     expect(api.calls).toHaveLength(1);
     expect(apiConfig.sleep).not.toHaveBeenCalled();
   });
