@@ -61,11 +61,6 @@ int bus_end_offsets(struct bus *b, int64_t *ends, int max, int *n)
     return b->ops->end_offsets(b, ends, max, n);
 }
 
-int32_t bus_partition_of(const struct bus *b, const char *key, int partitions)
-{
-    return partitions > 1 ? b->ops->partition_of(key, partitions) : 0;
-}
-
 const char *bus_error(const struct bus *b) { return b->errmsg; }
 
 /* Copies <len> bytes of <src> to <dst> and terminates them; returns <dst>. */

@@ -59,7 +59,6 @@ struct bus_ops {
     int (*rewind)(struct bus *b, const char *group);
     int (*group_lag)(struct bus *b, const char *group, int64_t *out);
     int (*end_offsets)(struct bus *b, int64_t *ends, int max, int *n);
-    int32_t (*partition_of)(const char *key, int partitions);
 };
 
 /* Every backend's handle starts with this header. */
@@ -123,9 +122,6 @@ int bus_group_lag(struct bus *b, const char *group, int64_t *out /* OUT */);
  * call. May block on the network (Kafka): not for an event loop. */
 int bus_end_offsets(struct bus *b, int64_t *ends /* OUT */, int max, int *n /* OUT */);
 #define BUS_PARTITIONS_MAX 256
-
-/* The partition that events keyed <key> go to, of <partitions>. */
-int32_t bus_partition_of(const struct bus *b, const char *key, int partitions);
 
 /*
  * Points <e>'s id, key, type and payload at NUL-terminated copies of the

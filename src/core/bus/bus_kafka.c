@@ -894,13 +894,6 @@ static int bus_kafka_end_offsets(struct bus *base, int64_t *ends, int max, int *
     return RC_OK;
 }
 
-/* The producer's partitioner (murmur2, as the Java client), so a key maps
- * where its events went. */
-static int32_t bus_kafka_partition_of(const char *key, int partitions)
-{
-    return rd_kafka_msg_partitioner_murmur2_random(NULL, key, strlen(key), partitions, NULL, NULL);
-}
-
 const struct bus_ops bus_kafka_ops = {
     .name = "kafka",
     .open = bus_kafka_open,
@@ -912,7 +905,6 @@ const struct bus_ops bus_kafka_ops = {
     .interrupt = bus_kafka_interrupt,
     .lag = bus_kafka_lag,
     .end_offsets = bus_kafka_end_offsets,
-    .partition_of = bus_kafka_partition_of,
     .rewind = bus_kafka_rewind,
     .group_lag = bus_kafka_group_lag,
 };

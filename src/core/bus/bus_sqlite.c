@@ -400,13 +400,6 @@ static int bus_sqlite_end_offsets(struct bus *base, int64_t *ends, int max, int 
     return RC_OK;
 }
 
-static int32_t bus_sqlite_partition_of(const char *key, int partitions)
-{
-    (void)key;
-    (void)partitions;
-    return 0;
-}
-
 static int bus_sqlite_rewind(struct bus *base, const char *group)
 {
     struct bus_sqlite *b = (struct bus_sqlite *)base;
@@ -461,5 +454,4 @@ const struct bus_ops bus_sqlite_ops = {
     .lag = bus_sqlite_lag,
     .group_lag = bus_sqlite_group_lag,
     .end_offsets = bus_sqlite_end_offsets,
-    .partition_of = bus_sqlite_partition_of,
 };

@@ -315,10 +315,3 @@ int service_reply_record_key(struct store *st, const char *key, const struct ser
     mem_free(text);
     return rc;
 }
-
-int service_reply_record(struct http_req *req, struct store *st, const struct service_reply *reply)
-{
-    const struct command_run *run = http_req_state(req);
-    BUG_ON(!run || run->rw.rerun != command_attempt); /* only inside service_command */
-    return run->key ? service_reply_record_key(st, run->key, reply) : RC_OK;
-}

@@ -32,7 +32,7 @@ struct service_reply;
  * outside any transaction (e.g. calling a payment provider, then recording
  * the outcome in a transaction of its own). It replaces <reply> (whose body
  * it owns) with the final answer, which it records for the request's
- * Idempotency-Key with service_reply_record inside that transaction. */
+ * Idempotency-Key with service_reply_record_key inside that transaction. */
 typedef int (*service_then_cb)(struct http_req *req, struct store *st, void *ud,
                                struct service_reply *reply);
 
@@ -58,13 +58,9 @@ typedef int (*service_command_cb)(struct http_req *req, struct store *st, const 
 /* Runs <fn> as an idempotent command of <req>; see above. */
 int service_command(struct http_req *req, enum service_body body, service_command_cb fn);
 
-/* Inside the open transaction of <st>: stores <reply> as the answer to
- * <req>'s Idempotency-Key (replacing a provisional one); nothing without a
- * key. For service_then_cb steps. */
-int service_reply_record(struct http_req *req, struct store *st, const struct service_reply *reply);
-
-/* The same for a key known without a request (a sweeper finishing a
- * command whose process died): replaces the stored answer of <key>. */
+/* Inside the open transaction of <st>: replaces the stored answer of
+ * Idempotency-Key <key> (a provisional one) with <reply>; used by second
+ * steps and by a sweeper finishing a command whose process died. */
 int service_reply_record_key(struct store *st, const char *key, const struct service_reply *reply);
 
 #endif
