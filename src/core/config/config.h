@@ -106,7 +106,35 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "Testing only: SIGKILL the payment service around a charge: before-charge or after-charge")  \
     X(GATEWAY_MAX_CONNECTIONS_PER_CLIENT, CONFIG_INT, "100", 1, 100000,                            \
       "Connections one client (IP address) may have open to the gateway at once; requests on "     \
-      "more get 429")
+      "more get 429")                                                                              \
+    X(AUTH_PORT, CONFIG_INT, "8089", 1, 65535,                                                     \
+      "Port of the built-in OpenID Connect issuer (webtoon serve auth)")                           \
+    X(AUTH_ISSUER, CONFIG_STR, "", 0, 1024,                                                        \
+      "Issuer URL every token must carry (iss), e.g. a Keycloak realm; empty means the built-in "  \
+      "issuer at http://127.0.0.1:<AUTH_PORT>")                                                    \
+    X(AUTH_JWKS_URL, CONFIG_STR, "", 0, 1024,                                                      \
+      "Where the services and the gateway fetch the issuer's public keys (http: or file:); empty " \
+      "means file:<DATA_DIR>/auth/jwks.json for the built-in issuer, else the issuer's discovery " \
+      "document")                                                                                  \
+    X(AUTH_AUDIENCE, CONFIG_STR, "webtoon-api", 1, 200,                                            \
+      "Audience every token must name (aud): the API")                                             \
+    X(AUTH_WEB_CLIENT, CONFIG_STR, "webtoon-web", 1, 200,                                          \
+      "Client id of the web app, a public client (authorization code + PKCE)")                     \
+    X(AUTH_CLI_CLIENT, CONFIG_STR, "webtoon-cli", 1, 200,                                          \
+      "Client id of the confidential client for scripts, tests and operators")                     \
+    X(AUTH_TOKEN_TTL_S, CONFIG_INT, "300", 10, 86400,                                              \
+      "Lifetime of access tokens the built-in issuer signs, seconds")                              \
+    X(AUTH_REFRESH_TTL_S, CONFIG_INT, "28800", 60, 2592000,                                        \
+      "Lifetime of the built-in issuer's refresh tokens, seconds")                                 \
+    X(AUTH_SIGNIN_RATE, CONFIG_INT, "10", 1, 100000,                                               \
+      "Failed sign-ins per minute the built-in issuer accepts per account and per client "         \
+      "address before answering 429")                                                              \
+    X(AUTH_REDIRECT_URIS, CONFIG_STR, "", 0, 4096,                                                 \
+      "Comma-separated redirect URIs the built-in issuer accepts for the web client; empty means " \
+      "http://127.0.0.1:<GATEWAY_PORT>/callback and http://localhost:<GATEWAY_PORT>/callback")     \
+    X(AUTH_JWKS_REFRESH_MS, CONFIG_INT, "30000", 100, 86400000,                                    \
+      "How often the gateway re-reads the issuer's keys (a service re-reads them at once when a "  \
+      "token names a key it does not know)")
 
 enum config_id {
 #define CONFIG__ENUM(id, type, def, min, max, desc) CONFIG_##id,
