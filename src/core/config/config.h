@@ -122,6 +122,9 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "Client id of the web app, a public client (authorization code + PKCE)")                     \
     X(AUTH_CLI_CLIENT, CONFIG_STR, "webtoon-cli", 1, 200,                                          \
       "Client id of the confidential client for scripts, tests and operators")                     \
+    X(AUTH_CLI_SECRET_FILE, CONFIG_STR, "", 0, 1024,                                               \
+      "File holding that client's secret (generated at first start, never committed); empty "      \
+      "means <DATA_DIR>/auth/cli-client-secret")                                                   \
     X(AUTH_TOKEN_TTL_S, CONFIG_INT, "300", 10, 86400,                                              \
       "Lifetime of access tokens the built-in issuer signs, seconds")                              \
     X(AUTH_REFRESH_TTL_S, CONFIG_INT, "28800", 60, 2592000,                                        \
