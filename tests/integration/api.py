@@ -98,7 +98,7 @@ def acting_user(method, path, body, owners):
     if isinstance(body, dict) and isinstance(body.get("userId"), str) and body["userId"]:
         # a malformed id cannot be anyone's user name: such a request is sent
         # by a valid user (the answer is about the body)
-        return (body["userId"], False) if re.fullmatch(r"[a-z0-9._:-]{1,64}", body["userId"]) \
+        return (body["userId"], False) if re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", body["userId"]) \
             and body["userId"].strip(".") else (ADMIN, True)
     for regex in _USER_PATHS:
         m = regex.match(bare)
