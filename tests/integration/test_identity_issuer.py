@@ -519,3 +519,64 @@ def test_bad_input_is_a_4xx(issuer):
             assert 400 <= r.status_code < 500, (path, body, r.status_code, r.text)
     r = requests.get(issuer.url("/healthz"), timeout=10)
     assert r.status_code == 200
+
+
+class FakeCatalog:
+    """Stands in for the webtoon service: records the Authorization header
+    of each POST /webtoons and answers 201."""
+
+    def __init__(self, port):
+        import http.server
+        import threading
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                seen.append(self.headers.get("Authorization"))
+                self.send_response(201)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("external", [False, True])
+def test_demo_loads_the_catalog_as_admin(system, issuer, external):
+    """`webtoon demo` sends an admin token: minted with the local key for
+    the built-in issuer; from the token endpoint of an external issuer (here
+    the same issuer, named through WEBTOON_AUTH_ISSUER and reached over
+    HTTP, with the secret from WEBTOON_AUTH_CLI_SECRET_FILE)."""
+    fake = FakeCatalog(system.ports["webtoon"])
+    env = {}
+    if external:
+        elsewhere = os.path.join(str(system.dir), "elsewhere")
+        os.makedirs(elsewhere)
+        secret_file = os.path.join(elsewhere, "secret")
+        with open(secret_file, "w") as f:
+            f.write(issuer.secret + "\n")
+        # another data directory: no local key to mint with
+        env = {"WEBTOON_AUTH_ISSUER": issuer.base, "WEBTOON_AUTH_CLI_SECRET_FILE": secret_file,
+               "WEBTOON_DATA_DIR": elsewhere}
+    try:
+        out = system.run("demo", **env)
+    finally:
+        fake.close()
+    assert out.returncode == 0, out.stderr
+    assert len(fake.seen) == 5 and len(set(fake.seen)) == 1
+    scheme, token = fake.seen[0].split(" ", 1)
+    assert scheme == "Bearer"
+    claims = issuer.verify(token)
+    assert claims["realm_access"]["roles"] == ["reader", "admin"]
+    assert claims["sub"] == "service-account-webtoon-cli" and claims["azp"] == CLI
+    if external:
+        assert not os.path.exists(os.path.join(env["WEBTOON_DATA_DIR"], "auth"))
