@@ -128,8 +128,24 @@ def exchange(issuer, code, verifier, redirect=None):
 
 
 @pytest.fixture
-def issuer(system):
-    return Issuer(system)
+def make_issuer(system):
+    """Starts issuers; each must then stop cleanly: exit status 0 after
+    SIGTERM (under ASan that also means no leak and no error)."""
+    made = []
+
+    def make(**env):
+        made.append(Issuer(system, **env))
+        return made[-1]
+
+    yield make
+    for proc in [p for p in system.procs.values() if p.args == ["serve", "auth"]]:
+        if proc.proc.poll() is None:
+            assert proc.terminate() == 0, proc.output()[-4000:]
+
+
+@pytest.fixture
+def issuer(make_issuer):
+    return make_issuer()
 
 
 def test_discovery_keys_and_files(issuer):
@@ -389,8 +405,8 @@ def test_password_and_client_credentials(issuer):
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
 
 
-def test_signin_budget(system):
-    issuer = Issuer(system, WEBTOON_AUTH_SIGNIN_RATE=3)
+def test_signin_budget(make_issuer):
+    issuer = make_issuer(WEBTOON_AUTH_SIGNIN_RATE=3)
     issuer.add_user("erin", "erin-password")
     for _ in range(3):
         r = issuer.cli_token(grant_type="password", username="erin", password="guess")
@@ -445,8 +461,8 @@ def test_key_rotation_keeps_old_tokens(system, issuer):
     assert issuer.verify(before)["sub"] == issuer.verify(after)["sub"]
     assert issuer.verify(system.run("token", "zed").stdout.strip())["sub"] == "zed"
     # The issuer restarted keeps the rotated key.
-    issuer.proc.terminate()
-    system.start("auth")
+    assert issuer.proc.terminate() == 0
+    issuer.proc = system.start("auth")
     assert [k["kid"] for k in issuer.jwks()["keys"]] == kids
 
 
