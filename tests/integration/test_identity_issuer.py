@@ -277,6 +277,12 @@ def test_authorize_refuses_bad_requests(issuer):
         assert q["error"] == [error] and q["state"] == [good["state"]]
         assert r.headers["location"].startswith(issuer.redirect)
 
+    # prompt=none without a session: back at once with login_required.
+    r = requests.get(issuer.url("/authorize"), params={**good, "prompt": "none"},
+                     allow_redirects=False, timeout=10)
+    assert r.status_code == 302
+    assert parse_qs(urlparse(r.headers["location"]).query)["error"] == ["login_required"]
+
     # A form posted without its flow cookie (from another site, another
     # browser) matches no flow.
     issuer.add_user("mallory", "password-1")
@@ -343,6 +349,30 @@ def test_signup_then_signin(issuer):
     assert all("long enough" not in h for h in rows.values())
     assert t["refresh_token"] not in stored and code not in stored
     assert browser.cookies["webtoon_auth_session"] not in stored
+
+
+def test_the_web_app_may_call_token_and_userinfo(issuer):
+    """The web app runs on the gateway's origin and calls the issuer's
+    endpoints from there: CORS for exactly the redirect URIs' origins."""
+    app = f"http://127.0.0.1:{issuer.system.ports['gateway']}"
+    for path in ["/token", "/userinfo"]:
+        r = requests.options(issuer.url(path), timeout=10, headers={
+            "Origin": app, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization"})
+        assert r.status_code == 204
+        assert r.headers["access-control-allow-origin"] == app
+        assert "authorization" in r.headers["access-control-allow-headers"].lower()
+    r = issuer.token(grant_type="refresh_token", client_id=WEB, refresh_token="x")
+    assert "access-control-allow-origin" not in r.headers
+    r = requests.post(issuer.url("/token"), data={"grant_type": "refresh_token",
+                                                  "client_id": WEB, "refresh_token": "x"},
+                      headers={"Origin": app}, timeout=10)
+    assert r.status_code == 400 and r.headers["access-control-allow-origin"] == app
+    r = requests.post(issuer.url("/token"), data={"grant_type": "refresh_token"},
+                      headers={"Origin": "http://evil.example"}, timeout=10)
+    assert "access-control-allow-origin" not in r.headers
+    r = requests.get(issuer.url("/jwks"), headers={"Origin": "http://evil.example"}, timeout=10)
+    assert r.headers["access-control-allow-origin"] == "*"  # public keys are public
 
 
 def test_refresh_rotation_and_reuse(issuer):
