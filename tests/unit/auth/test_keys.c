@@ -350,6 +350,50 @@ static void test_issuer_url(void **state)
     unsetenv("WEBTOON_DATA_DIR");
 }
 
+/* Every allocation of ours failing in turn: a clean RC_NOMEM (or
+ * RC_INTERNAL from cjose), never a crash or a leak (ASan checks that). */
+static void test_mint_allocation_failures(void **state)
+{
+    (void)state;
+    char tmp[256], dir[512], err[256] = "";
+    keydir(tmp, sizeof tmp, dir, sizeof dir);
+    assert_int_equal(auth_keys_ensure(dir, err, sizeof err), RC_OK);
+    struct auth_signer *s = NULL;
+    assert_int_equal(auth_signer_load(dir, &s, err, sizeof err), RC_OK);
+    struct auth_claims c = {.issuer = "http://i",
+                            .audience = "a",
+                            .subject = "s",
+                            .username = "u",
+                            .client_id = "c",
+                            .scope = "openid",
+                            .nonce = "n",
+                            .sid = "sid",
+                            .iat = 1,
+                            .ttl_s = 1};
+    bool succeeded = false;
+    for (long n = 0; n < 200 && !succeeded; n++) {
+        json_t *claims = NULL, *id = NULL;
+        char *token = NULL;
+        mem_fail_after(n);
+        int rc = auth_claims_access(&c, &claims);
+        if (rc == RC_OK)
+            rc = auth_claims_id(&c, &id);
+        if (rc == RC_OK)
+            rc = auth_mint(s, claims, &token);
+        mem_fail_reset();
+        assert_true(rc == RC_OK || rc == RC_NOMEM || rc == RC_INTERNAL);
+        succeeded = rc == RC_OK;
+        if (succeeded)
+            assert_non_null(token);
+        json_decref(claims);
+        json_decref(id);
+        mem_free(token);
+    }
+    assert_true(succeeded);
+    auth_signer_free(s);
+    test_rmtree(tmp);
+}
+
 int main(void)
 {
     mem_install_json_hooks();
@@ -361,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_rotation_keeps_previous_key),
         cmocka_unit_test(test_garbage_key_is_an_error),
         cmocka_unit_test(test_issuer_url),
+        cmocka_unit_test(test_mint_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
