@@ -626,3 +626,28 @@ def test_demo_loads_the_catalog_as_admin(system, issuer, external):
     assert claims["sub"] == "service-account-webtoon-cli" and claims["azp"] == CLI
     if external:
         assert not os.path.exists(os.path.join(env["WEBTOON_DATA_DIR"], "auth"))
+
+
+def up_children(system):
+    out = os.popen(f"pgrep -P {system.procs['up'].pid} -a").read()
+    return [line.split(None, 1)[1] for line in out.splitlines() if line.strip()]
+
+
+def test_up_runs_the_issuer_only_when_it_is_the_built_in_one(system, make_issuer):
+    up = system.start_all()
+    base = system.url("auth", "")
+    d = requests.get(base + "/.well-known/openid-configuration", timeout=10).json()
+    assert d["issuer"] == base
+    assert any(c.endswith("serve auth") for c in up_children(system))
+    assert up.terminate() == 0
+
+    # With another issuer named (here a built-in one run on its own, as a
+    # Keycloak would be), `up` leaves the issuer to it: starting its own
+    # on the same port would fail, and take everything down with it.
+    other = make_issuer()
+    external = {"WEBTOON_AUTH_ISSUER": other.base,
+                "WEBTOON_AUTH_JWKS_URL": other.url("/jwks")}
+    up = system.start_all(**external)
+    assert not any(c.endswith("serve auth") for c in up_children(system))
+    assert requests.get(other.url("/jwks"), timeout=10).status_code == 200
+    assert up.terminate() == 0
