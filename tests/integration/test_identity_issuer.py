@@ -181,7 +181,7 @@ def test_discovery_keys_and_files(issuer):
     # client secret and admin password, none readable by others.
     d = issuer.auth_dir
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
-    for name in ["signing-key.pem", "cli-client-secret", "admin-password"]:
+    for name in ["signing-key.pem", "cli-client-secret", "admin-password", "../auth.db"]:
         assert stat.S_IMODE(os.stat(os.path.join(d, name)).st_mode) == 0o600, name
     with open(os.path.join(d, "signing-key.pem"), "rb") as f:
         pem = f.read()

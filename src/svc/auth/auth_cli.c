@@ -65,7 +65,9 @@ static int auth_write_replace(const char *path, const char *text)
     return RC_OK;
 }
 
-/* Opens the issuer's store (migrated) into <out>. */
+/* Opens the issuer's store (migrated) into <out>. An SQLite file is made
+ * readable by its owner only: it holds the password hashes (SQLite gives
+ * its journal and WAL files the database file's permissions). */
 static int auth_open_store(const struct config *cfg, struct store **out)
 {
     char url[PATH_MAX + 16], err[256] = "";
@@ -73,6 +75,17 @@ static int auth_open_store(const struct config *cfg, struct store **out)
     if (rc != RC_OK)
         return rc;
     service_store_url(cfg, auth_service.name, url, sizeof url);
+    if (!strncmp(url, "sqlite:", 7)) {
+        if (chmod(url + 7, 0600) != 0) {
+            log_error("cannot restrict %s to its owner: %s", url + 7, strerror(errno));
+            return RC_IO;
+        }
+        char side[PATH_MAX + 16];
+        for (int i = 0; i < 2; i++) {
+            snprintf(side, sizeof side, "%s%s", url + 7, i ? "-shm" : "-wal");
+            chmod(side, 0600); /* when left from before; best effort */
+        }
+    }
     if ((rc = store_open(url, out, err, sizeof err)) != RC_OK)
         log_error("cannot open the issuer's database: %s", err);
     return rc;

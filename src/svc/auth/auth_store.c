@@ -353,8 +353,10 @@ int auth_store_failures(struct store *st, const char *subject, int64_t *count, i
 int auth_store_purge(struct store *st)
 {
     int64_t now = clock_wall_ms();
+    /* Codes stay a while past their minute: a second use of one must
+     * still be recognised as such, to revoke what the first one gave. */
     static const char *const sql[] = {
-        "DELETE FROM codes WHERE expires_at < $1",
+        "DELETE FROM codes WHERE expires_at < $1 - 600000",
         "DELETE FROM flows WHERE expires_at < $1",
         "DELETE FROM sessions WHERE expires_at < $1",
         "DELETE FROM refresh_tokens WHERE expires_at < $1",
