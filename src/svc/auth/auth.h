@@ -262,10 +262,10 @@ void auth_cors(struct http_req *req);
 
 int auth_handle_token_post(struct http_req *req);
 
-/* Mints the tokens of a grant and answers <req> with them (RFC 6749 5.1):
- * for <username> (admin or not) and <client_id>, <scope>; a refresh token
- * in <family> when <family> is not NULL ("" makes a new family), an ID
- * token when <scope> has openid (with <nonce>, may be NULL). */
+/* What a grant issues: tokens for <username> (admin or not) and
+ * <client_id> with <scope>; a refresh token in <family> when <family> is
+ * not NULL ("" makes a new family); an ID token when <scope> has openid
+ * (with <nonce>, may be NULL). */
 struct auth_issue {
     const char *username;
     bool admin;
@@ -275,7 +275,14 @@ struct auth_issue {
     const char *sid;    /* the issuer session, or NULL */
     const char *family; /* NULL: no refresh token */
 };
-int auth_issue_tokens(struct http_req *req, struct store *st, const struct auth_issue *is);
+/* Mints the tokens of <is> (storing its refresh token in <st>, inside the
+ * caller's transaction if any) and makes the token response (RFC 6749
+ * 5.1), new, in <out>: the caller commits, then sends it with
+ * auth_reply_tokens, so no client ever holds a token the store lost. */
+int auth_issue_tokens(struct http_req *req, struct store *st, const struct auth_issue *is,
+                      json_t **out /* OUT */);
+/* Sends token response <body> (stolen), never cached. */
+int auth_reply_tokens(struct http_req *req, json_t *body);
 
 /* Answers <req> with an RFC 6749 error: <status> (400, 401, 429),
  * <error> ("invalid_grant"), <description>. */

@@ -265,14 +265,12 @@ static enum auth_check auth_read_request(struct http_req *req, struct auth_ctx *
     return AUTH_CHECK_REDIRECT;
 }
 
-/* Issues a code for <g> to <username> in session <sid> and sends the
- * browser back to the client with it. */
-static int auth_send_code(struct http_req *req, struct store *st, struct auth_grant *g,
-                          const char *username, const char *sid, int status)
+/* Stores a new code for <g>, <username> in session <sid>, into <code>. */
+static int auth_make_code(struct store *st, struct auth_grant *g, const char *username,
+                          const char *sid, char code[AUTH_TOKEN_LEN])
 {
-    struct auth_ctx *ax = auth_ctx_of(req);
-    char code[AUTH_TOKEN_LEN], hash[AUTH_HASH_LEN];
-    int rc = auth_secret_random(AUTH_TOKEN_BYTES, code, sizeof code);
+    char hash[AUTH_HASH_LEN];
+    int rc = auth_secret_random(AUTH_TOKEN_BYTES, code, AUTH_TOKEN_LEN);
     if (rc != RC_OK)
         return rc;
     auth_secret_hash(code, hash);
@@ -280,10 +278,15 @@ static int auth_send_code(struct http_req *req, struct store *st, struct auth_gr
     snprintf(g->sid, sizeof g->sid, "%s", sid);
     g->family[0] = '\0';
     g->expires_at = clock_wall_ms() + AUTH_CODE_TTL_MS;
-    if ((rc = auth_store_code_add(st, hash, g)) != RC_OK)
-        return rc;
+    return auth_store_code_add(st, hash, g);
+}
+
+/* Sends the browser back to the client of <g> with <code>. */
+static int auth_send_code(struct http_req *req, const struct auth_grant *g, const char *code,
+                          int status)
+{
     return auth_redirect(req, status, g->redirect_uri, "code", code, "state", g->state, "iss",
-                         ax->issuer, (const char *)NULL);
+                         auth_ctx_of(req)->issuer, (const char *)NULL);
 }
 
 /* Starts a flow for <g>: a token in a cookie and in the page's form. */
@@ -327,8 +330,11 @@ static int auth_begin(struct http_req *req, enum auth_page page)
         int rc = auth_store_session_get(st, hash, user, sid);
         if (rc != RC_OK)
             return rc;
+        char code[AUTH_TOKEN_LEN];
+        if (*user && (rc = auth_make_code(st, &g, user, sid, code)) != RC_OK)
+            return rc;
         if (*user)
-            return auth_send_code(req, st, &g, user, sid, 302);
+            return auth_send_code(req, &g, code, 302);
     }
     /* prompt=none: the app asks whether a session exists, showing nothing
      * (OpenID Connect Core 3.1.2.6). */
@@ -363,20 +369,20 @@ static int auth_finish(struct http_req *req, struct store *st, const char *flow_
     if (rc != RC_OK)
         return rc;
     auth_secret_hash(session, hash);
+    char code[AUTH_TOKEN_LEN];
     if ((rc = store_begin(st)) != RC_OK)
         return rc;
-    if ((rc = auth_store_session_add(st, hash, username, sid, clock_wall_ms() + ttl_s * 1000)) ==
-            RC_OK &&
-        (rc = auth_store_flow_delete(st, flow_hash)) == RC_OK) {
-        auth_set_cookie(req, AUTH_COOKIE_SESSION, session, ttl_s);
-        auth_set_cookie(req, AUTH_COOKIE_FLOW, "", 0);
-        rc = auth_send_code(req, st, g, username, sid, 303);
-    }
-    if (rc == RC_OK)
-        rc = store_commit(st);
-    if (rc != RC_OK)
+    if ((rc = auth_store_session_add(st, hash, username, sid, clock_wall_ms() + ttl_s * 1000)) !=
+            RC_OK ||
+        (rc = auth_store_flow_delete(st, flow_hash)) != RC_OK ||
+        (rc = auth_make_code(st, g, username, sid, code)) != RC_OK ||
+        (rc = store_commit(st)) != RC_OK) {
         store_rollback(st);
-    return rc;
+        return rc;
+    }
+    auth_set_cookie(req, AUTH_COOKIE_SESSION, session, ttl_s);
+    auth_set_cookie(req, AUTH_COOKIE_FLOW, "", 0);
+    return auth_send_code(req, g, code, 303);
 }
 
 /* The flow a posted form belongs to: its token must be the one in the

@@ -97,8 +97,17 @@ int auth_signin_failed(struct http_req *req, struct store *st, const char *usern
     return rc;
 }
 
-int auth_issue_tokens(struct http_req *req, struct store *st, const struct auth_issue *is)
+int auth_reply_tokens(struct http_req *req, json_t *body)
 {
+    http_reply_header(req, "Cache-Control", "no-store");
+    http_reply_header(req, "Pragma", "no-cache");
+    return http_reply_json(req, 200, body, NULL);
+}
+
+int auth_issue_tokens(struct http_req *req, struct store *st, const struct auth_issue *is,
+                      json_t **out)
+{
+    *out = NULL;
     struct auth_ctx *ax = auth_ctx_of(req);
     const struct auth_signer *signer = auth_ctx_signer(ax);
     if (!signer)
@@ -155,9 +164,7 @@ int auth_issue_tokens(struct http_req *req, struct store *st, const struct auth_
     if (rc == RC_OK && id_token && json_object_set_new(body, "id_token", json_string(id_token)))
         rc = RC_NOMEM;
     if (rc == RC_OK) {
-        http_reply_header(req, "Cache-Control", "no-store");
-        http_reply_header(req, "Pragma", "no-cache");
-        rc = http_reply_json(req, 200, body, NULL);
+        *out = body;
         body = NULL;
     }
     json_decref(body);
@@ -284,9 +291,13 @@ static int auth_grant_code(struct http_req *req, struct store *st, const struct 
                             .nonce = g.nonce,
                             .sid = g.sid,
                             .family = family};
-    if ((rc = auth_issue_tokens(req, st, &is)) != RC_OK || (rc = store_commit(st)) != RC_OK)
+    json_t *body = NULL;
+    if ((rc = auth_issue_tokens(req, st, &is, &body)) != RC_OK ||
+        (rc = store_commit(st)) != RC_OK) {
+        json_decref(body);
         goto fail;
-    return RC_OK;
+    }
+    return auth_reply_tokens(req, body);
 fail:
     store_rollback(st);
     return rc;
@@ -350,9 +361,13 @@ static int auth_grant_refresh(struct http_req *req, struct store *st, const stru
                             .scope = scope ? granted : r.scope,
                             .sid = r.sid,
                             .family = r.family};
-    if ((rc = auth_issue_tokens(req, st, &is)) != RC_OK || (rc = store_commit(st)) != RC_OK)
+    json_t *body = NULL;
+    if ((rc = auth_issue_tokens(req, st, &is, &body)) != RC_OK ||
+        (rc = store_commit(st)) != RC_OK) {
+        json_decref(body);
         goto fail;
-    return RC_OK;
+    }
+    return auth_reply_tokens(req, body);
 fail:
     store_rollback(st);
     return rc;
@@ -390,7 +405,9 @@ static int auth_grant_password_done(struct http_req *req, void *ud, bool expired
                             .client_id = p->client,
                             .scope = p->scope,
                             .family = ""};
-    return auth_issue_tokens(req, st, &is);
+    json_t *body = NULL;
+    int rc = auth_issue_tokens(req, st, &is, &body);
+    return rc == RC_OK ? auth_reply_tokens(req, body) : rc;
 }
 
 static int auth_grant_password(struct http_req *req, struct store *st, const struct auth_form *f,
@@ -447,7 +464,9 @@ static int auth_grant_client(struct http_req *req, struct store *st, const struc
     auth_scope_grant(auth_form_get(f, "scope"), scope, sizeof scope);
     struct auth_issue is = {
         .username = subject, .admin = true, .client_id = client, .scope = scope};
-    return auth_issue_tokens(req, st, &is);
+    json_t *body = NULL;
+    int rc = auth_issue_tokens(req, st, &is, &body);
+    return rc == RC_OK ? auth_reply_tokens(req, body) : rc;
 }
 
 int auth_handle_token_post(struct http_req *req)
