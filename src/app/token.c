@@ -33,8 +33,7 @@ int app_token_mint(const struct config *cfg, const char *user, bool admin, int64
     *out = NULL;
     char dir[4096], iss[1100];
     int rc = auth_issuer_dir(cfg, dir, sizeof dir);
-    if (rc == RC_OK)
-        rc = auth_issuer_url(cfg, iss, sizeof iss);
+    auth_issuer_url(cfg, iss, sizeof iss);
     if (rc != RC_OK) {
         snprintf(err, errlen, "the data directory path is too long");
         return rc;

@@ -79,6 +79,54 @@ class OpenApi:
 
 SPEC = OpenApi()
 
+# Who a request acts as, when a test does not say (the `as_` argument):
+# the user the request names (a body's userId, a path's user, the owner of
+# the payment or purchase it names), an admin for catalog writes and lists
+# of everyone, nobody for browsing the catalog. Tests about access say
+# `as_=` explicitly: a user id, ADMIN, or ANONYMOUS.
+ADMIN = "operator"
+ANONYMOUS = None
+AUTO = object()
+_USER_PATHS = [re.compile(p) for p in (r"^/pointers/([^/?]+)", r"^/histories/([^/?]+)",
+                                        r"^/libraries/([^/?]+)", r"^/webtoons/[^/]+/readers/([^/?]+)")]
+_OWNED_PATHS = re.compile(r"^/(payments|purchases)/([^/?]+)")
+
+
+def acting_user(method, path, body, owners):
+    """(user, admin) a request acts as by default; user None: anonymous."""
+    bare = path.split("?")[0]
+    if isinstance(body, dict) and isinstance(body.get("userId"), str) and body["userId"]:
+        return body["userId"], False
+    for regex in _USER_PATHS:
+        m = regex.match(bare)
+        if m:
+            return m.group(1), False
+    m = _OWNED_PATHS.match(bare)
+    if m and m.group(2) in owners:
+        return owners[m.group(2)], False
+    if bare == "/webtoons" or re.match(r"^/webtoons/[^/]+$", bare) or bare in ("/openapi.json", "/healthz", "/readyz", "/metrics"):
+        return (ADMIN, True) if method not in ("GET", "HEAD") else (None, False)
+    m = re.search(r"[?&]userId=([^&]+)", path)
+    if m:
+        return m.group(1), False
+    return ADMIN, True
+
+
+def remember_owners(r, owners):
+    """Notes whose payments and purchases an answer shows."""
+    try:
+        body = r.json()
+    except ValueError:
+        return
+    items = [body] if isinstance(body, dict) else []
+    for v in (body.get("_embedded") or {}).values() if isinstance(body, dict) else []:
+        items += v if isinstance(v, list) else []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("userId"), str):
+            for id_key in ("paymentId", "purchaseId"):
+                if isinstance(item.get(id_key), str):
+                    owners[item[id_key]] = item["userId"]
+
 
 class Api:
     """Through the gateway when `webtoon up` runs one, else straight to the
@@ -91,6 +139,7 @@ class Api:
         self.base = base
         self.session = requests.Session()
         self.responses = 0
+        self.owners = {}  # paymentId / purchaseId -> userId, from answers seen
 
     def url(self, path):
         if self.base:
@@ -102,12 +151,20 @@ class Api:
         """One request, no retry: the answer is checked against the document
         and must not be a 5xx. (Services wait for the events a request
         depends on themselves: a client never has to retry a 404.)"""
-        headers = kw.pop("headers", {})
+        headers = dict(kw.pop("headers", {}))
         if key:
             headers["Idempotency-Key"] = key
+        as_ = kw.pop("as_", AUTO)
+        if as_ is AUTO:
+            user, admin = acting_user(method, path, body, self.owners)
+        else:
+            user, admin = as_, as_ == ADMIN
+        if user is not None and "Authorization" not in headers:
+            headers["Authorization"] = "Bearer " + self.system.token(user, admin=admin)
         url = self.url(path)
         r = self.session.request(method, url, json=body, headers=headers, timeout=10, **kw)
         self.responses += 1
+        remember_owners(r, self.owners)
         assert r.status_code < 500, f"{method} {path}: {r.status_code} {r.text}"
         SPEC.check(method, url, r)
         return r

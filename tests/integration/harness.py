@@ -221,16 +221,40 @@ class System:
             if p.proc.poll() is None:
                 p.terminate()
 
+    # --- identity --------------------------------------------------------------
+
+    def token(self, user, admin=False):
+        """An access token for <user> (with the admin role when <admin>),
+        from the issuer this system trusts (identity.py)."""
+        from identity import issuer_for
+        return issuer_for(self).token(user, admin=admin)
+
+    def auth(self, user, admin=False):
+        """Headers acting as <user>."""
+        return {"Authorization": "Bearer " + self.token(user, admin)}
+
     # --- HTTP ----------------------------------------------------------------
 
+    def _headers(self, method, path, body, kw):
+        from api import acting_user
+        headers = dict(kw.pop("headers", {}) or {})
+        as_ = kw.pop("as_", "auto")
+        user, admin = acting_user(method, path, body, {}) if as_ == "auto" else (as_, as_ == "operator")
+        if user is not None and "Authorization" not in headers:
+            headers.update(self.auth(user, admin))
+        return headers
+
     def post(self, service, path, body=None, **kw):
-        return requests.post(self.url(service, path), json=body, timeout=10, **kw)
+        headers = self._headers("POST", path, body, kw)
+        return requests.post(self.url(service, path), json=body, headers=headers, timeout=10, **kw)
 
     def get(self, service, path, **kw):
-        return requests.get(self.url(service, path), timeout=10, **kw)
+        headers = self._headers("GET", path, None, kw)
+        return requests.get(self.url(service, path), headers=headers, timeout=10, **kw)
 
     def put(self, service, path, body=None, **kw):
-        return requests.put(self.url(service, path), json=body, timeout=10, **kw)
+        headers = self._headers("PUT", path, body, kw)
+        return requests.put(self.url(service, path), json=body, headers=headers, timeout=10, **kw)
 
     # --- state, read directly from the files ----------------------------------
 

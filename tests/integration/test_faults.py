@@ -84,7 +84,7 @@ def test_a_consumer_that_cannot_catch_up_gets_503_with_retry_after(system):
         system.start("purchase", WEBTOON_CATCHUP_WAIT_MS=300)
         joined_with(api, system, "late", 20)
         r = requests.post(system.url("purchase", "/purchases"), json={"userId": "late", "webtoonId": "wait"},
-                          timeout=10)
+                          headers=system.auth("late"), timeout=10)
         assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
         assert r.json()["type"] == "/problems/catching-up"
     finally:
@@ -358,7 +358,7 @@ def test_a_payment_service_killed_around_the_charge_charges_once(system, point, 
     key = str(uuid.uuid4())
     with pytest.raises(requests.ConnectionError):
         requests.post(system.url("payment", "/payments"), json={"userId": "crash", "point": 5},
-                      headers={"Idempotency-Key": key}, timeout=10)
+                      headers={"Idempotency-Key": key, **system.auth("crash")}, timeout=10)
     p.proc.wait(10)
     assert system.query("payment", "SELECT status FROM payments WHERE point = 5") == [("pending",)]
     system.start("payment", WEBTOON_PAYMENT_RECONCILE_MS=300)

@@ -29,15 +29,22 @@ def system(tmp_path_factory):
     (root / "assets" / "a b.txt").write_text("spaced\n")
     s = System(tmp)
     s.start_all(WEBTOON_WEB_ROOT=str(root))
-    r = requests.post(s.url("pointer", "/pointers"), json={"userId": "alice"}, timeout=10)
+    global ALICE
+    ALICE = s.token("alice")  # every raw request below acts as alice
+    r = requests.post(s.url("pointer", "/pointers"), json={"userId": "alice"}, headers=s.auth("alice"), timeout=10)
     assert r.status_code == 201, r.text
     yield s
     s.stop_all()
     s.cleanup()
 
 
-def raw(port, method, target, headers=()):
-    """Sends <target> byte for byte; returns (status, headers, body)."""
+ALICE = None
+
+
+def raw(port, method, target, headers=(), as_alice=True):
+    """Sends <target> byte for byte, as alice unless told otherwise; returns
+    (status, headers, body)."""
+    headers = list(headers) + ([("Authorization", f"Bearer {ALICE}")] if ALICE and as_alice else [])
     if isinstance(target, str):
         target = target.encode("latin-1")
     head = b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n" % (
@@ -110,13 +117,17 @@ def test_segments_are_decoded_exactly_once(system, pointer_port):
     status, hdrs, body = raw(pointer_port, "GET", "/%70ointers/al%69ce")
     assert status == 200 and json.loads(body)["userId"] == "alice"
     # %25 is a '%': "al%2569ce" names the user "al%69ce", who does not exist
-    doc = problem(*raw(pointer_port, "GET", "/pointers/al%2569ce"), 404)
+    # (alice may not read someone else's account: an admin may, and learns)
+    doc = problem(*raw(pointer_port, "GET", "/pointers/al%2569ce"), 403)
+    assert "al%69ce" in doc["detail"]
+    admin = [("Authorization", "Bearer " + system.token("operator", admin=True))]
+    doc = problem(*raw(pointer_port, "GET", "/pointers/al%2569ce", admin, as_alice=False), 404)
     assert doc["type"] == "/problems/unknown-user" and "al%69ce" in doc["detail"]
     # UTF-8, however long, gives a well-formed problem (not the 503 fallback)
-    doc = problem(*raw(pointer_port, "GET", "/pointers/" + "%C3%A9" * 40), 404)
+    doc = problem(*raw(pointer_port, "GET", "/pointers/" + "%C3%A9" * 40, admin, as_alice=False), 404)
     assert doc["instance"] == "/pointers/" + "%C3%A9" * 40
     if pointer_port == system.ports["pointer"]:  # HAProxy refuses raw non-ASCII bytes
-        problem(*raw(pointer_port, "GET", b"/pointers/\xc3\xa9"), 404)
+        problem(*raw(pointer_port, "GET", b"/pointers/\xc3\xa9", admin, as_alice=False), 404)
 
 
 def test_a_trailing_slash_is_another_resource(system, pointer_port):
@@ -127,9 +138,10 @@ def test_a_trailing_slash_is_another_resource(system, pointer_port):
 
 def test_ids_of_dots_only_are_refused(system):
     for user in (".", ".."):
-        r = requests.post(system.url("pointer", "/pointers"), json={"userId": user}, timeout=10)
+        r = requests.post(system.url("pointer", "/pointers"), json={"userId": user},
+                          headers=system.auth("dots"), timeout=10)
         assert r.status_code == 400, r.text
-    r = requests.get(system.url("payment", "/payments?userId=.."), timeout=10)
+    r = requests.get(system.url("payment", "/payments?userId=.."), headers=system.auth("dots"), timeout=10)
     assert r.status_code == 400, r.text
 
 
@@ -192,6 +204,6 @@ def test_concrete_path_before_template(system):
     status, hdrs, _ = raw(port, "GET", "/purchases/buywebtoon")
     assert status == 405 and allow(hdrs) == ["POST"]
     r = requests.post(system.url("purchase", "/purchases/buywebtoon"),
-                      json={"userId": "alice", "webtoonId": "nope"}, timeout=10)
+                      json={"userId": "alice", "webtoonId": "nope"}, headers=system.auth("alice"), timeout=10)
     SPEC.check("POST", r.url, r)
     assert r.status_code == 404

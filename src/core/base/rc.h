@@ -42,7 +42,9 @@
     X(RETRY, 503, "retry", "Concurrent update, try again")                                         \
     X(ALREADY_APPLIED, 200, "already-applied", "Already applied")                                  \
     X(CATCHING_UP, 503, "catching-up", "Not caught up with recent events yet")                     \
-    X(PRICE_MISMATCH, 409, "price-mismatch", "Price does not match the current rate")
+    X(PRICE_MISMATCH, 409, "price-mismatch", "Price does not match the current rate")              \
+    X(UNAUTHENTICATED, 401, "unauthenticated", "Sign-in required")                                 \
+    X(FORBIDDEN, 403, "forbidden", "Not allowed for this user")
 
 enum rc {
 #define RC__ENUM(name, status, slug, title) RC_##name,

@@ -7,6 +7,7 @@
 
 #include "core/domain/users.h"
 
+#include "core/auth/policy.h"
 #include "core/base/rc.h"
 
 int hal_page_parse(struct http_req *req, struct hal_page *page)
@@ -107,11 +108,14 @@ int hal_reply_user_collection(struct http_req *req, struct store *st, const char
     const char *user = http_req_query(req, "userId");
     if (user && !domain_id_is_valid(user))
         return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
+    int rc = auth_list_scope(req, user, &user);
+    if (rc != RC_OK)
+        return rc;
     char query[HAL_USER_ID_MAX + 16];
     snprintf(query, sizeof query, "userId=%s", user ? user : "");
     struct hal_page page;
     json_t *body = NULL;
-    int rc = hal_page_parse(req, &page);
+    rc = hal_page_parse(req, &page);
     if (rc == RC_OK)
         rc = hal_query_collection(st, count_sql, select_sql, STORE_ARGS(STORE_TEXT_OR_NULL(user)),
                                   to_item, name, &page, path, user ? query : NULL, &body);

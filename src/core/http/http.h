@@ -54,6 +54,11 @@ struct http_server_options {
      * /readyz shows whether ready or not. NULL: always ready. */
     bool (*readiness)(void *ctx, json_t *checks);
     const char *openapi; /* served at GET /openapi.json when not NULL */
+    /* Decides who may call the matched route, before its handler runs:
+     * RC_OK to go on, an error code to answer with, or HTTP_PARKED after
+     * parking the request (its check then runs the route's handler, see
+     * http_req_route). NULL: everyone may. */
+    int (*authorize)(void *ctx, struct http_req *req);
     /* Directory of static files served for GET/HEAD paths no route matches
      * (index.html for directories); NULL: none. */
     const char *static_root;
@@ -79,6 +84,8 @@ void http_server_stop(struct http_server *s, int timeout_ms);
 
 /* Per-thread context made by worker_init (borrowed). */
 void *http_req_ctx(struct http_req *req);
+/* The route <req> matched (NULL for built-in resources). */
+const struct http_route *http_req_route(struct http_req *req);
 /* Request id: the client's X-Request-Id when it is a sane token, else a new
  * UUID. Borrowed for the request's lifetime. */
 const char *http_req_id(struct http_req *req);
@@ -159,5 +166,9 @@ void *http_req_alloc(struct http_req *req, size_t size);
  * once, e.g. by a command wrapper); NULL until set. Borrowed. */
 void *http_req_state(struct http_req *req);
 void http_req_set_state(struct http_req *req, void *state);
+/* Who is calling, as the authorize hook found out (NULL: nobody signed in).
+ * Borrowed; allocate it with http_req_alloc. */
+const void *http_req_principal(struct http_req *req);
+void http_req_set_principal(struct http_req *req, const void *principal);
 
 #endif

@@ -41,6 +41,7 @@ struct http_req {
     bool close_connection; /* draining: no keep-alive */
     char detail[512];      /* reason recorded by http_fail */
     void *state;           /* http_req_state */
+    const void *principal; /* http_req_principal */
     size_t stats_index;    /* which route's metrics count it */
     int64_t started_us;    /* monotonic, when it arrived */
     bool finished;         /* answered and accounted for */

@@ -149,6 +149,7 @@ static const char *http__reason(int status)
         {202, "Accepted"},
         {204, "No Content"},
         {400, "Bad Request"},
+        {401, "Unauthorized"},
         {402, "Payment Required"},
         {403, "Forbidden"},
         {404, "Not Found"},
@@ -177,6 +178,10 @@ int http_reply(struct http_req *req, int status, const char *content_type, const
      * handler said it already. */
     if (status == 503 && h2o_find_header_by_str(&r->res.headers, H2O_STRLIT("retry-after"), -1) < 0)
         http_reply_header(req, "Retry-After", "1");
+    /* Every 401 names the scheme to authenticate with (RFC 6750). */
+    if (status == 401 &&
+        h2o_find_header_by_str(&r->res.headers, H2O_STRLIT("www-authenticate"), -1) < 0)
+        http_reply_header(req, "WWW-Authenticate", "Bearer realm=\"webtoon\"");
     req->replied = true;
     req->status = status;
     r->res.status = status;

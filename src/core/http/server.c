@@ -273,6 +273,11 @@ static int http__dispatch(struct http_server *s, struct http_req *req, size_t *s
         if (body_len > s->opts.max_body)
             return http_fail(req, RC_TOO_LARGE, "the body has %zu bytes; the limit is %zu",
                              body_len, s->opts.max_body);
+        if (s->opts.authorize) {
+            int allowed = s->opts.authorize(req->ctx, req);
+            if (allowed != RC_OK)
+                return allowed;
+        }
         return r->handler(req);
     }
     if (*allow)
@@ -382,6 +387,12 @@ void *http_req_alloc(struct http_req *req, size_t size)
 }
 
 void *http_req_state(struct http_req *req) { return req->state; }
+const struct http_route *http_req_route(struct http_req *req) { return req->route; }
+const void *http_req_principal(struct http_req *req) { return req->principal; }
+void http_req_set_principal(struct http_req *req, const void *principal)
+{
+    req->principal = principal;
+}
 void http_req_set_state(struct http_req *req, void *state) { req->state = state; }
 
 static int http__on_req(h2o_handler_t *self, h2o_req_t *h)

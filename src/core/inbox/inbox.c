@@ -13,6 +13,7 @@
 #include "core/base/rc.h"
 #include "core/json/jx.h"
 #include "core/log/log.h"
+#include "core/outbox/outbox.h"
 #include "core/metrics/metrics.h"
 
 #define INBOX_PURGE_EVERY_MS 60000
@@ -131,8 +132,12 @@ static int inbox_run_handler(const struct inbox_handler *h, void *ctx, struct st
     int rc = jx_parse(payload, strlen(payload), true, &parsed, detail, sizeof detail);
     if (rc == RC_BAD_JSON) /* RC_NOMEM is transient: retried */
         rc = inbox_reject(RC_BAD_EVENT, "the payload is not a JSON object: %s", detail);
-    if (rc == RC_OK)
+    if (rc == RC_OK) {
+        /* What the handler adds continues the story of whoever acted. */
+        outbox_set_actor(json_string_value(json_object_get(parsed, "actor")));
         rc = h->fn(ctx, st, ev, parsed);
+        outbox_set_actor(NULL);
+    }
     json_decref(parsed);
     return rc;
 }

@@ -33,6 +33,10 @@ const struct store_migration outbox_schema[] = {
 };
 const size_t outbox_schema_len = ARRAY_LEN(outbox_schema);
 
+static _Thread_local const char *outbox_actor;
+
+void outbox_set_actor(const char *actor) { outbox_actor = actor; }
+
 int outbox_add(struct store *st, const char *key, const char *type, const json_t *fields,
                char *event_id)
 {
@@ -42,8 +46,11 @@ int outbox_add(struct store *st, const char *key, const char *type, const json_t
     int64_t now = clock_wall_ms();
     json_t *payload = json_pack("{s:s, s:s, s:I}", "eventType", type, "eventId", id, "timestamp",
                                 (json_int_t)now);
-    if (!payload)
+    if (!payload ||
+        (outbox_actor && json_object_set_new(payload, "actor", json_string(outbox_actor)) != 0)) {
+        json_decref(payload);
         return RC_NOMEM;
+    }
     /* The envelope fields win over a same-named aggregate field. */
     if (json_object_update_missing(payload, (json_t *)fields) != 0) {
         json_decref(payload);

@@ -6,9 +6,10 @@
  * sent, and retries with back-off until the bus takes them: nothing stays
  * stranded. Sent rows are purged after a retention period.
  *
- * Event payloads are JSON objects carrying `eventType`, `eventId` and
- * `timestamp` (milliseconds since the epoch) besides the aggregate's fields,
- * as the original model put them on the wire.
+ * Event payloads are JSON objects carrying `eventType`, `eventId`,
+ * `timestamp` (milliseconds since the epoch) and, when someone acted,
+ * `actor` besides the aggregate's fields, as the original model put them
+ * on the wire.
  */
 #ifndef WEBTOON_OUTBOX_H
 #define WEBTOON_OUTBOX_H
@@ -32,6 +33,12 @@ extern const size_t outbox_schema_len;
  */
 int outbox_add(struct store *st, const char *key, const char *type, const json_t *fields,
                char *event_id /* OUT, may be NULL */);
+
+/* The user on whose behalf this thread adds events from now on: the caller
+ * of a command, or the actor of the event a handler reacts to, so that a
+ * saga's every step says who started it. NULL: nobody (a sweeper's own
+ * decision). Events carry it as `actor`. <actor> is borrowed until reset. */
+void outbox_set_actor(const char *actor);
 
 struct outbox_relay_options {
     const char *store_url;    /* the service database */

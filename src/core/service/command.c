@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/auth/policy.h"
 #include "core/base/clock.h"
 #include "core/base/id.h"
 #include "core/base/mem.h"
@@ -209,7 +210,11 @@ static int command_attempt(struct http_req *req, void *ud)
                 goto out;
             }
         }
-        if ((rc = run->fn(req, st, body, &reply)) != RC_OK) {
+        const struct auth_identity *caller = auth_caller(req);
+        outbox_set_actor(caller ? caller->user : NULL);
+        rc = run->fn(req, st, body, &reply);
+        outbox_set_actor(NULL);
+        if (rc != RC_OK) {
             store_rollback(st);
             if (rc == RC_RETRY)
                 continue;
@@ -250,7 +255,10 @@ static int command_attempt(struct http_req *req, void *ud)
         if (reply.then) {
             /* Outside any transaction and past the retries: a step that
              * must happen once (a charge) happens once. */
-            if ((rc = reply.then(req, st, reply.then_ud, &reply)) != RC_OK)
+            outbox_set_actor(caller ? caller->user : NULL);
+            rc = reply.then(req, st, reply.then_ud, &reply);
+            outbox_set_actor(NULL);
+            if (rc != RC_OK)
                 goto out;
             MEM_FREE_NULL(text);
             if (!(text = jx_dump(reply.body))) {
@@ -274,6 +282,12 @@ out:
     return rc;
 }
 
+const char *service_command_key(struct http_req *req)
+{
+    const struct command_run *run = http_req_state(req);
+    return run ? run->key : NULL;
+}
+
 int service_command(struct http_req *req, enum service_body want_body, service_command_cb fn)
 {
     json_t *body = NULL;
@@ -290,6 +304,17 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
         return RC_NOMEM;
     run->fn = fn;
     run->want_body = want_body;
+    if (key) {
+        /* Keys are the caller's own: the same key from two users is two
+         * commands. (A space is in neither a key nor a user name.) */
+        const struct auth_identity *caller = auth_caller(req);
+        size_t len = (caller ? strlen(caller->user) + 1 : 0) + strlen(key) + 1;
+        char *scoped = http_req_alloc(req, len);
+        if (!scoped)
+            return RC_NOMEM;
+        snprintf(scoped, len, "%s%s%s", caller ? caller->user : "", caller ? " " : "", key);
+        key = scoped;
+    }
     run->key = key;
     if (key)
         command_hash(req, run->hash);

@@ -58,6 +58,10 @@ typedef int (*service_command_cb)(struct http_req *req, struct store *st, const 
 /* Runs <fn> as an idempotent command of <req>; see above. */
 int service_command(struct http_req *req, enum service_body body, service_command_cb fn);
 
+/* Inside a command: the Idempotency-Key it is recorded under (the
+ * caller's user name and the client's key), or NULL without one. */
+const char *service_command_key(struct http_req *req);
+
 /* Inside the open transaction of <st>: replaces the stored answer of
  * Idempotency-Key <key> (a provisional one) with <reply>; used by second
  * steps and by a sweeper finishing a command whose process died. */

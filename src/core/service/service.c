@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/auth/policy.h"
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
@@ -77,6 +78,10 @@ static int service_worker_init(void *arg, void **out)
     ctx->def = app->def;
     ctx->cfg = app->cfg;
     ctx->app = app;
+    if (app->verifier && !(ctx->auth_cache = auth_cache_new())) {
+        mem_free(ctx);
+        return RC_NOMEM;
+    }
     if (app->def->stateless) {
         *out = ctx;
         return RC_OK;
@@ -103,7 +108,33 @@ static void service_worker_cleanup(void *arg)
     if (ctx->def->ext_close)
         ctx->def->ext_close(ctx);
     store_close(ctx->store);
+    auth_cache_free(ctx->auth_cache);
     mem_free(ctx);
+}
+
+static int service_authorize(void *arg, struct http_req *req)
+{
+    struct service_ctx *ctx = arg;
+    return auth_authorize(req, ctx->app->verifier, ctx->auth_cache);
+}
+
+/* Every route of a service has an access rule (or the service guards its
+ * routes itself); starts reading the issuer's keys. */
+static int service_start_auth(struct service_app *app)
+{
+    const struct service_def *def = app->def;
+    if (def->stateless || def->open_access)
+        return RC_OK;
+    for (const struct http_route *r = def->routes; r && r->method; r++)
+        if (!auth_rule_for(r->method, r->pattern)) {
+            log_error("no access rule for %s %s (core/auth/policy.c)", r->method, r->pattern);
+            return RC_CONFIG;
+        }
+    char err[256] = "";
+    int rc = auth_verifier_start(app->cfg, &app->verifier, err, sizeof err);
+    if (rc != RC_OK)
+        log_error("cannot verify tokens: %s", err);
+    return rc;
 }
 
 /* Adds "<name>": "<text>" to <checks>. */
@@ -378,6 +409,8 @@ int service_run(const struct service_def *def, const struct config *cfg)
     while (def->routes && def->routes[nroutes].method)
         nroutes++;
     int rc = RC_OK;
+    if ((rc = service_start_auth(&app)) != RC_OK)
+        goto out;
     if (!def->stateless && ((rc = service_prepare_store(def, cfg)) != RC_OK ||
                             (!def->no_events && (rc = service_start_messaging(&app)) != RC_OK) ||
                             (rc = service_sweeper_start(&app, &sweeper)) != RC_OK))
@@ -395,6 +428,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
         .worker_init = service_worker_init,
         .worker_cleanup = service_worker_cleanup,
         .readiness = service_readiness,
+        .authorize = app.verifier ? service_authorize : NULL,
         .openapi = service_api_document,
         .static_root = def->static_root,
     };
@@ -422,6 +456,7 @@ out:
     if (def->ext_close)
         def->ext_close(&app.consumer_ctx);
     outbox_relay_stop(app.relay, config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
+    auth_verifier_stop(app.verifier);
     if (rc == RC_OK)
         log_info("stopped cleanly");
     metrics_cleanup();

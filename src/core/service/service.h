@@ -48,8 +48,12 @@ struct service_def {
     const struct http_route *routes;      /* its API */
     const struct inbox_handler *handlers; /* the events it consumes; NULL: none */
     bool stateless;                       /* no database, outbox or events (web) */
-    bool no_events;          /* a database, but no outbox relay and no bus: publishes and consumes
+    bool no_events; /* a database, but no outbox relay and no bus: publishes and consumes
                      * nothing (auth); <handlers> must be NULL */
+    /* Its routes authenticate callers themselves (the built-in issuer);
+     * every other service's routes follow the access rules of
+     * core/auth/policy.c, which must have one for each. */
+    bool open_access;
     const char *static_root; /* directory served for unmatched GETs */
     /* Optional per-thread extras beyond the store and bus (a Redis
      * connection, say), kept in service_ctx.ext for every HTTP thread and for
@@ -70,9 +74,10 @@ struct service_def {
 struct service_ctx {
     const struct service_def *def;
     const struct config *cfg;
-    struct store *store;     /* this thread's connection to the service database */
-    void *ext;               /* made by service_def.ext_open, or NULL */
-    struct service_app *app; /* the running process (service_internal.h) */
+    struct store *store;           /* this thread's connection to the service database */
+    void *ext;                     /* made by service_def.ext_open, or NULL */
+    struct auth_cache *auth_cache; /* tokens this thread verified */
+    struct service_app *app;       /* the running process (service_internal.h) */
 };
 
 /* The store of the request's thread. */

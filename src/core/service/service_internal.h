@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "core/auth/verify.h"
 #include "core/bus/bus.h"
 #include "core/outbox/outbox.h"
 #include "core/service/service.h"
@@ -27,6 +28,7 @@ struct service_app {
     struct inbox_consumer *consumer; /* NULL when the service consumes nothing */
     struct service_catchup *catchup; /* NULL when the service consumes nothing */
     struct service_ctx consumer_ctx; /* what event handlers see as their context */
+    struct auth_verifier *verifier;  /* bearer tokens; NULL for open_access services */
 };
 
 /* Read-your-writes state of one request (its http_req_state, or the first

@@ -718,8 +718,7 @@ static int auth_ext_open(struct service_ctx *ctx)
     ax->cfg = ctx->cfg;
     char err[256] = "";
     int rc = auth_issuer_dir(ctx->cfg, ax->dir, sizeof ax->dir);
-    if (rc == RC_OK)
-        rc = auth_issuer_url(ctx->cfg, ax->issuer, sizeof ax->issuer);
+    auth_issuer_url(ctx->cfg, ax->issuer, sizeof ax->issuer);
     if (rc == RC_OK &&
         (rc = auth_read_secret(ctx->cfg, ax->cli_secret, sizeof ax->cli_secret)) != RC_OK)
         snprintf(err, sizeof err, "cannot read the client secret file");
@@ -778,6 +777,7 @@ const struct service_def auth_service = {
     .schemas = auth_schemas,
     .routes = auth_routes,
     .no_events = true,
+    .open_access = true, /* it authenticates its callers itself */
     .ext_open = auth_ext_open,
     .ext_close = auth_ext_close,
     .ext_is_ready = NULL,

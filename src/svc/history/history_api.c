@@ -2,6 +2,7 @@
  * wherever the view lives (history_view). */
 #include <stdio.h>
 
+#include "core/auth/policy.h"
 #include "core/base/rc.h"
 #include "core/domain/users.h"
 #include "svc/history/history.h"
@@ -11,12 +12,15 @@
 static int history_handle_histories_get(struct http_req *req)
 {
     struct service_ctx *ctx = http_req_ctx(req);
-    const char *user = http_req_query(req, "userId");
-    if (user && !domain_id_is_valid(user))
+    const char *filter = http_req_query(req, "userId"), *user;
+    if (filter && !domain_id_is_valid(filter))
         return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
+    int rc = auth_list_scope(req, filter, &user);
+    if (rc != RC_OK)
+        return rc;
     struct hal_page page;
     json_t *body = NULL;
-    int rc = hal_page_parse(req, &page);
+    rc = hal_page_parse(req, &page);
     if (rc == RC_OK)
         rc = history_view(ctx)->summaries(ctx, user, &page, &body);
     return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;

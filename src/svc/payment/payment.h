@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/auth/verify.h"
 #include "core/domain/events.h"
 #include "core/hal/hal.h"
 #include "core/service/command.h"
@@ -106,7 +107,7 @@ struct payment_record {
     char refund_error[160];
     char refund_id[48]; /* the current or last refund attempt; "" none */
     int64_t refund_requested_at;
-    char idem_key[72]; /* the charge's Idempotency-Key; "" none */
+    char idem_key[AUTH_USER_MAX + 72]; /* the charge's scoped Idempotency-Key; "" none */
     int64_t created_at;
 };
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/auth/policy.h"
 #include "core/base/clock.h"
 #include "core/base/id.h"
 #include "core/base/rc.h"
@@ -85,27 +86,28 @@ static int payment_charge(struct http_req *req, struct store *st, const json_t *
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", "point", "price", "card", (const char *)NULL);
-    const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
+    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     int64_t point = jx_int(&r, "point", JX_REQUIRED, 1, PAYMENT_POINT_MAX);
     int64_t rate = config_int(ctx->cfg, CONFIG_PRICE_PER_POINT);
     int64_t given =
         jx_has(&r, "price") ? jx_int(&r, "price", JX_REQUIRED, 0, PAYMENT_PRICE_MAX) : -1;
     const char *card = jx_str(&r, "card", JX_OPTIONAL, PAYMENT_CARD_MAX);
-    if (!domain_id_is_valid(user))
-        jx_fail(&r, RC_INVALID, "field 'userId' may use only letters, digits and . _ : -");
     if (card && !payment_card_is_valid(card))
         jx_fail(&r, RC_INVALID, "field 'card' must be %d to %d digits", PAYMENT_CARD_MIN,
                 PAYMENT_CARD_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
+    const char *user;
+    int rc = auth_actor(req, named, &user);
+    if (rc != RC_OK)
+        return rc;
     /* A given price is what the client expects to pay: a well-formed request
      * that disagrees with the rate configured now (409, not 400). */
     int64_t price = 0;
     if (payment_price(point, rate, given, &price) != RC_OK)
         return http_fail(req, RC_PRICE_MISMATCH, "the price is point x %lld = %lld, not %lld",
                          (long long)rate, (long long)price, (long long)given);
-    int rc = domain_users_require_active(req, st, user);
-    if (rc != RC_OK)
+    if ((rc = domain_users_require_active(req, st, user)) != RC_OK)
         return rc;
     if (!ctx->ext)
         return http_fail(req, RC_UNAVAILABLE, "the payment provider is not reachable");
@@ -115,7 +117,7 @@ static int payment_charge(struct http_req *req, struct store *st, const json_t *
     id_uuid(p.payment_id);
     snprintf(p.user_id, sizeof p.user_id, "%s", user);
     snprintf(p.status, sizeof p.status, "pending");
-    const char *key = http_req_header(req, "Idempotency-Key");
+    const char *key = service_command_key(req);
     snprintf(p.idem_key, sizeof p.idem_key, "%s", key ? key : "");
     if ((rc = payment_store_insert(st, &p)) != RC_OK)
         return rc;
@@ -149,6 +151,8 @@ static int payment_refund(struct http_req *req, struct store *st, const json_t *
         return rc;
     if (!p.found)
         return http_fail(req, RC_NOT_FOUND, "no payment '%.64s'", id);
+    if ((rc = auth_may_act_on(req, p.user_id)) != RC_OK)
+        return rc;
     if (strcmp(p.status, "approved") != 0)
         return http_fail(req, RC_INVALID_STATE, "a %s payment cannot be refunded", p.status);
     bool changed;
@@ -180,6 +184,8 @@ static int payment_handle_payment_get(struct http_req *req)
         return rc;
     if (!p.found)
         return http_fail(req, RC_NOT_FOUND, "no payment '%.64s'", id);
+    if ((rc = auth_may_read(req, p.user_id)) != RC_OK)
+        return rc;
     return http_reply_json(req, 200, payment_json(&p), "application/hal+json");
 }
 

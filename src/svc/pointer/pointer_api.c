@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/auth/policy.h"
 #include "core/base/rc.h"
 #include "core/domain/users.h"
 #include "core/json/jx.h"
@@ -26,13 +27,15 @@ static int pointer_join(struct http_req *req, struct store *st, const json_t *bo
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", (const char *)NULL);
-    const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
-    if (!domain_id_is_valid(user))
-        jx_fail(&r, RC_INVALID, "field 'userId' may use only letters, digits and . _ : -");
+    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
+    const char *user;
+    int rc = auth_actor(req, named, &user); /* join creates the caller's own account */
+    if (rc != RC_OK)
+        return rc;
     bool created = false;
-    int rc = pointer_store_create(st, user, &created);
+    rc = pointer_store_create(st, user, &created);
     if (rc != RC_OK)
         return rc;
     if (!created)
@@ -94,16 +97,13 @@ static int pointer_handle_pointer_get(struct http_req *req)
 
 static int pointer_handle_pointers_get(struct http_req *req)
 {
-    struct hal_page page;
-    json_t *body = NULL;
-    int rc = hal_page_parse(req, &page);
-    if (rc == RC_OK)
-        rc = hal_query_collection(service_store(req), "SELECT COUNT(*) FROM pointers",
-                                  "SELECT user_id, point, status FROM pointers"
-                                  " ORDER BY created_at, user_id LIMIT $1 OFFSET $2",
-                                  NULL, 0, pointer_item, "pointers", &page, "/pointers", NULL,
-                                  &body);
-    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
+    return hal_reply_user_collection(
+        req, service_store(req),
+        "SELECT COUNT(*) FROM pointers WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
+        "SELECT user_id, point, status FROM pointers"
+        " WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)"
+        " ORDER BY created_at, user_id LIMIT $2 OFFSET $3",
+        pointer_item, "pointers", "/pointers");
 }
 
 static const struct http_route pointer_routes[] = {

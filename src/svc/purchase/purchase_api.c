@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/auth/policy.h"
 #include "core/base/clock.h"
 #include "core/base/id.h"
 #include "core/base/rc.h"
@@ -16,14 +17,15 @@ static int purchase_buy(struct http_req *req, struct store *st, const json_t *bo
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", "webtoonId", (const char *)NULL);
-    const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
+    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     const char *webtoon = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
-    if (!r.rc && (!domain_id_is_valid(user) || !domain_id_is_valid(webtoon)))
-        jx_fail(&r, RC_INVALID, "userId and webtoonId may use only letters, digits and . _ : -");
+    if (!r.rc && !domain_id_is_valid(webtoon))
+        jx_fail(&r, RC_INVALID, "webtoonId may use only letters, digits and . _ : -");
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
-    int rc = domain_users_require_active(req, st, user);
-    if (rc != RC_OK)
+    const char *user;
+    int rc = auth_actor(req, named, &user);
+    if (rc != RC_OK || (rc = domain_users_require_active(req, st, user)) != RC_OK)
         return rc;
     struct purchase_catalog_entry c;
     if ((rc = purchase_store_catalog_get(st, webtoon, &c)) != RC_OK)
@@ -70,6 +72,8 @@ static int purchase_cancel(struct http_req *req, struct store *st, const json_t 
         return rc;
     if (!p.found)
         return http_fail(req, RC_NOT_FOUND, "no purchase '%.64s'", id);
+    if ((rc = auth_may_act_on(req, p.user_id)) != RC_OK)
+        return rc;
     if (p.read)
         return http_fail(req, RC_INVALID_STATE,
                          "the episode was already read, so the purchase cannot be cancelled");
@@ -105,6 +109,8 @@ static int purchase_handle_purchase_get(struct http_req *req)
         return rc;
     if (!p.found)
         return http_fail(req, RC_NOT_FOUND, "no purchase '%.64s'", id);
+    if ((rc = auth_may_read(req, p.user_id)) != RC_OK)
+        return rc;
     return http_reply_json(req, 200, purchase_json(&p), "application/hal+json");
 }
 

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/auth/policy.h"
 #include "core/base/rc.h"
 #include "core/domain/users.h"
 #include "core/json/jx.h"
@@ -102,15 +103,14 @@ static int webtoon_open(struct http_req *req, struct store *st, const json_t *bo
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", (const char *)NULL);
-    const char *user = jx_str(&r, "userId", JX_REQUIRED, DOMAIN_ID_MAX);
-    if (!r.rc && !domain_id_is_valid(user))
-        jx_fail(&r, RC_INVALID, "field 'userId' is not a valid user id");
+    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
+    const char *user;
     struct webtoon_item w;
     struct webtoon_ownership own;
-    int rc = webtoon_store_get(st, id, &w);
-    if (rc != RC_OK)
+    int rc = auth_actor(req, named, &user);
+    if (rc != RC_OK || (rc = webtoon_store_get(st, id, &w)) != RC_OK)
         return rc;
     if (!w.found)
         return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
