@@ -23,7 +23,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import BIN
+from harness import BIN, wait_until
 
 WEB, CLI, AUDIENCE = "webtoon-web", "webtoon-cli", "webtoon-api"
 
@@ -634,11 +634,34 @@ def up_children(system):
 
 
 def test_up_runs_the_issuer_only_when_it_is_the_built_in_one(system, make_issuer):
-    up = system.start_all()
+    up = system.start_all("--demo")
     base = system.url("auth", "")
     d = requests.get(base + "/.well-known/openid-configuration", timeout=10).json()
     assert d["issuer"] == base
     assert any(c.endswith("serve auth") for c in up_children(system))
+
+    # The demo catalog went in as admin (catalog writes need one).
+    wait_until(lambda: "5 demo webtoons added" in up.output(), 20, what="the demo catalog")
+    r = requests.get(system.url("gateway", "/webtoons/niceguy"), timeout=10)
+    assert r.status_code == 200
+
+    # A token of this issuer is what the services accept, through the
+    # gateway: a reader acts as themselves, and only as themselves.
+    gw = system.url("gateway", "")
+    with open(os.path.join(system.data_dir, "auth", "cli-client-secret")) as f:
+        secret = f.read().strip()
+    subprocess.run([BIN, "auth", "add-user", "gale"], input="gale-password\n",
+                   env=system.env(), check=True, capture_output=True, text=True, timeout=60)
+    t = requests.post(base + "/token", auth=(CLI, secret), timeout=30,
+                      data={"grant_type": "password", "username": "gale",
+                            "password": "gale-password"}).json()
+    bearer = {"Authorization": "Bearer " + t["access_token"]}
+    r = requests.post(gw + "/pointers", json={"userId": "gale"}, headers=bearer, timeout=10)
+    assert r.status_code == 201, r.text
+    r = requests.post(gw + "/pointers", json={"userId": "someone-else"}, headers=bearer,
+                      timeout=10)
+    assert r.status_code == 403, r.text
+    assert requests.post(gw + "/pointers", json={"userId": "gale"}, timeout=10).status_code == 401
     assert up.terminate() == 0
 
     # With another issuer named (here a built-in one run on its own, as a
