@@ -96,7 +96,10 @@ def acting_user(method, path, body, owners):
     """(user, admin) a request acts as by default; user None: anonymous."""
     bare = path.split("?")[0]
     if isinstance(body, dict) and isinstance(body.get("userId"), str) and body["userId"]:
-        return body["userId"], False
+        # a malformed id cannot be anyone's user name: such a request is sent
+        # by a valid user (the answer is about the body)
+        return (body["userId"], False) if re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", body["userId"]) \
+            and body["userId"].strip(".") else (ADMIN, True)
     for regex in _USER_PATHS:
         m = regex.match(bare)
         if m:

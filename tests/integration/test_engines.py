@@ -142,7 +142,7 @@ def test_postgres_restart_fails_cleanly_and_recovers(system):
                 ("POST", "payment", "/payments", {"userId": "pat", "point": 5}),
                 ("POST", "purchase", "/purchases", {"userId": "pat", "webtoonId": "pg-1"})):
             r = requests.request(method, system.url(service, path), json=body, timeout=10,
-                                 headers={"Idempotency-Key": str(uuid.uuid4())})
+                                 headers={"Idempotency-Key": str(uuid.uuid4()), **system.auth("pat")})
             assert r.status_code == 503, r.text
             assert r.headers["content-type"] == "application/problem+json"
             assert r.json()["status"] == 503
@@ -191,7 +191,9 @@ def test_three_history_replicas_share_one_view(system):
         if all(applied(port) > 0 for port in ports):
             break
         assert time.monotonic() < deadline, "not every replica got a share of the partitions"
-    views = [requests.get(f"http://127.0.0.1:{port}/histories?size=100", timeout=5).json() for port in ports]
+    admin = system.auth("operator", admin=True)  # every user's history
+    views = [requests.get(f"http://127.0.0.1:{port}/histories?size=100", headers=admin, timeout=5).json()
+             for port in ports]
     assert views[0] == views[1] == views[2]
 
     replicas[0].kill()
@@ -199,5 +201,5 @@ def test_three_history_replicas_share_one_view(system):
     mixed_workload(api, users, webtoons, 300, rng)
     system.settle(timeout=120)
     invariants.check(system, api)
-    assert (requests.get(f"http://127.0.0.1:{ports[1]}/histories?size=100", timeout=5).json() ==
-            requests.get(f"http://127.0.0.1:{ports[2]}/histories?size=100", timeout=5).json())
+    assert (requests.get(f"http://127.0.0.1:{ports[1]}/histories?size=100", headers=admin, timeout=5).json() ==
+            requests.get(f"http://127.0.0.1:{ports[2]}/histories?size=100", headers=admin, timeout=5).json())
