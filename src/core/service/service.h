@@ -48,6 +48,8 @@ struct service_def {
     const struct http_route *routes;      /* its API */
     const struct inbox_handler *handlers; /* the events it consumes; NULL: none */
     bool stateless;                       /* no database, outbox or events (web) */
+    bool no_events; /* a database, but no outbox relay and no bus: publishes and consumes
+                     * nothing (auth); <handlers> must be NULL */
     /* Its routes authenticate callers themselves (the built-in issuer);
      * every other service's routes follow the access rules of
      * core/auth/policy.c, which must have one for each. */
