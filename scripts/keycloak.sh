@@ -8,7 +8,7 @@
 #   scripts/keycloak.sh start    fetch, start, wait until it is ready and serves the realm
 #   scripts/keycloak.sh stop     stop it (SIGTERM, SIGKILL after 30 s)
 #   scripts/keycloak.sh status   "running ..." and exit 0, or "stopped" and exit 1
-#   scripts/keycloak.sh env      the settings that point webtoon at it, for eval
+#   scripts/keycloak.sh env      the settings that point webtoon at it: eval "$(scripts/keycloak.sh env)"
 #
 # Settings (environment):
 #   KC_PORT=8180             HTTP port (the issuer is http://127.0.0.1:KC_PORT/realms/webtoon)
@@ -125,7 +125,7 @@ fetch() {
 install_home() {
   want="$version $build_options"
   [ "$(cat "$data/home/.installed" 2>/dev/null)" = "$want" ] && return 0
-  rm -rf "$data/home"
+  rm -rf "${data:?}/home"
   mkdir -p "$data/home" "$data/data"
   for f in bin conf lib providers themes version.txt; do
     cp -al "$dist/$f" "$data/home/" 2>/dev/null || cp -a "$dist/$f" "$data/home/"
@@ -157,8 +157,13 @@ answers() {
     curl -fsS -o /dev/null --max-time 2 "$issuer/.well-known/openid-configuration" 2>/dev/null
 }
 
+# True when something listens on 127.0.0.1:<port> (or on every address).
 port_taken() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  if command -v ss >/dev/null 2>&1; then
+    ss -Hltn "sport = :$1" | grep -q .
+  else
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/" || [ $? -ne 7 ]
+  fi
 }
 
 # Waits until the server is ready and serves the realm; fails with its log
@@ -209,7 +214,7 @@ start() {
       say "note: $realm_file changed since it was imported; Keycloak keeps the realm it has (stop, rm -rf $data, start to import it again)"
   else
     # Read by Keycloak when it creates the master realm and imports webtoon.
-    KC_BOOTSTRAP_ADMIN_USERNAME=admin
+    KC_BOOTSTRAP_ADMIN_USERNAME='admin'
     KC_BOOTSTRAP_ADMIN_PASSWORD=$(cat "$admin_file")
     WEBTOON_CLI_CLIENT_SECRET=$(cat "$secret_file")
     export KC_BOOTSTRAP_ADMIN_USERNAME KC_BOOTSTRAP_ADMIN_PASSWORD WEBTOON_CLI_CLIENT_SECRET
@@ -223,6 +228,7 @@ start() {
   started=$(date +%s)
   # setsid: the server outlives this script and the test run's process
   # group; kc.sh leads a process group of its own (kc.sh and its java).
+  # shellcheck disable=SC2016
   setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" \
     "$data/home/bin/kc.sh" start --optimized \
     --cache=local --http-enabled=true --http-host=127.0.0.1 --http-port="$port" \
@@ -265,8 +271,8 @@ status)
   fi
   ;;
 env)
-  echo "WEBTOON_AUTH_ISSUER=$issuer"
-  echo "WEBTOON_AUTH_CLI_SECRET_FILE=$secret_file"
+  echo "export WEBTOON_AUTH_ISSUER='$issuer'"
+  echo "export WEBTOON_AUTH_CLI_SECRET_FILE='$secret_file'"
   ;;
 *)
   sed -n '2,/^set -eu/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2
