@@ -1,10 +1,11 @@
 #!/bin/sh
 # Keycloak, the OpenID Connect issuer of the distributed setup: one server
 # in production mode (an optimized build, H2 database in its data
-# directory), listening on 127.0.0.1 only, with the realm `webtoon` imported
-# from deploy/keycloak/webtoon-realm.json at its first start.
+# directory, local caches: no cluster), listening on 127.0.0.1 only, with
+# the realm `webtoon` imported from deploy/keycloak/webtoon-realm.json at its
+# first start.
 #
-#   scripts/keycloak.sh fetch    install Java and Maven if missing, download and build Keycloak
+#   scripts/keycloak.sh fetch    install Java, Maven, unzip if missing; download and build Keycloak
 #   scripts/keycloak.sh start    fetch, start, wait until it is ready and serves the realm
 #   scripts/keycloak.sh stop     stop it (SIGTERM, SIGKILL after 30 s)
 #   scripts/keycloak.sh status   "running ..." and exit 0, or "stopped" and exit 1
@@ -31,7 +32,7 @@
 # placeholder, ${WEBTOON_CLI_CLIENT_SECRET}, that Keycloak fills from the
 # environment when it imports the realm; both variables are set for the
 # first start only. Keycloak keeps an imported realm: after a change to the
-# realm file, `scripts/keycloak.sh stop && rm -rf KC_DATA` imports it again.
+# realm file, stop, remove KC_DATA and start to import it again.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
