@@ -17,7 +17,7 @@ build: deps
 run: build
 	@scripts/run.sh
 
-# The same system on Apache Kafka, PostgreSQL and Redis (all on this machine).
+# The same system on Apache Kafka, PostgreSQL, Redis and Keycloak (all on this machine).
 run-distributed: build
 	@scripts/run-distributed.sh
 

@@ -5,9 +5,9 @@
 #   scripts/deps.sh              build, run and test dependencies
 #   scripts/deps.sh PACKAGE...   only these (scripts/test-repeat.sh: stress-ng)
 #
-# The servers the tests start (Kafka with Java and Maven, PostgreSQL, Redis)
-# are installed here too, so that test fixtures starting in parallel never
-# race for apt.
+# The servers the tests start (Kafka and Keycloak with Java, Maven and
+# unzip, PostgreSQL, Redis) are installed here too, so that test fixtures
+# starting in parallel never race for apt.
 set -eu
 
 packages="
@@ -17,7 +17,7 @@ packages="
   libcjose-dev libsodium-dev libcurl4-openssl-dev
   librdkafka-dev libpq-dev libhiredis-dev libcmocka-dev
   python3 python3-pytest python3-requests python3-jsonschema python3-venv python3-jwt
-  kcat python3-psycopg2 postgresql redis-server redis-tools default-jre-headless maven
+  kcat python3-psycopg2 postgresql redis-server redis-tools default-jre-headless maven unzip
   chromium
 "
 

@@ -8,7 +8,8 @@ and stopped with SIGTERM (or SIGKILL when a test means to crash them).
 With WEBTOON_TEST_ENGINES=distributed every process runs on the real
 engines instead of the embedded ones: Kafka at WEBTOON_TEST_KAFKA (host:port)
 PostgreSQL at WEBTOON_TEST_PG (the URL of a database where tests may
-create databases), and the history view in Redis at WEBTOON_TEST_REDIS.
+create databases), the history view in Redis at WEBTOON_TEST_REDIS, and,
+with WEBTOON_TEST_KEYCLOAK (a realm's issuer URL), Keycloak as the issuer.
 Each System then gets a topic, five databases and a Redis key prefix of its
 own, and state is read from PostgreSQL and Kafka instead of SQLite files.
 """
@@ -31,6 +32,8 @@ DISTRIBUTED = os.environ.get("WEBTOON_TEST_ENGINES") == "distributed"
 KAFKA = os.environ.get("WEBTOON_TEST_KAFKA", "")
 PG = os.environ.get("WEBTOON_TEST_PG", "")
 REDIS = os.environ.get("WEBTOON_TEST_REDIS", "")
+KEYCLOAK = os.environ.get("WEBTOON_TEST_KEYCLOAK", "")  # the issuer URL of a realm
+KEYCLOAK_SECRET_FILE = os.environ.get("WEBTOON_TEST_KEYCLOAK_SECRET_FILE", "")
 if DISTRIBUTED:
     import psycopg2  # Debian's python3-psycopg2
     DB_ERRORS = (sqlite3.Error, psycopg2.Error)
@@ -148,6 +151,9 @@ class System:
             env["WEBTOON_STORE_URL"] = self.pg_url("{service}")
             env["WEBTOON_HISTORY_REDIS_URL"] = REDIS
             env["WEBTOON_REDIS_PREFIX"] = f"{self.tag}:"
+            if KEYCLOAK:  # the services take the keys from its discovery document
+                env["WEBTOON_AUTH_ISSUER"] = KEYCLOAK
+                env["WEBTOON_AUTH_CLI_SECRET_FILE"] = KEYCLOAK_SECRET_FILE
         # Tests stop processes often; those about draining set their own delay.
         env["WEBTOON_DRAIN_DELAY_MS"] = "0"
         env["WEBTOON_GATEWAY_RATE_LIMIT"] = "1000000"
