@@ -35,6 +35,7 @@ const SIGNED_IN_HINT = 'webtoon.auth.signedIn';
 const SILENT_TIMEOUT_S = 5;
 
 let manager: UserManager | null = null;
+let audience = '';
 let managerReady: Promise<UserManager> | null = null;
 let current: User | null = null;
 let renewing: Promise<boolean> | null = null;
@@ -139,6 +140,18 @@ function ensureAccount(userId: string): Promise<void> {
   return p.then(() => setAccountReady(userId));
 }
 
+let audienceWarned = false;
+
+/** A token without the API's audience will be refused: say so in the console, once. */
+function warnAudience(accessToken: string): void {
+  if (!audience || audienceWarned) return;
+  const aud = decodeJwtPayload(accessToken)?.aud;
+  const list = Array.isArray(aud) ? aud : [aud];
+  if (list.includes(audience)) return;
+  audienceWarned = true;
+  console.warn(`webtoon: the access token's audience ${JSON.stringify(aud)} does not name ${audience}: the API will refuse it`);
+}
+
 /** Makes the session say what <user> is (null or expired: signed out). */
 function applyUser(user: User | null, expired = false): Promise<void> {
   current = user && !user.expired ? user : null;
@@ -147,6 +160,7 @@ function applyUser(user: User | null, expired = false): Promise<void> {
     setSignedOut(expired);
     return Promise.resolve();
   }
+  warnAudience(current.access_token);
   const roles = rolesOf(current.access_token);
   const ready = accountsChecked.has(userId) && session.userId === userId;
   setSignedIn(userId, roles, ready);
@@ -199,7 +213,8 @@ async function endLocally(expired: boolean): Promise<void> {
 
 function hooks(): void {
   apiConfig.auth = {
-    accessToken: () => (current && !current.expired ? current.access_token : null),
+    // Even when past its expiry: the API's 401 then renews it once.
+    accessToken: () => current?.access_token ?? null,
     renew: renewAccess,
     signedOut: () => void endLocally(true),
   };
@@ -232,6 +247,7 @@ export async function startAuth(): Promise<'app' | 'frame'> {
   let m: UserManager;
   try {
     managerReady = fetchAuthConfig().then((cfg) => {
+      audience = cfg.audience;
       manager = createUserManager(cfg);
       wire(manager);
       return manager;
@@ -339,6 +355,8 @@ export function resetAuth(): void {
   managerReady = null;
   current = null;
   renewing = null;
+  audience = '';
+  audienceWarned = false;
   accountsChecked.clear();
   apiConfig.auth = null;
 }
