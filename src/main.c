@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "svc/auth/auth.h"
 #include "svc/history/history.h"
 #include "core/base/bug.h"
 #include "core/base/mem.h"
@@ -24,13 +25,16 @@ static const char main_usage[] =
     "\n"
     "Commands:\n"
     "  up                 run everything behind the gateway on :8088; Ctrl-C stops it\n"
-    "  serve <target>     run one target: pointer, payment, history, webtoon, purchase,\n"
-    "                     web (the frontend's files) or gateway (HAProxy)\n"
+    "  serve <target>     run one target: auth (the built-in issuer), pointer, payment,\n"
+    "                     history, webtoon, purchase, web (the frontend's files) or\n"
+    "                     gateway (HAProxy)\n"
     "  restart            restart a running `up` one process at a time, without downtime\n"
     "  events tail        print the event stream like a console consumer\n"
     "  events reset <g>   deliver every event again to consumer group <g>\n"
     "  events dead        list, retry or drop events a service could not apply\n"
     "  demo               load the demo catalog into a running system\n"
+    "  token <user>       print an access token signed by the built-in issuer\n"
+    "  auth               the built-in issuer's accounts and keys (add-user, rotate-key)\n"
     "  history rebuild    drop the history view and replay the event log into it\n"
     "  gateway config     print the gateway's HAProxy configuration\n"
     "  config             print the configuration variables (markdown)\n"
@@ -53,7 +57,8 @@ static const char main_usage_serve[] =
 static const char main_usage_up[] =
     "Usage: webtoon up [--replicas N] [--demo]\n"
     "\n"
-    "Runs the five services, the web frontend's file server and the gateway\n"
+    "Runs the built-in issuer (unless WEBTOON_AUTH_ISSUER names another), the\n"
+    "five services, the web frontend's file server and the gateway\n"
     "(HAProxy, http://localhost:8088) as child processes, waits until each\n"
     "answers /healthz and prints their addresses. A crashed process is\n"
     "restarted with back-off; SIGHUP (`webtoon restart`) restarts them one at a\n"
@@ -87,6 +92,31 @@ static const char main_usage_events[] =
     "dead lists the events a service could never apply (one JSON line each, with\n"
     "the error), applies one again (retry, optionally with a repaired payload), or\n"
     "removes one for good (drop).\n";
+
+static const char main_usage_token[] =
+    "Usage: webtoon token <user> [--admin] [--ttl S]\n"
+    "\n"
+    "Prints an access token for <user> (a user id: letters, digits and . _ : -,\n"
+    "at most 64), signed with the built-in issuer's key in the data directory\n"
+    "(made when missing), as the issuer would sign it for the client\n"
+    "WEBTOON_AUTH_CLI_CLIENT. Refused when WEBTOON_AUTH_ISSUER names another\n"
+    "issuer: ask its token endpoint instead.\n"
+    "\n"
+    "  --admin   the token carries the admin role besides reader\n"
+    "  --ttl S   lifetime in seconds, 1 to 86400 (default WEBTOON_AUTH_TOKEN_TTL_S)\n"
+    "\n"
+    "  curl -H \"Authorization: Bearer $(webtoon token alice)\" localhost:8088/pointers/alice\n";
+
+static const char main_usage_auth[] =
+    "Usage: webtoon auth add-user <name> [--admin]   (password on standard input)\n"
+    "       webtoon auth rotate-key\n"
+    "\n"
+    "The built-in issuer's state in the data directory (WEBTOON_AUTH_ISSUER empty).\n"
+    "add-user creates a reader account (an admin with --admin) whose password is\n"
+    "the first line of standard input, at least 8 characters; an existing account\n"
+    "gets the new password (and the role). rotate-key makes a new signing key; the\n"
+    "previous public key stays published so tokens signed before still verify\n"
+    "until they expire. A running issuer picks both up at once.\n";
 
 static int main_fail_usage(const char *fmt, ...) PRINTF_LIKE(1, 2);
 static int main_fail_usage(const char *fmt, ...)
@@ -245,6 +275,74 @@ static int main_events(int argc, char **argv)
     return rc;
 }
 
+static int main_token(int argc, char **argv)
+{
+    const char *user = NULL;
+    bool admin = false;
+    long ttl = 0;
+    for (int i = 0; i < argc; i++) {
+        if (main_is_help(argv[i])) {
+            fputs(main_usage_token, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--admin")) {
+            admin = true;
+        } else if (!strcmp(argv[i], "--ttl") && i + 1 < argc) {
+            if ((ttl = main_parse_count(argv[++i], 86400)) < 0)
+                return main_fail_usage("--ttl needs a number of seconds from 1 to 86400, not '%s'",
+                                       argv[i]);
+        } else if (argv[i][0] != '-' && !user) {
+            user = argv[i];
+        } else {
+            return main_fail_usage("unknown option '%s' for token", argv[i]);
+        }
+    }
+    if (!user) {
+        fputs(main_usage_token, stderr);
+        return 2;
+    }
+    struct config cfg;
+    int rc = main_load_config(&cfg);
+    if (rc == 0)
+        rc = app_token(&cfg, user, admin, ttl);
+    config_cleanup(&cfg);
+    return rc;
+}
+
+static int main_auth(int argc, char **argv)
+{
+    if (argc < 1 || main_is_help(argv[0])) {
+        fputs(main_usage_auth, argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    const char *name = NULL;
+    bool admin = false;
+    bool add = !strcmp(argv[0], "add-user");
+    if (!add && strcmp(argv[0], "rotate-key") != 0)
+        return main_fail_usage("unknown auth command '%s'", argv[0]);
+    for (int i = 1; i < argc; i++) {
+        if (main_is_help(argv[i])) {
+            fputs(main_usage_auth, stdout);
+            return 0;
+        } else if (add && !strcmp(argv[i], "--admin")) {
+            admin = true;
+        } else if (add && argv[i][0] != '-' && !name) {
+            name = argv[i];
+        } else {
+            return main_fail_usage("unknown option '%s' for auth %s", argv[i], argv[0]);
+        }
+    }
+    if (add && !name) {
+        fputs(main_usage_auth, stderr);
+        return 2;
+    }
+    struct config cfg;
+    int rc = main_load_config(&cfg);
+    if (rc == 0)
+        rc = add ? auth_cli_add_user(&cfg, name, admin, stdin) : auth_cli_rotate_key(&cfg);
+    config_cleanup(&cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     mem_install_json_hooks();
@@ -273,6 +371,10 @@ int main(int argc, char **argv)
         return main_up(argc - i, argv + i);
     if (!strcmp(cmd, "events"))
         return main_events(argc - i, argv + i);
+    if (!strcmp(cmd, "token"))
+        return main_token(argc - i, argv + i);
+    if (!strcmp(cmd, "auth"))
+        return main_auth(argc - i, argv + i);
     if (!strcmp(cmd, "demo") || !strcmp(cmd, "history")) {
         bool rebuild = !strcmp(cmd, "history");
         if (rebuild && (i >= argc || strcmp(argv[i], "rebuild") != 0))

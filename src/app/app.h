@@ -8,6 +8,8 @@
 #define WEBTOON_APP_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/config/config.h"
@@ -24,6 +26,9 @@ struct app_module {
     bool replicated;                        /* `up` runs WEBTOON_REPLICAS of it */
     bool after_others;                      /* `up` starts it once all others answer */
     int stop_signal;                        /* how `up` asks it to stop gracefully */
+    /* NULL: `up` always runs it; else only when this says so for the
+     * configuration (the built-in issuer, when no other is named). */
+    bool (*is_wanted)(const struct config *cfg);
 };
 
 /* Every target in start order (stop order is the reverse). */
@@ -77,6 +82,17 @@ int app_events_lag(const struct config *cfg, const char *const *groups, int n);
 /* `webtoon events dead list|retry|drop ...` (<argc>/<argv> after "dead"):
  * dead letters of the services. Returns an exit status. */
 int app_events_dead(const struct config *cfg, int argc, char **argv);
+
+/* `webtoon token <user> [--admin] [--ttl S]`: prints an access token for
+ * <user> signed with the built-in issuer's key (<ttl_s> 0: the configured
+ * lifetime). Exit status 2 when <cfg> names an external issuer or <user>
+ * is not a user id. */
+int app_token(const struct config *cfg, const char *user, bool admin, int64_t ttl_s);
+/* The token of app_token for <user>, without printing: RC_OK with a new
+ * string in <out> (mem_free), else a code with a reason in <err>. Only for
+ * the built-in issuer. */
+int app_token_mint(const struct config *cfg, const char *user, bool admin, int64_t ttl_s,
+                   char **out /* OUT */, char *err, size_t errlen);
 
 /* `webtoon demo`: loads the demo catalog through the running webtoon
  * service and prints a walk-through. Returns an exit status. */

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "core/auth/issuer.h"
 #include "core/base/bug.h"
+#include "svc/auth/auth.h"
 #include "svc/history/history.h"
 #include "svc/payment/payment.h"
 #include "svc/pointer/pointer.h"
@@ -23,6 +25,16 @@
     }
 
 const struct app_module app_modules[] = {
+    /* First: the others verify the tokens it signs (with its keys, which
+     * it makes on first start). One process: its sign-in budgets and
+     * sessions live in its own database. Only when no other issuer is
+     * named (Keycloak takes its place then). */
+    {.name = "auth",
+     .summary = "the built-in OpenID Connect issuer (when WEBTOON_AUTH_ISSUER is empty)",
+     .port_setting = CONFIG_AUTH_PORT,
+     .serve = auth_serve,
+     .stop_signal = SIGTERM,
+     .is_wanted = auth_issuer_is_builtin},
     APP_SERVICE("pointer", CONFIG_POINTER_PORT, &pointer_service, "accounts and point balances"),
     APP_SERVICE("payment", CONFIG_PAYMENT_PORT, &payment_service,
                 "charging points with money; refunds"),

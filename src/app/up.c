@@ -393,17 +393,26 @@ static void up_write_pid(struct up *up)
     }
 }
 
+/* True when `up` runs <m> for <cfg>. */
+static bool up_is_wanted(const struct config *cfg, const struct app_module *m)
+{
+    return !m->is_wanted || m->is_wanted(cfg);
+}
+
 int app_up(const struct config *cfg, const struct app_up_options *opts)
 {
     log_init("up", (enum log_level)config_int(cfg, CONFIG_LOG_LEVEL));
     struct up up = {.cfg = cfg, .opts = opts, .sigfd = -1, .stop_bound_ms = up_stop_bound_ms(cfg)};
     int replicas = (int)config_int(cfg, CONFIG_REPLICAS);
     for (size_t m = 0; m < app_modules_len; m++)
-        up.n += app_modules[m].replicated ? (size_t)replicas : 1;
+        if (up_is_wanted(cfg, &app_modules[m]))
+            up.n += app_modules[m].replicated ? (size_t)replicas : 1;
     up.children = mem_calloc(up.n, sizeof *up.children);
     if (!up.children)
         return 1;
     for (size_t m = 0, k = 0; m < app_modules_len; m++) {
+        if (!up_is_wanted(cfg, &app_modules[m]))
+            continue;
         int base = (int)config_int(cfg, app_modules[m].port_setting);
         for (int r = 0; r < (app_modules[m].replicated ? replicas : 1); r++, k++)
             up.children[k] = (struct up_child){

@@ -98,6 +98,9 @@ int http_req_query_int(struct http_req *req, const char *name, int64_t def, int6
                        int64_t max, int64_t *out /* OUT */);
 /* Request header <name> (case-insensitive), NUL-terminated, or NULL. */
 const char *http_req_header(struct http_req *req, const char *name);
+/* The client's address (the TCP peer: "127.0.0.1", "::1") into <out>
+ * (<len> bytes, 46 is enough); "" when unknown. */
+void http_req_peer(struct http_req *req, char *out /* OUT */, size_t len);
 /* Raw body and its length (may be empty). */
 const char *http_req_body(struct http_req *req, size_t *len /* OUT */);
 /*

@@ -3,6 +3,7 @@
  * h2o's request, JSON and problem+json replies. Memory for copies comes from
  * the request's pool and disappears with the request.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,6 +73,24 @@ const char *http_req_header(struct http_req *req, const char *name)
     memcpy(copy, v.base, v.len);
     copy[v.len] = '\0';
     return copy;
+}
+
+void http_req_peer(struct http_req *req, char *out, size_t len)
+{
+    struct sockaddr_storage sa;
+    h2o_conn_t *conn = req->h2o->conn;
+    socklen_t salen = conn->callbacks->get_peername
+                          ? conn->callbacks->get_peername(conn, (struct sockaddr *)&sa)
+                          : 0;
+    if (len)
+        out[0] = '\0';
+    if (salen == 0 || !len)
+        return;
+    const void *addr = sa.ss_family == AF_INET6
+                           ? (const void *)&((struct sockaddr_in6 *)&sa)->sin6_addr
+                           : (const void *)&((struct sockaddr_in *)&sa)->sin_addr;
+    if (!inet_ntop(sa.ss_family, addr, out, (socklen_t)len))
+        out[0] = '\0';
 }
 
 const char *http_req_body(struct http_req *req, size_t *len)

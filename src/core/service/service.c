@@ -91,7 +91,8 @@ static int service_worker_init(void *arg, void **out)
         mem_free(ctx);
         return rc;
     }
-    store_set_commit_hook(ctx->store, outbox_relay_notify, app->relay);
+    if (app->relay)
+        store_set_commit_hook(ctx->store, outbox_relay_notify, app->relay);
     *out = ctx;
     return RC_OK;
 }
@@ -131,6 +132,8 @@ static bool service_readiness(void *arg, json_t *checks)
     service_check(checks, "store", "%s", store ? "up" : "down");
     if (ctx->def->ext_is_ready)
         service_check(checks, ctx->def->ext_name, "%s", ext ? "up" : "down");
+    if (!ctx->app->relay)
+        return store && ext; /* no_events: no bus to report on */
     struct outbox_relay_status relay;
     outbox_relay_status(ctx->app->relay, &relay);
     bool bus_ok = relay.publishing || relay.paused;
@@ -223,7 +226,8 @@ static int service_sweeper_start(struct service_app *app, struct service_sweeper
     char err[256] = "";
     int rc = store_open(app->store_url, &w->store, err, sizeof err);
     if (rc == RC_OK) {
-        store_set_commit_hook(w->store, outbox_relay_notify, app->relay);
+        if (app->relay)
+            store_set_commit_hook(w->store, outbox_relay_notify, app->relay);
         if (pthread_create(&w->thread, NULL, service_sweeper_main, w) != 0) {
             snprintf(err, sizeof err, "cannot start the sweeper thread");
             rc = RC_INTERNAL;
@@ -375,7 +379,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
         nroutes++;
     int rc = RC_OK;
     if (!def->stateless && ((rc = service_prepare_store(def, cfg)) != RC_OK ||
-                            (rc = service_start_messaging(&app)) != RC_OK ||
+                            (!def->no_events && (rc = service_start_messaging(&app)) != RC_OK) ||
                             (rc = service_sweeper_start(&app, &sweeper)) != RC_OK))
         goto out;
     int port = (int)config_int(cfg, CONFIG_PORT);

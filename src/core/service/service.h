@@ -48,7 +48,9 @@ struct service_def {
     const struct http_route *routes;      /* its API */
     const struct inbox_handler *handlers; /* the events it consumes; NULL: none */
     bool stateless;                       /* no database, outbox or events (web) */
-    const char *static_root;              /* directory served for unmatched GETs */
+    bool no_events;          /* a database, but no outbox relay and no bus: publishes and consumes
+                     * nothing (auth); <handlers> must be NULL */
+    const char *static_root; /* directory served for unmatched GETs */
     /* Optional per-thread extras beyond the store and bus (a Redis
      * connection, say), kept in service_ctx.ext for every HTTP thread and for
      * the event consumer. open may leave ext NULL (nothing needed). */
