@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "app/app.h"
+#include "core/auth/issuer.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 
@@ -38,27 +39,13 @@ static const struct config *web_cfg(struct http_req *req)
     return ((struct service_ctx *)http_req_ctx(req))->cfg;
 }
 
-/*
- * The issuer URL the app signs in with: WEBTOON_AUTH_ISSUER, or the
- * built-in issuer's http://127.0.0.1:<AUTH_PORT> when that is empty.
- * (Written here because no shared helper for it exists yet; the services
- * and the gateway must agree on the same rule.)
- */
-static void web_issuer(const struct config *cfg, char *out, size_t len)
-{
-    const char *issuer = config_str(cfg, CONFIG_AUTH_ISSUER);
-    if (*issuer)
-        snprintf(out, len, "%s", issuer);
-    else
-        snprintf(out, len, "http://127.0.0.1:%lld",
-                 (long long)config_int(cfg, CONFIG_AUTH_PORT));
-}
-
 static int web_handle_config_get(struct http_req *req)
 {
     const struct config *cfg = web_cfg(req);
     char issuer[1100];
-    web_issuer(cfg, issuer, sizeof issuer);
+    int rc = auth_issuer_url(cfg, issuer, sizeof issuer);
+    if (rc != RC_OK)
+        return http_fail(req, rc, "the issuer URL does not fit");
     json_t *body = json_pack("{s:s, s:s, s:s}", "issuer", issuer, "clientId",
                              config_str(cfg, CONFIG_AUTH_WEB_CLIENT), "audience",
                              config_str(cfg, CONFIG_AUTH_AUDIENCE));
