@@ -220,6 +220,13 @@ function hooks(): void {
   };
 }
 
+/** Plain words for a failure talking to the issuer. */
+function issuerProblem(e: unknown): string {
+  if (e instanceof TypeError) return `The sign-in service could not be reached (${e.message}).`;
+  const text = e instanceof Error ? e.message : String(e);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
 /** Where to go after the callback: the hash path the sign-in started from. */
 function returnPathOf(user: User | undefined): string {
   const s = user?.state as { returnTo?: unknown } | undefined;
@@ -275,7 +282,7 @@ export async function startAuth(): Promise<'app' | 'frame'> {
     } catch (e) {
       replaceUrl('/');
       setSignedOut();
-      setSessionError(`Signing in did not work. ${e instanceof Error ? e.message : String(e)}`);
+      setSessionError(`Signing in did not work. ${issuerProblem(e)}`);
     }
     return 'app';
   }
@@ -322,7 +329,7 @@ export async function signIn(returnTo = '/', opts: { signUp?: boolean } = {}): P
     }
     await m.signinRedirect({ state: { returnTo }, prompt });
   } catch (e) {
-    setSessionError(`Could not start signing in. ${e instanceof Error ? e.message : String(e)}`);
+    setSessionError(`Could not start signing in. ${issuerProblem(e)}`);
   }
 }
 
@@ -345,7 +352,7 @@ export async function signOut(): Promise<void> {
   } catch (e) {
     // No end_session endpoint, or the issuer is unreachable: at least here.
     await endLocally(false);
-    setSessionError(`Signed out on this browser only. ${e instanceof Error ? e.message : String(e)}`);
+    setSessionError(`Signed out on this browser only. ${issuerProblem(e)}`);
   }
 }
 

@@ -249,13 +249,21 @@ describe('back from the issuer (/callback)', () => {
     expect(window.location.pathname + window.location.hash).toBe('/#/');
   });
 
+  it('says when the issuer cannot be reached to finish signing in', async () => {
+    window.history.replaceState(null, '', '/callback?code=abc&state=xyz');
+    fake.callbackUser = new TypeError('Failed to fetch');
+    mockApi([configRoute]);
+    await startAuth();
+    expect(session.error).toBe('Signing in did not work. The sign-in service could not be reached (Failed to fetch).');
+  });
+
   it('explains a failed sign-in and stays signed out', async () => {
     window.history.replaceState(null, '', '/callback?error=access_denied&state=xyz');
     fake.callbackUser = new Error('access_denied');
     mockApi([configRoute]);
     await startAuth();
     expect(session.status).toBe('signed-out');
-    expect(session.error).toBe('Signing in did not work. access_denied');
+    expect(session.error).toBe('Signing in did not work. access_denied.');
     expect(window.location.pathname + window.location.hash).toBe('/#/');
   });
 });
@@ -367,6 +375,6 @@ describe('staying signed in, and signing out', () => {
     await signOut();
     expect(session.status).toBe('signed-out');
     expect(apiConfig.auth!.accessToken()).toBeNull();
-    expect(session.error).toBe('Signed out on this browser only. No end session endpoint');
+    expect(session.error).toBe('Signed out on this browser only. No end session endpoint.');
   });
 });
