@@ -94,6 +94,13 @@ int app_token(const struct config *cfg, const char *user, bool admin, int64_t tt
 int app_token_mint(const struct config *cfg, const char *user, bool admin, int64_t ttl_s,
                    char **out /* OUT */, char *err, size_t errlen);
 
+/* A token for operator commands: the confidential client's service account
+ * (admin). Minted with the local key for the built-in issuer; else asked of
+ * WEBTOON_AUTH_ISSUER's token endpoint (client_credentials, with the secret
+ * in WEBTOON_AUTH_CLI_SECRET_FILE). RC_OK with a new string in <out>
+ * (mem_free), else a code with a reason in <err>. */
+int app_service_token(const struct config *cfg, char **out /* OUT */, char *err, size_t errlen);
+
 /* `webtoon demo`: loads the demo catalog through the running webtoon
  * service and prints a walk-through. Returns an exit status. */
 int app_demo(const struct config *cfg);

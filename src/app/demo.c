@@ -1,13 +1,16 @@
 /*
  * `webtoon demo`: loads a small catalog through the webtoon service's API
  * (as an admin would) and prints a walk-through of the original scenarios.
- * Loading twice changes nothing: existing webtoons are left alone.
+ * Loading twice changes nothing: existing webtoons are left alone. Catalog
+ * writes need an admin: it sends the confidential client's service-account
+ * token (app_service_token), from whichever issuer is configured.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "app/app.h"
 #include "app/http_client.h"
+#include "core/base/mem.h"
 
 static const char *const demo_webtoons[] = {
     "{\"webtoonId\":\"niceguy\",\"title\":\"Nice Guy\",\"author\":\"Kim Dokja\","
@@ -24,15 +27,17 @@ static const char *const demo_webtoons[] = {
 
 static const char demo_walkthrough[] =
     "Demo catalog loaded: niceguy (100 points), niceguy-2 (100), tower-1 (free),\n"
-    "tower-2 (600), seoul-night-1 (300). Try the original walk-through:\n"
+    "tower-2 (600), seoul-night-1 (300). Try the original walk-through, as alice\n"
+    "(with the built-in issuer; sign in through the web app for a real session):\n"
     "\n"
-    "  curl -s -XPOST localhost:%d/pointers -H 'Content-Type: application/json' -d "
+    "  T=\"Authorization: Bearer $(webtoon token alice)\"\n"
+    "  curl -s -XPOST localhost:%d/pointers -H \"$T\" -H 'Content-Type: application/json' -d "
     "'{\"userId\":\"alice\"}'\n"
-    "  curl -s -XPOST localhost:%d/payments -H 'Content-Type: application/json' -d "
+    "  curl -s -XPOST localhost:%d/payments -H \"$T\" -H 'Content-Type: application/json' -d "
     "'{\"userId\":\"alice\",\"point\":600}'\n"
-    "  curl -s -XPOST localhost:%d/purchases -H 'Content-Type: application/json' -d "
+    "  curl -s -XPOST localhost:%d/purchases -H \"$T\" -H 'Content-Type: application/json' -d "
     "'{\"userId\":\"alice\",\"webtoonId\":\"niceguy\"}'\n"
-    "  curl -s 'localhost:%d/histories/alice'\n"
+    "  curl -s -H \"$T\" 'localhost:%d/histories/alice'\n"
     "\n"
     "README.md walks through the rest: the compensation case, cancel, refund, withdraw.\n";
 
@@ -40,10 +45,18 @@ int app_demo(const struct config *cfg)
 {
     int port = (int)config_int(cfg, CONFIG_WEBTOON_PORT);
     int loaded = 0, status = 0;
+    char err[512] = "", auth[4096];
+    char *token = NULL;
+    if (app_service_token(cfg, &token, err, sizeof err) != 0) {
+        fprintf(stderr, "webtoon demo: cannot get an admin token: %s\n", err);
+        return 1;
+    }
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+    mem_free(token);
     for (size_t i = 0; i < sizeof demo_webtoons / sizeof demo_webtoons[0]; i++) {
         char resp[1024];
-        if (app_http("POST", port, "/webtoons", demo_webtoons[i], 5000, &status, resp,
-                     sizeof resp) != 0) {
+        if (app_http_with("POST", port, "/webtoons", auth, demo_webtoons[i], 5000, &status, resp,
+                          sizeof resp) != 0) {
             fprintf(stderr,
                     "webtoon demo: the webtoon service does not answer on port %d; is "
                     "`webtoon up` running?\n",

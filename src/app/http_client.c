@@ -12,6 +12,12 @@
 int app_http(const char *method, int port, const char *path, const char *body, int timeout_ms,
              int *status, char *resp, size_t len)
 {
+    return app_http_with(method, port, path, NULL, body, timeout_ms, status, resp, len);
+}
+
+int app_http_with(const char *method, int port, const char *path, const char *headers,
+                  const char *body, int timeout_ms, int *status, char *resp, size_t len)
+{
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -20,12 +26,17 @@ int app_http(const char *method, int port, const char *path, const char *body, i
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    char head[512];
+    char head[8192];
     size_t blen = body ? strlen(body) : 0;
     int hlen = snprintf(head, sizeof head,
-                        "%s %s HTTP/1.0\r\nHost: localhost\r\n%sContent-Length: %zu\r\n\r\n",
-                        method, path, body ? "Content-Type: application/json\r\n" : "", blen);
+                        "%s %s HTTP/1.0\r\nHost: localhost\r\n%s%sContent-Length: %zu\r\n\r\n",
+                        method, path, body ? "Content-Type: application/json\r\n" : "",
+                        headers ? headers : "", blen);
     int rc = -1;
+    if (hlen < 0 || (size_t)hlen >= sizeof head) {
+        close(fd);
+        return -1;
+    }
     char buf[16384];
     size_t got = 0;
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||

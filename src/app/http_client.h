@@ -17,4 +17,9 @@
 int app_http(const char *method, int port, const char *path, const char *body, int timeout_ms,
              int *status, char *resp, size_t len);
 
+/* The same with extra request <headers> (NULL: none), each line ending in
+ * "\r\n" ("Authorization: Bearer ...\r\n"). */
+int app_http_with(const char *method, int port, const char *path, const char *headers,
+                  const char *body, int timeout_ms, int *status, char *resp, size_t len);
+
 #endif

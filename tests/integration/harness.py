@@ -127,7 +127,7 @@ class System:
     def __init__(self, tmp_path):
         self.dir = tmp_path
         self.data_dir = str(tmp_path / "var")
-        names = SERVICES + ["web", "gateway"]
+        names = SERVICES + ["web", "gateway", "auth"]
         self.port_locks = []
         self.ports = dict(zip(names, free_ports(len(names), self.port_locks)))
         self.procs = {}

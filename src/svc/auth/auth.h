@@ -67,7 +67,6 @@ struct auth_ctx {
     char redirects[AUTH_REDIRECTS_MAX][AUTH_URI_MAX]; /* accepted redirect URIs */
     size_t nredirects;
     struct auth_signer *signer; /* loaded again after a rotation */
-    char dummy_hash[160];       /* verified against for unknown accounts; "" until made */
 };
 
 /* The issuer context of <req>'s thread; borrowed. */
@@ -282,11 +281,41 @@ int auth_oauth_error(struct http_req *req, int status, const char *error, const 
  * true when a sign-in may be tried; else *<retry_after_s> says when. */
 int auth_signin_allowed(struct http_req *req, struct store *st, const char *username,
                         bool *allowed /* OUT */, int64_t *retry_after_s /* OUT */);
-/* Verifies <password> for <username>: *<ok> and the account in <acct>;
- * records a failure when wrong (unknown accounts cost the same time). */
-int auth_signin_check(struct http_req *req, struct store *st, const char *username,
-                      const char *password, bool *ok /* OUT */,
+/* Starts checking <password> for <username> off the loop: looks the
+ * account up (into <acct>; an unknown one is checked against a dummy hash,
+ * costing the same) and queues the verification, whose id goes to <job>.
+ * RC_UNAVAILABLE (reason recorded) when the queue is full. */
+int auth_signin_begin(struct http_req *req, struct store *st, const char *username,
+                      const char *password, uint64_t *job /* OUT */,
                       struct auth_account *acct /* OUT */);
+/* Records a failed sign-in of <username> from <req>'s client address. */
+int auth_signin_failed(struct http_req *req, struct store *st, const char *username);
+
+/* How long a request waits for its password work before a 503. */
+#define AUTH_WORK_WAIT_MS 15000
+
+/* --- password work off the event loop (auth_work.c) --------------------------- */
+
+enum auth_work_kind {
+    AUTH_WORK_VERIFY, /* does the password match the hash (NULL or "": an unknown account)? */
+    AUTH_WORK_HASH,   /* hash the password */
+};
+enum auth_work_state { AUTH_WORK_PENDING, AUTH_WORK_DONE, AUTH_WORK_GONE };
+
+/* Starts and stops the worker thread (auth_serve does, around the
+ * service). Stop frees every job. */
+int auth_work_start(void);
+void auth_work_stop(void);
+/* Queues a job with a copy of <password> (and <hash> to verify against);
+ * <deadline_ms> (monotonic) is when its requester stops waiting. Returns
+ * the job's id, or 0 when the queue is full or memory short (answer 503). */
+uint64_t auth_work_submit(enum auth_work_kind kind, const char *password, const char *hash,
+                          int64_t deadline_ms);
+/* Where job <id> is. Once DONE its result is in <ok> (and for HASH the
+ * hash in <hash>, <len> bytes) and the job is gone. With <abandon>, a job
+ * not done yet is given up (GONE). Thread-safe. */
+enum auth_work_state auth_work_collect(uint64_t id, bool abandon, bool *ok /* OUT */,
+                                       char *hash /* OUT */, size_t len);
 
 /* Hashes <password> with Argon2id (libsodium, INTERACTIVE limits) into
  * <out> (<len> bytes, 128 is enough). RC_OK or RC_NOMEM. */

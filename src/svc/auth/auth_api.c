@@ -364,7 +364,53 @@ static int auth_flow_gone(struct http_req *req)
                              "another browser. Go back to the app and sign in again.");
 }
 
-/* POST /authorize and POST /signup. */
+/* A posted sign-in or sign-up form waiting for its password work. */
+struct auth_pending_form {
+    uint64_t job;
+    enum auth_page page;
+    char flow[AUTH_TOKEN_LEN];
+    char flow_hash[AUTH_HASH_LEN];
+    struct auth_grant g;
+    char username[DOMAIN_ID_MAX + 1];
+    bool known; /* sign-in: the account exists */
+};
+
+static int auth_submit_done(struct http_req *req, void *ud, bool expired)
+{
+    struct auth_pending_form *p = ud;
+    struct store *st = service_store(req);
+    bool ok = false;
+    char hash[160] = "";
+    enum auth_work_state state = auth_work_collect(p->job, expired, &ok, hash, sizeof hash);
+    if (state == AUTH_WORK_PENDING)
+        return HTTP_PARKED;
+    if (state == AUTH_WORK_GONE)
+        return auth_page_form(req, 503, p->page, p->flow, &p->g, p->username,
+                              "The server is busy. Try again in a moment.");
+    int rc = RC_OK;
+    if (p->page == AUTH_PAGE_SIGNUP) {
+        bool created = false;
+        if (!ok)
+            return RC_NOMEM; /* Argon2 could not have its memory */
+        if ((rc = auth_store_account_insert(st, p->username, hash, false, &created)) != RC_OK)
+            return rc;
+        if (!created)
+            return auth_page_form(req, 409, p->page, p->flow, &p->g, p->username,
+                                  "That username is taken; choose another, or sign in.");
+        log_write(LOG_INFO, http_req_id(req), json_pack("{s:s}", "username", p->username),
+                  "account created");
+        return auth_finish(req, st, p->flow_hash, &p->g, p->username);
+    }
+    if (ok && p->known)
+        return auth_finish(req, st, p->flow_hash, &p->g, p->username);
+    if ((rc = auth_signin_failed(req, st, p->username)) != RC_OK)
+        return rc;
+    return auth_page_form(req, 400, p->page, p->flow, &p->g, p->username,
+                          "Wrong username or password.");
+}
+
+/* POST /authorize and POST /signup: checks what needs no password work,
+ * then hands the password to the worker and waits, parked. */
 static int auth_submit(struct http_req *req, enum auth_page page)
 {
     struct store *st = service_store(req);
@@ -378,57 +424,67 @@ static int auth_submit(struct http_req *req, enum auth_page page)
         return auth_page_message(req, rc == RC_UNSUPPORTED_MEDIA ? 415 : 400,
                                  "This form could not be read", why);
     }
-    char flow_hash[AUTH_HASH_LEN];
-    struct auth_grant g;
-    if ((rc = auth_flow_of(req, &f, flow_hash, &g)) != RC_OK || !g.found) {
+    struct auth_pending_form *p = http_req_alloc(req, sizeof *p);
+    if (!p) {
+        auth_form_cleanup(&f);
+        return RC_NOMEM;
+    }
+    p->page = page;
+    if ((rc = auth_flow_of(req, &f, p->flow_hash, &p->g)) != RC_OK || !p->g.found) {
         auth_form_cleanup(&f);
         return rc != RC_OK ? rc : auth_flow_gone(req);
     }
-    const char *flow = auth_form_get(&f, "flow");
+    snprintf(p->flow, sizeof p->flow, "%s", auth_form_get(&f, "flow"));
     const char *user = auth_form_get(&f, "username");
     const char *password = auth_form_get(&f, "password");
     const char *shown = user && domain_id_is_valid(user) ? user : NULL;
+    const char *problem = NULL;
+    bool busy = false;
     if (!user || !domain_id_is_valid(user)) {
-        rc = auth_page_form(req, 400, page, flow, &g, NULL,
+        rc = auth_page_form(req, 400, page, p->flow, &p->g, NULL,
                             user ? "A username has 1 to 64 letters, digits and . _ : - only."
                                  : "Enter your username.");
-    } else if (!password) {
-        rc = auth_page_form(req, 400, page, flow, &g, shown, "Enter your password.");
+        goto out;
+    }
+    snprintf(p->username, sizeof p->username, "%s", user);
+    if (!password) {
+        rc = auth_page_form(req, 400, page, p->flow, &p->g, shown, "Enter your password.");
     } else if (page == AUTH_PAGE_SIGNUP) {
-        const char *problem = auth_password_problem(password);
-        char hash[160];
-        bool created = false;
-        if (problem) {
+        struct auth_account taken;
+        if ((problem = auth_password_problem(password)) != NULL) {
             char msg[128];
             snprintf(msg, sizeof msg, "%c%s.", problem[0] - 'a' + 'A', problem + 1);
-            rc = auth_page_form(req, 400, page, flow, &g, shown, msg);
-        } else if ((rc = auth_password_hash(password, hash, sizeof hash)) == RC_OK &&
-                   (rc = auth_store_account_insert(st, user, hash, false, &created)) == RC_OK) {
-            if (!created)
-                rc = auth_page_form(req, 409, page, flow, &g, shown,
-                                    "That username is taken; choose another, or sign in.");
-            else {
-                log_write(LOG_INFO, http_req_id(req), json_pack("{s:s}", "username", user),
-                          "account created");
-                rc = auth_finish(req, st, flow_hash, &g, user);
-            }
+            rc = auth_page_form(req, 400, page, p->flow, &p->g, shown, msg);
+        } else if ((rc = auth_store_account_get(st, user, &taken)) != RC_OK) {
+            goto out;
+        } else if (taken.found) {
+            rc = auth_page_form(req, 409, page, p->flow, &p->g, shown,
+                                "That username is taken; choose another, or sign in.");
+        } else if (!(p->job = auth_work_submit(AUTH_WORK_HASH, password, NULL,
+                                               clock_mono_ms() + AUTH_WORK_WAIT_MS))) {
+            busy = true;
+        } else {
+            rc = http_req_park(req, AUTH_WORK_WAIT_MS, auth_submit_done, p);
         }
     } else {
-        bool allowed = false, ok = false;
+        bool allowed = false;
         int64_t retry = 0;
         struct auth_account acct;
         if ((rc = auth_signin_allowed(req, st, user, &allowed, &retry)) != RC_OK)
             goto out;
         if (!allowed) {
-            rc = auth_page_form(req, 429, page, flow, &g, shown,
+            rc = auth_page_form(req, 429, page, p->flow, &p->g, shown,
                                 "Too many failed sign-ins. Wait a minute, then try again.");
-            goto out;
+        } else if ((rc = auth_signin_begin(req, st, user, password, &p->job, &acct)) == RC_OK) {
+            p->known = acct.found;
+            rc = http_req_park(req, AUTH_WORK_WAIT_MS, auth_submit_done, p);
+        } else if (rc == RC_UNAVAILABLE) {
+            busy = true;
         }
-        if ((rc = auth_signin_check(req, st, user, password, &ok, &acct)) != RC_OK)
-            goto out;
-        rc = ok ? auth_finish(req, st, flow_hash, &g, acct.username)
-                : auth_page_form(req, 400, page, flow, &g, shown, "Wrong username or password.");
     }
+    if (busy)
+        rc = auth_page_form(req, 503, page, p->flow, &p->g, shown,
+                            "The server is busy. Try again in a moment.");
 out:
     auth_form_cleanup(&f);
     return rc;

@@ -164,7 +164,13 @@ int auth_serve(const struct config *cfg)
     log_init(auth_service.name, (enum log_level)config_int(cfg, CONFIG_LOG_LEVEL));
     if (auth_secret_init() != RC_OK || auth_first_start(cfg) != RC_OK)
         return 2;
-    return service_run(&auth_service, cfg);
+    if (auth_work_start() != RC_OK) {
+        log_error("cannot start the password worker thread");
+        return 2;
+    }
+    int status = service_run(&auth_service, cfg);
+    auth_work_stop();
+    return status;
 }
 
 int auth_cli_add_user(const struct config *cfg, const char *name, bool admin, FILE *in)

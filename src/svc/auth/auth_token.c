@@ -69,38 +69,32 @@ int auth_signin_allowed(struct http_req *req, struct store *st, const char *user
     return RC_OK;
 }
 
-int auth_signin_check(struct http_req *req, struct store *st, const char *username,
-                      const char *password, bool *ok, struct auth_account *acct)
+int auth_signin_begin(struct http_req *req, struct store *st, const char *username,
+                      const char *password, uint64_t *job, struct auth_account *acct)
 {
-    struct auth_ctx *ax = auth_ctx_of(req);
-    *ok = false;
+    *job = 0;
     int rc = auth_store_account_get(st, username, acct);
     if (rc != RC_OK)
         return rc;
-    if (acct->found) {
-        *ok = crypto_pwhash_str_verify(acct->password_hash, password, strlen(password)) == 0;
-    } else {
-        /* The same work as for a real account, so that timing does not
-         * tell which usernames exist. */
-        if (!*ax->dummy_hash && (rc = auth_password_hash("not a password", ax->dummy_hash,
-                                                         sizeof ax->dummy_hash)) != RC_OK)
-            return rc;
-        bool never = crypto_pwhash_str_verify(ax->dummy_hash, password, strlen(password)) == 0;
-        (void)never;
-    }
-    if (*ok)
-        return RC_OK;
+    *job = auth_work_submit(AUTH_WORK_VERIFY, password, acct->found ? acct->password_hash : NULL,
+                            clock_mono_ms() + AUTH_WORK_WAIT_MS);
+    if (!*job)
+        return http_fail(req, RC_UNAVAILABLE, "too many sign-ins at once; try again in a moment");
+    return RC_OK;
+}
+
+int auth_signin_failed(struct http_req *req, struct store *st, const char *username)
+{
     char subject[128], addr[64];
     http_req_peer(req, addr, sizeof addr);
     snprintf(subject, sizeof subject, "user:%s", username);
-    if ((rc = auth_store_failure_add(st, subject)) != RC_OK)
-        return rc;
+    int rc = auth_store_failure_add(st, subject);
     snprintf(subject, sizeof subject, "addr:%s", addr);
-    if ((rc = auth_store_failure_add(st, subject)) != RC_OK)
-        return rc;
+    if (rc == RC_OK)
+        rc = auth_store_failure_add(st, subject);
     log_write(LOG_WARN, http_req_id(req),
               json_pack("{s:s, s:s}", "username", username, "client", addr), "failed sign-in");
-    return RC_OK;
+    return rc;
 }
 
 int auth_issue_tokens(struct http_req *req, struct store *st, const struct auth_issue *is)
@@ -364,6 +358,41 @@ fail:
     return rc;
 }
 
+/* A password grant waiting for its password check. */
+struct auth_pending_grant {
+    uint64_t job;
+    char username[DOMAIN_ID_MAX + 1];
+    bool known; /* the account exists */
+    bool admin;
+    char scope[64];
+    char client[201];
+};
+
+static int auth_grant_password_done(struct http_req *req, void *ud, bool expired)
+{
+    struct auth_pending_grant *p = ud;
+    struct store *st = service_store(req);
+    bool ok = false;
+    enum auth_work_state state = auth_work_collect(p->job, expired, &ok, NULL, 0);
+    if (state == AUTH_WORK_PENDING)
+        return HTTP_PARKED;
+    if (state == AUTH_WORK_GONE)
+        return auth_oauth_error(req, 503, "temporarily_unavailable",
+                                "the password check took too long; try again");
+    if (!ok || !p->known) {
+        int rc = auth_signin_failed(req, st, p->username);
+        return rc != RC_OK
+                   ? rc
+                   : auth_oauth_error(req, 400, "invalid_grant", "wrong username or password");
+    }
+    struct auth_issue is = {.username = p->username,
+                            .admin = p->admin,
+                            .client_id = p->client,
+                            .scope = p->scope,
+                            .family = ""};
+    return auth_issue_tokens(req, st, &is);
+}
+
 static int auth_grant_password(struct http_req *req, struct store *st, const struct auth_form *f,
                                enum auth_client who)
 {
@@ -377,9 +406,8 @@ static int auth_grant_password(struct http_req *req, struct store *st, const str
         return auth_oauth_error(req, 400, "invalid_request", "send username and password");
     if (!domain_id_is_valid(user))
         return auth_oauth_error(req, 400, "invalid_grant", "wrong username or password");
-    bool allowed = false, ok = false;
+    bool allowed = false;
     int64_t retry = 0;
-    struct auth_account acct;
     int rc = auth_signin_allowed(req, st, user, &allowed, &retry);
     if (rc != RC_OK)
         return rc;
@@ -390,18 +418,20 @@ static int auth_grant_password(struct http_req *req, struct store *st, const str
         return auth_oauth_error(req, 429, "slow_down",
                                 "too many failed sign-ins; wait before trying again");
     }
-    if ((rc = auth_signin_check(req, st, user, password, &ok, &acct)) != RC_OK)
-        return rc;
-    if (!ok)
-        return auth_oauth_error(req, 400, "invalid_grant", "wrong username or password");
-    char scope[64];
-    auth_scope_grant(auth_form_get(f, "scope"), scope, sizeof scope);
-    struct auth_issue is = {.username = acct.username,
-                            .admin = acct.admin,
-                            .client_id = config_str(ax->cfg, CONFIG_AUTH_CLI_CLIENT),
-                            .scope = scope,
-                            .family = ""};
-    return auth_issue_tokens(req, st, &is);
+    struct auth_pending_grant *p = http_req_alloc(req, sizeof *p);
+    struct auth_account acct;
+    if (!p)
+        return RC_NOMEM;
+    if ((rc = auth_signin_begin(req, st, user, password, &p->job, &acct)) != RC_OK)
+        return rc == RC_UNAVAILABLE ? auth_oauth_error(req, 503, "temporarily_unavailable",
+                                                       "too many sign-ins at once; try again")
+                                    : rc;
+    snprintf(p->username, sizeof p->username, "%s", user);
+    p->known = acct.found;
+    p->admin = acct.admin;
+    auth_scope_grant(auth_form_get(f, "scope"), p->scope, sizeof p->scope);
+    snprintf(p->client, sizeof p->client, "%s", config_str(ax->cfg, CONFIG_AUTH_CLI_CLIENT));
+    return http_req_park(req, AUTH_WORK_WAIT_MS, auth_grant_password_done, p);
 }
 
 static int auth_grant_client(struct http_req *req, struct store *st, const struct auth_form *f,
