@@ -64,7 +64,15 @@ async function expectIssuerPage(page, title) {
 }
 
 async function expectSignedIn(page, userId) {
-  await expectText(banner(page), `Signed in as ${userId}`);
+  try {
+    await expectText(banner(page), `Signed in as ${userId}`);
+  } catch (e) {
+    // Say what the app said (a failed token exchange shows as an alert).
+    const alerts = await page.getByRole('alert').allInnerTexts().catch(() => []);
+    const said = alerts.map((t) => t.trim()).filter(Boolean);
+    if (said.length) e.message += `\n    the page says: ${said.join(' | ')}`;
+    throw e;
+  }
   await expectVisible(banner(page).getByRole('button', { name: 'Sign out', exact: true }));
 }
 
