@@ -224,6 +224,12 @@ export class Harness {
     const errors = [];
     pageErrors.set(page, errors);
     page.on('pageerror', (e) => errors.push(e.message));
+    // The browser's own complaints (a CORS refusal, a failed load), for failure reports.
+    const complaints = [];
+    consoleErrors.set(page, complaints);
+    page.on('console', (m) => {
+      if (m.type() === 'error') complaints.push(m.text().slice(0, 300));
+    });
     return page;
   }
 
@@ -292,6 +298,12 @@ export class Harness {
 }
 
 const pageErrors = new WeakMap();
+const consoleErrors = new WeakMap();
+
+/** What the browser logged as errors in this page so far (4xx answers included). */
+export function consoleErrorsOf(page) {
+  return consoleErrors.get(page) ?? [];
+}
 
 /** Uncaught exceptions the app threw in this page so far. */
 export function pageErrorsOf(page) {

@@ -18,6 +18,7 @@
 import { after, before, describe, test } from 'node:test';
 import {
   checkPrerequisites,
+  consoleErrorsOf,
   DESKTOP,
   Harness,
   PHONE,
@@ -193,6 +194,8 @@ function scenario(name, fn) {
       const slug = name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').toLowerCase();
       const file = await screenshot(page, `FAILED-${slug}`).catch(() => null);
       e.message += `\n    page: ${page.url()}`;
+      const complaints = consoleErrorsOf(page).slice(-5);
+      if (complaints.length) e.message += `\n    browser console: ${complaints.join('\n      ')}`;
       if (file) e.message += `\n    screenshot: ${rel(file)}`;
       e.message += `\n    backend log: ${rel(h.backendLog)}`;
       throw e;
