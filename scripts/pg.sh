@@ -20,7 +20,7 @@
 set -eu
 port=${PG_PORT:-55432}
 dir=${PG_DIR:-"/tmp/webtoon-pg-$port"}
-services="pointer payment history webtoon purchase"
+services="pointer payment history webtoon purchase auth"
 
 say() { echo "pg: $*" >&2; }
 

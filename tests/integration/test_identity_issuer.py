@@ -128,8 +128,24 @@ def exchange(issuer, code, verifier, redirect=None):
 
 
 @pytest.fixture
-def issuer(system):
-    return Issuer(system)
+def make_issuer(system):
+    """Starts issuers; each must then stop cleanly: exit status 0 after
+    SIGTERM (under ASan that also means no leak and no error)."""
+    made = []
+
+    def make(**env):
+        made.append(Issuer(system, **env))
+        return made[-1]
+
+    yield make
+    for proc in [p for p in system.procs.values() if p.args == ["serve", "auth"]]:
+        if proc.proc.poll() is None:
+            assert proc.terminate() == 0, proc.output()[-4000:]
+
+
+@pytest.fixture
+def issuer(make_issuer):
+    return make_issuer()
 
 
 def test_discovery_keys_and_files(issuer):
@@ -261,6 +277,12 @@ def test_authorize_refuses_bad_requests(issuer):
         assert q["error"] == [error] and q["state"] == [good["state"]]
         assert r.headers["location"].startswith(issuer.redirect)
 
+    # prompt=none without a session: back at once with login_required.
+    r = requests.get(issuer.url("/authorize"), params={**good, "prompt": "none"},
+                     allow_redirects=False, timeout=10)
+    assert r.status_code == 302
+    assert parse_qs(urlparse(r.headers["location"]).query)["error"] == ["login_required"]
+
     # A form posted without its flow cookie (from another site, another
     # browser) matches no flow.
     issuer.add_user("mallory", "password-1")
@@ -329,6 +351,30 @@ def test_signup_then_signin(issuer):
     assert browser.cookies["webtoon_auth_session"] not in stored
 
 
+def test_the_web_app_may_call_token_and_userinfo(issuer):
+    """The web app runs on the gateway's origin and calls the issuer's
+    endpoints from there: CORS for exactly the redirect URIs' origins."""
+    app = f"http://127.0.0.1:{issuer.system.ports['gateway']}"
+    for path in ["/token", "/userinfo"]:
+        r = requests.options(issuer.url(path), timeout=10, headers={
+            "Origin": app, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization"})
+        assert r.status_code == 204
+        assert r.headers["access-control-allow-origin"] == app
+        assert "authorization" in r.headers["access-control-allow-headers"].lower()
+    r = issuer.token(grant_type="refresh_token", client_id=WEB, refresh_token="x")
+    assert "access-control-allow-origin" not in r.headers
+    r = requests.post(issuer.url("/token"), data={"grant_type": "refresh_token",
+                                                  "client_id": WEB, "refresh_token": "x"},
+                      headers={"Origin": app}, timeout=10)
+    assert r.status_code == 400 and r.headers["access-control-allow-origin"] == app
+    r = requests.post(issuer.url("/token"), data={"grant_type": "refresh_token"},
+                      headers={"Origin": "http://evil.example"}, timeout=10)
+    assert "access-control-allow-origin" not in r.headers
+    r = requests.get(issuer.url("/jwks"), headers={"Origin": "http://evil.example"}, timeout=10)
+    assert r.headers["access-control-allow-origin"] == "*"  # public keys are public
+
+
 def test_refresh_rotation_and_reuse(issuer):
     issuer.add_user("carol", "carol-password")
     r = issuer.cli_token(grant_type="password", username="carol", password="carol-password")
@@ -389,8 +435,8 @@ def test_password_and_client_credentials(issuer):
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
 
 
-def test_signin_budget(system):
-    issuer = Issuer(system, WEBTOON_AUTH_SIGNIN_RATE=3)
+def test_signin_budget(make_issuer):
+    issuer = make_issuer(WEBTOON_AUTH_SIGNIN_RATE=3)
     issuer.add_user("erin", "erin-password")
     for _ in range(3):
         r = issuer.cli_token(grant_type="password", username="erin", password="guess")
@@ -445,8 +491,8 @@ def test_key_rotation_keeps_old_tokens(system, issuer):
     assert issuer.verify(before)["sub"] == issuer.verify(after)["sub"]
     assert issuer.verify(system.run("token", "zed").stdout.strip())["sub"] == "zed"
     # The issuer restarted keeps the rotated key.
-    issuer.proc.terminate()
-    system.start("auth")
+    assert issuer.proc.terminate() == 0
+    issuer.proc = system.start("auth")
     assert [k["kid"] for k in issuer.jwks()["keys"]] == kids
 
 

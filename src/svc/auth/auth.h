@@ -256,6 +256,10 @@ int auth_page_message(struct http_req *req, int status, const char *title, const
 
 /* --- the token endpoint (auth_token.c) ---------------------------------------- */
 
+/* Lets the web app's origin (an origin of the redirect URIs) read this
+ * answer: Access-Control-Allow-Origin when <req>'s Origin is one. */
+void auth_cors(struct http_req *req);
+
 int auth_handle_token_post(struct http_req *req);
 
 /* Mints the tokens of a grant and answers <req> with them (RFC 6749 5.1):

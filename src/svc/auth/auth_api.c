@@ -124,6 +124,36 @@ static bool auth_redirect_allowed(const struct auth_ctx *ax, const char *uri)
     return false;
 }
 
+/* The web app calls the token and userinfo endpoints from its own origin
+ * (the gateway's): those answers say it may read them (CORS), for exactly
+ * the origins of the configured redirect URIs, as Keycloak's web origins
+ * do. */
+void auth_cors(struct http_req *req)
+{
+    struct auth_ctx *ax = auth_ctx_of(req);
+    const char *origin = http_req_header(req, "Origin");
+    char allowed[AUTH_URI_MAX];
+    http_reply_header(req, "Vary", "Origin");
+    for (size_t i = 0; origin && i < ax->nredirects; i++) {
+        if (auth_uri_origin(ax->redirects[i], allowed, sizeof allowed) &&
+            !strcasecmp(origin, allowed)) {
+            http_reply_header(req, "Access-Control-Allow-Origin", origin);
+            return;
+        }
+    }
+}
+
+/* OPTIONS /token and /userinfo: the preflight of a cross-origin call. */
+static int auth_handle_preflight_options(struct http_req *req)
+{
+    auth_cors(req);
+    http_reply_header(req, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    http_reply_header(req, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    http_reply_header(req, "Access-Control-Max-Age", "600");
+    http_reply_header(req, "Allow", "GET, POST, OPTIONS");
+    return http_reply(req, 204, NULL, "", 0);
+}
+
 /* --- discovery and keys ------------------------------------------------------- */
 
 static int auth_handle_discovery_get(struct http_req *req)
@@ -300,6 +330,12 @@ static int auth_begin(struct http_req *req, enum auth_page page)
         if (*user)
             return auth_send_code(req, st, &g, user, sid, 302);
     }
+    /* prompt=none: the app asks whether a session exists, showing nothing
+     * (OpenID Connect Core 3.1.2.6). */
+    if (prompt && auth_scope_has(prompt, "none"))
+        return auth_redirect(req, 302, g.redirect_uri, "error", "login_required",
+                             "error_description", "no sign-in session", "state", g.state, "iss",
+                             ax->issuer, (const char *)NULL);
     return auth_start_flow(req, st, &g, page);
 }
 
@@ -596,6 +632,7 @@ out:
 static int auth_handle_userinfo_get(struct http_req *req)
 {
     struct auth_ctx *ax = auth_ctx_of(req);
+    auth_cors(req);
     const char *header = http_req_header(req, "Authorization");
     const char *why = "send the access token as Authorization: Bearer <token>";
     json_t *claims = NULL;
@@ -721,8 +758,10 @@ static const struct http_route auth_routes[] = {
     {"GET", "/signup", auth_handle_signup_get},
     {"POST", "/signup", auth_handle_signup_post},
     {"POST", "/token", auth_handle_token_post},
+    {"OPTIONS", "/token", auth_handle_preflight_options},
     {"GET", "/userinfo", auth_handle_userinfo_get},
     {"POST", "/userinfo", auth_handle_userinfo_get},
+    {"OPTIONS", "/userinfo", auth_handle_preflight_options},
     {"GET", "/logout", auth_handle_logout_get},
     {0},
 };

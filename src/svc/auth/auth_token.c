@@ -453,6 +453,7 @@ static int auth_grant_client(struct http_req *req, struct store *st, const struc
 int auth_handle_token_post(struct http_req *req)
 {
     struct store *st = service_store(req);
+    auth_cors(req);
     struct auth_form f;
     const char *why = NULL;
     int rc = RC_OK;
