@@ -1,6 +1,7 @@
 // The end-to-end harness: the real backend (`webtoon up --demo` on free
-// ports, a temporary data directory, web/dist as the frontend) and Debian's
-// Chromium driven by playwright-core. Builds nothing: web/dist and the
+// ports, the built-in OpenID Connect issuer among them, a temporary data
+// directory, web/dist as the frontend) and Debian's Chromium driven by
+// playwright-core. Builds nothing: web/dist and the
 // webtoon binary must exist (WEBTOON_BIN, default build/release/webtoon).
 //
 // Every wait is bounded. Whatever happens (a failed test, an exception,
@@ -37,7 +38,7 @@ export const UI_TIMEOUT_MS = Number(process.env.E2E_UI_TIMEOUT_MS || 15000);
 /** The whole run is killed after this long, whatever it is waiting for. */
 const WATCHDOG_MS = Number(process.env.E2E_WATCHDOG_MS || 170000);
 
-const SERVICES = ['pointer', 'payment', 'history', 'webtoon', 'purchase', 'web', 'gateway'];
+const SERVICES = ['pointer', 'payment', 'history', 'webtoon', 'purchase', 'web', 'gateway', 'auth'];
 const DEMO_IDS = ['niceguy', 'niceguy-2', 'tower-1', 'tower-2', 'seoul-night-1'];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -86,6 +87,7 @@ export class Harness {
     this.upExited = null;
     this.browser = null;
     this.baseUrl = '';
+    this.issuer = '';
     this.ports = {};
     this.stopping = null;
     this.watchdog = null;
@@ -128,6 +130,10 @@ export class Harness {
     const env = {
       ...process.env,
       WEBTOON_DATA_DIR: join(this.tmp, 'var'),
+      // The built-in issuer (empty: http://127.0.0.1:<WEBTOON_AUTH_PORT>),
+      // which accepts the gateway's /callback by default.
+      WEBTOON_AUTH_ISSUER: '',
+      WEBTOON_AUTH_REDIRECT_URIS: '',
       WEBTOON_WEB_ROOT: DIST,
       WEBTOON_DRAIN_DELAY_MS: '0',
       WEBTOON_GATEWAY_RATE_LIMIT: '1000000',
@@ -144,7 +150,9 @@ export class Harness {
     this.up.once('error', (e) => process.stderr.write(`e2e: cannot start ${BIN}: ${e.message}\n`));
     this.baseUrl = `http://127.0.0.1:${this.ports.gateway}`;
 
-    // Ready: the gateway answers, serves the frontend, and the demo catalog is in.
+    // Ready: the gateway answers, serves the frontend and its sign-in
+    // settings, the issuer they name answers its discovery, and the demo
+    // catalog is in.
     const deadline = Date.now() + 30000;
     let last = 'nothing yet';
     for (;;) {
@@ -157,8 +165,18 @@ export class Harness {
         const cat = await fetch(`${this.baseUrl}/webtoons?size=100`, { signal: AbortSignal.timeout(2000) });
         const body = cat.ok ? await cat.json() : {};
         const ids = (body._embedded?.webtoons ?? []).map((w) => w.webtoonId);
-        if (page.ok && html.includes('id="app"') && DEMO_IDS.every((id) => ids.includes(id))) return;
-        last = `GET / ${page.status}, GET /webtoons ${cat.status} with ${ids.length} webtoons`;
+        const cfg = await fetch(`${this.baseUrl}/config.json`, { signal: AbortSignal.timeout(2000) });
+        const config = cfg.ok ? await cfg.json() : {};
+        let discovery = 0;
+        if (config.issuer) {
+          const d = await fetch(`${config.issuer}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+          discovery = d?.status ?? 0;
+        }
+        if (page.ok && html.includes('id="app"') && DEMO_IDS.every((id) => ids.includes(id)) && discovery === 200) {
+          this.issuer = config.issuer;
+          return;
+        }
+        last = `GET / ${page.status}, GET /webtoons ${cat.status} with ${ids.length} webtoons, /config.json ${cfg.status} naming ${config.issuer ?? 'no issuer'}, discovery ${discovery}`;
       } catch (e) {
         last = e.message;
       }
@@ -206,12 +224,23 @@ export class Harness {
     const errors = [];
     pageErrors.set(page, errors);
     page.on('pageerror', (e) => errors.push(e.message));
+    // The browser's own complaints (a CORS refusal, a failed load), for failure reports.
+    const complaints = [];
+    consoleErrors.set(page, complaints);
+    page.on('console', (m) => {
+      if (m.type() === 'error') complaints.push(m.text().slice(0, 300));
+    });
     return page;
   }
 
   /** Opens a screen of the store, e.g. go(page, '/points'). */
   async go(page, path = '/') {
     await page.goto(`${this.baseUrl}/#${path}`);
+  }
+
+  /** The password of the built-in issuer's first admin, made at its first start. */
+  adminPassword() {
+    return readFileSync(join(this.tmp, 'var', 'auth', 'admin-password'), 'utf8').trim();
   }
 
   killGroup(signal) {
@@ -269,6 +298,12 @@ export class Harness {
 }
 
 const pageErrors = new WeakMap();
+const consoleErrors = new WeakMap();
+
+/** What the browser logged as errors in this page so far (4xx answers included). */
+export function consoleErrorsOf(page) {
+  return consoleErrors.get(page) ?? [];
+}
 
 /** Uncaught exceptions the app threw in this page so far. */
 export function pageErrorsOf(page) {

@@ -1,7 +1,7 @@
-// End-to-end tests: the acceptance scenarios 1–6 of the spec (section 4),
-// walked through the store's UI in Debian's Chromium against the real
-// backend (`webtoon up --demo`), with a screenshot of every screen in
-// test-output/screenshots/.
+// End-to-end tests: the acceptance scenarios 1–6 of the spec (section 4)
+// and sign-in, walked through the store's UI and the built-in issuer's own
+// pages in Debian's Chromium against the real backend (`webtoon up --demo`),
+// with a screenshot of every screen in test-output/screenshots/.
 //
 //   node e2e/run.mjs          (from web/; `make e2e` there, `npm run e2e`)
 //
@@ -13,10 +13,12 @@
 // (episode 2, 100), tower-1 (Tower of Dreams, episode 1, free), tower-2
 // (episode 2, 600), seoul-night-1 (Seoul at Night, episode 1, 300).
 // Every state is set up through the UI; each scenario is a new visitor
-// (a fresh browser context) who signs up under their own name.
+// (a fresh browser context) who signs up at the issuer under their own name;
+// the admin signs in with the password the issuer made at its first start.
 import { after, before, describe, test } from 'node:test';
 import {
   checkPrerequisites,
+  consoleErrorsOf,
   DESKTOP,
   Harness,
   PHONE,
@@ -52,17 +54,88 @@ async function navigate(page, name, title = name) {
   await expectVisible(heading1(page, title));
 }
 
-async function signUp(page, userId) {
+const banner = (page) => page.getByRole('banner');
+const PASSWORD = 'correct horse battery staple';
+
+/** The page is the issuer's (not the store's) and shows this h1. */
+async function expectIssuerPage(page, title) {
+  await expectVisible(heading1(page, title));
+  const origin = new URL(page.url()).origin;
+  if (origin !== new URL(h.issuer).origin) throw new Error(`"${title}" is on ${origin}, not on the issuer ${h.issuer}`);
+}
+
+async function expectSignedIn(page, userId) {
+  try {
+    await expectText(banner(page), `Signed in as ${userId}`);
+  } catch (e) {
+    // Say what the app said (a failed token exchange shows as an alert).
+    const alerts = await page.getByRole('alert').allInnerTexts().catch(() => []);
+    const said = alerts.map((t) => t.trim()).filter(Boolean);
+    if (said.length) e.message += `\n    the page says: ${said.join(' | ')}`;
+    throw e;
+  }
+  await expectVisible(banner(page).getByRole('button', { name: 'Sign out', exact: true }));
+}
+
+async function expectSignedOut(page) {
+  await expectVisible(banner(page).getByRole('button', { name: 'Sign in', exact: true }));
+  await expectAbsent(banner(page).getByText('Signed in as'));
+}
+
+/** Fills the issuer's form (inputs named username and password) and sends it. */
+async function fillIssuerForm(page, userId, password, button) {
+  await page.locator('input[name="username"]').fill(userId);
+  await page.locator('input[name="password"]').fill(password);
+  await page.getByRole('button', { name: button, exact: true }).click();
+}
+
+/**
+ * A new reader: Sign up in the store's header leads to the issuer, whose
+ * sign-in page links to its sign-up page; the new account is signed in and
+ * back in the store. (`shot` names a screenshot of the issuer's page.)
+ */
+async function signUp(page, userId, { shot } = {}) {
   await h.go(page, '/');
   await expectVisible(heading1(page, 'Catalog'));
-  await page.getByRole('banner').getByRole('link', { name: 'Sign up or pick a user' }).click();
-  await expectVisible(heading1(page, 'Sign up or pick a user'));
-  await page.getByLabel('New user name').fill(userId);
-  await page.getByRole('button', { name: 'Sign up', exact: true }).click();
-  // Signed up: back on the catalog, acting as the new user.
+  await banner(page).getByRole('button', { name: 'Sign up', exact: true }).click();
+  const either = page.getByRole('heading', { level: 1, name: /^(Sign in|Create your account)$/ });
+  await expectVisible(either);
+  if ((await either.first().innerText()).trim() === 'Sign in') {
+    await expectIssuerPage(page, 'Sign in');
+    await page.getByRole('link', { name: 'Create an account' }).click();
+  }
+  await expectIssuerPage(page, 'Create your account');
+  if (shot) await screenshot(page, shot);
+  await fillIssuerForm(page, userId, PASSWORD, 'Create account');
   await expectVisible(heading1(page, 'Catalog'));
-  const who = page.getByRole('banner').getByLabel('Reading as');
-  if ((await who.inputValue()) !== userId) throw new Error(`the header says reading as "${await who.inputValue()}", not ${userId}`);
+  await expectSignedIn(page, userId);
+}
+
+/** Sign in from the header at the issuer's sign-in page; back on the same screen. */
+async function signIn(page, userId, password = PASSWORD, { shot } = {}) {
+  const before = new URL(page.url()).hash || '#/';
+  await banner(page).getByRole('button', { name: 'Sign in', exact: true }).click();
+  await expectIssuerPage(page, 'Sign in');
+  if (shot) await screenshot(page, shot);
+  await fillIssuerForm(page, userId, password, 'Sign in');
+  await expectSignedIn(page, userId);
+  const after = new URL(page.url());
+  if (after.pathname !== '/' || after.hash !== before) throw new Error(`after sign-in the page is ${after}, not ${before}`);
+}
+
+async function signOut(page) {
+  await banner(page).getByRole('button', { name: 'Sign out', exact: true }).click();
+  await expectVisible(heading1(page, 'Catalog'));
+  await expectSignedOut(page);
+}
+
+/** A reader sees no admin link, and the admin address sends them to the catalog. */
+async function expectNoAdminArea(page) {
+  await expectAbsent(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }));
+  await h.go(page, '/admin');
+  await expectVisible(heading1(page, 'Catalog'));
+  await expectAbsent(heading1(page, 'Admin'));
+  await expectAbsent(page.getByRole('region', { name: 'Upload an episode' }));
 }
 
 /** Charges points on My points and waits for the approval. */
@@ -121,6 +194,8 @@ function scenario(name, fn) {
       const slug = name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').toLowerCase();
       const file = await screenshot(page, `FAILED-${slug}`).catch(() => null);
       e.message += `\n    page: ${page.url()}`;
+      const complaints = consoleErrorsOf(page).slice(-5);
+      if (complaints.length) e.message += `\n    browser console: ${complaints.join('\n      ')}`;
       if (file) e.message += `\n    screenshot: ${rel(file)}`;
       e.message += `\n    backend log: ${rel(h.backendLog)}`;
       throw e;
@@ -149,23 +224,33 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     process.stderr.write(`e2e: stopped; screenshots in ${rel(h.shotsDir)}/ (${((Date.now() - started) / 1000).toFixed(1)} s in all)\n`);
   });
 
-  scenario('1 join: a new user starts with 0 points and the history shows them joined', async (page) => {
+  scenario('1 join: a new reader signs up at the issuer, starts with 0 points, and signs out and in again', async (page) => {
     await h.go(page, '/');
-    await expectText(page.getByRole('main'), 'Sign up or pick a user to buy episodes');
-    await page.getByRole('banner').getByRole('link', { name: 'Sign up or pick a user' }).click();
-    await expectVisible(heading1(page, 'Sign up or pick a user'));
-    await page.getByLabel('New user name').fill('june');
-    await screenshot(page, 'account');
-    await page.getByRole('button', { name: 'Sign up', exact: true }).click();
-    await expectVisible(heading1(page, 'Catalog'));
+    await expectText(page.getByRole('main'), 'Sign in or sign up to buy episodes');
+    await expectSignedOut(page);
+    await navigate(page, 'My points');
+    await expectText(page.getByRole('main'), 'To see and charge your points, please sign in.');
 
+    await signUp(page, 'june', { shot: 'sign-up' });
     await navigate(page, 'My points');
     await expectText(region(page, 'Balance'), /^Balance 0 points/);
-
     await navigate(page, 'My history');
     await expectHistory(page, async (t) => {
       await expectText(region(page, 'Summary'), /User june Status Joined Points 0 points/, t);
       await expectText(timelineEntry(page, 'Account created'), /Account created Joined/, t);
+    });
+
+    // A reader never sees the admin area.
+    await expectNoAdminArea(page);
+
+    // Signed out: the store forgets the reader, and asks to sign in again.
+    await signOut(page);
+    await navigate(page, 'My history');
+    await expectText(page.getByRole('main'), 'To see your history, please sign in.');
+    // Signing in (the password at the issuer's page) comes back to My history.
+    await signIn(page, 'june', PASSWORD, { shot: 'sign-in' });
+    await expectHistory(page, async (t) => {
+      await expectText(region(page, 'Summary'), /User june Status Joined Points 0 points/, t);
     });
   });
 
@@ -205,8 +290,10 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     await expectText(region(page, 'Balance'), /^Balance 600 points/);
   });
 
-  scenario('3 catalog: an admin uploads and updates an episode; the catalog lists it and its page shows it', async (page) => {
+  scenario('3 catalog: an admin signs in, uploads and updates an episode; the catalog lists it and its page shows it', async (page) => {
     await h.go(page, '/');
+    await expectAbsent(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }));
+    await signIn(page, 'admin', h.adminPassword());
     await navigate(page, 'Admin');
     const upload = region(page, 'Upload an episode');
     await upload.getByLabel('Episode id').fill('moonlit-1');
@@ -225,10 +312,12 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     await expectText(update.getByRole('status'), 'Saved "Moonlit Garden: Night Bloom" episode 1 (moonlit-1).');
     await screenshot(page, 'admin');
 
-    // Anyone sees it in the catalog, with the new title and price.
+    // Anyone sees it in the catalog, with the new title and price, signed out too.
+    await signOut(page);
+    await expectAbsent(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }));
     const article = await openFromCatalog(page, 'Moonlit Garden: Night Bloom', 1);
     await expectText(article, /Author Lee Seo-yeon Episode 1 Price 300 points/);
-    await expectText(article, 'To read or buy this episode, sign up or pick a user first.');
+    await expectText(article, 'To read or buy this episode, please sign in.');
     // A reload reads it from the server again.
     await page.reload();
     await expectText(page.getByRole('article', { name: 'Moonlit Garden: Night Bloom, episode 1' }), /Price 300 points/);
@@ -304,6 +393,7 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     // Nothing half-applied: the episode is still not owned after a reload.
     await openFromCatalog(page, 'Tower of Dreams', 2);
     await page.reload();
+    await expectSignedIn(page, 'bob');
     const again = page.getByRole('article', { name: 'Tower of Dreams, episode 2' });
     await expectVisible(again.getByRole('button', { name: 'Buy for 600 points' }));
     await expectText(again, /Your balance 200 points/);
@@ -325,6 +415,7 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Buy now' }).click();
     await expectText(page.getByRole('status').filter({ hasText: 'Purchase' }), 'Purchase approved');
     await page.reload();
+    await expectSignedIn(page, 'erin'); // silently, with the issuer's session
     article = page.getByRole('article', { name: 'Nice Guy, episode 2' });
     await expectVisible(article.getByRole('list', { name: 'Badges' }).getByText('Owned'));
     await article.getByRole('button', { name: 'Read episode' }).click();
@@ -343,6 +434,12 @@ describe('the webtoon store in Chromium, against the real backend', () => {
       await expectText(timelineEntry(page, 'Read: Tower of Dreams, episode 1'), /Approved/, t);
       await expectText(timelineEntry(page, 'Read: Nice Guy, episode 2'), /Approved/, t);
     });
+
+    // Signed out, the episode can be seen but not read.
+    await signOut(page);
+    article = await openFromCatalog(page, 'Nice Guy', 2);
+    await expectText(article, 'To read or buy this episode, please sign in.');
+    await expectAbsent(article.getByRole('button', { name: /Read/ }));
   });
 });
 

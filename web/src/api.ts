@@ -12,7 +12,13 @@
 // - a 503 with Retry-After (the service is catching up with recent events,
 //   or briefly unavailable) is retried a couple of times with the same
 //   Idempotency-Key, so a command still takes effect at most once;
-// - `pollUntil` follows a 202 Accepted resource to its final state, with a cap.
+// - `pollUntil` follows a 202 Accepted resource to its final state, with a cap;
+// - when someone is signed in (apiConfig.auth, set by auth.ts), every request
+//   carries `Authorization: Bearer <access token>`; a 401 renews the token
+//   silently once and repeats the request (same Idempotency-Key), and when
+//   that does not help the user is told to sign in again. A 403 says plainly
+//   that the account may not do that. The server decides both: the app only
+//   forwards the token it was given.
 
 export interface Problem {
   type?: string;
@@ -139,8 +145,20 @@ export interface Collection<T> {
   hasPrev: boolean;
 }
 
+/** What the client needs from sign-in (auth.ts); none means nobody is signed in. */
+export interface AuthHooks {
+  /** The access token to send, or null when signed out. */
+  accessToken(): string | null;
+  /** After a 401 to a request that carried a token: renew silently; true when a new token is there. */
+  renew(): Promise<boolean>;
+  /** The API refused the token and renewing did not help: the sign-in is over. */
+  signedOut(): void;
+}
+
 /** Knobs the tests turn; the defaults suit a person at a browser. */
 export const apiConfig = {
+  /** Sign-in, when the app runs with it (auth.ts sets this at start). */
+  auth: null as AuthHooks | null,
   /** Prefix for every path; empty means same origin as the page. */
   baseUrl: '',
   /** How to wait; tests replace it to run instantly. */
@@ -171,8 +189,9 @@ export function isPendingStatus(status: string | undefined): boolean {
 
 const STATUS_WORDS: Record<number, string> = {
   400: 'The request was not accepted',
+  401: 'Please sign in to do that',
   402: 'The payment was declined',
-  403: 'That is not allowed',
+  403: 'You are not allowed to do that',
   404: 'Not found',
   409: 'That conflicts with the current state',
   413: 'The request is too large',
@@ -229,6 +248,14 @@ export class ApiError extends Error {
 }
 
 export const NETWORK_ERROR_MESSAGE = 'Could not reach the store. Check your connection and try again.';
+export const SIGNED_OUT_MESSAGE = 'You are signed out: your sign-in has ended. Please sign in again.';
+export const SIGN_IN_FIRST_MESSAGE = 'Please sign in to do that.';
+
+/** Plain words for a refused access (403): not allowed, then the server's reason when it gave one. */
+function forbiddenMessage(problem: Problem | null): string {
+  const detail = typeof problem?.detail === 'string' ? problem.detail.trim() : '';
+  return detail ? `You are not allowed to do that. ${sentence(detail)}` : 'You are not allowed to do that.';
+}
 
 /** Plain words for anything a screen caught. */
 export function errorMessage(error: unknown): string {
@@ -310,7 +337,12 @@ async function send<T>(method: string, path: string, opts: RequestOptions, key: 
   if (key) headers['Idempotency-Key'] = key;
 
   const retries = opts.retryUnavailable === false ? 0 : apiConfig.unavailableRetries;
+  let renewed = false;
   for (let attempt = 0; ; attempt++) {
+    const auth = apiConfig.auth;
+    const token = auth?.accessToken() ?? null;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    else delete headers.Authorization;
     let res: Response;
     try {
       res = await fetch(apiConfig.baseUrl + path, { method, headers, body, signal: opts.signal });
@@ -329,7 +361,30 @@ async function send<T>(method: string, path: string, opts: RequestOptions, key: 
       await apiConfig.sleep(Math.min(Math.max(retryAfter * 1000, 100), apiConfig.maxRetryAfterMs));
       continue;
     }
-    throw new ApiError(res.status, problem, undefined, retryAfter);
+    if (res.status === 401) {
+      if (!token || !auth) throw new ApiError(401, problem, SIGN_IN_FIRST_MESSAGE, retryAfter);
+      // The token expired or was revoked: one silent renewal, then the same
+      // request (and key) again. A 401 means nothing was done.
+      if (!renewed) {
+        renewed = true;
+        let ok = false;
+        try {
+          ok = await auth.renew();
+        } catch {
+          ok = false;
+        }
+        if (ok && auth.accessToken()) continue;
+      }
+      auth.signedOut();
+      throw new ApiError(401, problem, SIGNED_OUT_MESSAGE, retryAfter);
+    }
+    const error = new ApiError(res.status, problem, undefined, retryAfter);
+    // A 403 of the domain (not-owned) keeps its own words; a refusal of
+    // access says plainly that this account may not do that.
+    if (res.status === 403 && (error.slug === '' || error.slug === 'forbidden')) {
+      throw new ApiError(403, problem, forbiddenMessage(problem), retryAfter);
+    }
+    throw error;
   }
 }
 

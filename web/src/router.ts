@@ -1,14 +1,15 @@
 // Screens and their addresses. Hash history: the gateway routes /webtoons,
 // /payments, ... to the API, so screen paths live after the '#', and a reload
-// or a shared link always reaches index.html.
+// or a shared link always reaches index.html. (The one real path besides the
+// files is /callback, where the issuer sends the browser back: auth.ts.)
 import { createRouter, createWebHashHistory, type RouterHistory, type RouteRecordRaw } from 'vue-router';
-import AccountView from './views/AccountView.vue';
 import AdminView from './views/AdminView.vue';
 import CatalogView from './views/CatalogView.vue';
 import EpisodeView from './views/EpisodeView.vue';
 import HistoryView from './views/HistoryView.vue';
 import NotFoundView from './views/NotFoundView.vue';
 import PointsView from './views/PointsView.vue';
+import { session, whenSettled } from './session';
 
 export const routes: RouteRecordRaw[] = [
   { path: '/', name: 'catalog', component: CatalogView, meta: { title: 'Catalog' } },
@@ -21,13 +22,7 @@ export const routes: RouteRecordRaw[] = [
   },
   { path: '/points', name: 'points', component: PointsView, meta: { title: 'My points' } },
   { path: '/history', name: 'history', component: HistoryView, meta: { title: 'My history' } },
-  { path: '/admin', name: 'admin', component: AdminView, meta: { title: 'Admin' } },
-  {
-    path: '/account',
-    name: 'account',
-    component: AccountView,
-    meta: { title: 'Sign up or pick a user' },
-  },
+  { path: '/admin', name: 'admin', component: AdminView, meta: { title: 'Admin', admin: true } },
   { path: '/:rest(.*)*', name: 'not-found', component: NotFoundView, meta: { title: 'Not found' } },
 ];
 
@@ -36,6 +31,13 @@ export function createAppRouter(history: RouterHistory = createWebHashHistory())
     history,
     routes,
     scrollBehavior: (_to, _from, saved) => saved ?? { top: 0 },
+  });
+  // The admin area is for admins: readers and visitors land on the catalog.
+  // (What the UI hides is a courtesy; the API refuses them itself.)
+  router.beforeEach(async (to) => {
+    if (!to.meta.admin) return true;
+    await whenSettled();
+    return session.isAdmin ? true : { name: 'catalog', replace: true };
   });
   router.afterEach((to) => {
     const title = typeof to.meta.title === 'string' ? to.meta.title : '';

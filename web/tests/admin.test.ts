@@ -1,11 +1,12 @@
 import { flushPromises } from '@vue/test-utils';
 import { describe, expect, it, vi } from 'vitest';
 import AdminView from '../src/views/AdminView.vue';
-import { IDEMPOTENCY_KEY, collection, hal, mockApi, mountAt, problem, type Route } from './helpers';
+import { IDEMPOTENCY_KEY, collection, hal, mockApi, mountAt, problem, signInAs, type Route } from './helpers';
 
 const niceguy = { webtoonId: 'niceguy-1', title: 'Nice Guy', author: 'Kim', point: 100, episode: 1, status: 'published' };
 
 async function mountAdmin(extra: Route[] = []) {
+  signInAs('root', ['admin', 'reader']);
   const api = mockApi([...extra, { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [niceguy])) }]);
   const { wrapper } = await mountAt(AdminView, '/admin');
   return { api, wrapper };

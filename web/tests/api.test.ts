@@ -2,6 +2,8 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   ApiError,
   NETWORK_ERROR_MESSAGE,
+  SIGNED_OUT_MESSAGE,
+  SIGN_IN_FIRST_MESSAGE,
   apiConfig,
   buy,
   charge,
@@ -12,10 +14,11 @@ import {
   pollUntil,
   problemMessage,
   updateWebtoon,
+  uploadWebtoon,
   waitForPurchase,
   type Purchase,
 } from '../src/api';
-import { IDEMPOTENCY_KEY, collection, hal, mockApi, problem, raw } from './helpers';
+import { IDEMPOTENCY_KEY, accessTokenFor, collection, hal, mockApi, problem, raw } from './helpers';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -220,5 +223,106 @@ describe('polling 202 Accepted resources', () => {
     const { done } = await pollUntil(load, () => true, {}, { status: 'approved' });
     expect(done).toBe(true);
     expect(load).not.toHaveBeenCalled();
+  });
+});
+
+describe('signed-in requests', () => {
+  function hooks(tokens: string[], renewWorks = true) {
+    let i = 0;
+    const auth = {
+      accessToken: vi.fn(() => tokens[i] ?? null),
+      renew: vi.fn(async () => {
+        if (!renewWorks) return false;
+        i++;
+        return true;
+      }),
+      signedOut: vi.fn(),
+    };
+    apiConfig.auth = auth;
+    return auth;
+  }
+
+  it('sends the access token as a bearer token on reads and commands', async () => {
+    const token = accessTokenFor('alice');
+    hooks([token]);
+    const api = mockApi([
+      { method: 'GET', path: '/pointers/alice', reply: hal({ userId: 'alice', point: 0, status: 'joined' }) },
+      { method: 'POST', path: '/pointers', reply: hal({ userId: 'alice', point: 0, status: 'joined' }, 201) },
+    ]);
+    await getPointer('alice');
+    await join('alice');
+    expect(api.calls.map((c) => c.headers.get('Authorization'))).toEqual([`Bearer ${token}`, `Bearer ${token}`]);
+  });
+
+  it('sends no Authorization header when nobody is signed in', async () => {
+    const api = mockApi([{ method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [])) }]);
+    await listWebtoons();
+    expect(api.calls[0].headers.has('Authorization')).toBe(false);
+  });
+
+  it('on a 401 renews the token once and repeats the command with the new token and the same key', async () => {
+    const auth = hooks(['old-token', 'new-token']);
+    const api = mockApi([
+      {
+        method: 'POST',
+        path: '/payments',
+        reply: [
+          problem(401, 'unauthorized', 'Unauthorized', 'the token has expired'),
+          hal({ paymentId: 'p-1', userId: 'alice', price: 1000, point: 10, status: 'approved' }, 201),
+        ],
+      },
+    ]);
+    const payment = await charge('alice', 10);
+    expect(payment.status).toBe('approved');
+    expect(auth.renew).toHaveBeenCalledTimes(1);
+    expect(auth.signedOut).not.toHaveBeenCalled();
+    const [first, second] = api.to('POST', '/payments');
+    expect(first.headers.get('Authorization')).toBe('Bearer old-token');
+    expect(second.headers.get('Authorization')).toBe('Bearer new-token');
+    expect(second.headers.get('Idempotency-Key')).toBe(first.headers.get('Idempotency-Key'));
+  });
+
+  it('when renewing does not help, says the sign-in has ended and signs out', async () => {
+    const auth = hooks(['old-token'], false);
+    const api = mockApi([{ method: 'GET', path: '/pointers/alice', reply: problem(401, 'unauthorized', 'Unauthorized') }]);
+    const e = (await getPointer('alice').catch((x: unknown) => x)) as ApiError;
+    expect(e.status).toBe(401);
+    expect(e.message).toBe(SIGNED_OUT_MESSAGE);
+    expect(auth.renew).toHaveBeenCalledTimes(1);
+    expect(auth.signedOut).toHaveBeenCalledTimes(1);
+    expect(api.calls).toHaveLength(1);
+  });
+
+  it('renews at most once per request, even if the new token is refused too', async () => {
+    const auth = hooks(['t1', 't2', 't3']);
+    const api = mockApi([{ method: 'GET', path: '/pointers/alice', reply: problem(401, 'unauthorized', 'Unauthorized') }]);
+    await expect(getPointer('alice')).rejects.toThrow(SIGNED_OUT_MESSAGE);
+    expect(auth.renew).toHaveBeenCalledTimes(1);
+    expect(api.calls.map((c) => c.headers.get('Authorization'))).toEqual(['Bearer t1', 'Bearer t2']);
+    expect(auth.signedOut).toHaveBeenCalledTimes(1);
+  });
+
+  it('a 401 without a token asks to sign in first', async () => {
+    mockApi([{ method: 'GET', path: '/pointers/alice', reply: problem(401, 'unauthorized', 'Unauthorized') }]);
+    const e = (await getPointer('alice').catch((x: unknown) => x)) as ApiError;
+    expect(e.status).toBe(401);
+    expect(e.message).toBe(SIGN_IN_FIRST_MESSAGE);
+  });
+
+  it("a 403 says plainly that it is not allowed, with the server's reason, and does not sign out", async () => {
+    const auth = hooks([accessTokenFor('alice')]);
+    mockApi([
+      { method: 'POST', path: '/webtoons', reply: problem(403, 'forbidden', 'Forbidden', 'catalog writes need the admin role') },
+      { method: 'GET', path: '/pointers/bob', reply: raw(403, '') },
+    ]);
+    const e = (await uploadWebtoon({ webtoonId: 'x', title: 'X', author: 'a', point: 0, episode: 1, status: 'published' }).catch(
+      (x: unknown) => x,
+    )) as ApiError;
+    expect(e.status).toBe(403);
+    expect(e.message).toBe('You are not allowed to do that. Catalog writes need the admin role.');
+    const f = (await getPointer('bob').catch((x: unknown) => x)) as ApiError;
+    expect(f.message).toBe('You are not allowed to do that.');
+    expect(auth.renew).not.toHaveBeenCalled();
+    expect(auth.signedOut).not.toHaveBeenCalled();
   });
 });

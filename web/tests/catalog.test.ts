@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import CatalogView from '../src/views/CatalogView.vue';
-import { setCurrentUser } from '../src/session';
-import { collection, hal, mockApi, mountAt, problem } from './helpers';
+import { collection, hal, mockApi, mountAt, problem, signInAs } from './helpers';
 
 const webtoons = [
   { webtoonId: 'niceguy-1', title: 'Nice Guy', author: 'Kim', point: 100, episode: 1, status: 'published' },
@@ -22,7 +21,7 @@ function badges(wrapper: Awaited<ReturnType<typeof mountAt>>['wrapper'], id: str
 
 describe('catalog', () => {
   it('shows each published episode with title, author, episode and price, and owned and free badges', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const api = mockApi([
       { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', webtoons)) },
       {
@@ -51,17 +50,18 @@ describe('catalog', () => {
     expect(api.to('GET', '/webtoons')[0].query.get('page')).toBe('0');
   });
 
-  it('asks nobody for a library when no user is picked, and shows no owned badges', async () => {
+  it('asks nobody for a library when signed out, shows no owned badges, and offers sign-in', async () => {
     const api = mockApi([{ method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', webtoons)) }]);
     const { wrapper } = await mountAt(CatalogView, '/');
     expect(api.calls.some((c) => c.path.startsWith('/libraries'))).toBe(false);
     expect(wrapper.findAll('.badge-owned')).toHaveLength(0);
     expect(badges(wrapper, 'sunny-1')).toEqual(['Free']);
-    expect(wrapper.text()).toContain('Sign up or pick a user');
+    expect(wrapper.find('.notice').text()).toBe('Sign in or sign up to buy episodes and see which ones you own.');
+    expect(wrapper.findAll('.notice button').map((b) => b.text())).toEqual(['Sign in', 'sign up']);
   });
 
   it('still shows the catalog when the library cannot be read, and says why in plain words', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     mockApi([
       { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', webtoons)) },
       {

@@ -1,8 +1,7 @@
 import { flushPromises } from '@vue/test-utils';
 import { describe, expect, it, vi } from 'vitest';
 import EpisodeView from '../src/views/EpisodeView.vue';
-import { setCurrentUser } from '../src/session';
-import { IDEMPOTENCY_KEY, hal, mockApi, mountAt, problem, type Route } from './helpers';
+import { IDEMPOTENCY_KEY, hal, mockApi, mountAt, problem, type Route, signInAs } from './helpers';
 
 const niceguy = { webtoonId: 'niceguy-1', title: 'Nice Guy', author: 'Kim', point: 100, episode: 1, status: 'published' };
 const expensive = { webtoonId: 'epic-1', title: 'Epic', author: 'Cho', point: 600, episode: 1, status: 'published' };
@@ -29,7 +28,7 @@ function buttonNamed(wrapper: Awaited<ReturnType<typeof mountAt>>['wrapper'], na
 
 describe('episode page: buying', () => {
   it('confirms the price and the balance after, then follows the purchase from pending to approved', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const api = mockApi(
       routesFor(niceguy, 600, [
         { method: 'POST', path: '/purchases', reply: hal(pending(niceguy), 202) },
@@ -75,7 +74,7 @@ describe('episode page: buying', () => {
   });
 
   it('shows the pending state while the purchase is being decided', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     let decide!: () => void;
     const decided = new Promise<void>((r) => (decide = r));
     mockApi(
@@ -106,7 +105,7 @@ describe('episode page: buying', () => {
   });
 
   it('when rejected, shows the reason in plain words and the unchanged balance', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const api = mockApi(
       routesFor(expensive, 200, [
         { method: 'POST', path: '/purchases', reply: hal(pending(expensive), 202) },
@@ -141,7 +140,7 @@ describe('episode page: buying', () => {
   });
 
   it('shows the problem+json of a refused buy (already owned) in plain words', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     mockApi(
       routesFor(niceguy, 600, [
         {
@@ -162,7 +161,7 @@ describe('episode page: buying', () => {
   });
 
   it('closes the confirmation with Escape, keeps Tab inside it, and returns focus to the Buy button', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const api = mockApi(routesFor(niceguy, 600));
     const { wrapper } = await mountAt(EpisodeView, '/episodes/niceguy-1', { props: { id: 'niceguy-1' } });
     const buyButton = buttonNamed(wrapper, 'Buy for 100 points');
@@ -190,7 +189,7 @@ describe('episode page: buying', () => {
 
 describe('episode page: reading', () => {
   it('opens a free episode and shows the reader', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const api = mockApi(
       routesFor(sunny, 0, [
         {
@@ -211,7 +210,7 @@ describe('episode page: reading', () => {
   });
 
   it('explains a refused open (not owned) and offers to buy instead', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     mockApi([
       { method: 'GET', path: '/webtoons/niceguy-1', reply: hal(niceguy) },
       {
@@ -233,5 +232,16 @@ describe('episode page: reading', () => {
       "Could not open this episode. Episode not owned. Buy 'niceguy-1' for 100 points to read it.",
     );
     expect(buttonNamed(wrapper, 'Buy for 100 points').exists()).toBe(true);
+  });
+});
+
+describe('episode page: signed out', () => {
+  it('shows the episode and asks to sign in to read or buy it', async () => {
+    const api = mockApi([{ method: 'GET', path: '/webtoons/niceguy-1', reply: hal(niceguy) }]);
+    const { wrapper } = await mountAt(EpisodeView, '/episodes/niceguy-1', { props: { id: 'niceguy-1' } });
+    expect(wrapper.find('h1').text()).toBe('Nice Guy, episode 1');
+    expect(wrapper.find('.sign-in-prompt p').text()).toBe('To read or buy this episode, please sign in.');
+    expect(wrapper.findAll('button').map((b) => b.text())).not.toContain('Buy for 100 points');
+    expect(api.calls.map((c) => c.path)).toEqual(['/webtoons/niceguy-1']);
   });
 });

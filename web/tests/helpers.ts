@@ -5,7 +5,9 @@ import { flushPromises, mount } from '@vue/test-utils';
 import { vi } from 'vitest';
 import type { Component, DefineComponent } from 'vue';
 import { createMemoryHistory } from 'vue-router';
+import { apiConfig } from '../src/api';
 import { createAppRouter } from '../src/router';
+import { setSignedIn, setSignedOut } from '../src/session';
 
 export interface Call {
   method: string;
@@ -131,3 +133,37 @@ export async function mountAt(component: Component, path: string, options: { pro
 }
 
 export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,64}$/;
+
+function base64url(text: string): string {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
+}
+
+/** A JWT-shaped token with these claims (unsigned: the app never checks signatures, the server does). */
+export function fakeJwt(claims: Record<string, unknown>): string {
+  return `${base64url(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid: 'test' }))}.${base64url(JSON.stringify(claims))}.c2ln`;
+}
+
+export function accessTokenFor(userId: string, roles: string[] = ['reader']): string {
+  return fakeJwt({
+    iss: 'http://issuer.test',
+    aud: 'webtoon-api',
+    sub: `sub-${userId}`,
+    preferred_username: userId,
+    realm_access: { roles },
+    exp: Math.floor(Date.now() / 1000) + 300,
+  });
+}
+
+/**
+ * Signed in as <userId> (account there) for screen tests, without OIDC:
+ * the session says so and the API client sends a token for them.
+ */
+export function signInAs(userId: string, roles: string[] = ['reader']): string {
+  const token = accessTokenFor(userId, roles);
+  setSignedIn(userId, roles, true);
+  apiConfig.auth = { accessToken: () => token, renew: async () => false, signedOut: () => setSignedOut(true) };
+  return token;
+}

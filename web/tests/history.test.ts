@@ -1,8 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import HistoryView from '../src/views/HistoryView.vue';
 import { apiConfig } from '../src/api';
-import { setCurrentUser } from '../src/session';
-import { hal, mockApi, mountAt } from './helpers';
+import { hal, mockApi, mountAt, signInAs } from './helpers';
 
 const joined = { entryId: 'e-1', kind: 'account', refId: 'alice', status: 'joined', occurredAt: '2025-01-01T10:00:00Z' };
 const paid = { entryId: 'e-2', kind: 'payment', refId: 'p-1', point: 600, price: 60000, status: 'approved', occurredAt: '2025-01-01T10:01:00Z' };
@@ -14,7 +13,7 @@ function summary(myPoint: number, timeline: object[]) {
 
 describe('my history', () => {
   it('shows the summary and the timeline, and updates a pending purchase in place without a reload', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const api = mockApi([
       {
         method: 'GET',
@@ -57,7 +56,7 @@ describe('my history', () => {
   });
 
   it('shows a rejected purchase with its reason in plain words', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     mockApi([
       {
         method: 'GET',
@@ -76,7 +75,7 @@ describe('my history', () => {
   });
 
   it('stops polling when the screen is left', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const api = mockApi([{ method: 'GET', path: '/histories/alice', reply: hal(summary(600, [buying, joined])) }]);
     const { wrapper } = await mountAt(HistoryView, '/history');
     await vi.waitFor(() => expect(api.to('GET', '/histories/alice').length).toBeGreaterThanOrEqual(2));
@@ -87,7 +86,7 @@ describe('my history', () => {
   });
 
   it('gives up polling after the cap', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     apiConfig.historyPollMax = 3;
     apiConfig.historyPollMs = 1;
     const api = mockApi([{ method: 'GET', path: '/histories/alice', reply: hal(summary(600, [buying])) }]);
@@ -99,7 +98,7 @@ describe('my history', () => {
   });
 
   it('names episodes by title and episode number, looked up once each', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const read = { entryId: 'e-4', kind: 'read', refId: 'r-1', webtoonId: 'niceguy-1', status: 'approved', occurredAt: '2025-01-01T10:03:00Z' };
     const rejected = { ...buying, entryId: 'e-5', webtoonId: 'tower-2', point: 600, status: 'rejected', reason: 'insufficient-points' };
     const api = mockApi([

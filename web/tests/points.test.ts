@@ -1,8 +1,8 @@
 import { flushPromises } from '@vue/test-utils';
 import { describe, expect, it, vi } from 'vitest';
 import PointsView from '../src/views/PointsView.vue';
-import { setCurrentUser } from '../src/session';
-import { IDEMPOTENCY_KEY, collection, hal, mockApi, mountAt, problem, type Route } from './helpers';
+import { setLoading } from '../src/session';
+import { IDEMPOTENCY_KEY, collection, hal, mockApi, mountAt, problem, type Route, signInAs } from './helpers';
 
 function routes(extra: Route[] = [], balances = [100]): Route[] {
   return [
@@ -17,7 +17,7 @@ function routes(extra: Route[] = [], balances = [100]): Route[] {
 }
 
 async function mountPoints(extra: Route[] = [], balances?: number[]) {
-  setCurrentUser('alice');
+  signInAs('alice');
   const api = mockApi(routes(extra, balances));
   const { wrapper } = await mountAt(PointsView, '/points');
   return { api, wrapper };
@@ -140,7 +140,7 @@ describe('my points: charge form', () => {
 
 describe('my points: refunds', () => {
   it('refunds an approved payment and follows it until refunded', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const payment = { paymentId: 'p-1', userId: 'alice', point: 50, price: 5000, status: 'approved', createdAt: Date.UTC(2025, 0, 2, 3, 4, 5) };
     const api = mockApi([
       { method: 'GET', path: '/pointers/alice', reply: [hal({ userId: 'alice', point: 50, status: 'joined' }), hal({ userId: 'alice', point: 0, status: 'joined' })] },
@@ -162,7 +162,7 @@ describe('my points: refunds', () => {
   });
 
   it('says why a refund failed and that nothing changed', async () => {
-    setCurrentUser('alice');
+    signInAs('alice');
     const payment = { paymentId: 'p-1', userId: 'alice', point: 50, price: 5000, status: 'approved' };
     mockApi([
       { method: 'GET', path: '/pointers/alice', reply: hal({ userId: 'alice', point: 10, status: 'joined' }) },
@@ -180,5 +180,24 @@ describe('my points: refunds', () => {
     expect(wrapper.find('.message-error').text()).toBe(
       'Refund failed: The points could not be taken back. Nothing changed.',
     );
+  });
+});
+
+describe('my points: signed out', () => {
+  it('asks to sign in (or sign up) and reads nothing', async () => {
+    const api = mockApi([]);
+    const { wrapper } = await mountAt(PointsView, '/points');
+    expect(wrapper.find('.sign-in-prompt p').text()).toBe('To see and charge your points, please sign in.');
+    expect(wrapper.findAll('.sign-in-prompt button').map((b) => b.text())).toEqual(['Sign in', 'Sign up']);
+    expect(wrapper.find('#charge-point').exists()).toBe(false);
+    expect(api.calls).toHaveLength(0);
+  });
+
+  it('shows a sign-in check, not a prompt, while sign-in is being found out', async () => {
+    setLoading();
+    mockApi([]);
+    const { wrapper } = await mountAt(PointsView, '/points');
+    expect(wrapper.find('main, section').text()).toContain('Checking your sign-in…');
+    expect(wrapper.find('.sign-in-prompt').exists()).toBe(false);
   });
 });

@@ -1,9 +1,9 @@
-// Every test starts with no user, an empty localStorage, an API client that
-// waits for nothing, and no fetch mock left from the test before.
+// Every test starts signed out, with empty storage, an API client that waits
+// for nothing and signs nothing in, and no fetch mock left from the test before.
 import { enableAutoUnmount } from '@vue/test-utils';
 import { afterEach, beforeEach, vi } from 'vitest';
 import { apiConfig } from '../src/api';
-import { reloadSession } from '../src/session';
+import { resetSession } from '../src/session';
 
 const defaults = { ...apiConfig };
 
@@ -15,7 +15,8 @@ enableAutoUnmount(afterEach);
 
 beforeEach(() => {
   localStorage.clear();
-  reloadSession();
+  sessionStorage.clear();
+  resetSession();
   apiConfig.sleep = vi.fn(() => Promise.resolve());
   apiConfig.historyPollMs = 5;
 });
