@@ -82,10 +82,15 @@ SPEC = OpenApi()
 
 class Api:
     """Through the gateway when `webtoon up` runs one, else straight to the
-    services (or to <base>)."""
+    services (or to <base>). Every request carries a bearer token from the
+    system's test issuer, unless <anonymous>: for the user a body's userId
+    names, else for <user>; with the admin role when <admin>."""
 
-    def __init__(self, system, base=None):
+    def __init__(self, system, base=None, user="tester", admin=True, anonymous=False):
         self.system = system
+        self.user = user
+        self.roles = ("reader", "admin") if admin else ("reader",)
+        self.anonymous = anonymous
         if base is None and "up" in system.procs:
             base = system.url("gateway", "")
         self.base = base
@@ -105,6 +110,10 @@ class Api:
         headers = kw.pop("headers", {})
         if key:
             headers["Idempotency-Key"] = key
+        if not self.anonymous and "Authorization" not in headers:
+            user = body.get("userId") if isinstance(body, dict) else None
+            user = user if isinstance(user, str) and user else self.user
+            headers.update(self.system.issuer.bearer(user, self.roles))
         url = self.url(path)
         r = self.session.request(method, url, json=body, headers=headers, timeout=10, **kw)
         self.responses += 1

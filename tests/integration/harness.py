@@ -25,6 +25,8 @@ import uuid
 
 import requests
 
+from tokens import TestIssuer
+
 SERVICES = ["pointer", "payment", "history", "webtoon", "purchase"]
 BIN = os.environ.get("WEBTOON_BIN", os.path.join(os.path.dirname(__file__), "../../build/debug/webtoon"))
 DISTRIBUTED = os.environ.get("WEBTOON_TEST_ENGINES") == "distributed"
@@ -127,9 +129,12 @@ class System:
     def __init__(self, tmp_path):
         self.dir = tmp_path
         self.data_dir = str(tmp_path / "var")
-        names = SERVICES + ["web", "gateway"]
+        names = SERVICES + ["web", "gateway", "auth"]
         self.port_locks = []
         self.ports = dict(zip(names, free_ports(len(names), self.port_locks)))
+        # Tokens: the gateway and the services read this issuer's keys.
+        self.issuer = TestIssuer(tmp_path / "issuer" / "jwks.json",
+                                 f"http://127.0.0.1:{self.ports['auth']}")
         self.procs = {}
         self.counter = 0
         if DISTRIBUTED:
@@ -151,6 +156,7 @@ class System:
         # Tests stop processes often; those about draining set their own delay.
         env["WEBTOON_DRAIN_DELAY_MS"] = "0"
         env["WEBTOON_GATEWAY_RATE_LIMIT"] = "1000000"
+        env["WEBTOON_AUTH_JWKS_URL"] = self.issuer.url
         for name, port in self.ports.items():
             env[f"WEBTOON_{name.upper()}_PORT"] = str(port)
         env.update({k: str(v) for k, v in extra.items()})
