@@ -35,9 +35,10 @@ def test_routes_ids_cors_and_metrics(system):
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     assert requests.get(gw(system, "/healthz")).json() == {"status": "ok"}
 
-    r = requests.get(gw(system, "/pointers/gina"), headers={"X-Request-Id": "trace-7"})
+    gina = system.issuer.bearer("gina")
+    r = requests.get(gw(system, "/pointers/gina"), headers={"X-Request-Id": "trace-7", **gina})
     assert r.headers["x-request-id"] == "trace-7"
-    r = requests.get(gw(system, "/pointers/gina"))
+    r = requests.get(gw(system, "/pointers/gina"), headers=gina)
     created = r.headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f-]{36}", created)
     system.settle()
@@ -73,8 +74,10 @@ def test_no_ready_instance_is_a_503_problem(system):
     os.kill(system.procs["up"].pid, signal.SIGSTOP)  # no restart while we look
     try:
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: requests.get(gw(system, "/payments")).status_code == 503, 5, what="503")
-        r = requests.get(gw(system, "/payments"))
+        auth = system.issuer.bearer()
+        wait_until(lambda: requests.get(gw(system, "/payments"), headers=auth).status_code == 503, 5,
+                   what="503")
+        r = requests.get(gw(system, "/payments"), headers=auth)
         assert r.headers["content-type"] == "application/problem+json" and r.json()["status"] == 503
         assert r.headers["retry-after"] == "1"
     finally:
@@ -88,9 +91,10 @@ def test_a_ready_replica_serves_before_its_health_checks_pass(system):
     checks): the gateway fails open and tries the replicas anyway, so a
     process that is ready answers instead of a 503."""
     system.start("gateway", WEBTOON_REPLICAS=2)
-    assert requests.get(gw(system, "/pointers"), timeout=5).status_code == 503  # nobody there
+    auth = system.issuer.bearer()
+    assert requests.get(gw(system, "/pointers"), timeout=5, headers=auth).status_code == 503  # nobody there
     system.start("pointer")  # replica 0; replica 1 never comes
-    r = requests.get(gw(system, "/pointers"), timeout=5)
+    r = requests.get(gw(system, "/pointers"), timeout=5, headers=auth)
     assert r.status_code == 200, r.text
     assert r.json()["_embedded"]["pointers"] == []
 
@@ -204,7 +208,7 @@ ORIGINAL_COMMANDS = [
 @pytest.mark.parametrize("path,body", ORIGINAL_COMMANDS)
 def test_original_httpie_commands_get_a_clear_answer(system, path, body):
     system.start_all()
-    r = requests.post(gw(system, path), json=body, timeout=5)
+    r = requests.post(gw(system, path), json=body, timeout=5, headers=system.issuer.bearer("id"))
     assert 400 <= r.status_code < 500, r.text
     assert r.headers["content-type"] == "application/problem+json"
     problem = r.json()
@@ -215,6 +219,7 @@ def test_original_httpie_commands_get_a_clear_answer(system, path, body):
 
 READS = """
 wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer TOKEN"
 """
 
 COMMANDS = """
@@ -231,7 +236,8 @@ request = function()
   if n % 2 == 0 then
     return wrk.format("GET", "/webtoons/load-1")
   end
-  local headers = {["Content-Type"] = "application/json", ["Idempotency-Key"] = prefix .. "-" .. n}
+  local headers = {["Content-Type"] = "application/json", ["Idempotency-Key"] = prefix .. "-" .. n,
+                   ["Authorization"] = "Bearer TOKEN"}
   return wrk.format("POST", "/payments", headers, '{"userId":"loader","point":1}')
 end
 response = function(status, headers, body)
@@ -253,8 +259,10 @@ end
 
 
 def wrk(system, script, path, seconds, connections=8):
+    """wrk running <script> (where TOKEN stands for a bearer token of the
+    user "loader") on <path> for <seconds>."""
     lua = system.dir / f"wrk-{abs(hash(script))}.lua"
-    lua.write_text(script)
+    lua.write_text(script.replace("TOKEN", system.issuer.token("loader")))
     return subprocess.Popen(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(lua),
                              gw(system, path)], stdout=subprocess.PIPE, text=True)
 
