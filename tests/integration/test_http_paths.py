@@ -29,6 +29,7 @@ def system(tmp_path_factory):
     (root / "assets" / "a b.txt").write_text("spaced\n")
     s = System(tmp)
     s.start_all(WEBTOON_WEB_ROOT=str(root))
+    AUTH[:] = [("Authorization", "Bearer " + s.issuer.token("alice", ("reader", "admin")))]
     r = requests.post(s.url("pointer", "/pointers"), json={"userId": "alice"}, timeout=10)
     assert r.status_code == 201, r.text
     yield s
@@ -36,13 +37,17 @@ def system(tmp_path_factory):
     s.cleanup()
 
 
+AUTH = []  # the Authorization header every request carries (the gateway wants one)
+
+
 def raw(port, method, target, headers=()):
-    """Sends <target> byte for byte; returns (status, headers, body)."""
+    """Sends <target> byte for byte, with a bearer token; returns (status,
+    headers, body)."""
     if isinstance(target, str):
         target = target.encode("latin-1")
     head = b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n" % (
         method.encode(), target)
-    head += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers)
+    head += b"".join(f"{k}: {v}\r\n".encode() for k, v in [*AUTH, *headers])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(head + b"\r\n")
         data = b""
