@@ -441,6 +441,7 @@ struct gateway {
     char cfg_path[PATH_MAX];     /* <data>/run/haproxy.cfg */
     struct gateway_keys keys;    /* those the running configuration has */
     struct gateway_keys refused; /* a set HAProxy refused: not tried until it changes */
+    bool has_refused;            /* <refused> holds one */
     bool read_failing;           /* the last read of the keys failed (said once) */
     pid_t master;                /* HAProxy's master process; 0 once it exited */
     /* A reload asked for and not yet seen: HAProxy's master drops a signal
@@ -454,9 +455,11 @@ struct gateway {
     pid_t worker_before[GATEWAY_MAX_WORKERS];
 };
 
-/* Forks and execs `haproxy <args...>` (NULL-terminated), with signals
- * unblocked; with <bound> HAProxy gets SIGTERM when this process dies, so
- * it never outlives its parent. Returns the pid, or -1. */
+/* Forks and execs `haproxy <args...>` (NULL-terminated, at most 6), with
+ * signals unblocked; with <bound> HAProxy gets SIGTERM when this process
+ * dies, so it never outlives its parent; with <quiet> its stdout goes to
+ * /dev/null (stderr stays). Returns the pid, or -1. A child that cannot run
+ * HAProxy exits with status 2, which `webtoon up` takes for "cannot start". */
 static pid_t gateway_spawn(const struct config *cfg, char *const args[], bool bound, bool quiet)
 {
     pid_t parent = getpid(), pid = fork();
@@ -615,7 +618,8 @@ static void gateway_refresh(struct gateway *gw)
     if (gw->read_failing)
         log_info("the issuer's keys can be read again");
     gw->read_failing = false;
-    if (gateway_keys_equal(next, &gw->keys) || gateway_keys_equal(next, &gw->refused))
+    if (gateway_keys_equal(next, &gw->keys) ||
+        (gw->has_refused && gateway_keys_equal(next, &gw->refused)))
         goto out;
     gateway_log_skipped(next);
     char tmp[PATH_MAX + 8];
@@ -627,6 +631,7 @@ static void gateway_refresh(struct gateway *gw)
                   "keeping the current one");
         unlink(tmp);
         gw->refused = *next;
+        gw->has_refused = true;
         goto out;
     }
     gateway_reload(gw);

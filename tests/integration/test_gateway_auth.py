@@ -449,6 +449,11 @@ def test_tokens_get_503_until_the_keys_can_be_read(system):
                                     ).status_code == 200, 10, what="tokens accepted once the keys are there")
     assert reached_a_server(system, requests.get(gw(system, PROTECTED), headers={"Authorization": f"Bearer {token}"}))
 
+    # An issuer that publishes no usable key any more: nothing can verify.
+    system.issuer.publish([])
+    wait_until(lambda: requests.get(gw(system, "/webtoons"), headers={"Authorization": f"Bearer {token}"}
+                                    ).status_code == 503, 10, what="503 once no key is published")
+
 
 def test_an_issuer_that_is_down_does_not_stop_the_gateway(system):
     # Nothing listens on the issuer's port: the gateway starts all the same.
