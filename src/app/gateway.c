@@ -93,6 +93,7 @@ static bool gateway_is_word(const char *s, const char *extra)
 #define GATEWAY_KID_CHARS "-._~+/=:"
 #define GATEWAY_PATH_CHARS "-._~+/@:"
 
+/* <data>/run/jwks, where the key files are. */
 static void gateway_jwks_dir(const struct config *cfg, char *out, size_t len)
 {
     snprintf(out, len, "%s/run/jwks", config_str(cfg, CONFIG_DATA_DIR));
@@ -132,6 +133,7 @@ static int gateway_write_file(const char *path, const char *data, size_t len)
     return RC_OK;
 }
 
+/* qsort order of keys: by kid, then by key file (content). */
 static int gateway_key_cmp(const void *a, const void *b)
 {
     const struct gateway_key *x = a, *y = b;
@@ -139,6 +141,7 @@ static int gateway_key_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->file, y->file);
 }
 
+/* True when <a> and <b> render the same rules. */
 static bool gateway_keys_equal(const struct gateway_keys *a, const struct gateway_keys *b)
 {
     if (a->available != b->available || a->n != b->n)
@@ -149,6 +152,8 @@ static bool gateway_keys_equal(const struct gateway_keys *a, const struct gatewa
     return true;
 }
 
+/* Notes that member <index> (kid <kid>, may be NULL) is skipped because of
+ * <why>. */
 static void gateway_skip(struct gateway_keys *keys, size_t index, const char *kid, const char *why)
 {
     if (keys->skipped < GATEWAY_MAX_KEYS)
@@ -515,6 +520,7 @@ static json_t *gateway_kids(const struct gateway_keys *keys)
     return kids;
 }
 
+/* One warning per key of <keys> that was skipped, saying why. */
 static void gateway_log_skipped(const struct gateway_keys *keys)
 {
     for (size_t i = 0; i < keys->skipped; i++)
