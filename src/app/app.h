@@ -55,10 +55,14 @@ int app_restart(const struct config *cfg);
 
 /* `webtoon serve web`: the web frontend's static files. */
 int app_serve_web(const struct config *cfg);
-/* `webtoon serve gateway`: renders the HAProxy configuration and becomes
- * HAProxy. */
+/* `webtoon serve gateway`: renders the HAProxy configuration with the
+ * issuer's keys, runs HAProxy (master-worker) as its child, reloads it when
+ * the keys change, passes stop signals on and returns HAProxy's exit
+ * status. */
 int app_serve_gateway(const struct config *cfg);
-/* Writes the gateway's HAProxy configuration for <cfg> to <out>. */
+/* Writes the gateway's HAProxy configuration for <cfg> to <out>, with the
+ * issuer's keys as they are now (their PEM files written under
+ * <data>/run/jwks; without keys, the rule answering tokens 503). */
 int app_gateway_render(const struct config *cfg, FILE *out);
 
 struct app_tail_options {
