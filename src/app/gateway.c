@@ -45,6 +45,7 @@
 
 extern const char app_haproxy_template[]; /* generated from deploy/haproxy/haproxy.cfg.in */
 
+#define GATEWAY_NO_KEYS_RETRY_MS 1000 /* while the issuer's keys cannot be read */
 #define GATEWAY_REPLICA_PORT_STEP 100
 #define GATEWAY_MAX_KEYS 16            /* an issuer publishes two or three */
 #define GATEWAY_KID_MAX 128            /* bytes */
@@ -281,11 +282,19 @@ static void gateway_servers(const struct config *cfg, const char *backend, FILE 
                     backup ? "backup" : "check");
 }
 
+/* How long until the keys are read again: the refresh interval, or sooner
+ * while there are none. */
+static int64_t gateway_next_read_ms(const struct config *cfg, bool have_keys)
+{
+    int64_t interval = config_int(cfg, CONFIG_AUTH_JWKS_REFRESH_MS);
+    return have_keys || interval < GATEWAY_NO_KEYS_RETRY_MS ? interval : GATEWAY_NO_KEYS_RETRY_MS;
+}
+
 /* Seconds a client should wait before trying again while the keys cannot be
- * read: the next read is at most one refresh interval away. */
+ * read: the next read is at most that far away. */
 static long long gateway_keys_retry_after(const struct config *cfg)
 {
-    long long s = (config_int(cfg, CONFIG_AUTH_JWKS_REFRESH_MS) + 999) / 1000;
+    long long s = (gateway_next_read_ms(cfg, false) + 999) / 1000;
     return s < 1 ? 1 : s;
 }
 
@@ -657,8 +666,8 @@ out:
  * is lost) and refreshing the keys on time; returns HAProxy's exit status. */
 static int gateway_run(struct gateway *gw, int sigfd)
 {
-    int64_t interval = config_int(gw->cfg, CONFIG_AUTH_JWKS_REFRESH_MS);
-    int64_t next = clock_mono_ms() + interval, resignal = 0;
+    int64_t next = clock_mono_ms() + gateway_next_read_ms(gw->cfg, gw->keys.available);
+    int64_t resignal = 0;
     int stop = 0, status = 0;
     while (gw->master) {
         int64_t now = clock_mono_ms(), wait = stop ? resignal - now : next - now;
@@ -691,10 +700,13 @@ static int gateway_run(struct gateway *gw, int sigfd)
             gateway_check_reload(gw);
         } else if (!stop && now >= next) {
             gateway_refresh(gw);
-            next = clock_mono_ms() + interval;
+            /* Without keys every token gets 503: look again soon. */
+            next = clock_mono_ms() + gateway_next_read_ms(gw->cfg, gw->keys.available);
         }
     }
-    return status;
+    /* Stopped by the signal we passed on (HAProxy's master reports its
+     * workers' SIGTERM as 143): the stop we were asked for, a clean exit. */
+    return stop && status == 128 + stop ? 0 : status;
 }
 
 int app_serve_gateway(const struct config *cfg)
@@ -716,7 +728,7 @@ int app_serve_gateway(const struct config *cfg)
         log_write(LOG_WARN, NULL, json_pack("{s:s}", "reason", gw->keys.reason),
                   "the issuer's keys cannot be read yet (%s): requests with a token get 503 "
                   "until they can; trying again every %lld ms",
-                  gw->keys.reason, (long long)config_int(cfg, CONFIG_AUTH_JWKS_REFRESH_MS));
+                  gw->keys.reason, (long long)gateway_next_read_ms(cfg, false));
         gw->read_failing = rc != RC_OK;
     } else {
         log_write(LOG_INFO, NULL, json_pack("{s:o}", "kids", gateway_kids(&gw->keys)),

@@ -90,9 +90,10 @@ def test_a_ready_replica_serves_before_its_health_checks_pass(system):
     pointer has just started; the gateway has not yet seen its two good
     checks): the gateway fails open and tries the replicas anyway, so a
     process that is ready answers instead of a 503."""
+    admin = system.auth("operator", admin=True)  # the issuer's key exists before the gateway starts
     system.start("gateway", WEBTOON_REPLICAS=2)
-    admin = system.auth("operator", admin=True)
-    assert requests.get(gw(system, "/pointers"), headers=admin, timeout=5).status_code == 503  # nobody there
+    r = requests.get(gw(system, "/pointers"), headers=admin, timeout=5)
+    assert r.status_code == 503 and "no instance" in r.json()["detail"]  # nobody there
     system.start("pointer")  # replica 0; replica 1 never comes
     r = requests.get(gw(system, "/pointers"), headers=admin, timeout=5)
     assert r.status_code == 200, r.text
