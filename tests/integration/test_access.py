@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from api import ADMIN, ANONYMOUS, Api
-from harness import System
+from harness import DISTRIBUTED, System
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +167,16 @@ def test_events_name_who_acted(system):
 
 # --- tokens that must be refused ---------------------------------------------------------
 
+KEYCLOAK = DISTRIBUTED and bool(os.environ.get("WEBTOON_TEST_KEYCLOAK"))
+builtin_only = pytest.mark.skipif(KEYCLOAK, reason="needs the issuer's private key: the built-in issuer's")
+
+
 def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def issuer_key(system):
@@ -183,6 +191,21 @@ def issuer_key(system):
     return key, kid
 
 
+def published_key(system, kid):
+    """The public key <kid> as the issuer publishes it, in PEM."""
+    if KEYCLOAK:
+        issuer = os.environ["WEBTOON_TEST_KEYCLOAK"]
+        uri = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()["jwks_uri"]
+        keys = requests.get(uri, timeout=10).json()["keys"]
+    else:
+        with open(os.path.join(system.data_dir, "auth", "jwks.json")) as f:
+            keys = json.load(f)["keys"]
+    jwk = next(k for k in keys if k["kid"] == kid)
+    algorithm = jwt.algorithms.RSAAlgorithm if jwk["kty"] == "RSA" else jwt.algorithms.ECAlgorithm
+    return algorithm.from_jwk(json.dumps(jwk)).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def claims(system, **override):
     now = int(time.time())
     c = {"iss": f"http://127.0.0.1:{system.ports.get('auth', 8089)}", "aud": "webtoon-api",
@@ -193,36 +216,42 @@ def claims(system, **override):
 
 
 def forged(system):
-    """name -> a token the system must refuse."""
-    key, kid = issuer_key(system)
-    good = jwt.encode(claims(system), key, algorithm="ES256", headers={"kid": kid})
+    """name -> a token the system must refuse, made from a real one of the
+    issuer's (altered, re-signed with other keys, or with no signature)."""
+    good = system.token("victim")
     head, body, sig = good.split(".")
+    header = json.loads(unb64(head))
+    payload = json.loads(unb64(body))
+    kid, alg = header["kid"], header["alg"]
     other_ec = ec.generate_private_key(ec.SECP256R1())
     other_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
-    tampered = b64(json.dumps(claims(system, preferred_username="admin",
-                                     realm_access={"roles": ["reader", "admin"]})).encode())
+    as_admin = b64(json.dumps({**payload, "realm_access": {"roles": ["reader", "admin"]}}).encode())
     none_header = b64(json.dumps({"alg": "none", "typ": "JWT", "kid": kid}).encode())
     hs_header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
-    hs_sig = b64(hmac.new(public_pem, f"{hs_header}.{body}".encode(), hashlib.sha256).digest())
-    sign = lambda c, k=key, alg="ES256", h=None: jwt.encode(c, k, algorithm=alg, headers=h or {"kid": kid})
-    return {
-        "tampered payload": f"{head}.{tampered}.{sig}",
+    hs_sig = b64(hmac.new(published_key(system, kid), f"{hs_header}.{body}".encode(), hashlib.sha256).digest())
+    tokens = {
+        "tampered payload": f"{head}.{as_admin}.{sig}",
         "tampered signature": f"{head}.{body}.{sig[:-4]}{'AAAA' if sig[-4:] != 'AAAA' else 'BBBB'}",
         "alg none": f"{none_header}.{body}.",
         "HS256 with the public key": f"{hs_header}.{body}.{hs_sig}",
-        "expired": sign(claims(system, iat=int(time.time()) - 900, nbf=int(time.time()) - 900,
-                               exp=int(time.time()) - 120)),
-        "no expiry": sign(claims(system, exp=None)),
-        "not yet valid": sign(claims(system, nbf=int(time.time()) + 600)),
-        "wrong issuer": sign(claims(system, iss="http://127.0.0.1:1/realms/evil")),
-        "wrong audience": sign(claims(system, aud="another-api")),
-        "key never published": sign(claims(system), other_ec, h={"kid": "never-published"}),
-        "unpublished key, published kid": sign(claims(system), other_ec),
-        "RSA key never published": sign(claims(system), other_rsa, "RS256", {"kid": "rsa-never"}),
+        "key never published": jwt.encode(payload, other_ec, algorithm="ES256", headers={"kid": "never-published"}),
+        "unpublished key, published kid": jwt.encode(payload, other_rsa if alg == "RS256" else other_ec,
+                                                     algorithm=alg, headers={"kid": kid}),
+        "RSA key never published": jwt.encode(payload, other_rsa, algorithm="RS256", headers={"kid": "rsa-never"}),
         "not a JWT": "not-a-token",
     }
+    if not KEYCLOAK:  # claims the issuer would never sign: made with its own key
+        key, kid = issuer_key(system)
+        sign = lambda c: jwt.encode(c, key, algorithm="ES256", headers={"kid": kid})
+        now = int(time.time())
+        tokens.update({
+            "expired": sign(claims(system, iat=now - 900, nbf=now - 900, exp=now - 120)),
+            "no expiry": sign(claims(system, exp=None)),
+            "not yet valid": sign(claims(system, nbf=now + 600)),
+            "wrong issuer": sign(claims(system, iss="http://127.0.0.1:1/realms/evil")),
+            "wrong audience": sign(claims(system, aud="another-api")),
+        })
+    return tokens
 
 
 @pytest.mark.parametrize("where", ["service", "gateway"])
@@ -243,6 +272,7 @@ def test_bad_tokens_are_refused_with_401(system, where):
     assert r.status_code == 401
 
 
+@builtin_only
 def test_a_rotated_key_is_picked_up_without_a_restart(system):
     """A token signed with a key the issuer published after the service read
     its keys: the service reads them again, then accepts it."""
