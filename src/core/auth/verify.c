@@ -292,13 +292,17 @@ static enum auth_verdict auth_check_claims(const struct auth_verifier *v, const 
     const json_t *nbf = json_object_get(claims, "nbf");
     if (nbf && (!json_is_number(nbf) || (int64_t)json_number_value(nbf) - AUTH_CLOCK_SKEW_S > now))
         return AUTH_REFUSE("the token is not valid yet (nbf)");
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
     const char *user = json_string_value(json_object_get(claims, "preferred_username"));
+    const char *azp = json_string_value(json_object_get(claims, "azp"));
     if (!user || !*user)
-        user = json_string_value(json_object_get(claims, "sub"));
-    if (!user || !*user || strlen(user) > AUTH_USER_MAX)
+        user = sub;
+    if (!user || !*user || strlen(user) > AUTH_USER_MAX || (sub && strlen(sub) > AUTH_USER_MAX))
         return AUTH_REFUSE("the token names no user (preferred_username or sub)");
     memset(id, 0, sizeof *id);
     snprintf(id->user, sizeof id->user, "%s", user);
+    snprintf(id->sub, sizeof id->sub, "%s", sub ? sub : user);
+    snprintf(id->azp, sizeof id->azp, "%.*s", AUTH_USER_MAX, azp ? azp : "");
     id->exp = (int64_t)json_number_value(exp);
     const json_t *roles = json_object_get(json_object_get(claims, "realm_access"), "roles");
     size_t i;
@@ -329,8 +333,7 @@ static enum auth_verdict auth_verify_jws(struct auth_verifier *v, const char *to
     else if (alg && !strcmp(alg, "ES256"))
         want = AUTH_ES256;
     else {
-        verdict = AUTH_REFUSE("tokens signed with %.32s are not accepted (RS256 or ES256 only)",
-                              alg ? alg : "no algorithm");
+        verdict = AUTH_REFUSE("the token's algorithm is not accepted (RS256 or ES256 only)");
         goto done;
     }
     if (!kid) {

@@ -26,6 +26,8 @@
 /* Who a verified token speaks for. */
 struct auth_identity {
     char user[AUTH_USER_MAX + 1]; /* preferred_username, else sub */
+    char sub[AUTH_USER_MAX + 1];  /* the issuer's id of the subject */
+    char azp[AUTH_USER_MAX + 1];  /* the client it was issued to; "" when absent */
     bool reader;                  /* realm role "reader" */
     bool admin;                   /* realm role "admin" */
     int64_t exp;                  /* seconds since the epoch */

@@ -112,6 +112,17 @@ static void service_worker_cleanup(void *arg)
     mem_free(ctx);
 }
 
+enum auth_verdict service_verify_token(struct http_req *req, const char *token,
+                                       struct auth_identity *id, char *why, size_t whylen)
+{
+    struct service_ctx *ctx = http_req_ctx(req);
+    enum auth_verdict v =
+        auth_verify(ctx->app->verifier, ctx->auth_cache, token, strlen(token), id, why, whylen);
+    if (v == AUTH_UNKNOWN_KEY || v == AUTH_NO_KEYS)
+        auth_keys_refresh(ctx->app->verifier);
+    return v;
+}
+
 static int service_authorize(void *arg, struct http_req *req)
 {
     struct service_ctx *ctx = arg;
@@ -123,9 +134,9 @@ static int service_authorize(void *arg, struct http_req *req)
 static int service_start_auth(struct service_app *app)
 {
     const struct service_def *def = app->def;
-    if (def->stateless || def->open_access)
+    if (def->stateless)
         return RC_OK;
-    for (const struct http_route *r = def->routes; r && r->method; r++)
+    for (const struct http_route *r = def->routes; !def->open_access && r && r->method; r++)
         if (!auth_rule_for(r->method, r->pattern)) {
             log_error("no access rule for %s %s (core/auth/policy.c)", r->method, r->pattern);
             return RC_CONFIG;
@@ -428,7 +439,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
         .worker_init = service_worker_init,
         .worker_cleanup = service_worker_cleanup,
         .readiness = service_readiness,
-        .authorize = app.verifier ? service_authorize : NULL,
+        .authorize = app.verifier && !def->open_access ? service_authorize : NULL,
         .openapi = service_api_document,
         .static_root = def->static_root,
     };

@@ -25,6 +25,7 @@
 #ifndef WEBTOON_SERVICE_H
 #define WEBTOON_SERVICE_H
 
+#include "core/auth/verify.h"
 #include "core/config/config.h"
 #include "core/http/http.h"
 #include "core/inbox/inbox.h"
@@ -82,6 +83,14 @@ struct service_ctx {
 
 /* The store of the request's thread. */
 struct store *service_store(struct http_req *req);
+
+/* For a service with open_access (it authenticates callers itself): checks
+ * the bearer token <token> like every other service's routes do, filling
+ * <id>, or answers why not in <why>. A key the process has not read yet
+ * asks for a fresh read and is refused this time. */
+enum auth_verdict service_verify_token(struct http_req *req, const char *token,
+                                       struct auth_identity *id /* OUT */, char *why,
+                                       size_t whylen);
 
 /*
  * For handlers run through service_command or service_read: <req> names an

@@ -544,117 +544,36 @@ static int auth_handle_signup_post(struct http_req *req)
 
 /* --- userinfo ---------------------------------------------------------------------- */
 
-/* The public key <kid> of this issuer's JWKS as a cjose key, or NULL. */
-static cjose_jwk_t *auth_public_key(const struct auth_ctx *ax, const char *kid)
-{
-    char *text = NULL;
-    if (auth_keys_read_jwks(ax->dir, &text) != RC_OK)
-        return NULL;
-    json_t *doc = NULL, *k;
-    char detail[64];
-    cjose_jwk_t *jwk = NULL;
-    size_t i;
-    if (jx_parse(text, strlen(text), true, &doc, detail, sizeof detail) == RC_OK) {
-        json_array_foreach(json_object_get(doc, "keys"), i, k)
-        {
-            const char *id = json_string_value(json_object_get(k, "kid"));
-            if (!id || strcmp(id, kid) != 0)
-                continue;
-            char *one = json_dumps(k, JSON_COMPACT);
-            cjose_err cerr;
-            jwk = one ? cjose_jwk_import(one, strlen(one), &cerr) : NULL;
-            mem_free(one);
-            break;
-        }
-    }
-    json_decref(doc);
-    mem_free(text);
-    return jwk;
-}
-
-/* Verifies access token <token> of this issuer: signature (ES256, a kid
- * of the JWKS), iss, aud, exp, nbf, typ. RC_OK with its claims (new) in
- * <out>; else RC_INVALID with the reason in <why>. */
-static int auth_verify_access(const struct auth_ctx *ax, const char *token, json_t **out,
-                              const char **why)
-{
-    *out = NULL;
-    cjose_err cerr;
-    cjose_jws_t *jws = cjose_jws_import(token, strlen(token), &cerr);
-    cjose_jwk_t *jwk = NULL;
-    json_t *claims = NULL;
-    int rc = RC_INVALID;
-    *why = "the token is not a signed JWT";
-    if (!jws)
-        goto out;
-    cjose_header_t *hdr = cjose_jws_get_protected(jws);
-    const char *alg = hdr ? cjose_header_get(hdr, CJOSE_HDR_ALG, &cerr) : NULL;
-    const char *kid = hdr ? cjose_header_get(hdr, CJOSE_HDR_KID, &cerr) : NULL;
-    *why = "the token is not signed with a key of this issuer";
-    if (!alg || strcmp(alg, "ES256") != 0 || !kid || !(jwk = auth_public_key(ax, kid)) ||
-        !cjose_jws_verify(jws, jwk, &cerr))
-        goto out;
-    uint8_t *plain = NULL;
-    size_t plen = 0;
-    char detail[64];
-    *why = "the token's claims do not parse";
-    if (!cjose_jws_get_plaintext(jws, &plain, &plen, &cerr) ||
-        jx_parse((const char *)plain, plen, true, &claims, detail, sizeof detail) != RC_OK)
-        goto out;
-    const char *iss = json_string_value(json_object_get(claims, "iss"));
-    const char *typ = json_string_value(json_object_get(claims, "typ"));
-    const char *audience = config_str(ax->cfg, CONFIG_AUTH_AUDIENCE);
-    json_t *aud = json_object_get(claims, "aud"), *a;
-    bool aud_ok = json_is_string(aud) && !strcmp(json_string_value(aud), audience);
-    size_t i;
-    json_array_foreach(aud, i, a) aud_ok |=
-        json_is_string(a) && !strcmp(json_string_value(a), audience);
-    json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
-    int64_t now = (int64_t)time(NULL);
-    if (!iss || strcmp(iss, ax->issuer) != 0)
-        *why = "the token is from another issuer";
-    else if (!aud_ok)
-        *why = "the token is not for this API (aud)";
-    else if (!json_is_integer(exp) || json_integer_value(exp) + AUTH_CLOCK_SKEW_S < now)
-        *why = "the token has expired";
-    else if (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) - AUTH_CLOCK_SKEW_S > now))
-        *why = "the token is not valid yet";
-    else if (typ && strcmp(typ, "Bearer") != 0)
-        *why = "this is not an access token";
-    else if (!json_is_string(json_object_get(claims, "sub")))
-        *why = "the token names no subject";
-    else {
-        rc = RC_OK;
-        *out = claims;
-        claims = NULL;
-    }
-out:
-    json_decref(claims);
-    cjose_jwk_release(jwk);
-    cjose_jws_release(jws);
-    return rc;
-}
-
 static int auth_handle_userinfo_get(struct http_req *req)
 {
-    struct auth_ctx *ax = auth_ctx_of(req);
     auth_cors(req);
     const char *header = http_req_header(req, "Authorization");
-    const char *why = "send the access token as Authorization: Bearer <token>";
-    json_t *claims = NULL;
+    char why[256] = "send the access token as Authorization: Bearer <token>";
+    struct auth_identity id;
+    /* The same check as every service's (core/auth/verify.c), with this
+     * issuer's own keys. */
     if (header && !strncasecmp(header, "Bearer ", 7) &&
-        auth_verify_access(ax, header + 7 + strspn(header + 7, " "), &claims, &why) == RC_OK) {
-        json_t *body = json_pack(
-            "{s:O, s:O*, s:O*, s:O*}", "sub", json_object_get(claims, "sub"), "preferred_username",
-            json_object_get(claims, "preferred_username"), "realm_access",
-            json_object_get(claims, "realm_access"), "azp", json_object_get(claims, "azp"));
-        json_decref(claims);
+        service_verify_token(req, header + 7 + strspn(header + 7, " "), &id, why, sizeof why) ==
+            AUTH_VALID) {
+        json_t *roles = json_array();
+        if (roles && id.reader)
+            json_array_append_new(roles, json_string("reader"));
+        if (roles && id.admin)
+            json_array_append_new(roles, json_string("admin"));
+        json_t *body = roles ? json_pack("{s:s, s:s, s:{s:o}}", "sub", id.sub, "preferred_username",
+                                         id.user, "realm_access", "roles", roles)
+                             : NULL;
+        if (body && *id.azp)
+            json_object_set_new(body, "azp", json_string(id.azp));
         if (!body)
             return RC_NOMEM;
         http_reply_header(req, "Cache-Control", "no-store");
         return http_reply_json(req, 200, body, NULL);
     }
-    char challenge[256];
+    for (char *c = why; *c; c++) /* a quoted-string of plain text */
+        if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
+            *c = '?';
+    char challenge[400];
     snprintf(challenge, sizeof challenge,
              "Bearer realm=\"webtoon\", error=\"invalid_token\", error_description=\"%s\"", why);
     http_reply_header(req, "WWW-Authenticate", header ? challenge : "Bearer realm=\"webtoon\"");
