@@ -196,10 +196,14 @@ class System:
         wait_until(healthy, timeout, what=f"{service} /healthz")
 
     def start_all(self, *args, **env):
-        """`webtoon up` (services, web server, gateway), every one healthy."""
+        """`webtoon up` (the built-in issuer unless another is configured,
+        services, web server, gateway), every one healthy. `up` gives each
+        child 15 s to start, and the gateway starts once all the others
+        answer: the waits here allow as much."""
         up = self.start_up(*args, **env)
-        for s in SERVICES + ["web", "gateway"]:
-            self.wait_healthy(s, up)
+        issuer = [] if self.env(**env).get("WEBTOON_AUTH_ISSUER") else ["auth"]
+        for s in issuer + SERVICES + ["web", "gateway"]:
+            self.wait_healthy(s, up, timeout=20)
         return up
 
     def settled(self):

@@ -41,6 +41,7 @@ struct auth_verifier {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool want_refresh, stopping;
+    bool failing;                 /* the last fetch failed (key thread only) */
     _Atomic uint64_t generation;  /* one more after every fetch attempt */
     _Atomic uint64_t key_version; /* one more whenever the key set changed */
 };
@@ -111,9 +112,15 @@ static void auth_fetch_once(struct auth_verifier *v)
     char err[512];
     int rc = auth_jwks_fetch(v->cfg, &jwks, err, sizeof err);
     if (rc != RC_OK) {
-        log_warn("cannot read the issuer's keys: %s", err);
+        if (!v->failing) /* said once, not at every retry */
+            log_warn("cannot read the issuer's keys: %s (%s)", err,
+                     v->loaded ? "keeping those read before" : "tokens get 503 until it can");
+        v->failing = true;
         return;
     }
+    if (v->failing)
+        log_info("the issuer's keys can be read again");
+    v->failing = false;
     struct auth_key *keys;
     size_t n = auth_keys_parse(jwks, &keys);
     json_decref(jwks);
