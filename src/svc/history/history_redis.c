@@ -13,7 +13,8 @@
  *   users            sorted set of user ids (score 0: ordered by id)
  *   user:<id>        hash: status, myPoint, updatedAt, offset
  *   timeline:<id>    sorted set of the user's entry ids (score = entry id)
- *   entry:<n>        hash: one timeline entry (and the offset of its last event)
+ *   entry:<n>        hash: one timeline entry (and the offset of its last event);
+ *                    its status, reason and actor are those of that event
  *   ref:<kind>:<ref> the entry id of a payment or purchase
  *   ref:event:<id>   the entry id of an entry made by one event (a read)
  *   seq              the last entry id
@@ -76,6 +77,8 @@ static const char history_redis_apply_script[] =
     "end\n"
     "if ARGV[10] ~= '' then redis.call('HSET', entry, 'reason', ARGV[10])\n"
     "else redis.call('HDEL', entry, 'reason') end\n"
+    "if ARGV[15] ~= '' then redis.call('HSET', entry, 'actor', ARGV[15])\n"
+    "else redis.call('HDEL', entry, 'actor') end\n"
     "if ARGV[7] ~= '' then redis.call('HSETNX', entry, 'webtoonId', ARGV[7]) end\n"
     "if ARGV[8] ~= '' then redis.call('HSETNX', entry, 'point', ARGV[8]) end\n"
     "if ARGV[9] ~= '' then redis.call('HSETNX', entry, 'price', ARGV[9]) end\n"
@@ -269,6 +272,7 @@ static int history_redis_apply(struct service_ctx *ctx, struct store *st,
         f->ref ? f->ref : "",
         k_entry,
         offset,
+        f->actor ? f->actor : "",
     };
     redisReply *reply = history_redis_cmd(r, (int)ARRAY_LEN(argv), argv);
     if (!reply)
@@ -387,7 +391,7 @@ static json_t *history_redis_entry(const redisReply *h)
         "{s:I, s:s, s:s, s:I, s:I}", "entryId", history_redis_int(h, "entryId"), "kind",
         history_redis_field(h, "kind"), "status", history_redis_field(h, "status"), "occurredAt",
         history_redis_int(h, "occurredAt"), "updatedAt", history_redis_int(h, "updatedAt"));
-    static const char *const texts[] = {"refId", "webtoonId", "reason"};
+    static const char *const texts[] = {"refId", "webtoonId", "reason", "actor"};
     static const char *const ints[] = {"point", "price"};
     for (size_t i = 0; o && i < ARRAY_LEN(texts); i++)
         if (history_redis_field(h, texts[i]))
