@@ -385,20 +385,26 @@ static int history_redis_summaries(struct service_ctx *ctx, const char *user,
     return *out ? RC_OK : RC_NOMEM;
 }
 
+/* One timeline entry from its hash, its members in the store view's order
+ * (history_entry_item), so both views answer alike, member order included. */
 static json_t *history_redis_entry(const redisReply *h)
 {
     json_t *o = json_pack(
         "{s:I, s:s, s:s, s:I, s:I}", "entryId", history_redis_int(h, "entryId"), "kind",
         history_redis_field(h, "kind"), "status", history_redis_field(h, "status"), "occurredAt",
         history_redis_int(h, "occurredAt"), "updatedAt", history_redis_int(h, "updatedAt"));
-    static const char *const texts[] = {"refId", "webtoonId", "reason", "actor"};
-    static const char *const ints[] = {"point", "price"};
-    for (size_t i = 0; o && i < ARRAY_LEN(texts); i++)
-        if (history_redis_field(h, texts[i]))
-            json_object_set_new(o, texts[i], json_string(history_redis_field(h, texts[i])));
-    for (size_t i = 0; o && i < ARRAY_LEN(ints); i++)
-        if (history_redis_field(h, ints[i]))
-            json_object_set_new(o, ints[i], json_integer(history_redis_int(h, ints[i])));
+    static const struct {
+        const char *name;
+        bool is_int;
+    } optional[] = {{"refId", false}, {"webtoonId", false}, {"point", true},
+                    {"price", true},  {"reason", false},    {"actor", false}};
+    for (size_t i = 0; o && i < ARRAY_LEN(optional); i++) {
+        const char *name = optional[i].name;
+        if (history_redis_field(h, name))
+            json_object_set_new(o, name,
+                                optional[i].is_int ? json_integer(history_redis_int(h, name))
+                                                   : json_string(history_redis_field(h, name)));
+    }
     return o;
 }
 
