@@ -325,6 +325,28 @@ def test_every_service_serves_the_openapi_document(system):
 # --- the history view -------------------------------------------------------------------------
 
 
+def test_the_timeline_says_who_did_what(api):
+    """Each timeline entry names, as `actor`, the user whose command started
+    the event that last changed it: the charge, and the purchase through
+    every step of its saga (the pointer's and the webtoon service's
+    reactions carry the buyer's name on)."""
+    api.upload("who-1", 30)  # by an admin: a catalog event, in nobody's timeline
+    api.join("noa")
+    payment = api.charge("noa", 100).json()["paymentId"]
+    api.wait_for("/pointers/noa", lambda p: p["point"] == 100, what="noa funded")
+    purchase = api.final_purchase(api.buy("noa", "who-1").json()["purchaseId"])
+    assert purchase["status"] == "approved"
+    timeline = api.wait_for("/histories/noa/timeline",
+                            lambda t: any(e.get("refId") == purchase["purchaseId"] and e["status"] == "approved"
+                                          for e in t["_embedded"]["timeline"]),
+                            what="the approved purchase in the timeline")["_embedded"]["timeline"]
+    entries = {(e["kind"], e.get("refId")): e for e in timeline}
+    assert entries[("payment", payment)]["status"] == "approved"
+    assert entries[("payment", payment)]["actor"] == "noa"
+    assert entries[("purchase", purchase["purchaseId"])]["actor"] == "noa"
+    assert [(e["kind"], e["actor"]) for e in timeline] == [("purchase", "noa"), ("payment", "noa"), ("account", "noa")]
+
+
 def test_history_rebuild_gives_the_same_view(api, system):
     api.upload("hb-1", 100)
     funded(api, "lee", 500)
@@ -336,6 +358,7 @@ def test_history_rebuild_gives_the_same_view(api, system):
     summaries = api.collect("/histories")
     before = invariants.history_timelines(api, ["lee", "mia"])
     assert len(before["lee"]) >= 3
+    assert all(e.get("actor") == user for user, t in before.items() for e in t), before  # who did what
 
     r = system.run("history", "rebuild")
     assert r.returncode == 1 and "stop it first" in r.stderr

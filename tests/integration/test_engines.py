@@ -160,8 +160,9 @@ def test_postgres_restart_fails_cleanly_and_recovers(system):
 
 def test_three_history_replicas_share_one_view(system):
     """Three history processes in one consumer group split the topic's
-    partitions between them and build one view in Redis; when one is
-    SIGKILLed, its partitions go to the other two and no event is lost."""
+    partitions between them and build one view in Redis (summaries and
+    timelines, each entry naming its actor); when one is SIGKILLed, its
+    partitions go to the other two and no event is lost."""
     from harness import Process, free_ports
     for s in ("pointer", "payment", "webtoon", "purchase"):
         system.start(s)
@@ -177,6 +178,28 @@ def test_three_history_replicas_share_one_view(system):
     users, webtoons = seed(api, n_users=18)
     rng = random.Random(5)
 
+    admin = system.auth("operator", admin=True)  # every user's history
+
+    def view(port):
+        """What one replica serves: every summary, and every user's timeline."""
+        def collect(path):
+            items, page = [], 0
+            while True:
+                r = requests.get(f"http://127.0.0.1:{port}{path}?page={page}&size=100", headers=admin, timeout=5)
+                assert r.status_code == 200, f"{path}: {r.status_code} {r.text}"
+                body = r.json()
+                items += next(iter(body["_embedded"].values()))
+                page += 1
+                if page >= body["page"]["totalPages"]:
+                    return items
+        return collect("/histories"), {u: collect(f"/histories/{u}/timeline") for u in users}
+
+    def by_their_users(timelines):
+        """Every entry names its user as actor: each came from the user's own
+        command or a saga step it started (no deadline passes here)."""
+        return all(e.get("actor") == u for u, t in timelines.items() for e in t) and \
+            sum(map(len, timelines.values())) >= len(users)
+
     def applied(port):
         text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
@@ -191,15 +214,15 @@ def test_three_history_replicas_share_one_view(system):
         if all(applied(port) > 0 for port in ports):
             break
         assert time.monotonic() < deadline, "not every replica got a share of the partitions"
-    admin = system.auth("operator", admin=True)  # every user's history
-    views = [requests.get(f"http://127.0.0.1:{port}/histories?size=100", headers=admin, timeout=5).json()
-             for port in ports]
+    views = [view(port) for port in ports]
     assert views[0] == views[1] == views[2]
+    assert len(views[0][0]) == len(users) and by_their_users(views[0][1]), views[0][1]
 
     replicas[0].kill()
     system.ports["history"] = ports[1]
     mixed_workload(api, users, webtoons, 300, rng)
     system.settle(timeout=120)
     invariants.check(system, api)
-    assert (requests.get(f"http://127.0.0.1:{ports[1]}/histories?size=100", headers=admin, timeout=5).json() ==
-            requests.get(f"http://127.0.0.1:{ports[2]}/histories?size=100", headers=admin, timeout=5).json())
+    views = [view(port) for port in ports[1:]]
+    assert views[0] == views[1]
+    assert by_their_users(views[0][1]), views[0][1]

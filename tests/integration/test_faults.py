@@ -274,6 +274,7 @@ def test_a_purchase_whose_webtoon_service_is_down_past_its_deadline_ends_rejecte
     assert api.post("/webtoons/saga/open", {"userId": "saga"}).status_code == 403
     entry = [e for e in api.collect("/histories/saga/timeline") if e.get("refId") == pid][0]
     assert entry["status"] == "rejected" and "not confirmed in time" in entry["reason"]
+    assert "actor" not in entry  # the sweeper decided it: nobody did
     invariants.check(system, api)
 
 

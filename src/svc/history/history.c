@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "core/auth/verify.h"
 #include "core/base/rc.h"
 #include "core/json/jx.h"
 #include "svc/history/history.h"
@@ -42,6 +43,18 @@ const struct history_change *history_change_for(const char *event_type)
     return NULL;
 }
 
+/* The actor of the event in <payload> (borrowed from it), or NULL. Read
+ * as leniently as the inbox passes it on: an actor that cannot be a user
+ * name (not a string, empty, longer than a token's user name, holding a
+ * NUL) is unknown, never a reason to leave the event out of the view. */
+static const char *history_actor(const json_t *payload)
+{
+    const json_t *v = json_object_get(payload, "actor");
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    return s && len > 0 && len <= AUTH_USER_MAX && !memchr(s, '\0', len) ? s : NULL;
+}
+
 int history_read_fields(const struct history_change *c, const json_t *payload,
                         struct history_fields *f)
 {
@@ -51,6 +64,7 @@ int history_read_fields(const struct history_change *c, const json_t *payload,
     f->ref = c->ref_field ? jx_str(&r, c->ref_field, JX_REQUIRED, 64) : NULL;
     f->webtoon = jx_str(&r, "webtoonId", JX_OPTIONAL, DOMAIN_ID_MAX);
     f->reason = jx_str(&r, "reason", JX_OPTIONAL, 200);
+    f->actor = history_actor(payload);
     f->has_point = jx_has(&r, "point");
     f->point = jx_int(&r, "point", JX_OPTIONAL, 0, INT64_MAX);
     f->has_price = jx_has(&r, "price");

@@ -43,11 +43,14 @@ struct history_fields {
     const char *ref;     /* the entry's payment or purchase id, or NULL */
     const char *webtoon; /* or NULL */
     const char *reason;  /* or NULL */
+    const char *actor;   /* the user whose command led to the event, or NULL:
+                          * unknown (older events) or nobody (a sweeper) */
     bool has_point, has_price, has_balance;
     int64_t point, price, balance;
 };
 
-/* Reads what <c> needs from <payload>; RC_BAD_EVENT when it is unusable. */
+/* Reads what <c> needs from <payload>; RC_BAD_EVENT when it is unusable.
+ * The strings in <f> are borrowed from <payload>. */
 int history_read_fields(const struct history_change *c, const json_t *payload,
                         struct history_fields *f /* OUT */);
 

@@ -13,7 +13,8 @@
  *   users            sorted set of user ids (score 0: ordered by id)
  *   user:<id>        hash: status, myPoint, updatedAt, offset
  *   timeline:<id>    sorted set of the user's entry ids (score = entry id)
- *   entry:<n>        hash: one timeline entry (and the offset of its last event)
+ *   entry:<n>        hash: one timeline entry (and the offset of its last event);
+ *                    its status, reason and actor are those of that event
  *   ref:<kind>:<ref> the entry id of a payment or purchase
  *   ref:event:<id>   the entry id of an entry made by one event (a read)
  *   seq              the last entry id
@@ -76,6 +77,8 @@ static const char history_redis_apply_script[] =
     "end\n"
     "if ARGV[10] ~= '' then redis.call('HSET', entry, 'reason', ARGV[10])\n"
     "else redis.call('HDEL', entry, 'reason') end\n"
+    "if ARGV[15] ~= '' then redis.call('HSET', entry, 'actor', ARGV[15])\n"
+    "else redis.call('HDEL', entry, 'actor') end\n"
     "if ARGV[7] ~= '' then redis.call('HSETNX', entry, 'webtoonId', ARGV[7]) end\n"
     "if ARGV[8] ~= '' then redis.call('HSETNX', entry, 'point', ARGV[8]) end\n"
     "if ARGV[9] ~= '' then redis.call('HSETNX', entry, 'price', ARGV[9]) end\n"
@@ -269,6 +272,7 @@ static int history_redis_apply(struct service_ctx *ctx, struct store *st,
         f->ref ? f->ref : "",
         k_entry,
         offset,
+        f->actor ? f->actor : "",
     };
     redisReply *reply = history_redis_cmd(r, (int)ARRAY_LEN(argv), argv);
     if (!reply)
@@ -381,20 +385,26 @@ static int history_redis_summaries(struct service_ctx *ctx, const char *user,
     return *out ? RC_OK : RC_NOMEM;
 }
 
+/* One timeline entry from its hash, its members in the store view's order
+ * (history_entry_item), so both views answer alike, member order included. */
 static json_t *history_redis_entry(const redisReply *h)
 {
     json_t *o = json_pack(
         "{s:I, s:s, s:s, s:I, s:I}", "entryId", history_redis_int(h, "entryId"), "kind",
         history_redis_field(h, "kind"), "status", history_redis_field(h, "status"), "occurredAt",
         history_redis_int(h, "occurredAt"), "updatedAt", history_redis_int(h, "updatedAt"));
-    static const char *const texts[] = {"refId", "webtoonId", "reason"};
-    static const char *const ints[] = {"point", "price"};
-    for (size_t i = 0; o && i < ARRAY_LEN(texts); i++)
-        if (history_redis_field(h, texts[i]))
-            json_object_set_new(o, texts[i], json_string(history_redis_field(h, texts[i])));
-    for (size_t i = 0; o && i < ARRAY_LEN(ints); i++)
-        if (history_redis_field(h, ints[i]))
-            json_object_set_new(o, ints[i], json_integer(history_redis_int(h, ints[i])));
+    static const struct {
+        const char *name;
+        bool is_int;
+    } optional[] = {{"refId", false}, {"webtoonId", false}, {"point", true},
+                    {"price", true},  {"reason", false},    {"actor", false}};
+    for (size_t i = 0; o && i < ARRAY_LEN(optional); i++) {
+        const char *name = optional[i].name;
+        if (history_redis_field(h, name))
+            json_object_set_new(o, name,
+                                optional[i].is_int ? json_integer(history_redis_int(h, name))
+                                                   : json_string(history_redis_field(h, name)));
+    }
     return o;
 }
 

@@ -35,6 +35,9 @@ static const struct store_migration history_schema[] = {
         "ALTER TABLE timeline ADD COLUMN source_event TEXT;"
         "CREATE UNIQUE INDEX timeline_source ON timeline (source_event)"
         " WHERE source_event IS NOT NULL;"},
+    /* Who did it: the actor of the event that last changed the entry (NULL:
+     * unknown, as for events from before actors, or nobody). */
+    {3, "ALTER TABLE timeline ADD COLUMN actor TEXT;"},
 };
 
 const struct service_schema history_schemas[] = {
@@ -77,22 +80,26 @@ static int history_update_timeline(struct store *st, const struct history_change
         STORE_TEXT_OR_NULL(f->reason),
         STORE_INT(ev->timestamp_ms),
         STORE_INT(ev->offset),
+        STORE_TEXT_OR_NULL(f->actor),
         STORE_TEXT(ev->id),
     };
     if (!f->ref) /* the entry its event made, once */
         return store_exec(st,
                           "INSERT INTO timeline (user_id, kind, ref_id, webtoon_id, point, price,"
-                          " status, reason, occurred_at, updated_at, event_offset, source_event)"
-                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)"
+                          " status, reason, occurred_at, updated_at, event_offset, actor,"
+                          " source_event)"
+                          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12)"
                           " ON CONFLICT (source_event) WHERE source_event IS NOT NULL DO NOTHING",
                           args, ARRAY_LEN(args), NULL, NULL, NULL);
-    /* A later event moves the entry on, unless it reached a final status. */
+    /* A later event moves the entry on, unless it reached a final status;
+     * its status, reason and actor are the latest event's. */
     return store_exec(st,
                       "INSERT INTO timeline (user_id, kind, ref_id, webtoon_id, point, price,"
-                      " status, reason, occurred_at, updated_at, event_offset)"
-                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)"
+                      " status, reason, occurred_at, updated_at, event_offset, actor)"
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)"
                       " ON CONFLICT (kind, ref_id) WHERE ref_id IS NOT NULL DO UPDATE SET"
                       " status = excluded.status, reason = excluded.reason,"
+                      " actor = excluded.actor,"
                       " webtoon_id = COALESCE(timeline.webtoon_id, excluded.webtoon_id),"
                       " point = COALESCE(timeline.point, excluded.point),"
                       " price = COALESCE(timeline.price, excluded.price),"
@@ -129,7 +136,8 @@ static int history_store_clear(struct service_ctx *ctx)
 
 #define HISTORY_SUMMARY_COLUMNS "user_id, status, my_point"
 #define HISTORY_ENTRY_COLUMNS                                                                      \
-    "entry_id, kind, ref_id, webtoon_id, point, price, status, reason, occurred_at, updated_at"
+    "entry_id, kind, ref_id, webtoon_id, point, price, status, reason, occurred_at, updated_at,"   \
+    " actor"
 
 static json_t *history_summary_item(const struct store_row *row)
 {
@@ -155,6 +163,8 @@ static json_t *history_entry_item(const struct store_row *row)
         json_object_set_new(o, "price", json_integer(row->cols[5].i));
     if (row->cols[7].type == STORE_T_TEXT)
         json_object_set_new(o, "reason", json_string(row->cols[7].s));
+    if (row->cols[10].type == STORE_T_TEXT)
+        json_object_set_new(o, "actor", json_string(row->cols[10].s));
     return o;
 }
 
