@@ -28,6 +28,7 @@
 
 #include "app/app.h"
 #include "app/http_client.h"
+#include "core/auth/jwks.h"
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/log/log.h"
@@ -267,6 +268,16 @@ static void up_print_banner(const struct up *up)
     fprintf(stderr, "\nwebtoon is up (data in %s)\n\n  open http://localhost:%lld\n\n",
             config_str(up->cfg, CONFIG_DATA_DIR),
             (long long)config_int(up->cfg, CONFIG_GATEWAY_PORT));
+    char issuer[1100];
+    auth_issuer_url(up->cfg, issuer, sizeof issuer);
+    if (auth_issuer_is_builtin(up->cfg))
+        fprintf(stderr,
+                "  sign in at %s: readers sign up there; the first admin is `admin`, with\n"
+                "  the password in %s/auth/admin-password. Tokens for scripts:\n"
+                "  webtoon token <user> [--admin]\n\n",
+                issuer, config_str(up->cfg, CONFIG_DATA_DIR));
+    else
+        fprintf(stderr, "  sign in at %s\n\n", issuer);
     for (size_t i = 0; i < up->n; i++) {
         const struct up_child *c = &up->children[i];
         fprintf(stderr, "  %-9s http://localhost:%d%s\n", c->module->name, c->port,
