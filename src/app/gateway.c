@@ -319,18 +319,21 @@ static void gateway_key_rules(const struct config *cfg, const struct gateway_key
     }
     char dir[PATH_MAX];
     gateway_jwks_dir(cfg, dir, sizeof dir);
-    fputs("    acl jwt_kid_known var(txn.jwt_kid) -m str", out);
+    /* "--" ends the ACL's flags: a kid may start with '-' (a base64url
+     * thumbprint does, one time in 64). */
+    fputs("    acl jwt_kid_known var(txn.jwt_kid) -m str --", out);
     for (size_t i = 0; i < keys->n; i++)
         fprintf(out, " %s", keys->key[i].kid);
     fputc('\n', out);
     for (size_t i = 0; i < keys->n; i++) {
         const struct gateway_key *k = &keys->key[i];
         const char *alg = auth_jwk_alg_name(k->alg);
-        fprintf(out,
-                "    http-request set-var(txn.jwt_ok) var(txn.jwt),jwt_verify(%s,%s/%s) if { "
-                "var(txn.jwt_kid) -m str %s } { var(txn.jwt_alg) -m str %s } !{ var(txn.jwt_ok) -m "
-                "int 1 }\n",
-                alg, dir, k->file, k->kid, alg);
+        fprintf(
+            out,
+            "    http-request set-var(txn.jwt_ok) var(txn.jwt),jwt_verify(%s,%s/%s) if { "
+            "var(txn.jwt_kid) -m str -- %s } { var(txn.jwt_alg) -m str %s } !{ var(txn.jwt_ok) -m "
+            "int 1 }\n",
+            alg, dir, k->file, k->kid, alg);
     }
 }
 
