@@ -16,7 +16,7 @@ packages="
   libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev
   libcjose-dev libsodium-dev libcurl4-openssl-dev
   librdkafka-dev libpq-dev libhiredis-dev libcmocka-dev
-  python3 python3-pytest python3-requests python3-jsonschema python3-venv python3-jwt
+  python3 python3-pytest python3-requests python3-jsonschema python3-venv python3-jwt python3-cryptography
   kcat python3-psycopg2 postgresql redis-server redis-tools default-jre-headless maven unzip
   chromium
 "
