@@ -230,7 +230,7 @@ start() {
   # setsid: the server outlives this script and the test run's process
   # group; kc.sh leads a process group of its own (kc.sh and its java).
   # --cache=local: one node. Without it Keycloak 26.7 forms a cluster and
-  # opens JGroups ports off loopback (192.0.2.2:7800, *:57800).
+  # opens JGroups ports on a non-loopback address and on all addresses.
   # shellcheck disable=SC2016
   setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$pidfile" \
     "$data/home/bin/kc.sh" start --optimized \
