@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/auth/issuer.h"
 #include "core/auth/jwks.h"
 #include "core/base/rc.h"
 
@@ -21,11 +22,6 @@ void auth_issuer_url(const struct config *cfg, char *url, size_t len)
         snprintf(url, len, "http://127.0.0.1:%lld", (long long)config_int(cfg, CONFIG_AUTH_PORT));
     else
         snprintf(url, len, "%s", config_str(cfg, CONFIG_AUTH_ISSUER));
-}
-
-void auth_builtin_path(const struct config *cfg, const char *name, char *path, size_t len)
-{
-    snprintf(path, len, "%s/auth/%s", config_str(cfg, CONFIG_DATA_DIR), name);
 }
 
 struct jwks_body {
@@ -96,9 +92,12 @@ int auth_jwks_fetch(const struct config *cfg, json_t **out, char *err, size_t er
     if (configured[0]) {
         snprintf(url, sizeof url, "%s", configured);
     } else if (auth_issuer_is_builtin(cfg)) {
-        char path[1536];
-        auth_builtin_path(cfg, "jwks.json", path, sizeof path);
-        snprintf(url, sizeof url, "file://%s", path);
+        char dir[1536];
+        if (auth_issuer_dir(cfg, dir, sizeof dir) != RC_OK) {
+            snprintf(err, errlen, "the data directory's name is too long");
+            return RC_UNAVAILABLE;
+        }
+        snprintf(url, sizeof url, "file://%s/jwks.json", dir);
     } else {
         /* OpenID Connect Discovery 1.0, section 4. */
         char issuer[1024];

@@ -19,8 +19,6 @@ bool auth_issuer_is_builtin(const struct config *cfg);
 /* The issuer URL tokens must carry in `iss`: WEBTOON_AUTH_ISSUER, or
  * http://127.0.0.1:<AUTH_PORT> for the built-in issuer. */
 void auth_issuer_url(const struct config *cfg, char *url, size_t len);
-/* The built-in issuer's key file names under <DATA_DIR>/auth. */
-void auth_builtin_path(const struct config *cfg, const char *name, char *path, size_t len);
 
 /* Fetches the issuer's JWKS into <out> (a new reference, an object with a
  * "keys" array). RC_OK, or RC_UNAVAILABLE with a reason in <err>. Blocks

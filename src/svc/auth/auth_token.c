@@ -230,6 +230,18 @@ static enum auth_client auth_client_of(struct http_req *req, const struct auth_f
     return who;
 }
 
+/* Issues <is>'s tokens in the open transaction of <st>, commits and
+ * answers with them; rolls back when any of it fails. */
+static int auth_issue_committed(struct http_req *req, struct store *st, const struct auth_issue *is)
+{
+    json_t *body = NULL;
+    int rc = auth_issue_tokens(req, st, is, &body);
+    if (rc == RC_OK && (rc = store_commit(st)) == RC_OK)
+        return auth_reply_tokens(req, body);
+    json_decref(body);
+    store_rollback(st);
+    return rc;
+}
 /* --- grants --------------------------------------------------------------------------- */
 
 static int auth_grant_code(struct http_req *req, struct store *st, const struct auth_form *f,
@@ -291,13 +303,7 @@ static int auth_grant_code(struct http_req *req, struct store *st, const struct 
                             .nonce = g.nonce,
                             .sid = g.sid,
                             .family = family};
-    json_t *body = NULL;
-    if ((rc = auth_issue_tokens(req, st, &is, &body)) != RC_OK ||
-        (rc = store_commit(st)) != RC_OK) {
-        json_decref(body);
-        goto fail;
-    }
-    return auth_reply_tokens(req, body);
+    return auth_issue_committed(req, st, &is);
 fail:
     store_rollback(st);
     return rc;
@@ -361,13 +367,7 @@ static int auth_grant_refresh(struct http_req *req, struct store *st, const stru
                             .scope = scope ? granted : r.scope,
                             .sid = r.sid,
                             .family = r.family};
-    json_t *body = NULL;
-    if ((rc = auth_issue_tokens(req, st, &is, &body)) != RC_OK ||
-        (rc = store_commit(st)) != RC_OK) {
-        json_decref(body);
-        goto fail;
-    }
-    return auth_reply_tokens(req, body);
+    return auth_issue_committed(req, st, &is);
 fail:
     store_rollback(st);
     return rc;
