@@ -275,11 +275,12 @@ static void gateway_servers(const struct config *cfg, const char *backend, FILE 
     const struct app_module *m = app_module_find(backend);
     int base = m ? (int)config_int(cfg, m->port_setting) : 0;
     int replicas = (int)config_int(cfg, CONFIG_REPLICAS);
+    char host[256];
+    config_str_for(cfg, CONFIG_UPSTREAM_HOST, backend, host, sizeof host);
     for (int backup = 0; backup < 2; backup++)
         for (int r = 0; r < replicas; r++)
             fprintf(out, "    server %s-%d%s %s:%d %s\n", backend, r, backup ? "-fallback" : "",
-                    config_str(cfg, CONFIG_UPSTREAM_HOST), base + r * GATEWAY_REPLICA_PORT_STEP,
-                    backup ? "backup" : "check");
+                    host, base + r * GATEWAY_REPLICA_PORT_STEP, backup ? "backup" : "check");
 }
 
 /* How long until the keys are read again: the refresh interval, or sooner

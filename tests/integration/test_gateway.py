@@ -358,3 +358,14 @@ def test_rendered_configuration_is_valid_haproxy(system, tmp_path):
     cfg.write_text(r.stdout)
     check = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_each_backend_may_have_its_own_host(system):
+    """In Kubernetes every service is its own Service name: {service} in
+    WEBTOON_UPSTREAM_HOST becomes the backend's name."""
+    r = system.run("gateway", "config", WEBTOON_UPSTREAM_HOST="webtoon-{service}.shop")
+    assert r.returncode == 0, r.stderr
+    for backend in ("pointer", "payment", "history", "webtoon", "purchase", "web"):
+        port = system.ports[backend]
+        assert f"server {backend}-0 webtoon-{backend}.shop:{port} check" in r.stdout
+        assert f"server {backend}-0-fallback webtoon-{backend}.shop:{port} backup" in r.stdout

@@ -479,6 +479,23 @@ def test_webtoon_token(system, issuer):
     assert out.returncode == 2 and "external issuer" in out.stderr
 
 
+def test_builtin_url_names_the_issuer_where_it_is_reached(system, make_issuer):
+    """In a cluster the issuer is reached at its Service's name, not at
+    127.0.0.1: WEBTOON_AUTH_BUILTIN_URL is then its iss everywhere."""
+    public = "http://webtoon-auth.cluster.test:8089"
+    issuer = make_issuer(WEBTOON_AUTH_BUILTIN_URL=public)
+    d = requests.get(issuer.url("/.well-known/openid-configuration"), timeout=10).json()
+    assert d["issuer"] == public and d["jwks_uri"] == public + "/jwks"
+    out = system.run("token", "alice", WEBTOON_AUTH_BUILTIN_URL=public)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    with pytest.raises(jwt.InvalidIssuerError):
+        issuer.verify(token)  # it does not name the loopback address
+    key = jwt.PyJWK(issuer.jwks()["keys"][0]).key
+    claims = jwt.decode(token, key, algorithms=["ES256"], audience=AUDIENCE, issuer=public)
+    assert claims["sub"] == "alice"
+
+
 def test_key_rotation_keeps_old_tokens(system, issuer):
     before = issuer.cli_token(grant_type="client_credentials").json()["access_token"]
     old_kid = jwt.get_unverified_header(before)["kid"]

@@ -18,7 +18,10 @@ bool auth_issuer_is_builtin(const struct config *cfg)
 
 void auth_issuer_url(const struct config *cfg, char *url, size_t len)
 {
-    if (auth_issuer_is_builtin(cfg))
+    const char *builtin = config_str(cfg, CONFIG_AUTH_BUILTIN_URL);
+    if (auth_issuer_is_builtin(cfg) && builtin[0])
+        snprintf(url, len, "%s", builtin);
+    else if (auth_issuer_is_builtin(cfg))
         snprintf(url, len, "http://127.0.0.1:%lld", (long long)config_int(cfg, CONFIG_AUTH_PORT));
     else
         snprintf(url, len, "%s", config_str(cfg, CONFIG_AUTH_ISSUER));

@@ -16,8 +16,9 @@
 /* True when the built-in issuer (`webtoon serve auth`) is the issuer:
  * WEBTOON_AUTH_ISSUER is empty. */
 bool auth_issuer_is_builtin(const struct config *cfg);
-/* The issuer URL tokens must carry in `iss`: WEBTOON_AUTH_ISSUER, or
- * http://127.0.0.1:<AUTH_PORT> for the built-in issuer. */
+/* The issuer URL tokens must carry in `iss`: WEBTOON_AUTH_ISSUER, or for the
+ * built-in issuer WEBTOON_AUTH_BUILTIN_URL (http://127.0.0.1:<AUTH_PORT>
+ * when that is empty). */
 void auth_issuer_url(const struct config *cfg, char *url, size_t len);
 
 /* Fetches the issuer's JWKS into <out> (a new reference, an object with a

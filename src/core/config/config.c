@@ -144,3 +144,19 @@ void config_write_markdown(FILE *out)
                 e->desc);
     }
 }
+
+void config_str_for(const struct config *cfg, enum config_id id, const char *service, char *out,
+                    size_t len)
+{
+    static const char placeholder[] = "{service}";
+    size_t at = 0;
+    if (len)
+        out[0] = '\0';
+    for (const char *p = config_str(cfg, id); *p && at + 1 < len;) {
+        bool hit = !strncmp(p, placeholder, sizeof placeholder - 1);
+        int wrote =
+            snprintf(out + at, len - at, "%.*s", hit ? (int)strlen(service) : 1, hit ? service : p);
+        at += wrote > 0 ? (size_t)wrote : 0;
+        p += hit ? sizeof placeholder - 1 : 1;
+    }
+}

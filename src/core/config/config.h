@@ -36,7 +36,9 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(GATEWAY_PORT, CONFIG_INT, "8088", 1, 65535, "Port of the gateway, the single entry point")   \
     X(REPLICAS, CONFIG_INT, "1", 1, 16,                                                            \
       "Processes per service under `webtoon up` (replica r listens on port + 100 * r)")            \
-    X(UPSTREAM_HOST, CONFIG_STR, "127.0.0.1", 1, 253, "Where the gateway finds the services")      \
+    X(UPSTREAM_HOST, CONFIG_STR, "127.0.0.1", 1, 253,                                              \
+      "Where the gateway finds the services; {service} in it becomes the backend's name (e.g. "    \
+      "webtoon-{service} for Kubernetes Services)")                                                \
     X(GATEWAY_RATE_LIMIT, CONFIG_INT, "1000", 1, 10000000,                                         \
       "Requests one client (IP address) may send through the gateway per 10 seconds")              \
     X(HAPROXY, CONFIG_STR, "haproxy", 1, 1024, "The HAProxy executable the gateway runs")          \
@@ -111,7 +113,10 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "Port of the built-in OpenID Connect issuer (webtoon serve auth)")                           \
     X(AUTH_ISSUER, CONFIG_STR, "", 0, 1024,                                                        \
       "Issuer URL every token must carry (iss), e.g. a Keycloak realm; empty means the built-in "  \
-      "issuer at http://127.0.0.1:<AUTH_PORT>")                                                    \
+      "issuer at WEBTOON_AUTH_BUILTIN_URL")                                                        \
+    X(AUTH_BUILTIN_URL, CONFIG_STR, "", 0, 1024,                                                   \
+      "The built-in issuer's own URL, the iss of its tokens (in a cluster, its Service's URL); "   \
+      "empty means http://127.0.0.1:<AUTH_PORT>")                                                  \
     X(AUTH_JWKS_URL, CONFIG_STR, "", 0, 1024,                                                      \
       "Where the services and the gateway fetch the issuer's public keys (http: or file:); empty " \
       "means file:<DATA_DIR>/auth/jwks.json for the built-in issuer, else the issuer's discovery " \
@@ -165,6 +170,12 @@ void config_cleanup(struct config *cfg);
 const char *config_str(const struct config *cfg, enum config_id id);
 int64_t config_int(const struct config *cfg, enum config_id id);
 bool config_bool(const struct config *cfg, enum config_id id);
+
+/* Writes STR entry <id> into <out> (<len> bytes, truncated if longer) with
+ * every "{service}" replaced by <service>: one setting names something per
+ * service (webtoon_{service}, webtoon-{service}). */
+void config_str_for(const struct config *cfg, enum config_id id, const char *service, char *out,
+                    size_t len);
 
 /* Environment variable name of <id> ("WEBTOON_DATA_DIR"). */
 const char *config_name(enum config_id id);

@@ -27,20 +27,10 @@ void service_set_api_document(const char *json) { service_api_document = json; }
 
 void service_store_url(const struct config *cfg, const char *service, char *url, size_t len)
 {
-    const char *configured = config_str(cfg, CONFIG_STORE_URL);
-    if (*configured) {
-        /* "{service}" becomes the name: one URL template, one database
-         * per service (postgres://db:5432/webtoon_{service}). */
-        static const char placeholder[] = "{service}";
-        size_t at = 0;
-        url[0] = '\0';
-        for (const char *p = configured; *p && at < len;) {
-            bool hit = !strncmp(p, placeholder, sizeof placeholder - 1);
-            int wrote = snprintf(url + at, len - at, "%.*s", hit ? (int)strlen(service) : 1,
-                                 hit ? service : p);
-            at += wrote > 0 ? (size_t)wrote : 0;
-            p += hit ? sizeof placeholder - 1 : 1;
-        }
+    if (*config_str(cfg, CONFIG_STORE_URL)) {
+        /* One URL template, one database per service
+         * (postgres://db:5432/webtoon_{service}). */
+        config_str_for(cfg, CONFIG_STORE_URL, service, url, len);
     } else
         snprintf(url, len, "sqlite:%s/%s.db", config_str(cfg, CONFIG_DATA_DIR), service);
 }

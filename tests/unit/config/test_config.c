@@ -245,6 +245,29 @@ static void test_failure_after_strings(void **state)
     config_cleanup(&cfg); /* harmless after a failed load */
 }
 
+static void test_str_for_service(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char out[64];
+    load_ok(&cfg, CONFIG_STORE_URL, "postgres://db:5432/webtoon_{service}?app={service}");
+    config_str_for(&cfg, CONFIG_STORE_URL, "pointer", out, sizeof out);
+    assert_string_equal(out, "postgres://db:5432/webtoon_pointer?app=pointer");
+    char small[16];
+    config_str_for(&cfg, CONFIG_STORE_URL, "pointer", small, sizeof small);
+    assert_string_equal(small, "postgres://db:5"); /* truncated, still terminated */
+    config_cleanup(&cfg);
+    load_ok(&cfg, CONFIG_UPSTREAM_HOST, "{service");
+    config_str_for(&cfg, CONFIG_UPSTREAM_HOST, "web", out, sizeof out);
+    assert_string_equal(out, "{service"); /* not the placeholder: kept as it is */
+    config_cleanup(&cfg);
+    clear_env(NULL);
+    assert_int_equal(config_load(&cfg, out, sizeof out), RC_OK);
+    config_str_for(&cfg, CONFIG_UPSTREAM_HOST, "web", out, sizeof out);
+    assert_string_equal(out, "127.0.0.1");
+    config_cleanup(&cfg);
+}
+
 static void test_markdown_lists_every_variable(void **state)
 {
     (void)state;
@@ -304,6 +327,7 @@ int main(void)
         cmocka_unit_test_setup(test_string_length, clear_env),
         cmocka_unit_test_setup(test_empty_means_default, clear_env),
         cmocka_unit_test_setup(test_failure_after_strings, clear_env),
+        cmocka_unit_test_setup(test_str_for_service, clear_env),
         cmocka_unit_test_setup(test_markdown_lists_every_variable, clear_env),
         cmocka_unit_test_setup(test_oom, clear_env),
     };
