@@ -154,12 +154,12 @@ static bool gateway_keys_equal(const struct gateway_keys *a, const struct gatewa
 }
 
 /* Notes that member <index> (kid <kid>, may be NULL) is skipped because of
- * <why>. */
+ * <why> (its first 120 bytes: the note fits GATEWAY_REASON_MAX). */
 static void gateway_skip(struct gateway_keys *keys, size_t index, const char *kid, const char *why)
 {
     if (keys->skipped < GATEWAY_MAX_KEYS)
-        snprintf(keys->skip[keys->skipped++], GATEWAY_REASON_MAX, "key %zu (kid %.40s): %s", index,
-                 kid ? kid : "none", why);
+        snprintf(keys->skip[keys->skipped++], GATEWAY_REASON_MAX, "key %zu (kid %.40s): %.120s",
+                 index, kid ? kid : "none", why);
 }
 
 /* Adds <jwk> (member <index> of the key set) to <keys> and writes its PEM
@@ -201,8 +201,8 @@ static int gateway_add_key(struct gateway_keys *keys, const char *dir, const jso
         if (!gateway_key_cmp(&keys->key[i], k) && keys->key[i].alg == k->alg)
             return RC_OK; /* the same key twice */
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, k->file);
-    if (access(path, R_OK) != 0 && gateway_write_file(path, pem, strlen(pem)) != RC_OK)
+    if (snprintf(path, sizeof path, "%s/%s", dir, k->file) >= (int)sizeof path ||
+        (access(path, R_OK) != 0 && gateway_write_file(path, pem, strlen(pem)) != RC_OK))
         return RC_IO;
     keys->n++;
     return RC_OK;

@@ -108,7 +108,10 @@ static int auth_first_admin(const struct config *cfg, const char *dir)
     }
     char password[AUTH_TOKEN_LEN], hash[160], path[PATH_MAX];
     bool created = false;
-    snprintf(path, sizeof path, "%s/admin-password", dir);
+    if (snprintf(path, sizeof path, "%s/admin-password", dir) >= (int)sizeof path) {
+        store_close(st);
+        return RC_CONFIG; /* the data directory's name is too long */
+    }
     if ((rc = auth_secret_random(18, password, sizeof password)) == RC_OK &&
         (rc = auth_write_replace(path, password)) == RC_OK &&
         (rc = auth_password_hash(password, hash, sizeof hash)) == RC_OK)
