@@ -10,8 +10,10 @@
  * it (SIGUSR2 to the master: new workers take over the listening sockets,
  * old ones finish what they have). HAProxy 2.6 reads the key files a
  * configuration names only when it starts, so a reload is the only way a new
- * key gets in. SIGUSR1, SIGTERM and SIGINT go on to HAProxy, and this process
- * exits with HAProxy's status; SIGHUP re-reads the keys at once.
+ * key gets in. SIGUSR1 and SIGTERM stop HAProxy softly (SIGUSR1: it closes
+ * its listeners and idle connections and finishes the requests in flight, as
+ * Kubernetes means SIGTERM), SIGINT at once; this process exits with
+ * HAProxy's status. SIGHUP re-reads the keys at once.
  *
  * Invariants: the configuration in <data>/run/haproxy.cfg always passed
  * `haproxy -c`; every key file it names exists (<data>/run/jwks/<hash>.pem,
@@ -685,7 +687,7 @@ static int gateway_run(struct gateway *gw, int sigfd)
                 if (sig == SIGHUP) {
                     next = clock_mono_ms(); /* read the keys now */
                 } else if (sig != SIGCHLD && sig != stop && (!stop || sig != SIGUSR1)) {
-                    stop = sig; /* a hard stop (SIGTERM, SIGINT) outranks a soft one */
+                    stop = sig; /* a hard stop (SIGINT) outranks a soft one */
                     resignal = 0;
                 }
             }
@@ -698,7 +700,7 @@ static int gateway_run(struct gateway *gw, int sigfd)
         }
         now = clock_mono_ms();
         if (stop && now >= resignal) {
-            kill(gw->master, stop);
+            kill(gw->master, stop == SIGTERM ? SIGUSR1 : stop);
             resignal = now + GATEWAY_RESIGNAL_MS;
         } else if (!stop && gw->reloading) {
             gateway_check_reload(gw);
