@@ -27,6 +27,10 @@ static int auth_write_new(const char *path, const char *text, bool *created)
 {
     char tmp[PATH_MAX + 32];
     *created = false;
+    /* Kept when it exists: made at an earlier start, or a mounted Secret
+     * (read-only: nothing may even be written beside it). */
+    if (access(path, F_OK) == 0)
+        return RC_OK;
     snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
