@@ -496,6 +496,21 @@ def test_builtin_url_names_the_issuer_where_it_is_reached(system, make_issuer):
     assert claims["sub"] == "alice"
 
 
+def test_a_mounted_client_secret_is_used_as_it_is(make_issuer, tmp_path):
+    """A Kubernetes Secret is a read-only mount: the issuer takes the secret
+    from it and writes nothing there, not even beside it."""
+    mounted = tmp_path / "cli-secret"
+    mounted.mkdir()
+    (mounted / "client-secret").write_text("s3cret-from-a-kubernetes-secret\n")
+    os.utime(mounted, ns=(10**18, 10**18))
+    issuer = make_issuer(WEBTOON_AUTH_CLI_SECRET_FILE=str(mounted / "client-secret"))
+    r = requests.post(issuer.url("/token"), data={"grant_type": "client_credentials"},
+                      auth=(CLI, "s3cret-from-a-kubernetes-secret"), timeout=30)
+    assert r.status_code == 200, r.text
+    assert os.listdir(mounted) == ["client-secret"]
+    assert os.stat(mounted).st_mtime_ns == 10**18  # nothing was made and removed there
+
+
 def test_key_rotation_keeps_old_tokens(system, issuer):
     before = issuer.cli_token(grant_type="client_credentials").json()["access_token"]
     old_kid = jwt.get_unverified_header(before)["kid"]
