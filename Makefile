@@ -1,7 +1,7 @@
 # The two commands a new user needs: `make run` and `make test`.
 # Everything else is a step they depend on.
 
-.PHONY: all deps build run run-distributed test clean
+.PHONY: all deps build run run-distributed test test-cluster image clean
 
 all: build
 
@@ -24,6 +24,16 @@ run-distributed: build
 # Every test: unit and integration, plain and under the sanitizers.
 test: deps
 	@scripts/test.sh
+
+# The Kubernetes half (make test runs it too): the image and its smoke test,
+# the chart's offline checks, then a real single-node cluster on this
+# machine. The first run builds the cluster toolchain (about 15 minutes).
+test-cluster: deps
+	@scripts/test-cluster.sh
+
+# The one OCI image (podman), also written as build/image/webtoon-<tag>.oci.tar.
+image: deps
+	@scripts/image.sh build
 
 clean:
 	rm -rf build
