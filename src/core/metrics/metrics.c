@@ -178,6 +178,11 @@ void metrics_histogram_observe_us(struct metrics_histogram *h, int64_t us)
     atomic_fetch_add(&h->s.value, 1);
 }
 
+uint64_t metrics_histogram_count(const struct metrics_histogram *h)
+{
+    return h ? (uint64_t)atomic_load(&h->s.value) : 0;
+}
+
 /* Appends `{service="x",<labels>,<extra>}`; <extra> may be NULL. */
 static int metrics_render_labels(struct buf *out, const struct metrics_series *s, const char *extra)
 {

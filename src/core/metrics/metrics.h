@@ -49,6 +49,8 @@ void metrics_gauge_add(struct metrics_gauge *g, int64_t delta);
 int64_t metrics_gauge_value(const struct metrics_gauge *g);
 /* Records one observation of <us> microseconds (exported in seconds). */
 void metrics_histogram_observe_us(struct metrics_histogram *h, int64_t us);
+/* Observations so far. */
+uint64_t metrics_histogram_count(const struct metrics_histogram *h);
 
 /* Appends every series in text exposition format to <out>. */
 int metrics_render(struct buf *out);

@@ -78,6 +78,36 @@ int outbox_backlog(struct store *st, int64_t *out)
                            NULL);
 }
 
+static int outbox_take_age(void *ud, const struct store_row *row)
+{
+    int64_t *age = ud;
+    if (row->cols[0].type == STORE_T_INT) {
+        int64_t ms = clock_wall_ms() - row->cols[0].i;
+        *age = ms > 0 ? ms / 1000 : 0;
+    }
+    return 0;
+}
+
+int outbox_measure(struct store *st)
+{
+    int64_t backlog = 0, age_s = 0;
+    int rc = outbox_backlog(st, &backlog);
+    if (rc == RC_OK)
+        rc = store_exec(st,
+                        "SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT 1",
+                        NULL, 0, outbox_take_age, &age_s, NULL);
+    if (rc != RC_OK)
+        return rc;
+    metrics_gauge_set(metrics_gauge("webtoon_outbox_backlog", "Outbox rows not yet published", ""),
+                      backlog);
+    metrics_gauge_set(metrics_gauge("webtoon_outbox_oldest_unsent_age_seconds",
+                                    "How long the oldest unpublished outbox row has waited "
+                                    "(0: none waits)",
+                                    ""),
+                      age_s);
+    return RC_OK;
+}
+
 /* --- relay ------------------------------------------------------------------- */
 
 struct outbox_relay {
