@@ -9,7 +9,7 @@ points, a cancel that gives points back, a refund, a declined payment),
 then evaluates every query of every panel of every dashboard in
 deploy/monitoring/dashboards through Prometheus' HTTP API, for every value
 of the dashboard's variables, and fails on a query that is invalid or
-returns no series. Every alert stays inactive while the system is healthy;
+returns no series (and draws the dashboards into test-output/dashboards/). Every alert stays inactive while the system is healthy;
 killing the webtoon service fires WebtoonServiceDown in Alertmanager once
 its `for` has passed, and the alert resolves once the supervisor has
 restarted the service.
@@ -253,6 +253,22 @@ def test_every_panel_query_returns_data(observed, name):
                     failures.append(f"{panel['title']} [{variables}]: no series\n    {expr}")
     assert evaluated > 0
     assert not failures, f"{len(failures)} of {evaluated} queries of {name} fail:\n" + "\n".join(failures)
+
+
+def test_the_dashboards_can_be_drawn(observed):
+    """scripts/dashboard-snapshot.py draws every dashboard from the live
+    queries (as docs/OBSERVABILITY.md shows them), into
+    test-output/dashboards/ for a look after the run."""
+    _, _, prom = observed
+    out = os.path.join(ROOT, "test-output", "dashboards")
+    r = subprocess.run([os.path.join(ROOT, "scripts/dashboard-snapshot.py"), "--prometheus", prom.url,
+                        "--minutes", "5", out], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for name in dashboards():
+        with open(os.path.join(out, name[:-5] + ".svg")) as f:
+            svg = f.read()
+        assert svg.startswith("<svg") and "<polyline" in svg, name
+        assert "No data" not in svg, f"{name}: a panel drew no data"
 
 
 # --- alerts -----------------------------------------------------------------------------------
