@@ -1,7 +1,7 @@
 # The two commands a new user needs: `make run` and `make test`.
 # Everything else is a step they depend on.
 
-.PHONY: all deps build run run-distributed test test-cluster image clean
+.PHONY: all deps build run run-distributed run-observability test test-cluster image clean
 
 all: build
 
@@ -20,6 +20,11 @@ run: build
 # The same system on Apache Kafka, PostgreSQL, Redis and Keycloak (all on this machine).
 run-distributed: build
 	@scripts/run-distributed.sh
+
+# The same system with Prometheus scraping every process and Alertmanager
+# receiving the alerts of deploy/monitoring/webtoon-rules.yaml.
+run-observability: build
+	@scripts/observability.sh
 
 # Every test: unit and integration, plain and under the sanitizers.
 test: deps

@@ -17,6 +17,7 @@ packages="
   libcjose-dev libsodium-dev libcurl4-openssl-dev
   librdkafka-dev libpq-dev libhiredis-dev libcmocka-dev
   python3 python3-pytest python3-requests python3-jsonschema python3-venv python3-jwt python3-cryptography
+  python3-yaml prometheus prometheus-alertmanager
   kcat python3-psycopg2 postgresql redis-server redis-tools default-jre-headless maven unzip
   chromium
 "
@@ -52,3 +53,16 @@ if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>
 fi
 # shellcheck disable=SC2086
 $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >/dev/null
+
+# Prometheus and Alertmanager are here for their programs (promtool, `make
+# run-observability`, the tests start their own). On a machine with systemd
+# their packages also start system services on 9090 and 9093, the ports of
+# run-observability's Prometheus and of Kafka's controller: those just
+# installed are stopped and disabled again.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  for p in prometheus prometheus-alertmanager; do
+    case " $missing " in
+      *" $p "*) $sudo systemctl disable --now "$p" >/dev/null 2>&1 || true ;;
+    esac
+  done
+fi

@@ -37,6 +37,13 @@ def test_200_concurrent_buys_beyond_the_balance(system):
     approved = [p for p in purchases if p["status"] == "approved"]
     assert len(approved) == 100 and users["rush"]["point"] == 0
     assert all(p["reason"] == "not enough points" for p in purchases if p["status"] == "rejected")
+    # each end counted once, however many transactions lost a race and ran again
+    ends = "webtoon_saga_outcomes_total"
+    assert system.metric("purchase", ends, 'saga="purchase",outcome="approved",reason="none"') == 100
+    assert system.metric("purchase", ends,
+                         'saga="purchase",outcome="rejected",reason="insufficient_points"') == 100
+    assert system.metric("purchase", "webtoon_saga_duration_seconds_count",
+                         'saga="purchase",outcome="approved"') == 100
 
 
 def mixed_workload(api, users, webtoons, n, rng, on_command=None):
@@ -105,6 +112,11 @@ def test_every_event_delivered_twice_changes_nothing(system):
     redelivered = sum(system.metric(s, "webtoon_consumer_events_duplicate_total") for s in SERVICES)
     applied_again = sum(system.metric(s, "webtoon_consumer_events_applied_total") or 0 for s in SERVICES)
     assert applied_again == 0 and redelivered > 0 and total > 0
+    # and no saga ended a second time
+    for s in ("purchase", "payment"):
+        ends = [line for line in system.get(s, "/metrics").text.splitlines()
+                if line.startswith("webtoon_saga_outcomes_total{")]
+        assert ends and all(line.endswith(" 0") for line in ends), ends
 
 
 class ResilientApi(Api):

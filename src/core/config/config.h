@@ -101,6 +101,9 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(PAYMENT_RECONCILE_MS, CONFIG_INT, "5000", 100, 86400000,                                     \
       "A payment still pending this long (its process died mid-charge) is settled by asking the "  \
       "payment provider")                                                                          \
+    X(LEDGER_CHECK_INTERVAL_MS, CONFIG_INT, "60000", 100, 86400000,                                \
+      "How often the pointer service checks that every balance equals the sum of its ledger "      \
+      "(webtoon_ledger_violations)")                                                               \
     X(PROVIDER_STORE_URL, CONFIG_STR, "", 0, 1024,                                                 \
       "The simulated payment provider's ledger (a store URL); empty means "                        \
       "sqlite:<DATA_DIR>/provider.db")                                                             \

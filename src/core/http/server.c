@@ -174,6 +174,8 @@ static int http__builtin(struct http_server *s, struct http_req *req, int which)
         buf_init(&out, 4 << 20);
         int rc = metrics_render(&out);
         if (rc == RC_OK)
+            rc = metrics_render_process(&out);
+        if (rc == RC_OK)
             rc = http_reply(req, 200, "text/plain; version=0.0.4", out.data ? out.data : "",
                             out.len);
         buf_cleanup(&out);

@@ -64,7 +64,15 @@ struct inbox_consumer {
     struct metrics_counter *duplicates;
     struct metrics_counter *retries;
     struct metrics_counter *dead_lettered;
+    struct metrics_counter *consumed;
+    struct metrics_histogram *delay;
+    int64_t next_measure; /* monotonic ms; consumer thread only */
 };
+
+/* Time from an event's append to its effect, microseconds (1 ms to 5 min). */
+static const int64_t inbox_delay_bounds_us[] = {
+    1000,   2500,    5000,    10000,   25000,    50000,    100000,   250000,
+    500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000, 300000000};
 
 /* --- error classes and reasons ------------------------------------------------ */
 
@@ -259,6 +267,10 @@ static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler
         return rc;
     if (step == INBOX_RUN)
         metrics_counter_add(fresh ? c->applied : c->duplicates, 1);
+    if (step == INBOX_RUN && fresh && ev->timestamp_ms > 0) {
+        int64_t delay_ms = clock_wall_ms() - ev->timestamp_ms; /* clocks may disagree a little */
+        metrics_histogram_observe_us(c->delay, delay_ms > 0 ? delay_ms * 1000 : 0);
+    }
     return RC_OK;
 }
 
@@ -277,6 +289,8 @@ static int inbox_settle(struct inbox_consumer *c, const struct inbox_handler *h,
     }
     return rc;
 }
+
+static void inbox_measure_due(struct inbox_consumer *c);
 
 /* Applies <ev> as its error class says. Returns RC_OK once it is applied,
  * recorded as done, or dead-lettered; else the last error (only when
@@ -317,6 +331,7 @@ static int inbox_apply(struct inbox_consumer *c, const struct bus_event *ev)
                   "event handler failed; retrying in %lld ms", (long long)backoff);
         atomic_store(&c->waiting, true);
         inbox_watch_stall(c);
+        inbox_measure_due(c); /* the lag keeps growing while this event blocks the group */
         if (atomic_load(&c->stopping))
             return rc;
         clock_sleep_ms(backoff);
@@ -372,7 +387,7 @@ static void inbox_purge(struct inbox_consumer *c)
         log_warn("inbox purge failed: %s", store_error(c->store));
 }
 
-/* Lag and dead letters for the metrics, once a second. */
+/* Lag and dead letters for the metrics. */
 static void inbox_measure(struct inbox_consumer *c)
 {
     int64_t lag = 0, dead = 0;
@@ -385,6 +400,16 @@ static void inbox_measure(struct inbox_consumer *c)
     if (store_query_int(c->store, "SELECT COUNT(*) FROM dead_letters", NULL, 0, &dead, NULL) ==
         RC_OK)
         metrics_gauge_set(c->dead_gauge, dead);
+}
+
+/* inbox_measure, at most once per INBOX_LAG_EVERY_MS. */
+static void inbox_measure_due(struct inbox_consumer *c)
+{
+    int64_t now = clock_mono_ms();
+    if (now < c->next_measure)
+        return;
+    inbox_measure(c);
+    c->next_measure = now + INBOX_LAG_EVERY_MS;
 }
 
 /* Says that <what> failed with <rc> and waits a little before its retry. */
@@ -412,7 +437,7 @@ static void inbox_finish_batch(struct inbox_consumer *c, const struct bus_event 
 static void *inbox_consumer_main(void *arg)
 {
     struct inbox_consumer *c = arg;
-    int64_t next_purge = clock_mono_ms(), next_measure = 0, backoff = 0;
+    int64_t next_purge = clock_mono_ms(), backoff = 0;
     while (!atomic_load(&c->stopping)) {
         const struct bus_event *events;
         size_t n;
@@ -440,16 +465,15 @@ static void *inbox_consumer_main(void *arg)
                 raise(SIGKILL);
             }
         }
-        if (done == n && n > 0)
+        if (done == n && n > 0) {
             inbox_finish_batch(c, events, n);
+            metrics_counter_add(c->consumed, n);
+        }
         if (done == n)
             inbox_advanced(c, n > 0); /* an empty poll: nothing waits */
-        int64_t now = clock_mono_ms();
-        if (now >= next_measure) {
-            inbox_measure(c);
-            next_measure = now + INBOX_LAG_EVERY_MS;
-        }
+        inbox_measure_due(c);
         inbox_watch_stall(c);
+        int64_t now = clock_mono_ms();
         if (now >= next_purge) {
             inbox_purge(c);
             next_purge = now + INBOX_PURGE_EVERY_MS;
@@ -496,6 +520,13 @@ static int inbox_consumer_open(const struct inbox_consumer_options *opts,
     c->dead_lettered =
         metrics_counter("webtoon_consumer_events_dead_lettered_total",
                         "Events that could never be applied and became dead letters", labels);
+    c->consumed = metrics_counter("webtoon_consumer_events_consumed_total",
+                                  "Events read from the bus and done with, offset committed "
+                                  "(applied, duplicate, dead-lettered, or of a type not handled)",
+                                  labels);
+    c->delay = metrics_histogram_bounds("webtoon_consumer_event_delay_seconds",
+                                        "Time from an event's append to its effect here", labels,
+                                        inbox_delay_bounds_us, ARRAY_LEN(inbox_delay_bounds_us));
     int rc = store_open(opts->store_url, &c->store, err, errlen);
     if (rc == RC_OK && opts->commit_hook)
         store_set_commit_hook(c->store, opts->commit_hook, opts->commit_hook_ud);

@@ -5,21 +5,26 @@
  */
 #include "core/metrics/metrics.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include "core/base/bug.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 
 enum metrics_kind { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM };
 
-/* Histogram upper bounds, microseconds (100 µs to 10 s). */
+/* Default histogram upper bounds, microseconds (100 µs to 10 s). */
 static const int64_t metrics_bounds_us[] = {100,     250,     500,     1000,    2500,   5000,
                                             10000,   25000,   50000,   100000,  250000, 500000,
                                             1000000, 2500000, 5000000, 10000000};
-#define METRICS_NBUCKETS (sizeof metrics_bounds_us / sizeof metrics_bounds_us[0])
 
 struct metrics_series {
     struct metrics_series *next;
@@ -27,9 +32,11 @@ struct metrics_series {
     char *name;
     char *help;
     char *labels;
-    atomic_int_fast64_t value;                     /* counter or gauge; histogram: count */
-    atomic_int_fast64_t sum_us;                    /* histogram only */
-    atomic_int_fast64_t buckets[METRICS_NBUCKETS]; /* histogram: non-cumulative counts */
+    atomic_int_fast64_t value;  /* counter or gauge; histogram: count */
+    atomic_int_fast64_t sum_us; /* histogram only */
+    const int64_t *bounds_us;   /* histogram: upper bounds, ascending; borrowed */
+    size_t nbounds;             /* histogram: <= METRICS_BOUNDS_MAX */
+    atomic_int_fast64_t buckets[METRICS_BOUNDS_MAX]; /* histogram: non-cumulative counts */
 };
 
 struct metrics_counter {
@@ -69,7 +76,8 @@ void metrics_cleanup(void)
 }
 
 static struct metrics_series *metrics_register(enum metrics_kind kind, const char *name,
-                                               const char *help, const char *labels)
+                                               const char *help, const char *labels,
+                                               const int64_t *bounds_us, size_t nbounds)
 {
     struct metrics_series *found = NULL;
     pthread_mutex_lock(&metrics_lock);
@@ -84,6 +92,8 @@ static struct metrics_series *metrics_register(enum metrics_kind kind, const cha
     if (!s)
         goto out;
     s->kind = kind;
+    s->bounds_us = bounds_us;
+    s->nbounds = nbounds;
     s->name = mem_strdup(name);
     s->help = mem_strdup(help);
     s->labels = mem_strdup(labels);
@@ -104,17 +114,27 @@ out:
 
 struct metrics_counter *metrics_counter(const char *name, const char *help, const char *labels)
 {
-    return (struct metrics_counter *)metrics_register(METRICS_COUNTER, name, help, labels);
+    return (struct metrics_counter *)metrics_register(METRICS_COUNTER, name, help, labels, NULL, 0);
 }
 
 struct metrics_gauge *metrics_gauge(const char *name, const char *help, const char *labels)
 {
-    return (struct metrics_gauge *)metrics_register(METRICS_GAUGE, name, help, labels);
+    return (struct metrics_gauge *)metrics_register(METRICS_GAUGE, name, help, labels, NULL, 0);
 }
 
 struct metrics_histogram *metrics_histogram(const char *name, const char *help, const char *labels)
 {
-    return (struct metrics_histogram *)metrics_register(METRICS_HISTOGRAM, name, help, labels);
+    return metrics_histogram_bounds(name, help, labels, metrics_bounds_us,
+                                    ARRAY_LEN(metrics_bounds_us));
+}
+
+struct metrics_histogram *metrics_histogram_bounds(const char *name, const char *help,
+                                                   const char *labels, const int64_t *bounds_us,
+                                                   size_t n)
+{
+    BUG_ON(n == 0 || n > METRICS_BOUNDS_MAX);
+    return (struct metrics_histogram *)metrics_register(METRICS_HISTOGRAM, name, help, labels,
+                                                        bounds_us, n);
 }
 
 void metrics_counter_add(struct metrics_counter *c, uint64_t n)
@@ -150,12 +170,17 @@ void metrics_histogram_observe_us(struct metrics_histogram *h, int64_t us)
     if (!h)
         return;
     size_t i = 0;
-    while (i < METRICS_NBUCKETS && us > metrics_bounds_us[i])
+    while (i < h->s.nbounds && us > h->s.bounds_us[i])
         i++;
-    if (i < METRICS_NBUCKETS)
+    if (i < h->s.nbounds)
         atomic_fetch_add(&h->s.buckets[i], 1);
     atomic_fetch_add(&h->s.sum_us, us);
     atomic_fetch_add(&h->s.value, 1);
+}
+
+uint64_t metrics_histogram_count(const struct metrics_histogram *h)
+{
+    return h ? (uint64_t)atomic_load(&h->s.value) : 0;
 }
 
 /* Appends `{service="x",<labels>,<extra>}`; <extra> may be NULL. */
@@ -174,11 +199,11 @@ static int metrics_render_series(struct buf *out, const struct metrics_series *s
         return buf_appendf(out, " %lld\n", (long long)atomic_load(&s->value));
     }
     int64_t cumulative = 0;
-    for (size_t i = 0; i <= METRICS_NBUCKETS; i++) {
+    for (size_t i = 0; i <= s->nbounds; i++) {
         char le[48];
-        if (i < METRICS_NBUCKETS) {
+        if (i < s->nbounds) {
             cumulative += atomic_load(&s->buckets[i]);
-            snprintf(le, sizeof le, "le=\"%g\"", (double)metrics_bounds_us[i] / 1e6);
+            snprintf(le, sizeof le, "le=\"%g\"", (double)s->bounds_us[i] / 1e6);
         } else {
             cumulative = atomic_load(&s->value);
             snprintf(le, sizeof le, "le=\"+Inf\"");
@@ -214,5 +239,115 @@ int metrics_render(struct buf *out)
                 rc = metrics_render_series(out, p);
     }
     pthread_mutex_unlock(&metrics_lock);
+    return rc;
+}
+
+/* --- process_* ---------------------------------------------------------------- */
+
+/* The fields of /proc/self/stat after the command name, split in place:
+ * fields[0] is field 3 (state). Returns how many were found. */
+static size_t metrics_stat_fields(char *text, char **fields, size_t max)
+{
+    char *p = strrchr(text, ')'); /* the name may hold spaces and parentheses */
+    size_t n = 0;
+    if (!p)
+        return 0;
+    for (p++; n < max;) {
+        while (*p == ' ')
+            p++;
+        if (!*p || *p == '\n')
+            break;
+        fields[n++] = p;
+        while (*p && *p != ' ' && *p != '\n')
+            p++;
+        if (*p)
+            *p++ = '\0';
+    }
+    return n;
+}
+
+/* Reads up to <len> - 1 bytes of <path> into <buf>; false when unreadable. */
+static bool metrics_read_file(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n > 0;
+}
+
+/* Seconds since the epoch when the machine booted (btime of /proc/stat),
+ * or -1. */
+static long long metrics_boot_time(void)
+{
+    long long boot = -1;
+    char line[256];
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    while (boot < 0 && fgets(line, sizeof line, f))
+        if (!strncmp(line, "btime ", 6))
+            boot = strtoll(line + 6, NULL, 10);
+    fclose(f);
+    return boot;
+}
+
+static int metrics_process_family(struct buf *out, const char *name, const char *type,
+                                  const char *help, const char *value)
+{
+    return buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n%s{service=\"%s\"} %s\n", name, help, name,
+                       type, name, metrics_service, value);
+}
+
+int metrics_render_process(struct buf *out)
+{
+    enum { UTIME = 11, STIME = 12, STARTTIME = 19, VSIZE = 20, RSS = 21, NFIELDS = 22 };
+    char stat[1024], value[64];
+    char *f[NFIELDS];
+    int rc = RC_OK;
+    long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    if (ticks > 0 && page > 0 && metrics_read_file("/proc/self/stat", stat, sizeof stat) &&
+        metrics_stat_fields(stat, f, NFIELDS) == NFIELDS) {
+        double cpu =
+            (double)(strtoull(f[UTIME], NULL, 10) + strtoull(f[STIME], NULL, 10)) / (double)ticks;
+        snprintf(value, sizeof value, "%.2f", cpu);
+        rc = metrics_process_family(out, "process_cpu_seconds_total", "counter",
+                                    "Total user and system CPU time spent in seconds.", value);
+        snprintf(value, sizeof value, "%llu",
+                 strtoull(f[RSS], NULL, 10) * (unsigned long long)page);
+        if (rc == RC_OK)
+            rc = metrics_process_family(out, "process_resident_memory_bytes", "gauge",
+                                        "Resident memory size in bytes.", value);
+        snprintf(value, sizeof value, "%llu", strtoull(f[VSIZE], NULL, 10));
+        if (rc == RC_OK)
+            rc = metrics_process_family(out, "process_virtual_memory_bytes", "gauge",
+                                        "Virtual memory size in bytes.", value);
+        long long boot = metrics_boot_time();
+        snprintf(value, sizeof value, "%.2f",
+                 (double)boot + (double)strtoull(f[STARTTIME], NULL, 10) / (double)ticks);
+        if (rc == RC_OK && boot >= 0)
+            rc = metrics_process_family(out, "process_start_time_seconds", "gauge",
+                                        "Start time of the process since unix epoch in seconds.",
+                                        value);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        long long n = 0;
+        for (struct dirent *e; (e = readdir(d)) != NULL;)
+            n += e->d_name[0] != '.';
+        closedir(d);
+        snprintf(value, sizeof value, "%lld", n - 1); /* less the one opendir holds */
+        if (rc == RC_OK)
+            rc = metrics_process_family(out, "process_open_fds", "gauge",
+                                        "Number of open file descriptors.", value);
+    }
+    struct rlimit lim;
+    if (rc == RC_OK && getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+        snprintf(value, sizeof value, "%llu", (unsigned long long)lim.rlim_cur);
+        rc = metrics_process_family(out, "process_max_fds", "gauge",
+                                    "Maximum number of open file descriptors.", value);
+    }
     return rc;
 }

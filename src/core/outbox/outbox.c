@@ -78,6 +78,44 @@ int outbox_backlog(struct store *st, int64_t *out)
                            NULL);
 }
 
+struct outbox_unsent {
+    int64_t rows, age_s;
+};
+
+static int outbox_take_unsent(void *ud, const struct store_row *row)
+{
+    struct outbox_unsent *u = ud;
+    u->rows = row->cols[0].type == STORE_T_INT ? row->cols[0].i : 0;
+    if (row->cols[1].type == STORE_T_INT) {
+        int64_t ms = clock_wall_ms() - row->cols[1].i;
+        u->age_s = ms > 0 ? ms / 1000 : 0;
+    }
+    return 0;
+}
+
+/* Sets both outbox gauges. */
+static void outbox_set_gauges(int64_t backlog, int64_t age_s)
+{
+    metrics_gauge_set(metrics_gauge("webtoon_outbox_backlog", "Outbox rows not yet published", ""),
+                      backlog);
+    metrics_gauge_set(metrics_gauge("webtoon_outbox_oldest_unsent_age_seconds",
+                                    "How long the oldest unpublished outbox row has waited "
+                                    "(0: none waits)",
+                                    ""),
+                      age_s);
+}
+
+int outbox_measure(struct store *st)
+{
+    struct outbox_unsent u = {0};
+    /* One statement, one snapshot: the two gauges agree. */
+    int rc = store_exec(st, "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL",
+                        NULL, 0, outbox_take_unsent, &u, NULL);
+    if (rc == RC_OK)
+        outbox_set_gauges(u.rows, u.age_s);
+    return rc;
+}
+
 /* --- relay ------------------------------------------------------------------- */
 
 struct outbox_relay {
@@ -95,7 +133,6 @@ struct outbox_relay {
     atomic_int_fast64_t failing_since; /* monotonic ms of the first failure in a row; 0: fine */
     atomic_int_fast64_t pass_started;  /* monotonic ms of the pass under way; 0: none */
     char error[160];                   /* last failure; under lock */
-    struct metrics_gauge *backlog;
     struct metrics_counter *published;
     struct metrics_counter *failures;
     /* current batch, relay thread only */
@@ -144,7 +181,7 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
     if (rc != RC_OK)
         return rc;
     if (r->batch_len == 0) {
-        metrics_gauge_set(r->backlog, 0);
+        outbox_set_gauges(0, 0); /* nothing left: both at once, never one stale */
         atomic_store(&r->clean_epoch, epoch);
         return RC_OK;
     }
@@ -167,9 +204,7 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
     *more = r->batch_len == OUTBOX_BATCH;
     if (!*more) /* nothing older than the epoch was left behind */
         atomic_store(&r->clean_epoch, epoch);
-    int64_t backlog = 0;
-    if (outbox_backlog(r->store, &backlog) == RC_OK)
-        metrics_gauge_set(r->backlog, backlog);
+    (void)outbox_measure(r->store);
     return RC_OK;
 }
 
@@ -279,7 +314,6 @@ int outbox_relay_start(const struct outbox_relay_options *opts, struct outbox_re
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cond, &attr);
     pthread_condattr_destroy(&attr);
-    r->backlog = metrics_gauge("webtoon_outbox_backlog", "Outbox rows not yet published", "");
     r->published =
         metrics_counter("webtoon_outbox_published_total", "Events the relay handed to the bus", "");
     r->failures = metrics_counter("webtoon_outbox_publish_failures_total",

@@ -87,4 +87,12 @@ void outbox_relay_stop(struct outbox_relay *relay, int64_t flush_ms);
 /* Unsent rows in the outbox of <st> (for metrics and tests). */
 int outbox_backlog(struct store *st, int64_t *out /* OUT */);
 
+/* Measures the unsent rows of <st>'s outbox for the metrics: how many
+ * (webtoon_outbox_backlog) and how long the oldest has waited
+ * (webtoon_outbox_oldest_unsent_age_seconds, 0 when none). Run apart from
+ * the relay (by the service's sweeper), so that a relay that cannot
+ * publish, or hangs, still shows; the relay measures too after each pass.
+ * Two measurements racing may leave an older pair for up to a sweep. */
+int outbox_measure(struct store *st);
+
 #endif

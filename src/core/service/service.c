@@ -192,7 +192,7 @@ static bool service_readiness(void *arg, json_t *checks)
     return store && ext;
 }
 
-/* --- the sweeper: periodic work of service_def.sweep ----------------------------- */
+/* --- the sweeper: measurements and the periodic work of service_def.sweep ------------ */
 
 struct service_sweeper {
     struct service_app *app;
@@ -208,19 +208,23 @@ static void *service_sweeper_main(void *arg)
     struct service_sweeper *w = arg;
     struct service_ctx ctx = {.def = w->app->def, .cfg = w->app->cfg, .app = w->app};
     int64_t every = config_int(w->app->cfg, CONFIG_SWEEP_INTERVAL_MS);
-    if (ctx.def->ext_open && ctx.def->ext_open(&ctx) != RC_OK)
+    bool ext = ctx.def->sweep && ctx.def->ext_open; /* measuring needs no extra connection */
+    if (ext && ctx.def->ext_open(&ctx) != RC_OK)
         log_warn("the sweeper runs without its service's extra connection");
     pthread_mutex_lock(&w->lock);
     while (!w->stopping) {
         pthread_mutex_unlock(&w->lock);
-        w->app->def->sweep(&ctx, w->store);
+        if (w->app->relay) /* apart from the relay: a stuck relay still shows */
+            (void)outbox_measure(w->store);
+        if (w->app->def->sweep)
+            w->app->def->sweep(&ctx, w->store);
         pthread_mutex_lock(&w->lock);
         struct timespec until = clock_mono_after(every);
         while (!w->stopping && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
             ;
     }
     pthread_mutex_unlock(&w->lock);
-    if (ctx.def->ext_close)
+    if (ext && ctx.def->ext_close)
         ctx.def->ext_close(&ctx);
     return NULL;
 }
@@ -243,7 +247,7 @@ static void service_sweeper_stop(struct service_sweeper *w)
 static int service_sweeper_start(struct service_app *app, struct service_sweeper **out)
 {
     *out = NULL;
-    if (!app->def->sweep)
+    if (!app->def->sweep && !app->relay)
         return RC_OK;
     struct service_sweeper *w = mem_calloc(1, sizeof *w);
     if (!w)

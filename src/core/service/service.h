@@ -63,9 +63,11 @@ struct service_def {
     void (*ext_close)(struct service_ctx *ctx);
     bool (*ext_is_ready)(struct service_ctx *ctx);
     const char *ext_name; /* what ext is, in /readyz checks ("view") */
-    /* Optional periodic work (saga deadlines, reconciliation), every
+    /* Optional periodic work (saga deadlines, reconciliation, checks), every
      * WEBTOON_SWEEP_INTERVAL_MS and once at start, on its own thread with
-     * its own store <st> (events it adds are published like a command's). */
+     * its own store <st> (events it adds are published like a command's).
+     * That thread also measures the outbox for the metrics, in every
+     * service that has one. */
     void (*sweep)(struct service_ctx *ctx, struct store *st);
 };
 

@@ -34,6 +34,7 @@ void store_close(struct store *st)
 int store_begin(struct store *st)
 {
     BUG_ON(st->in_tx);
+    st->ndeferred = 0;
     int rc = st->ops->begin(st);
     st->in_tx = rc == RC_OK;
     return rc;
@@ -46,20 +47,41 @@ int store_commit(struct store *st)
     if (rc != RC_OK) {
         st->ops->rollback(st);
         st->in_tx = false;
+        st->ndeferred = 0;
         return rc;
     }
     st->in_tx = false;
     if (st->on_commit)
         st->on_commit(st->on_commit_ud);
+    /* Taken out first: an action may itself use the store. */
+    struct store_deferred run[STORE_DEFERRED_MAX];
+    size_t n = st->ndeferred;
+    memcpy(run, st->deferred, n * sizeof run[0]);
+    st->ndeferred = 0;
+    for (size_t i = 0; i < n; i++)
+        run[i].fn(run[i].ud, run[i].v);
     return RC_OK;
 }
 
 void store_rollback(struct store *st)
 {
+    st->ndeferred = 0;
     if (!st->in_tx)
         return;
     st->ops->rollback(st);
     st->in_tx = false;
+}
+
+int store_after_commit(struct store *st, void (*fn)(void *ud, int64_t v), void *ud, int64_t v)
+{
+    if (!st->in_tx) {
+        fn(ud, v);
+        return RC_OK;
+    }
+    if (st->ndeferred == STORE_DEFERRED_MAX)
+        return RC_NOMEM;
+    st->deferred[st->ndeferred++] = (struct store_deferred){fn, ud, v};
+    return RC_OK;
 }
 
 int store_exec(struct store *st, const char *sql, const struct store_val *args, size_t nargs,

@@ -73,13 +73,23 @@ struct store_ops {
     int (*schema_lock)(struct store *st, bool lock);
 };
 
-/* Every backend's handle starts with this header. */
+/* An action waiting for its transaction to commit (store_after_commit). */
+struct store_deferred {
+    void (*fn)(void *ud, int64_t v);
+    void *ud;
+    int64_t v;
+};
+#define STORE_DEFERRED_MAX 8 /* actions one transaction may register */
+
+/* Every backend's handle starts with this header (zeroed by the backend). */
 struct store {
     const struct store_ops *ops;
     bool in_tx;                  /* inside store_begin..commit/rollback */
     void (*on_commit)(void *ud); /* called after each successful commit */
     void *on_commit_ud;
-    char errmsg[256]; /* last backend error, for logs */
+    char errmsg[256];                                   /* last backend error, for logs */
+    struct store_deferred deferred[STORE_DEFERRED_MAX]; /* of the open transaction */
+    size_t ndeferred;                                   /* 0 outside a transaction */
 };
 
 /*
@@ -137,6 +147,16 @@ bool store_ping(struct store *st);
 /* Sets the function called after every successful store_commit (used to
  * wake the outbox relay). */
 void store_set_commit_hook(struct store *st, void (*fn)(void *ud), void *ud);
+
+/*
+ * Runs <fn>(<ud>, <v>) once the open transaction of <st> commits, and never
+ * when it rolls back (a lost race run again registers again); at once when
+ * no transaction is open. For effects outside the database that must match
+ * what was decided, such as counting a saga's outcome. Returns RC_OK, or
+ * RC_NOMEM (nothing registered) when STORE_DEFERRED_MAX actions already
+ * wait.
+ */
+int store_after_commit(struct store *st, void (*fn)(void *ud, int64_t v), void *ud, int64_t v);
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;

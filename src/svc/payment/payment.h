@@ -127,6 +127,10 @@ int payment_store_start_refund(struct store *st, const char *id, const char *ref
  * for refunding) is before <before>, at most <max> of them, into <ids>. */
 int payment_store_due(struct store *st, const char *status, int64_t before, char (*ids)[40],
                       size_t max, size_t *n /* OUT */);
+/* How many payments are in <status> (<all>), and how many of them since
+ * before <before> (created_at, or refund_requested_at for refunding). */
+int payment_store_count(struct store *st, const char *status, int64_t before,
+                        int64_t *all /* OUT */, int64_t *overdue /* OUT */);
 json_t *payment_json(const struct payment_record *p);
 /* A row of the payment columns as its JSON item (hal_item_cb). */
 json_t *payment_item(const struct store_row *row);

@@ -12,6 +12,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/rc.h"
+#include "core/domain/saga.h"
 #include "core/domain/users.h"
 #include "core/inbox/inbox.h"
 #include "core/json/jx.h"
@@ -75,6 +76,8 @@ int payment_settle(struct store *st, const char *id, enum payment_outcome outcom
             snprintf(p.status, sizeof p.status, "%s", to);
             if (!approved)
                 snprintf(p.reason, sizeof p.reason, "%s", reason);
+            domain_saga_ended(st, "payment", to, approved ? "none" : domain_saga_reason(reason),
+                              p.created_at);
             rc = payment_emit(st, &p, approved ? EV_PAYMENT_COMPLETE : EV_PAYMENT_FAILED,
                               approved ? NULL : p.reason);
         }
@@ -144,6 +147,10 @@ static int payment_finish_refund(void *ctx, struct store *st, const json_t *payl
     if ((rc = payment_store_transition(st, p.payment_id, "refunding", to, NULL, reason,
                                        &changed)) != RC_OK)
         return rc;
+    if (changed)
+        domain_saga_ended(st, "refund", points_taken ? "refunded" : "refused",
+                          points_taken ? "none" : domain_saga_reason(reason),
+                          p.refund_requested_at);
     snprintf(p.status, sizeof p.status, "%s", to);
     return payment_emit(st, &p, points_taken ? EV_REFUND_COMPLETE : EV_REFUND_FAILED, reason);
 }
@@ -181,14 +188,17 @@ static int payment_on_increase_failed(void *ctx, struct store *st, const struct 
     snprintf(reason, sizeof reason,
              "the points could not be credited (%s); the money was given back",
              why ? why : "refused");
+    int64_t changed = 0;
     rc = store_exec(st,
                     "UPDATE payments SET status = 'refunded', refund_id = $2, refund_error = $3,"
                     " updated_at = $4 WHERE payment_id = $1 AND status = 'approved'",
                     STORE_ARGS(STORE_TEXT(p.payment_id), STORE_TEXT(p.refund_id),
                                STORE_TEXT(reason), STORE_INT(clock_wall_ms())),
-                    NULL, NULL, NULL);
+                    NULL, NULL, &changed);
     if (rc != RC_OK)
         return rc;
+    if (changed)
+        domain_saga_ended(st, "payment", "refunded", "credit_failed", p.created_at);
     snprintf(p.status, sizeof p.status, "refunded");
     return payment_emit(st, &p, EV_REFUND_COMPLETE, reason);
 }

@@ -122,6 +122,33 @@ int payment_store_due(struct store *st, const char *status, int64_t before, char
         sizeof ids[0], max, n);
 }
 
+struct payment_counts {
+    int64_t all, overdue;
+};
+
+static int payment_take_counts(void *ud, const struct store_row *row)
+{
+    struct payment_counts *c = ud;
+    c->all = row->cols[0].type == STORE_T_INT ? row->cols[0].i : 0;
+    c->overdue = row->cols[1].type == STORE_T_INT ? row->cols[1].i : 0;
+    return 0;
+}
+
+int payment_store_count(struct store *st, const char *status, int64_t before, int64_t *all,
+                        int64_t *overdue)
+{
+    struct payment_counts c = {0};
+    int rc = store_exec(st,
+                        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN"
+                        " COALESCE(refund_requested_at, created_at) < $2 THEN 1 ELSE 0 END), 0)"
+                        " FROM payments WHERE status = $1",
+                        STORE_ARGS(STORE_TEXT(status), STORE_INT(before)), payment_take_counts, &c,
+                        NULL);
+    *all = c.all;
+    *overdue = c.overdue;
+    return rc;
+}
+
 json_t *payment_json(const struct payment_record *p)
 {
     json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I}", "paymentId", p->payment_id, "userId",

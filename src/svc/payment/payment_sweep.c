@@ -15,6 +15,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/rc.h"
+#include "core/domain/saga.h"
 #include "core/log/log.h"
 #include "svc/payment/payment.h"
 
@@ -71,6 +72,7 @@ static int payment_expire_refund(struct store *st, void *ud)
         return rc;
     if (!changed)
         return RC_NOT_FOUND;
+    domain_saga_ended(st, "refund", "timed_out", "deadline", p.refund_requested_at);
     snprintf(p.status, sizeof p.status, "approved");
     return payment_emit(st, &p, EV_REFUND_FAILED, why);
 }
@@ -87,8 +89,21 @@ static void payment_expire_refunds(struct service_ctx *ctx, struct store *st)
             log_warn("refund of payment %s passed its deadline; it failed", ids[i]);
 }
 
+/* The gauges of saga <saga>: payments in <status>, and those of them
+ * still past <deadline> once the sweep above is done. */
+static void payment_measure(struct service_ctx *ctx, struct store *st, const char *saga,
+                            const char *status, enum config_id deadline)
+{
+    int64_t all = 0, overdue = 0;
+    if (payment_store_count(st, status, clock_wall_ms() - config_int(ctx->cfg, deadline), &all,
+                            &overdue) == RC_OK)
+        domain_saga_measure(saga, all, overdue);
+}
+
 void payment_sweep(struct service_ctx *ctx, struct store *st)
 {
     payment_reconcile(ctx, st);
     payment_expire_refunds(ctx, st);
+    payment_measure(ctx, st, "payment", "pending", CONFIG_PAYMENT_RECONCILE_MS);
+    payment_measure(ctx, st, "refund", "refunding", CONFIG_REFUND_DEADLINE_MS);
 }

@@ -5,7 +5,8 @@
  * atomically with its ledger line and never below 0.
  *
  * Files: pointer.c (decisions, pure), pointer_store.c (SQL),
- * pointer_api.c (routes), pointer_events.c (policies).
+ * pointer_api.c (routes), pointer_events.c (policies), pointer_check.c
+ * (the ledger invariant, checked periodically).
  */
 #ifndef WEBTOON_SVC_POINTER_H
 #define WEBTOON_SVC_POINTER_H
@@ -65,6 +66,11 @@ int pointer_store_withdraw(struct store *st, const char *user);
  */
 int pointer_store_apply(struct store *st, const char *user, int64_t delta, const char *reason,
                         const char *ref, int64_t *balance /* OUT */);
+/* How many accounts break the ledger invariant (balance = the sum of its
+ * ledger lines, and >= 0), into <violations>; the first such user in
+ * <first> (<len> bytes, "" when none). */
+int pointer_store_check_ledger(struct store *st, int64_t *violations /* OUT */, char *first,
+                               size_t len);
 /* A row of (user_id, point, status) as its JSON item (hal_item_cb). */
 json_t *pointer_item(const struct store_row *row);
 
@@ -75,5 +81,11 @@ json_t *pointer_json(const struct pointer_account *a);
 
 /* Zero-terminated. */
 extern const struct inbox_handler pointer_handlers[];
+
+/* --- the ledger check (pointer_check.c) ------------------------------------ */
+
+/* The service's sweep: every WEBTOON_LEDGER_CHECK_INTERVAL_MS (and at
+ * start) checks the ledger invariant, for the metrics and the log. */
+void pointer_sweep(struct service_ctx *ctx, struct store *st);
 
 #endif

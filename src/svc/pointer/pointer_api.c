@@ -120,4 +120,5 @@ const struct service_def pointer_service = {
     .schemas = pointer_schemas,
     .routes = pointer_routes,
     .handlers = pointer_handlers,
+    .sweep = pointer_sweep,
 };

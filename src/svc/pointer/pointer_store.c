@@ -105,6 +105,35 @@ int pointer_store_apply(struct store *st, const char *user, int64_t delta, const
     return rc;
 }
 
+struct pointer_violations {
+    int64_t n;
+    char *first;
+    size_t len;
+};
+
+static int pointer_take_violation(void *ud, const struct store_row *row)
+{
+    struct pointer_violations *v = ud;
+    if (v->n++ == 0)
+        snprintf(v->first, v->len, "%s", row->cols[0].s);
+    return 0;
+}
+
+int pointer_store_check_ledger(struct store *st, int64_t *violations, char *first, size_t len)
+{
+    struct pointer_violations v = {0, first, len};
+    *first = '\0';
+    /* One statement: one snapshot, so a change committed meanwhile (balance
+     * and ledger line together) is seen whole or not at all. */
+    int rc = store_exec(st,
+                        "SELECT p.user_id FROM pointers p WHERE p.point < 0 OR p.point <>"
+                        " COALESCE((SELECT SUM(l.delta) FROM ledger l"
+                        " WHERE l.user_id = p.user_id), 0)",
+                        NULL, 0, pointer_take_violation, &v, NULL);
+    *violations = v.n;
+    return rc;
+}
+
 json_t *pointer_json(const struct pointer_account *a)
 {
     return hal_with_self(json_pack("{s:s, s:I, s:s}", "userId", a->user_id, "point",

@@ -83,6 +83,10 @@ int purchase_store_start_cancel(struct store *st, const char *id, const char *ca
  * cancel_requested_at for cancelling) is before <before>: at most <max>. */
 int purchase_store_due(struct store *st, const char *status, int64_t before, char (*ids)[40],
                        size_t max, size_t *n /* OUT */);
+/* How many purchases are in <status> (<all>), and how many of them since
+ * before <before> (created_at, or cancel_requested_at for cancelling). */
+int purchase_store_count(struct store *st, const char *status, int64_t before,
+                         int64_t *all /* OUT */, int64_t *overdue /* OUT */);
 int purchase_store_catalog_get(struct store *st, const char *webtoon,
                                struct purchase_catalog_entry *out /* OUT */);
 /* Sets the catalog entry of <webtoon> from the event at <offset>, unless

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/base/rc.h"
+#include "core/domain/saga.h"
 #include "core/domain/users.h"
 #include "core/inbox/inbox.h"
 #include "core/json/jx.h"
@@ -74,7 +75,10 @@ static int purchase_on_access_granted(void *ctx, struct store *st, const struct 
     (void)ev;
     struct purchase_record p;
     bool moved;
-    return purchase_step_event(st, payload, PURCHASE_POINTS_TAKEN, &p, &moved);
+    int rc = purchase_step_event(st, payload, PURCHASE_POINTS_TAKEN, &p, &moved);
+    if (rc == RC_OK && moved)
+        domain_saga_ended(st, "purchase", "approved", "none", p.created_at);
+    return rc;
 }
 
 static int purchase_on_check_rejected(void *ctx, struct store *st, const struct bus_event *ev,
@@ -85,7 +89,10 @@ static int purchase_on_check_rejected(void *ctx, struct store *st, const struct 
     struct purchase_record p;
     bool moved;
     int rc = purchase_step_event(st, payload, PURCHASE_POINTS_REFUSED, &p, &moved);
-    return rc == RC_OK && moved ? purchase_emit(st, &p, EV_BUY_FAILED, p.reason) : rc;
+    if (rc != RC_OK || !moved)
+        return rc;
+    domain_saga_ended(st, "purchase", "rejected", domain_saga_reason(p.reason), p.created_at);
+    return purchase_emit(st, &p, EV_BUY_FAILED, p.reason);
 }
 
 static int purchase_on_cancel_complete(void *ctx, struct store *st, const struct bus_event *ev,
@@ -96,7 +103,10 @@ static int purchase_on_cancel_complete(void *ctx, struct store *st, const struct
     struct purchase_record p;
     bool moved;
     int rc = purchase_step_event(st, payload, PURCHASE_CANCEL_OK, &p, &moved);
-    return rc == RC_OK && moved ? purchase_emit(st, &p, EV_CANCEL_COMPLETE, NULL) : rc;
+    if (rc != RC_OK || !moved)
+        return rc;
+    domain_saga_ended(st, "cancel", "cancelled", "none", p.cancel_requested_at);
+    return purchase_emit(st, &p, EV_CANCEL_COMPLETE, NULL);
 }
 
 static int purchase_on_cancel_failed(void *ctx, struct store *st, const struct bus_event *ev,
@@ -109,6 +119,8 @@ static int purchase_on_cancel_failed(void *ctx, struct store *st, const struct b
     int rc = purchase_step_event(st, payload, PURCHASE_CANCEL_REFUSED, &p, &moved);
     if (rc != RC_OK || !moved)
         return rc;
+    domain_saga_ended(st, "cancel", "refused", domain_saga_reason(p.cancel_error),
+                      p.cancel_requested_at);
     /* The usual refusal: the episode was read meanwhile. */
     if (json_is_true(json_object_get(payload, "read")) &&
         (rc = purchase_store_mark_read(st, p.purchase_id)) != RC_OK)

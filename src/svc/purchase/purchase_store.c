@@ -132,6 +132,33 @@ int purchase_store_due(struct store *st, const char *status, int64_t before, cha
         sizeof ids[0], max, n);
 }
 
+struct purchase_counts {
+    int64_t all, overdue;
+};
+
+static int purchase_take_counts(void *ud, const struct store_row *row)
+{
+    struct purchase_counts *c = ud;
+    c->all = row->cols[0].type == STORE_T_INT ? row->cols[0].i : 0;
+    c->overdue = row->cols[1].type == STORE_T_INT ? row->cols[1].i : 0;
+    return 0;
+}
+
+int purchase_store_count(struct store *st, const char *status, int64_t before, int64_t *all,
+                         int64_t *overdue)
+{
+    struct purchase_counts c = {0};
+    int rc = store_exec(st,
+                        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN"
+                        " COALESCE(cancel_requested_at, created_at) < $2 THEN 1 ELSE 0 END), 0)"
+                        " FROM purchases WHERE status = $1",
+                        STORE_ARGS(STORE_TEXT(status), STORE_INT(before)), purchase_take_counts, &c,
+                        NULL);
+    *all = c.all;
+    *overdue = c.overdue;
+    return rc;
+}
+
 int purchase_store_mark_read(struct store *st, const char *id)
 {
     return store_exec(st, "UPDATE purchases SET is_read = 1 WHERE purchase_id = $1",

@@ -16,6 +16,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/rc.h"
+#include "core/domain/saga.h"
 #include "core/log/log.h"
 #include "svc/purchase/purchase.h"
 
@@ -41,6 +42,8 @@ static int purchase_expire(struct store *st, void *ud)
         return rc == RC_OK ? RC_NOT_FOUND : rc;
     if ((rc = purchase_store_get(st, id, &p)) != RC_OK)
         return rc;
+    domain_saga_ended(st, cancel ? "cancel" : "purchase", "timed_out", "deadline",
+                      cancel ? p.cancel_requested_at : p.created_at);
     return purchase_emit(st, &p, type, why);
 }
 
@@ -61,6 +64,17 @@ static void purchase_expire_all(struct service_ctx *ctx, struct store *st, const
     }
 }
 
+/* The gauges of saga <saga>: purchases in <status>, and those of them
+ * still past <deadline> once the sweep above is done. */
+static void purchase_measure(struct service_ctx *ctx, struct store *st, const char *saga,
+                             const char *status, enum config_id deadline)
+{
+    int64_t all = 0, overdue = 0;
+    if (purchase_store_count(st, status, clock_wall_ms() - config_int(ctx->cfg, deadline), &all,
+                             &overdue) == RC_OK)
+        domain_saga_measure(saga, all, overdue);
+}
+
 void purchase_sweep(struct service_ctx *ctx, struct store *st)
 {
     purchase_expire_all(ctx, st, "pending", CONFIG_PURCHASE_DEADLINE_MS, "rejected",
@@ -68,4 +82,6 @@ void purchase_sweep(struct service_ctx *ctx, struct store *st)
     purchase_expire_all(ctx, st, "cancelling", CONFIG_CANCEL_DEADLINE_MS, "approved",
                         "the cancellation was not confirmed in time; the purchase stands",
                         EV_CANCEL_FAILED);
+    purchase_measure(ctx, st, "purchase", "pending", CONFIG_PURCHASE_DEADLINE_MS);
+    purchase_measure(ctx, st, "cancel", "cancelling", CONFIG_CANCEL_DEADLINE_MS);
 }

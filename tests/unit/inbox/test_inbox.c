@@ -300,9 +300,18 @@ static void test_applies_each_event_once(void **state)
     assert_int_equal(counter("webtoon_consumer_events_applied_total") - applied, 3);
 }
 
+static uint64_t delays(void)
+{
+    return metrics_histogram_count(
+        metrics_histogram("webtoon_consumer_event_delay_seconds", "", "group=\"" GROUP "\""));
+}
+
+/* Every event read counts as consumed once its offset is committed; only
+ * the ones applied have a delay. */
 static void test_unknown_types_not_claimed(void **state)
 {
     struct fixture *f = *state;
+    uint64_t consumed = counter("webtoon_consumer_events_consumed_total"), delayed = delays();
     start_consumer(f);
     publish_n(f, "ignored", "SomeoneElses", 1);
     publish_n(f, "mine", "Applied", 2);
@@ -311,6 +320,8 @@ static void test_unknown_types_not_claimed(void **state)
     assert_false(claimed(f, "ignored"));
     assert_true(claimed(f, "mine"));
     assert_int_equal(atomic_load(&f->ctx.calls), 1);
+    assert_int_equal(counter("webtoon_consumer_events_consumed_total") - consumed, 2);
+    assert_int_equal(delays() - delayed, 1);
 }
 
 static void test_failing_handler_retried(void **state)
@@ -485,8 +496,16 @@ static bool stalled_gauge_up(void *ud)
                metrics_gauge("webtoon_consumer_stalled", "", "group=\"" GROUP "\"")) == 1;
 }
 
+static bool lag_gauge_is_two(void *ud)
+{
+    (void)ud;
+    return metrics_gauge_value(metrics_gauge("webtoon_consumer_lag", "", "group=\"" GROUP "\"")) ==
+           2;
+}
+
 /* A handler that keeps failing with a transient error stalls the consumer:
- * it says so (status, gauge) and recovers once the handler works. */
+ * it says so (status, gauge), the lag it measures keeps growing while it
+ * retries, and it recovers once the handler works. */
 static void test_stall_reported(void **state)
 {
     struct fixture *f = *state;
@@ -497,6 +516,8 @@ static void test_stall_reported(void **state)
     publish_n(f, "stuck", "Flaky", 1);
     assert_true(test_wait_until(is_stalled, f->consumer, WAIT_MS));
     assert_true(test_wait_until(stalled_gauge_up, NULL, WAIT_MS));
+    publish_n(f, "behind", "Applied", 2);
+    assert_true(test_wait_until(lag_gauge_is_two, NULL, WAIT_MS));
     atomic_store(&f->ctx.flaky_left, 0);
     assert_true(test_wait_until(is_moving, f->consumer, WAIT_MS));
     assert_true(test_wait_until(all_committed, f, WAIT_MS));

@@ -1,6 +1,10 @@
 /* Metric registry and the Prometheus text format it renders. */
 #include "support/test_support.h"
 
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "core/base/buf.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
@@ -133,6 +137,71 @@ static void test_render_histogram_no_labels(void **state)
     mem_free(text);
 }
 
+/* A histogram with bounds of its own uses them, and only them. */
+static void test_render_histogram_bounds(void **state)
+{
+    (void)state;
+    metrics_init("svc");
+    static const int64_t bounds[] = {1000000, 60000000, 300000000};
+    struct metrics_histogram *h =
+        metrics_histogram_bounds("t_saga_seconds", "Saga time", "saga=\"s\"", bounds, 3);
+    metrics_histogram_observe_us(h, 500000);    /* 0.5 s */
+    metrics_histogram_observe_us(h, 60000000);  /* 60 s: inclusive */
+    metrics_histogram_observe_us(h, 600000000); /* 600 s: only +Inf */
+    /* registered again: the same series, its first bounds */
+    assert_ptr_equal(metrics_histogram("t_saga_seconds", "Saga time", "saga=\"s\""), h);
+    char *text = render();
+    assert_int_equal(count(text, "t_saga_seconds_bucket{"), 4);
+    assert_non_null(strstr(text, "t_saga_seconds_bucket{service=\"svc\",saga=\"s\",le=\"1\"} 1\n"));
+    assert_non_null(
+        strstr(text, "t_saga_seconds_bucket{service=\"svc\",saga=\"s\",le=\"60\"} 2\n"));
+    assert_non_null(
+        strstr(text, "t_saga_seconds_bucket{service=\"svc\",saga=\"s\",le=\"300\"} 2\n"));
+    assert_non_null(
+        strstr(text, "t_saga_seconds_bucket{service=\"svc\",saga=\"s\",le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(text, "t_saga_seconds_sum{service=\"svc\",saga=\"s\"} 660.500000\n"));
+    mem_free(text);
+}
+
+/* Value of the series <name>{service="svc"} in <text>, or -1 when absent. */
+static double process_value(const char *text, const char *name)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "\n%s{service=\"svc\"} ", name);
+    const char *p = strstr(text, needle);
+    return p ? strtod(p + strlen(needle), NULL) : -1;
+}
+
+/* The process_* families, as the client libraries name them, with values
+ * this process can check against itself. */
+static void test_render_process(void **state)
+{
+    (void)state;
+    metrics_init("svc");
+    struct buf out;
+    buf_init(&out, 1 << 16);
+    int fd = dup(0); /* one more descriptor than before */
+    assert_true(fd >= 0);
+    assert_int_equal(metrics_render_process(&out), RC_OK);
+    close(fd);
+    char *text = buf_steal(&out);
+    assert_non_null(strstr(text, "# TYPE process_cpu_seconds_total counter\n"));
+    assert_non_null(strstr(text, "# TYPE process_resident_memory_bytes gauge\n"));
+    assert_true(process_value(text, "process_cpu_seconds_total") >= 0);
+    double rss = process_value(text, "process_resident_memory_bytes");
+    double vsize = process_value(text, "process_virtual_memory_bytes");
+    assert_true(rss > 100000 && vsize >= rss);
+    double open_fds = process_value(text, "process_open_fds");
+    assert_true(open_fds >= 4); /* stdin, stdout, stderr and the dup */
+    struct rlimit lim;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &lim), 0);
+    assert_true(process_value(text, "process_max_fds") == (double)lim.rlim_cur);
+    double start = process_value(text, "process_start_time_seconds");
+    time_t now = time(NULL);
+    assert_true(start > (double)now - 3600 && start <= (double)now + 1);
+    mem_free(text);
+}
+
 static void test_render_respects_cap(void **state)
 {
     (void)state;
@@ -215,6 +284,8 @@ int main(void)
         cmocka_unit_test_teardown(test_render_families, reset),
         cmocka_unit_test_teardown(test_render_histogram, reset),
         cmocka_unit_test_teardown(test_render_histogram_no_labels, reset),
+        cmocka_unit_test_teardown(test_render_histogram_bounds, reset),
+        cmocka_unit_test_teardown(test_render_process, reset),
         cmocka_unit_test_teardown(test_render_respects_cap, reset),
         cmocka_unit_test_teardown(test_cleanup_forgets, reset),
         cmocka_unit_test_teardown(test_oom, reset),

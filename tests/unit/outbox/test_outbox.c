@@ -298,6 +298,38 @@ static void test_paused_relay_publishes_nothing(void **state)
     assert_int_equal(backlog(f->st), 3);
 }
 
+static int64_t gauge(const char *name) { return metrics_gauge_value(metrics_gauge(name, "", "")); }
+
+/* outbox_measure reports the unsent rows and the age of the oldest,
+ * whatever the relay is doing. */
+static void test_measure(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(outbox_measure(f->st), RC_OK);
+    assert_int_equal(gauge("webtoon_outbox_backlog"), 0);
+    assert_int_equal(gauge("webtoon_outbox_oldest_unsent_age_seconds"), 0);
+    for (int i = 0; i < 3; i++)
+        add_event(f->st, "user-1", i, NULL);
+    /* the first row waited two minutes, the others just now */
+    assert_int_equal(store_exec(f->st,
+                                "UPDATE outbox SET created_at = created_at - 120000"
+                                " WHERE seq = (SELECT MIN(seq) FROM outbox)",
+                                NULL, 0, NULL, NULL, NULL),
+                     RC_OK);
+    assert_int_equal(outbox_measure(f->st), RC_OK);
+    assert_int_equal(gauge("webtoon_outbox_backlog"), 3);
+    int64_t age = gauge("webtoon_outbox_oldest_unsent_age_seconds");
+    assert_true(age >= 120 && age < 180);
+    /* once published, nothing waits */
+    struct outbox_relay_options o = relay_options(f);
+    struct outbox_relay *r = start_relay(&o);
+    outbox_relay_stop(r, WAIT_MS);
+    assert_int_equal(backlog(f->st), 0);
+    assert_int_equal(outbox_measure(f->st), RC_OK);
+    assert_int_equal(gauge("webtoon_outbox_backlog"), 0);
+    assert_int_equal(gauge("webtoon_outbox_oldest_unsent_age_seconds"), 0);
+}
+
 static struct metrics_counter *failures_counter(void)
 {
     return metrics_counter("webtoon_outbox_publish_failures_total",
@@ -506,6 +538,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relay_publishes_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relay_carries_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paused_relay_publishes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_measure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relay_retries_until_bus_works, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_flushes, setup, teardown),

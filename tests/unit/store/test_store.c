@@ -412,6 +412,55 @@ static void test_commit_hook(void **state)
     assert_int_equal(calls, 2);
 }
 
+static void add_to(void *ud, int64_t v) { *(int64_t *)ud += v; }
+
+/* Actions registered in a transaction run once it commits, never when it
+ * rolls back or its commit fails; outside one they run at once. */
+static void test_after_commit(void **state)
+{
+    struct fixture *f = *state;
+    int64_t sum = 0;
+    assert_int_equal(store_after_commit(f->st, add_to, &sum, 1), RC_OK);
+    assert_int_equal(sum, 1); /* no transaction: at once */
+
+    assert_int_equal(store_begin(f->st), RC_OK);
+    assert_int_equal(store_after_commit(f->st, add_to, &sum, 10), RC_OK);
+    assert_int_equal(store_after_commit(f->st, add_to, &sum, 100), RC_OK);
+    assert_int_equal(sum, 1);
+    assert_int_equal(store_commit(f->st), RC_OK);
+    assert_int_equal(sum, 111);
+    assert_int_equal(store_begin(f->st), RC_OK); /* nothing left over */
+    assert_int_equal(store_commit(f->st), RC_OK);
+    assert_int_equal(sum, 111);
+
+    assert_int_equal(store_begin(f->st), RC_OK);
+    assert_int_equal(store_after_commit(f->st, add_to, &sum, 1000), RC_OK);
+    store_rollback(f->st);
+    assert_int_equal(store_begin(f->st), RC_OK);
+    assert_int_equal(store_commit(f->st), RC_OK);
+    assert_int_equal(sum, 111); /* rolled back: never */
+
+    /* a failed commit (a deferred foreign key) runs nothing */
+    exec_ok(f->st, "CREATE TABLE parent (id INTEGER PRIMARY KEY)");
+    exec_ok(f->st, "CREATE TABLE child (pid INTEGER REFERENCES parent (id)"
+                   " DEFERRABLE INITIALLY DEFERRED)");
+    assert_int_equal(store_begin(f->st), RC_OK);
+    exec_ok(f->st, "INSERT INTO child VALUES (42)");
+    assert_int_equal(store_after_commit(f->st, add_to, &sum, 5000), RC_OK);
+    assert_int_equal(store_commit(f->st), RC_CONFLICT);
+    assert_int_equal(store_begin(f->st), RC_OK);
+    assert_int_equal(store_commit(f->st), RC_OK);
+    assert_int_equal(sum, 111);
+
+    /* the bound: one more than fits is refused, the others still run */
+    assert_int_equal(store_begin(f->st), RC_OK);
+    for (int i = 0; i < STORE_DEFERRED_MAX; i++)
+        assert_int_equal(store_after_commit(f->st, add_to, &sum, 1), RC_OK);
+    assert_int_equal(store_after_commit(f->st, add_to, &sum, 1), RC_NOMEM);
+    assert_int_equal(store_commit(f->st), RC_OK);
+    assert_int_equal(sum, 111 + STORE_DEFERRED_MAX);
+}
+
 /* More distinct statements than the cache holds: old ones are evicted and
  * prepared again transparently. */
 static void test_statement_cache(void **state)
@@ -483,6 +532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constraints_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
