@@ -11,7 +11,8 @@
 # The real inputs:
 #   - helm lint --strict and helm template for each value set below (the
 #     defaults, every example in deploy/helm/examples, and switches: HPA off
-#     everywhere and on everywhere, NetworkPolicies off, monitoring on,
+#     everywhere and on everywhere, NetworkPolicies off, monitoring on (its
+#     PrometheusRule and dashboards the files of deploy/monitoring),
 #     Secrets and persistence, Istio with everything on);
 #   - kubeconform -strict on every rendered object, with schemas that never
 #     come from the network: Kubernetes' from the kubernetes-validate
@@ -182,7 +183,7 @@ local-cluster -f $examples/local-cluster.yaml
 hpa-off --set history.autoscaling.enabled=false
 hpa-everywhere --set pointer.autoscaling.enabled=true,payment.autoscaling.enabled=true,webtoon.autoscaling.enabled=true,purchase.autoscaling.enabled=true,web.autoscaling.enabled=true,gateway.autoscaling.enabled=true
 networkpolicy-off --set networkPolicy.enabled=false
-monitoring --set monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true
+monitoring --set monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.grafanaDashboards.enabled=true
 secrets --set engines.postgres.existingSecret=webtoon-store,auth.builtin.cliSecret.existingSecret=webtoon-cli-client,auth.builtin.persistence.enabled=true,networkPolicy.egress.enabled=true,gateway.service.type=NodePort,gateway.service.nodePort=30088
 istio-everything -f $examples/istio.yaml --set gateway.enabled=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,pointer.podDisruptionBudget.maxUnavailable=1
 EOF
@@ -205,6 +206,18 @@ check_good() {
       { cat "$work/kc.log" >&2; fail "kubeconform ($name)"; }
     say "$name: lint, template, kubeconform: $(tail -n 1 "$work/kc.log")"
   done
+  # The PrometheusRule and the dashboards' ConfigMap carry deploy/monitoring
+  # as it is (the chart's files/ links to it; helm follows the links).
+  python3 - "$work/rendered/monitoring.yaml" <<'PY' || fail "the chart's monitoring objects differ from deploy/monitoring"
+import glob, json, os, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+assert rule["spec"] == yaml.safe_load(open("deploy/monitoring/webtoon-rules.yaml")), "rules"
+board = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboards"))
+files = {os.path.basename(f): json.load(open(f)) for f in glob.glob("deploy/monitoring/dashboards/*.json")}
+assert files and {k: json.loads(v) for k, v in board["data"].items()} == files, "dashboards"
+PY
+  say "monitoring: the PrometheusRule and the dashboards are deploy/monitoring's"
   # The operators' own objects: no schema offline (see above); they must
   # at least parse as Kubernetes objects.
   deploy/helm/examples/operators/keycloak-realm-import.sh https://webtoon.example.com >"$work/realm-import.yaml"
