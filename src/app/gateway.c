@@ -310,13 +310,16 @@ static void gateway_key_rules(const struct config *cfg, const struct gateway_key
         fprintf(
             out,
             "    # The keys of the issuer could not be read yet: a request with a token is\n"
-            "    # answered 503 (not the client's fault), until they can.\n"
+            "    # answered 503 (not the client's fault), and /readyz too, until they can.\n"
             "    acl jwt_kid_known always_false\n"
             "    http-request return status 503 content-type application/problem+json hdr "
             "Retry-After %lld lf-string '{\"type\":\"/problems/unavailable\",\"title\":\"Service "
             "unavailable\",\"status\":503,\"detail\":\"the gateway cannot check tokens yet: the "
             "keys of the issuer could not be read; retry in a moment\",\"requestId\":\"%%[var("
-            "txn.request_id)]\"}' if auth_sent\n",
+            "txn.request_id)]\"}' if auth_sent\n"
+            "    http-request return status 503 content-type application/json string "
+            "'{\"status\":\"not ready\",\"checks\":{\"keys\":\"not read yet\"}}' if { "
+            "var(txn.route) -m str /readyz } METH_GET\n",
             gateway_keys_retry_after(cfg));
         return;
     }

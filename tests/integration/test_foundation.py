@@ -79,10 +79,13 @@ def test_port_in_use_is_a_clear_start_failure(system):
 
 
 def test_service_logs_json_and_serves_probes(system):
+    system.start("auth")  # its keys: without them no service is ready
     p = system.start("pointer")
+    wait_until(lambda: system.get("pointer", "/readyz").status_code == 200, 10, what="ready")
     ready = system.get("pointer", "/readyz").json()
     assert ready["status"] == "ready"
-    assert ready["checks"] == {"store": "up", "outbox": "publishing", "consumer": "ok", "bus": "up"}
+    assert ready["checks"] == {"keys": "read", "store": "up", "outbox": "publishing", "consumer": "ok",
+                               "bus": "up"}
     r = system.get("pointer", "/nowhere", headers={"X-Request-Id": "trace-42"})
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     assert r.headers["x-request-id"] == "trace-42"

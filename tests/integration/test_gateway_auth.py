@@ -454,11 +454,22 @@ def test_tokens_get_503_until_the_keys_can_be_read(system):
     assert requests.get(gw(system, "/webtoons")).status_code == 200  # browsing needs no key
     missing(requests.get(gw(system, PROTECTED)))  # no token is still the client's doing
     assert "the issuer's keys cannot be read yet" in system.procs["up"].output()
+    # Neither the gateway nor a service is ready without keys: in a rollout
+    # the ones that have them keep the traffic.
+    r = requests.get(gw(system, "/readyz"))
+    assert r.status_code == 503 and r.json()["checks"] == {"keys": "not read yet"}, r.text
+    r = system.get("pointer", "/readyz")
+    assert r.status_code == 503 and r.json()["checks"]["keys"] == "not read yet", r.text
 
     system.issuer.path = str(jwks)
     system.issuer.publish()  # the issuer is there now
     wait_until(lambda: requests.get(gw(system, "/webtoons"), headers={"Authorization": f"Bearer {token}"}
                                     ).status_code == 200, 10, what="tokens accepted once the keys are there")
+    wait_until(lambda: requests.get(gw(system, "/readyz")).status_code == 200, 10,
+               what="the gateway ready once it has the keys")
+    wait_until(lambda: system.get("pointer", "/readyz").status_code == 200, 10,
+               what="the pointer service ready once it has the keys")
+    assert system.get("pointer", "/readyz").json()["checks"]["keys"] == "read"
     assert reached_a_server(system, requests.get(gw(system, PROTECTED), headers={"Authorization": f"Bearer {token}"}))
 
     # An issuer that publishes no usable key any more: nothing can verify.

@@ -204,6 +204,14 @@ int auth_verifier_start(const struct config *cfg, struct auth_verifier **out, ch
     return RC_OK;
 }
 
+bool auth_verifier_has_keys(struct auth_verifier *v)
+{
+    pthread_rwlock_rdlock(&v->keys_lock);
+    bool loaded = v->loaded;
+    pthread_rwlock_unlock(&v->keys_lock);
+    return loaded;
+}
+
 void auth_verifier_stop(struct auth_verifier *v)
 {
     if (!v)

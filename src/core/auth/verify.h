@@ -48,6 +48,8 @@ int auth_verifier_start(const struct config *cfg, struct auth_verifier **out /* 
                         size_t errlen);
 /* Stops the thread and frees <v>; NULL does nothing. */
 void auth_verifier_stop(struct auth_verifier *v);
+/* True once a key set was read: until then every token gets AUTH_NO_KEYS. */
+bool auth_verifier_has_keys(struct auth_verifier *v);
 
 /* A per-thread cache of verified tokens (NULL on allocation failure: then
  * every token is checked in full). */

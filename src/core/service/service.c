@@ -150,22 +150,30 @@ static void service_check(json_t *checks, const char *name, const char *fmt, ...
     json_object_set_new(checks, name, json_string(text));
 }
 
-/* Ready means the store (and the history's Redis view) answers: commands
- * need nothing else. The relay and the consumer are reported, not required:
- * taking every replica out of rotation because Kafka is slow would turn a
- * delay into an outage. */
+/* Ready means the store (and the history's Redis view) answers and the
+ * issuer's keys were read: a service whose routes need a token can check
+ * none without them (in a rollout, a pod started while the issuer restarts
+ * must not take traffic from one that has them). Not the issuer itself: it
+ * may read its keys through its own Service, which only a ready pod is
+ * behind. The relay and the consumer are reported, not required: taking
+ * every replica out of rotation because Kafka is slow would turn a delay
+ * into an outage. */
 static bool service_readiness(void *arg, json_t *checks)
 {
     struct service_ctx *ctx = arg;
+    bool has_keys = !ctx->app->verifier || auth_verifier_has_keys(ctx->app->verifier);
+    bool keys = has_keys || ctx->def->open_access;
+    if (ctx->app->verifier)
+        service_check(checks, "keys", "%s", has_keys ? "read" : "not read yet");
     if (ctx->def->stateless)
-        return true;
+        return keys;
     bool store = store_ping(ctx->store);
     bool ext = !ctx->def->ext_is_ready || ctx->def->ext_is_ready(ctx);
     service_check(checks, "store", "%s", store ? "up" : "down");
     if (ctx->def->ext_is_ready)
         service_check(checks, ctx->def->ext_name, "%s", ext ? "up" : "down");
     if (!ctx->app->relay)
-        return store && ext; /* no_events: no bus to report on */
+        return store && ext && keys; /* no_events: no bus to report on */
     struct outbox_relay_status relay;
     outbox_relay_status(ctx->app->relay, &relay);
     bool bus_ok = relay.publishing || relay.paused;
@@ -189,7 +197,7 @@ static bool service_readiness(void *arg, json_t *checks)
         bus_ok &= !c.bus_failing;
     }
     service_check(checks, "bus", "%s", bus_ok ? "up" : "degraded");
-    return store && ext;
+    return store && ext && keys;
 }
 
 /* --- the sweeper: measurements and the periodic work of service_def.sweep ------------ */
