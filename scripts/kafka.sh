@@ -1,8 +1,9 @@
 #!/bin/sh
 # A single-node Apache Kafka broker for development and tests: KRaft mode
 # (broker and controller in one JVM, no ZooKeeper), listening on 127.0.0.1
-# only. The broker's jars come from Maven Central (scripts/kafka/pom.xml)
-# into .cache/kafka/<version>/ (gitignored); nothing is built.
+# (or KAFKA_HOST) only. The broker's jars come from Maven Central
+# (scripts/kafka/pom.xml) into .cache/kafka/<version>/ (gitignored); nothing
+# is built.
 #
 #   scripts/kafka.sh fetch     install Java and Maven if missing, download the jars
 #   scripts/kafka.sh start     fetch, format the storage once, start, wait until it answers
@@ -11,6 +12,8 @@
 #   scripts/kafka.sh tail T    read topic T from the start with kcat (Ctrl-C ends)
 #
 # Settings (environment):
+#   KAFKA_HOST=127.0.0.1   address it listens on and advertises (the local
+#                          cluster's pods use the node address 10.245.255.1)
 #   KAFKA_PORT=19092       client port; the controller listens on KAFKA_PORT + 1
 #   KAFKA_DATA=DIR         logs, pid file and settings (default .cache/kafka/run-<port>)
 #   KAFKA_VERSION=4.1.1    broker version (org.apache.kafka:kafka_2.13)
@@ -27,6 +30,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 version=${KAFKA_VERSION:-4.1.1}
+host=${KAFKA_HOST:-127.0.0.1}
 port=${KAFKA_PORT:-19092}
 controller_port=$((port + 1))
 home="$root/.cache/kafka/$version"
@@ -77,21 +81,21 @@ is_running() {
 # True once the broker answers a metadata request.
 answers() {
   if command -v kcat >/dev/null 2>&1; then
-    kcat -b "127.0.0.1:$port" -L -m 2 >/dev/null 2>&1
+    kcat -b "$host:$port" -L -m 2 >/dev/null 2>&1
   else
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
   fi
 }
 
 write_settings() {
   mkdir -p "$data/logs"
   cat >"$data/server.properties" <<EOF
-# Written by scripts/kafka.sh: one node, broker and controller, loopback only.
+# Written by scripts/kafka.sh: one node, broker and controller, on $host only.
 process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.quorum.voters=1@$host:$controller_port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$controller_port
+advertised.listeners=PLAINTEXT://$host:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -147,7 +151,7 @@ wait_answers() {
 start() {
   if is_running; then
     wait_answers
-    say "already running on 127.0.0.1:$port"
+    say "already running on $host:$port"
     return 0
   fi
   fetch
@@ -170,7 +174,7 @@ start() {
     tail -n 10 "$data/broker.log" >&2
     exit 1
   fi
-  say "running on 127.0.0.1:$port (pid $(cat "$pidfile"), data in $data)"
+  say "running on $host:$port (pid $(cat "$pidfile"), data in $data)"
 }
 
 stop() {
@@ -196,7 +200,7 @@ start) start ;;
 stop) stop ;;
 status)
   if is_running && answers; then
-    echo "running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
+    echo "running on $host:$port (pid $(cat "$pidfile"))"
   else
     echo "stopped"
     exit 1
@@ -206,7 +210,7 @@ tail)
   # How to read the event stream without webtoon: key, the type and id
   # headers, and the JSON payload of every event.
   [ $# -eq 2 ] || { echo "usage: $0 tail <topic>" >&2; exit 2; }
-  exec kcat -b "127.0.0.1:$port" -C -t "$2" -o beginning -f 'partition=%p offset=%o key=%k %h\t%s\n'
+  exec kcat -b "$host:$port" -C -t "$2" -o beginning -f 'partition=%p offset=%o key=%k %h\t%s\n'
   ;;
 *)
   sed -n '2,/^set -eu/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2

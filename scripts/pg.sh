@@ -1,6 +1,6 @@
 #!/bin/sh
 # A throwaway PostgreSQL cluster for development and tests, on 127.0.0.1
-# with trust authentication, holding one database per service
+# (or PG_HOST) with trust authentication, holding one database per service
 # (webtoon_pointer, webtoon_payment, ...). Debian's postgresql package is
 # installed when missing. Durability is off (fsync, full page writes): the
 # cluster is for tests, never for data anyone keeps.
@@ -12,13 +12,21 @@
 #   scripts/pg.sh psql ..  psql on it (as the postgres user)
 #
 # Settings (environment):
-#   PG_PORT=55432   port
-#   PG_DIR=DIR      cluster, socket and log (default /tmp/webtoon-pg-<port>)
+#   PG_HOST=127.0.0.1   address it listens on, trusted (the local cluster
+#                       uses the node address 10.245.255.1)
+#   PG_PORT=55432       port
+#   PG_DIR=DIR          cluster, socket and log (default /tmp/webtoon-pg-<port>)
+#   PG_CLIENTS=CIDR     also let clients from CIDR in (the cluster's pods),
+#                       with the password in PG_PASSWORD_FILE (scram-sha-256)
+#   PG_PASSWORD_FILE=F  the postgres user's password, set at every start
 #
 # PostgreSQL refuses to run as root, so as root the cluster belongs to the
 # postgres user and every server command runs through runuser.
 set -eu
+host=${PG_HOST:-127.0.0.1}
 port=${PG_PORT:-55432}
+clients=${PG_CLIENTS:-}
+password_file=${PG_PASSWORD_FILE:-}
 dir=${PG_DIR:-"/tmp/webtoon-pg-$port"}
 services="pointer payment history webtoon purchase auth"
 
@@ -47,7 +55,7 @@ as_owner() {
 }
 
 psql_() {
-  "$bindir/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"
+  "$bindir/psql" -X -q -h "$host" -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"
 }
 
 is_running() {
@@ -62,8 +70,8 @@ start() {
       as_owner "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust --no-locale -E UTF8 \
         --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
       cat >>"$dir/data/postgresql.conf" <<EOF
-# Added by scripts/pg.sh: loopback only, fast and not durable (tests).
-listen_addresses = '127.0.0.1'
+# Added by scripts/pg.sh: one address only, fast and not durable (tests).
+listen_addresses = '$host'
 port = $port
 unix_socket_directories = '$dir'
 max_connections = 300
@@ -74,16 +82,27 @@ full_page_writes = off
 max_pred_locks_per_transaction = 256
 log_min_messages = warning
 EOF
+      # initdb trusts loopback only; the listening address is this machine too.
+      [ "$host" = 127.0.0.1 ] || echo "host all all $host/32 trust" >>"$dir/data/pg_hba.conf"
+      if [ -n "$clients" ]; then
+        [ -n "$password_file" ] || { say "PG_CLIENTS needs PG_PASSWORD_FILE"; exit 2; }
+        echo "host all all $clients scram-sha-256" >>"$dir/data/pg_hba.conf"
+      fi
     fi
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
       { tail -n 20 "$dir/server.log" >&2; exit 1; }
+  fi
+  if [ -n "$password_file" ]; then
+    # Through stdin: the password never appears on a command line.
+    printf "SET password_encryption = 'scram-sha-256'; ALTER ROLE postgres PASSWORD '%s';\n" \
+      "$(cat "$password_file")" | psql_ -d postgres >/dev/null
   fi
   for s in $services; do
     if [ -z "$(psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'webtoon_$s'")" ]; then
       psql_ -d postgres -c "CREATE DATABASE webtoon_$s"
     fi
   done
-  say "running on 127.0.0.1:$port (data in $dir)"
+  say "running on $host:$port (data in $dir)"
 }
 
 stop() {
@@ -97,16 +116,16 @@ start) start ;;
 stop) stop ;;
 status)
   if is_running; then
-    echo "running on 127.0.0.1:$port (data in $dir)"
+    echo "running on $host:$port (data in $dir)"
   else
     echo "stopped"
     exit 1
   fi
   ;;
-url) echo "postgres://postgres@127.0.0.1:$port/webtoon_{service}" ;;
+url) echo "postgres://postgres@$host:$port/webtoon_{service}" ;;
 psql)
   shift
-  exec "$bindir/psql" -X -h 127.0.0.1 -p "$port" -U postgres "$@"
+  exec "$bindir/psql" -X -h "$host" -p "$port" -U postgres "$@"
   ;;
 *)
   sed -n '2,/^set -eu/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2

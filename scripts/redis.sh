@@ -1,6 +1,6 @@
 #!/bin/sh
-# A Redis server for development and tests, on 127.0.0.1, holding the
-# history view when WEBTOON_HISTORY_REDIS_URL points at it. Debian's
+# A Redis server for development and tests, on 127.0.0.1 (or REDIS_HOST),
+# holding the history view when WEBTOON_HISTORY_REDIS_URL points at it. Debian's
 # redis-server is installed when missing. Append-only file on, so a restart
 # keeps the view.
 #
@@ -10,9 +10,12 @@
 #   scripts/redis.sh url      the WEBTOON_HISTORY_REDIS_URL that uses it
 #
 # Settings (environment):
-#   REDIS_PORT=56379   port
-#   REDIS_DIR=DIR      data, pid and log (default /tmp/webtoon-redis-<port>)
+#   REDIS_HOST=127.0.0.1  address it listens on (the local cluster's pods
+#                         use the node address 10.245.255.1)
+#   REDIS_PORT=56379      port
+#   REDIS_DIR=DIR         data, pid and log (default /tmp/webtoon-redis-<port>)
 set -eu
+host=${REDIS_HOST:-127.0.0.1}
 port=${REDIS_PORT:-56379}
 dir=${REDIS_DIR:-"/tmp/webtoon-redis-$port"}
 
@@ -30,14 +33,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 is_running() {
-  redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1
+  redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1
 }
 
 case "${1:-}" in
 start)
   if ! is_running; then
     mkdir -p "$dir"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
+    redis-server --bind "$host" --port "$port" --dir "$dir" --daemonize yes \
       --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
       --appendonly yes --save "" --protected-mode no >/dev/null
     i=0
@@ -47,21 +50,21 @@ start)
       sleep 0.05
     done
   fi
-  say "running on 127.0.0.1:$port"
+  say "running on $host:$port"
   ;;
 stop)
   if is_running; then
-    redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    redis-cli -h "$host" -p "$port" shutdown nosave >/dev/null 2>&1 || true
     i=0
     while is_running && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
   fi
   say "stopped"
   ;;
 status)
-  if is_running; then echo "running on 127.0.0.1:$port"; else echo "stopped"; exit 1; fi
+  if is_running; then echo "running on $host:$port"; else echo "stopped"; exit 1; fi
   ;;
 url)
-  echo "redis://127.0.0.1:$port/0"
+  echo "redis://$host:$port/0"
   ;;
 *)
   echo "usage: $0 start|stop|status|url" >&2
