@@ -11,6 +11,9 @@
 # was, also when a test fails.
 set -eu
 cd "$(dirname "$0")/.."
+# Stopped by a signal, it still runs its EXIT trap (the cluster's stop).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 eval "$(scripts/cluster/toolchain.sh env)"
 
 echo "== cluster: chart, Containerfile, pipelines (helm lint, kubeconform, checkov, actionlint)" >&2
@@ -23,4 +26,5 @@ tests/image/smoke.sh
 echo "== cluster: a single-node Kubernetes with the chart installed" >&2
 trap 'scripts/cluster/cluster.sh stop' EXIT
 scripts/cluster/cluster.sh start
-WEBTOON_IMAGE_ARCHIVE="$archive" python3 -m pytest -q -p no:cacheprovider tests/cluster
+# Debian's python3 runs the suites (the toolchain's venv is for checkov).
+WEBTOON_IMAGE_ARCHIVE="$archive" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/cluster

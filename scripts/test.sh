@@ -1,9 +1,33 @@
 #!/bin/sh
-# Everything `make test` runs: the debug build's full suite, then the same
-# suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Everything `make test` runs: the debug build's full suite, the same suite
+# again under AddressSanitizer + UndefinedBehaviorSanitizer, the web
+# frontend's tests, the lint, and the Kubernetes half (scripts/test-cluster.sh).
+#
+# The cluster suite runs beside the ASan suite: it mostly waits (image
+# layers, rollouts, the autoscaler), and on a fresh machine it first builds
+# its toolchain for about 15 minutes, which then overlaps the sanitizer run
+# instead of adding to it. Its output goes to test-output/test-cluster.log
+# and is shown when it ends.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
+mkdir -p test-output
+cluster_log=test-output/test-cluster.log
+cluster_pid=""
+
+# A failure of the foreground suites stops the cluster suite too (its own
+# trap then stops the cluster and restores the host).
+stop_cluster_suite() {
+  if [ -n "$cluster_pid" ] && kill -0 "$cluster_pid" 2>/dev/null; then
+    # Its running step first: a shell runs its traps only between commands.
+    pkill -TERM -P "$cluster_pid" 2>/dev/null || true
+    kill -TERM "$cluster_pid" 2>/dev/null || true
+    wait "$cluster_pid" 2>/dev/null || true
+  fi
+}
+trap stop_cluster_suite EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # The optimised build `make run` uses: -O2 enables warnings (format
 # truncation) that the debug builds never see, and -Werror makes them fatal.
@@ -15,6 +39,11 @@ for preset in debug asan; do
   echo "== $preset: build" >&2
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset" -j "$jobs" >/dev/null
+  if [ "$preset" = asan ]; then
+    echo "== cluster: started beside the ASan suite (log: $cluster_log)" >&2
+    scripts/test-cluster.sh >"$cluster_log" 2>&1 &
+    cluster_pid=$!
+  fi
   echo "== $preset: test" >&2
   ctest --preset "$preset" -j "$jobs"
 done
@@ -23,3 +52,10 @@ make --no-print-directory -C web build test
 echo "== web: end-to-end tests in Chromium against the debug build" >&2
 WEBTOON_BIN="$PWD/build/debug/webtoon" make --no-print-directory -C web e2e
 scripts/lint.sh
+
+echo "== cluster: waiting for the cluster suite" >&2
+status=0
+wait "$cluster_pid" || status=$?
+cluster_pid=""
+cat "$cluster_log" >&2
+[ "$status" -eq 0 ] || { echo "== cluster: FAILED (exit $status), log above" >&2; exit "$status"; }

@@ -229,7 +229,8 @@ coredns
 go_tool metrics-server "$metrics_server_version" "sigs.k8s.io/metrics-server/cmd/metrics-server@v$metrics_server_version"
 
 if [ "${1:-}" = env ]; then
-  echo "PATH=\"$bin:$top/venv/bin:\$PATH\"; export PATH"
+  # The venv last: its python3 must not shadow the system's.
+  echo "PATH=\"$bin:\$PATH:$top/venv/bin\"; export PATH"
   echo "WEBTOON_CLUSTER_TOOLS=\"$top\"; export WEBTOON_CLUSTER_TOOLS"
   echo "ISTIO_CRDS=\"$top/istio-crds-$istio_api_version.yaml\"; export ISTIO_CRDS"
   echo "KUBECONFORM_SCRIPTS=\"$(module_dir "github.com/yannh/kubeconform@v$kubeconform_version")/scripts\"; export KUBECONFORM_SCRIPTS"
