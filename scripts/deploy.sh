@@ -21,7 +21,7 @@ values=""
 for f in "$@"; do values="$values -f $f"; done
 # shellcheck disable=SC2086
 helm upgrade --install "$release" deploy/helm/webtoon --namespace "$namespace" --create-namespace \
-  $values --set image.repository="$repository" --set image.tag="$tag" \
+  $values --set image.repository="$repository" --set-string image.tag="$tag" \
   --atomic --wait --timeout 10m
 for d in $(kubectl -n "$namespace" get deploy -l app.kubernetes.io/instance="$release" -o name); do
   kubectl -n "$namespace" rollout status "$d" --timeout 5m

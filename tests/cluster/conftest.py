@@ -150,7 +150,8 @@ def values_args(tag):
     args = []
     for v in VALUES:
         args += ["-f", v]
-    return args + ["--set", f"image.tag={tag}"]
+    # --set-string: a short commit may be all digits, which --set makes a number.
+    return args + ["--set-string", f"image.tag={tag}"]
 
 
 def memory_note(kube, when):
