@@ -44,13 +44,14 @@
 #include "core/bus/bus.h"
 #include "core/log/log.h"
 
-#define BUS_KAFKA_BATCH 256           /* events returned per poll at most */
-#define BUS_KAFKA_SLICE_MS 100        /* longest wait before looking at the interrupt flag */
-#define BUS_KAFKA_CATCHUP_MS 15000    /* longest wait of a 0-timeout poll for the end */
-#define BUS_KAFKA_REQUEST_MS 5000     /* metadata, admin and offset requests */
-#define BUS_KAFKA_LAG_MS 1000         /* offset requests of the lag gauge (every second) */
-#define BUS_KAFKA_DELIVERY_MS "15000" /* message.timeout.ms: give up on one publish */
-#define BUS_KAFKA_FLUSH_MS 20000      /* publish waits this long for delivery reports */
+#define BUS_KAFKA_BATCH 256                /* events returned per poll at most */
+#define BUS_KAFKA_SLICE_MS 100             /* longest wait before looking at the interrupt flag */
+#define BUS_KAFKA_CATCHUP_MS 15000         /* longest wait of a 0-timeout poll for the end */
+#define BUS_KAFKA_REQUEST_MS 5000          /* metadata, admin and offset requests */
+#define BUS_KAFKA_LAG_MS 1000              /* offset requests of the lag gauge (every second) */
+#define BUS_KAFKA_COORDINATOR_RETRY_MS 100 /* between asks while a group's coordinator moves */
+#define BUS_KAFKA_DELIVERY_MS "15000"      /* message.timeout.ms: give up on one publish */
+#define BUS_KAFKA_FLUSH_MS 20000           /* publish waits this long for delivery reports */
 #define BUS_KAFKA_DEFAULT_PARTITIONS 6
 #define BUS_KAFKA_GROUP_MAX 64
 
@@ -393,7 +394,21 @@ static int bus_kafka_committed(struct bus_kafka *b, const char *group,
     rd_kafka_t *rk = own ? b->consumer : bus_kafka_group_handle(b, group);
     if (!rk)
         return RC_BUS;
-    rd_kafka_resp_err_t err = rd_kafka_committed(rk, parts, timeout_ms);
+    /* Right after a broker restart the group's coordinator may still be
+     * loading or moving: the answer then says so at once, and asking again
+     * within the time given is what a Kafka client is meant to do. */
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        int64_t left = deadline - clock_mono_ms();
+        err = rd_kafka_committed(rk, parts, left > 0 ? (int)left : 0);
+        bool moving = err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+                      err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+                      err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
+        if (!moving || clock_mono_ms() + BUS_KAFKA_COORDINATOR_RETRY_MS >= deadline)
+            break;
+        clock_sleep_ms(BUS_KAFKA_COORDINATOR_RETRY_MS);
+    }
     if (!own)
         rd_kafka_destroy(rk);
     return err ? bus_kafka_fail(b, "committed offsets", err) : RC_OK;
