@@ -22,7 +22,7 @@
 #   checkov 3.3.30       in a Python venv
 #
 # A first build takes about 15 minutes on two cores and needs about 3 GB of
-# memory and 9 GB of disk for the Go module and build caches (kept in the
+# memory and 10 GB of disk for the Go module and build caches (kept in the
 # same cache directory).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
