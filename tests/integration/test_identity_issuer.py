@@ -501,11 +501,12 @@ def test_a_mounted_client_secret_is_used_as_it_is(make_issuer, tmp_path):
     from it and writes nothing there, not even beside it."""
     mounted = tmp_path / "cli-secret"
     mounted.mkdir()
-    (mounted / "client-secret").write_text("s3cret-from-a-kubernetes-secret\n")
+    secret = secrets.token_urlsafe(24)  # made here, as a Secret's would be
+    (mounted / "client-secret").write_text(secret + "\n")
     os.utime(mounted, ns=(10**18, 10**18))
     issuer = make_issuer(WEBTOON_AUTH_CLI_SECRET_FILE=str(mounted / "client-secret"))
     r = requests.post(issuer.url("/token"), data={"grant_type": "client_credentials"},
-                      auth=(CLI, "s3cret-from-a-kubernetes-secret"), timeout=30)
+                      auth=(CLI, secret), timeout=30)
     assert r.status_code == 200, r.text
     assert os.listdir(mounted) == ["client-secret"]
     assert os.stat(mounted).st_mtime_ns == 10**18  # nothing was made and removed there
