@@ -45,6 +45,8 @@
 # The apt layers are cached like any other: new Debian updates come in
 # with a cold build, after removing that directory (about three minutes).
 set -eu
+. "$(dirname "$0")/lib/mount-root.sh"
+mount_root_reexec "$0" "$@"
 cd "$(dirname "$0")/.."
 root=$(pwd)
 

@@ -10,6 +10,8 @@
 # for it. The cluster is always stopped at the end, and the host left as it
 # was, also when a test fails.
 set -eu
+. "$(dirname "$0")/lib/mount-root.sh"
+mount_root_reexec "$0" "$@"
 cd "$(dirname "$0")/.."
 # Stopped by a signal, it still runs its EXIT trap (the cluster's stop).
 trap 'exit 130' INT

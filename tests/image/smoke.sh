@@ -21,6 +21,8 @@
 #   SMOKE_SERVICE_PORT=28082   host port of the pointer service (127.0.0.1)
 #   SMOKE_TIMEOUT=120          seconds the system may take to become ready
 set -eu
+. "$(dirname "$0")/../../scripts/lib/mount-root.sh"
+mount_root_reexec "$0" "$@"
 cd "$(dirname "$0")/../.."
 
 gw_port=${SMOKE_GATEWAY_PORT:-28088}
