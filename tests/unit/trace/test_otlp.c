@@ -3,11 +3,7 @@
  * status), batching, the flush at stop, and the bounds: a full queue, a
  * collector that is down, refuses or hangs all drop spans and count them,
  * and never hold up the caller. */
-#include "support/test_support.h"
-
-#include <errno.h>
-#include <poll.h>
-#include <pthread.h>
+#include "support/test_collector.h"
 
 #include "core/base/rc.h"
 #include "core/log/log.h"
@@ -15,122 +11,13 @@
 #include "core/trace/trace.h"
 
 #define WAIT_MS 10000
-#define MAX_POSTS 64
 
-/* --- the collector ---------------------------------------------------------------- */
-
-struct collector {
-    int fd, port;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    bool stopping;          /* under lock */
-    int status;             /* what it answers; under lock */
-    int unanswered;         /* the next this many requests get no answer; under lock */
-    int received;           /* requests read so far; under lock */
-    char *posts[MAX_POSTS]; /* bodies of answered requests; under lock */
-    char heads[MAX_POSTS][1024];
-    int nposts;
-};
-
-static struct collector coll;
-
-static bool coll_flag(bool *flag)
-{
-    pthread_mutex_lock(&coll.lock);
-    bool v = *flag;
-    pthread_mutex_unlock(&coll.lock);
-    return v;
-}
-
-/* Reads one request from <fd> into a new body (free); NULL at EOF. */
-static char *coll_read(int fd, char *head, size_t headlen)
-{
-    static char buf[1 << 20];
-    size_t len = 0;
-    for (;;) {
-        char *end = memmem(buf, len, "\r\n\r\n", 4);
-        if (end) {
-            size_t hl = (size_t)(end - buf) + 4;
-            const char *cl = strcasestr(buf, "content-length:");
-            size_t want = cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
-            if (len >= hl + want) {
-                snprintf(head, headlen, "%.*s", (int)hl, buf);
-                char *body = strndup(buf + hl, want);
-                memmove(buf, buf + hl + want, len - hl - want);
-                return body;
-            }
-        }
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, 50);
-        if (r == 0) {
-            if (coll_flag(&coll.stopping))
-                return NULL;
-            continue;
-        }
-        ssize_t n = recv(fd, buf + len, sizeof buf - len - 1, 0);
-        if (n <= 0)
-            return NULL;
-        len += (size_t)n;
-        buf[len] = '\0';
-    }
-}
-
-static void *coll_main(void *arg)
-{
-    (void)arg;
-    while (!coll_flag(&coll.stopping)) {
-        struct pollfd p = {.fd = coll.fd, .events = POLLIN};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        int c = accept(coll.fd, NULL, NULL);
-        if (c < 0)
-            continue;
-        char head[1024];
-        char *body;
-        while ((body = coll_read(c, head, sizeof head)) != NULL) {
-            pthread_mutex_lock(&coll.lock);
-            coll.received++;
-            bool answer = coll.unanswered == 0;
-            if (!answer)
-                coll.unanswered--;
-            int status = coll.status;
-            if (coll.nposts < MAX_POSTS) {
-                snprintf(coll.heads[coll.nposts], sizeof coll.heads[0], "%s", head);
-                coll.posts[coll.nposts++] = body;
-                body = NULL;
-            }
-            pthread_mutex_unlock(&coll.lock);
-            free(body);
-            if (!answer)
-                continue; /* the client gives up and closes: EOF next */
-            char reply[128];
-            int n = snprintf(reply, sizeof reply,
-                             "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-                             "Content-Length: 2\r\n\r\n{}",
-                             status);
-            if (send(c, reply, (size_t)n, MSG_NOSIGNAL) != n)
-                break;
-        }
-        close(c);
-    }
-    return NULL;
-}
+static struct test_collector coll;
 
 static int setup(void **state)
 {
     (void)state;
-    memset(&coll, 0, sizeof coll);
-    pthread_mutex_init(&coll.lock, NULL);
-    coll.status = 200;
-    coll.fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof a;
-    assert_int_equal(bind(coll.fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(coll.fd, 16), 0);
-    getsockname(coll.fd, (struct sockaddr *)&a, &alen);
-    coll.port = ntohs(a.sin_port);
-    assert_int_equal(pthread_create(&coll.thread, NULL, coll_main, NULL), 0);
+    test_collector_start(&coll);
     return 0;
 }
 
@@ -138,14 +25,7 @@ static int teardown(void **state)
 {
     (void)state;
     trace_export_stop(0);
-    pthread_mutex_lock(&coll.lock);
-    coll.stopping = true;
-    pthread_mutex_unlock(&coll.lock);
-    pthread_join(coll.thread, NULL);
-    close(coll.fd);
-    for (int i = 0; i < coll.nposts; i++)
-        free(coll.posts[i]);
-    pthread_mutex_destroy(&coll.lock);
+    test_collector_stop(&coll);
     return 0;
 }
 
@@ -165,33 +45,12 @@ static bool coll_has_received(void *want)
     return ok;
 }
 
-/* The spans of post <i>, parsed (json_decref the returned body). */
-static json_t *post_body(int i, json_t **spans)
-{
-    json_error_t e;
-    json_t *body = json_loads(coll.posts[i], 0, &e);
-    if (!body)
-        fail_msg("post %d is not JSON: %s", i, e.text);
-    *spans = json_object_get(
-        json_array_get(json_object_get(json_array_get(json_object_get(body, "resourceSpans"), 0),
-                                       "scopeSpans"),
-                       0),
-        "spans");
-    assert_true(json_is_array(*spans));
-    return body;
-}
-
 static size_t spans_received(void)
 {
-    size_t total = 0;
-    pthread_mutex_lock(&coll.lock);
-    for (int i = 0; i < coll.nposts; i++) {
-        json_t *spans, *body = post_body(i, &spans);
-        total += json_array_size(spans);
-        json_decref(body);
-    }
-    pthread_mutex_unlock(&coll.lock);
-    return total;
+    json_t *all = test_collector_spans(&coll);
+    size_t n = json_array_size(all);
+    json_decref(all);
+    return n;
 }
 
 /* --- helpers ---------------------------------------------------------------------------- */
@@ -261,7 +120,7 @@ static void test_otlp_json(void **state)
     pthread_mutex_lock(&coll.lock);
     assert_non_null(strstr(coll.heads[0], "POST /v1/traces HTTP/1.1\r\n"));
     assert_non_null(strcasestr(coll.heads[0], "\r\nContent-Type: application/json\r\n"));
-    json_t *spans, *body = post_body(0, &spans);
+    json_t *spans, *body = test_collector_post(&coll, 0, &spans);
     json_t *rs = json_array_get(json_object_get(body, "resourceSpans"), 0);
     json_t *attr =
         json_array_get(json_object_get(json_object_get(rs, "resource"), "attributes"), 0);
@@ -316,7 +175,7 @@ static void test_batches(void **state)
     assert_int_equal(spans_received(), 7);
     pthread_mutex_lock(&coll.lock);
     for (int i = 0; i < coll.nposts; i++) {
-        json_t *spans, *body = post_body(i, &spans);
+        json_t *spans, *body = test_collector_post(&coll, i, &spans);
         assert_true(json_array_size(spans) >= 1 && json_array_size(spans) <= 3);
         json_decref(body);
     }
