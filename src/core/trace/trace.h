@@ -56,9 +56,9 @@ bool trace_ctx_is_valid(const struct trace_ctx *ctx);
 /*
  * A context for new work below <parent>: the same trace and sampled flag
  * with a new span id; without a valid <parent> (NULL, or invalid), a new
- * trace, sampled. Ids come from getrandom(2). When <parent_span> is not
- * NULL it receives the parent's span id, "" for a new trace
- * (TRACE_SPAN_HEX + 1 bytes).
+ * trace, sampled. Ids are random (a per-thread generator seeded from
+ * getrandom(2); see trace.c). When <parent_span> is not NULL it receives
+ * the parent's span id, "" for a new trace (TRACE_SPAN_HEX + 1 bytes).
  */
 void trace_ctx_child(const struct trace_ctx *parent, struct trace_ctx *out /* OUT */,
                      char *parent_span /* OUT, may be NULL */);

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <sys/wait.h>
 
 #include "core/base/bug.h"
 #include "core/base/rc.h"
@@ -143,6 +144,57 @@ static void test_child_contexts(void **state)
     assert_true(root1.sampled && root2.sampled);
     assert_true(is_lower_hex(root1.trace_id, TRACE_ID_HEX));
     assert_string_not_equal(root1.trace_id, root2.trace_id);
+}
+
+static int compare_ids(const void *a, const void *b) { return strcmp(a, b); }
+
+static void *new_trace_id(void *arg)
+{
+    struct trace_ctx c;
+    trace_ctx_child(NULL, &c, NULL);
+    memcpy(arg, c.trace_id, sizeof c.trace_id);
+    return NULL;
+}
+
+static void test_ids_never_repeat(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    static char ids[N][TRACE_SPAN_HEX + 1];
+    struct trace_ctx parent, c;
+    trace_ctx_child(NULL, &parent, NULL);
+    for (int i = 0; i < N; i++) {
+        trace_ctx_child(&parent, &c, NULL);
+        memcpy(ids[i], c.span_id, sizeof ids[i]);
+    }
+    qsort(ids, N, sizeof ids[0], compare_ids);
+    for (int i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    /* threads have generators of their own */
+    char a[TRACE_ID_HEX + 1], b[TRACE_ID_HEX + 1];
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, new_trace_id, a);
+    pthread_create(&t2, NULL, new_trace_id, b);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_string_not_equal(a, b);
+    /* a forked child does not go on with its parent's sequence */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        trace_ctx_child(NULL, &c, NULL);
+        _exit(write(fds[1], c.trace_id, TRACE_ID_HEX) == TRACE_ID_HEX ? 0 : 1);
+    }
+    char theirs[TRACE_ID_HEX + 1] = "";
+    assert_int_equal(read(fds[0], theirs, TRACE_ID_HEX), TRACE_ID_HEX);
+    int status;
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    close(fds[1]);
+    trace_ctx_child(NULL, &c, NULL);
+    assert_string_not_equal(theirs, c.trace_id);
 }
 
 static void *current_elsewhere(void *arg)
@@ -299,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_parse_invalid),
         cmocka_unit_test(test_format_round_trip),
         cmocka_unit_test(test_child_contexts),
+        cmocka_unit_test(test_ids_never_repeat),
         cmocka_unit_test(test_current_is_per_thread),
         cmocka_unit_test(test_span_without_exporter),
         cmocka_unit_test(test_span_make),
