@@ -128,7 +128,10 @@ void trace_span_begin(struct trace_span *sp, const char *name, enum trace_kind k
  * <parent_span_id> (16, or NULL/"" for a root), <sampled>, and its Unix
  * start and end in nanoseconds. Then add attributes and hand it to
  * trace_span_submit. Returns RC_INVALID (and <sp> records nothing) when an
- * id is malformed or end is before start.
+ * id is malformed or end is before start. E.g. the gateway's span from an
+ * access log line: its trace and span ids, the client's span id or NULL,
+ * the client's sampled flag, start_ms * 1000000 and (start_ms +
+ * duration_ms) * 1000000.
  */
 int trace_span_make(struct trace_span *sp, const char *name, enum trace_kind kind,
                     const char *trace_id, const char *span_id, const char *parent_span_id,
@@ -187,7 +190,8 @@ int trace_export_start_config(const struct config *cfg, const char *service_name
 /* True while an exporter runs (spans are recorded). */
 bool trace_export_is_running(void);
 /* Sends what is queued for at most <flush_ms>, drops (and counts) the
- * rest, stops the thread. Nothing when none runs. Call once the threads
+ * rest, stops the thread. Nothing when none runs. Spans submitted from now
+ * on are not exported (safe from other threads): call it once the threads
  * that make spans are done. */
 void trace_export_stop(int64_t flush_ms);
 
