@@ -329,8 +329,8 @@ static bool http__client_trace(struct http_req *req, struct trace_ctx *out)
  * <error> says why it failed when it never got an answer. */
 static void http__trace_end(struct http_req *req, const char *error)
 {
-    if (req->worker->server->stats[req->stats_index].quiet)
-        return;
+    if (!req->span.recording || req->worker->server->stats[req->stats_index].quiet)
+        return; /* no exporter (the default), unsampled, or a probe: nothing to build */
     const char *route = req->route ? req->route->pattern : NULL;
     char name[TRACE_NAME_MAX];
     snprintf(name, sizeof name, "%s%s%s", req->method, route ? " " : "", route ? route : "");
