@@ -16,6 +16,7 @@
 #include "core/inbox/inbox.h"
 #include "core/json/jx.h"
 #include "core/log/log.h"
+#include "core/trace/trace.h"
 
 static const char dead_usage[] =
     "Usage: webtoon events dead list [<service>...]\n"
@@ -51,6 +52,8 @@ static int dead_print_one(void *ud, const struct inbox_dead_letter *d)
         d->event_id, "type", d->type, "key", d->key, "partition", (json_int_t)d->partition,
         "offset", (json_int_t)d->offset, "error", d->error, "detail", d->detail, "attempts",
         (json_int_t)d->attempts, "failedAt", (json_int_t)d->failed_at, "payload", d->payload);
+    if (o && *d->traceparent) /* to find the event's trace */
+        json_object_set_new(o, "traceparent", json_string(d->traceparent));
     char *text = o ? jx_dump(o) : NULL;
     json_decref(o);
     if (!text)
@@ -113,7 +116,12 @@ static int dead_retry(const struct config *cfg, const struct app_module *m, cons
     while (def->handlers && def->handlers[n].type)
         n++;
     char err[256] = "";
+    /* The retry continues the event's trace: its span, in the service's
+     * name, goes to the collector as the service's own would. */
+    if (trace_export_start_config(cfg, m->name, err, sizeof err) != RC_OK)
+        fprintf(stderr, "webtoon events dead retry: no trace export: %s\n", err);
     int rc = inbox_dead_retry(st, def->handlers, n, &ctx, id, payload, err, sizeof err);
+    trace_export_stop(TRACE_STOP_DEFAULT_MS);
     if (rc == RC_OK)
         fprintf(stderr, "applied %s in %s; it is no longer a dead letter\n", id, m->name);
     else

@@ -74,15 +74,16 @@ static char *bus_put(char *dst, const char *src, size_t len)
 
 int bus_event_copy(struct bus_event *e, char **block, const char *id, size_t lid, const char *key,
                    size_t lkey, const char *type, size_t ltype, const char *payload,
-                   size_t lpayload)
+                   size_t lpayload, const char *traceparent, size_t ltraceparent)
 {
-    char *p = mem_alloc(lid + lkey + ltype + lpayload + 4);
+    char *p = mem_alloc(lid + lkey + ltype + lpayload + ltraceparent + 5);
     *block = p;
     if (!p)
         return RC_NOMEM;
     e->id = bus_put(p, id, lid);
     e->key = bus_put(p += lid + 1, key, lkey);
     e->type = bus_put(p += lkey + 1, type, ltype);
-    e->payload = bus_put(p + ltype + 1, payload, lpayload);
+    e->payload = bus_put(p += ltype + 1, payload, lpayload);
+    e->traceparent = bus_put(p + lpayload + 1, traceparent, ltraceparent);
     return RC_OK;
 }

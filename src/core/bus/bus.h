@@ -22,10 +22,14 @@
 #include <stdint.h>
 
 struct bus_event {
-    const char *id;       /* unique event id; publishing the same id twice stores it once */
-    const char *key;      /* partition key (userId): same key, same order */
-    const char *type;     /* event type, carried as header `type` */
-    const char *payload;  /* JSON text */
+    const char *id;      /* unique event id; publishing the same id twice stores it once */
+    const char *key;     /* partition key (userId): same key, same order */
+    const char *type;    /* event type, carried as header `type` */
+    const char *payload; /* JSON text */
+    /* W3C traceparent of the span that published it (Kafka header
+     * `traceparent`), untrusted; NULL or "" for none when publishing, never
+     * NULL from bus_poll */
+    const char *traceparent;
     int64_t offset;       /* position in its partition; set by bus_poll */
     int32_t partition;    /* partition it was read from (0 on the embedded log); set by bus_poll */
     int64_t timestamp_ms; /* when appended; set by bus_poll */
@@ -124,15 +128,20 @@ int bus_end_offsets(struct bus *b, int64_t *ends /* OUT */, int max, int *n /* O
 #define BUS_PARTITIONS_MAX 256
 
 /*
- * Points <e>'s id, key, type and payload at NUL-terminated copies of the
- * given bytes (<len> each, data may be NULL when the length is 0), all in
- * one new allocation returned in <block>: the event lives until <block> is
- * freed with mem_free. Offset and timestamp are left alone. RC_NOMEM on
- * failure, <e> untouched.
+ * Points <e>'s id, key, type, payload and traceparent at NUL-terminated
+ * copies of the given bytes (<len> each, data may be NULL when the length
+ * is 0), all in one new allocation returned in <block>: the event lives
+ * until <block> is freed with mem_free. Offset and timestamp are left
+ * alone. RC_NOMEM on failure, <e> untouched.
  */
 int bus_event_copy(struct bus_event *e, char **block /* OUT */, const char *id, size_t lid,
                    const char *key, size_t lkey, const char *type, size_t ltype,
-                   const char *payload, size_t lpayload);
+                   const char *payload, size_t lpayload, const char *traceparent,
+                   size_t ltraceparent);
+
+/* The longest traceparent the bus carries; a longer header is dropped (the
+ * W3C format is 55 characters, later versions may add a little). */
+#define BUS_TRACEPARENT_MAX 256
 
 /* Backend message of the last failure; borrowed, "" when none. */
 const char *bus_error(const struct bus *b);

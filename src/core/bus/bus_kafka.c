@@ -2,8 +2,10 @@
  * Apache Kafka backend of the event bus, on librdkafka. One topic carries
  * every domain event: the message key is the event key (the userId), so one
  * user's events share a partition and keep their order; header `type` is
- * the event type and header `id` the event id; the value is the JSON
- * payload as it is, so a plain console consumer (kcat) reads the stream.
+ * the event type, header `id` the event id and header `traceparent` (when
+ * there is one) the W3C trace context of the span that published it; the
+ * value is the JSON payload as it is, so a plain console consumer (kcat)
+ * reads the stream.
  *
  * Publishing uses an idempotent producer (acks=all) and returns only once
  * every message of the call has been acknowledged: delivery reports are
@@ -465,17 +467,24 @@ static int bus_kafka_publish(struct bus *base, const struct bus_event *events, s
     b->nack = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (size_t i = 0; i < n; i++) {
         const struct bus_event *e = &events[i];
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(3);
+        rd_kafka_header_add(hdrs, "type", -1, e->type, (ssize_t)strlen(e->type));
+        rd_kafka_header_add(hdrs, "id", -1, e->id, (ssize_t)strlen(e->id));
+        if (e->traceparent && *e->traceparent)
+            rd_kafka_header_add(hdrs, "traceparent", -1, e->traceparent,
+                                (ssize_t)strlen(e->traceparent));
         rd_kafka_resp_err_t err;
         while ((err = rd_kafka_producev(
                     b->rk, RD_KAFKA_V_TOPIC(b->topic), RD_KAFKA_V_KEY(e->key, strlen(e->key)),
                     RD_KAFKA_V_VALUE((void *)e->payload, strlen(e->payload)),
-                    RD_KAFKA_V_HEADER("type", e->type, (ssize_t)strlen(e->type)),
-                    RD_KAFKA_V_HEADER("id", e->id, (ssize_t)strlen(e->id)),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE((void *)gen),
-                    RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_OPAQUE((void *)gen), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(b->rk, BUS_KAFKA_SLICE_MS); /* let deliveries drain the queue */
-        if (err)
+        if (err) {
+            rd_kafka_headers_destroy(hdrs); /* taken only on success */
             return bus_kafka_fail(b, "produce", err);
+        }
     }
     rd_kafka_resp_err_t err = rd_kafka_flush(b->rk, BUS_KAFKA_FLUSH_MS);
     if (b->nack)
@@ -626,14 +635,17 @@ static int bus_kafka_start(struct bus_kafka *b)
 static int bus_kafka_take(struct bus_kafka *b, const rd_kafka_message_t *m)
 {
     rd_kafka_headers_t *hdrs = NULL;
-    const void *type = "", *id = NULL;
-    size_t ltype = 0, lid = 0;
+    const void *type = "", *id = NULL, *tp = "";
+    size_t ltype = 0, lid = 0, ltp = 0;
     char synthetic[64];
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (rd_kafka_header_get_last(hdrs, "type", &type, &ltype) || !type)
             type = "", ltype = 0;
         if (rd_kafka_header_get_last(hdrs, "id", &id, &lid) || !id)
             id = NULL;
+        if (rd_kafka_header_get_last(hdrs, "traceparent", &tp, &ltp) || !tp ||
+            ltp > BUS_TRACEPARENT_MAX)
+            tp = "", ltp = 0; /* none, or not one anybody should send */
     }
     if (!id) {
         /* Written by someone else (a console producer): its position is
@@ -646,7 +658,8 @@ static int bus_kafka_take(struct bus_kafka *b, const rd_kafka_message_t *m)
     size_t lkey = m->key ? m->key_len : 0, lpayload = m->payload ? m->len : 0;
     struct bus_event *e = &b->batch[b->batch_len];
     char *text;
-    if (bus_event_copy(e, &text, id, lid, m->key, lkey, type, ltype, m->payload, lpayload) != RC_OK)
+    if (bus_event_copy(e, &text, id, lid, m->key, lkey, type, ltype, m->payload, lpayload, tp,
+                       ltp) != RC_OK)
         return RC_NOMEM;
     e->offset = m->offset;
     e->partition = m->partition;

@@ -13,6 +13,10 @@
  * even by SIGKILL, and a standby member takes over on its next poll. Since
  * the leader reads the log in sequence order, each key's events arrive in
  * the order they were appended.
+ *
+ * Each event keeps the traceparent of the span that published it in its
+ * row (column traceparent, '' when it has none), as Kafka keeps it in a
+ * header.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +53,9 @@ static const struct store_migration bus_sqlite_schema[] = {
         "CREATE TABLE consumer_offsets ("
         " grp TEXT NOT NULL, topic TEXT NOT NULL, last_seq INTEGER NOT NULL,"
         " updated_at INTEGER NOT NULL, PRIMARY KEY (grp, topic));"},
+    /* The publisher's trace context; '' in events appended before (and by
+     * writers that do not know the column). */
+    {2, "ALTER TABLE events ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';"},
 };
 
 struct bus_sqlite {
@@ -169,12 +176,14 @@ static int bus_sqlite_publish(struct bus *base, const struct bus_event *events, 
         const struct bus_event *e = &events[i];
         /* An id already in the log was published before (a relay retrying
          * after a crash): keep the first copy. */
-        rc = store_exec(b->db,
-                        "INSERT INTO events (event_id, topic, key, type, payload, appended_at)"
-                        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-                        STORE_ARGS(STORE_TEXT(e->id), STORE_TEXT(b->topic), STORE_TEXT(e->key),
-                                   STORE_TEXT(e->type), STORE_TEXT(e->payload), STORE_INT(now)),
-                        NULL, NULL, NULL);
+        rc = store_exec(
+            b->db,
+            "INSERT INTO events (event_id, topic, key, type, payload, appended_at, traceparent)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+            STORE_ARGS(STORE_TEXT(e->id), STORE_TEXT(b->topic), STORE_TEXT(e->key),
+                       STORE_TEXT(e->type), STORE_TEXT(e->payload), STORE_INT(now),
+                       STORE_TEXT(e->traceparent ? e->traceparent : "")),
+            NULL, NULL, NULL);
     }
     if (rc == RC_OK)
         rc = store_commit(b->db);
@@ -279,11 +288,12 @@ static int bus_sqlite_take_row(void *ud, const struct store_row *row)
     struct bus_sqlite_reader *r = ud;
     struct bus_sqlite *b = r->b;
     const char *id = row->cols[1].s, *key = row->cols[2].s, *type = row->cols[3].s,
-               *payload = row->cols[4].s;
+               *payload = row->cols[4].s, *tp = row->cols[6].s;
+    size_t ltp = strlen(tp) <= BUS_TRACEPARENT_MAX ? strlen(tp) : 0;
     struct bus_event *e = &b->batch[b->batch_len];
     char *text;
     if (bus_event_copy(e, &text, id, strlen(id), key, strlen(key), type, strlen(type), payload,
-                       strlen(payload)) != RC_OK) {
+                       strlen(payload), tp, ltp) != RC_OK) {
         r->rc = RC_NOMEM;
         return 1;
     }
@@ -300,7 +310,7 @@ static int bus_sqlite_read(struct bus_sqlite *b)
     struct bus_sqlite_reader r = {.b = b, .rc = RC_OK};
     int rc = store_exec(
         b->db,
-        "SELECT seq, event_id, key, type, payload, appended_at FROM events"
+        "SELECT seq, event_id, key, type, payload, appended_at, traceparent FROM events"
         " WHERE topic = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         STORE_ARGS(STORE_TEXT(b->topic), STORE_INT(b->position), STORE_INT(BUS_SQLITE_BATCH)),
         bus_sqlite_take_row, &r, NULL);

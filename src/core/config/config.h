@@ -53,6 +53,10 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(DRAIN_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                          \
       "On SIGTERM, how long to wait for in-flight work before exiting anyway")                     \
     X(LOG_LEVEL, CONFIG_LEVEL, "info", 0, 0, "Lowest level logged: debug, info, warn or error")    \
+    X(OTLP_ENDPOINT, CONFIG_STR, "", 0, 1024,                                                      \
+      "OpenTelemetry collector for trace spans, an OTLP/HTTP base URL (e.g. "                      \
+      "http://127.0.0.1:4318): each process POSTs its spans as JSON to <endpoint>/v1/traces; "     \
+      "empty means no export (trace ids are still propagated and logged)")                         \
     X(STORE_URL, CONFIG_STR, "", 0, 1024,                                                          \
       "Write store: sqlite:<path> or postgres://host:port/db; {service} in it becomes the "        \
       "service name (database per service); empty means sqlite:<DATA_DIR>/<service>.db")           \

@@ -10,6 +10,7 @@
 #include <h2o.h>
 
 #include "core/http/http.h"
+#include "core/trace/trace.h"
 
 #define HTTP__MAX_PARAMS 8
 #define HTTP__MAX_SEGMENTS 16
@@ -45,6 +46,10 @@ struct http_req {
     size_t stats_index;    /* which route's metrics count it */
     int64_t started_us;    /* monotonic, when it arrived */
     bool finished;         /* answered and accounted for */
+    /* SERVER span of the request, a child of the client's traceparent; its
+     * context is the loop thread's current one whenever the request's work
+     * runs (handler, park checks, the answer and its log line) */
+    struct trace_span span;
     /* parked (http_req_park), loop thread only */
     h2o_linklist_t parked_link; /* in the worker's parked list while waiting */
     bool parked;

@@ -13,6 +13,15 @@
  * sit in their worker's list, a short timer asks each whether it is done,
  * and the pool's dispose hook takes a request out of the list when its
  * client goes away first.
+ *
+ * Tracing: each request is a SERVER span, a child of the client's
+ * `traceparent` (a new trace when it is absent or invalid), named
+ * "<METHOD> <route pattern>" so names stay few. Its context is the loop
+ * thread's current one while the request's work runs: the handler, every
+ * park check that resumes it, and the answer with its log line; between
+ * those the loop has none. The probes (/healthz, /readyz, /metrics,
+ * /openapi.json) and static files get a context for their log lines but no
+ * exported span: a scrape every second is not a story worth a trace.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +42,7 @@
 #include "core/http/http_internal.h"
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
+#include "core/trace/trace.h"
 
 #define HTTP__QUIET_MS 100 /* no new request this long: in-flight work is done */
 #define HTTP__BODY_SLACK                                                                           \
@@ -303,8 +313,45 @@ static void http__take_request_id(struct http_req *req)
     id_uuid(req->request_id);
 }
 
+/* The client's traceparent, when it sent exactly one that parses (the
+ * spec: several are as good as none). */
+static bool http__client_trace(struct http_req *req, struct trace_ctx *out)
+{
+    h2o_headers_t *headers = &req->h2o->headers;
+    ssize_t at = h2o_find_header_by_str(headers, H2O_STRLIT("traceparent"), -1);
+    if (at < 0 || h2o_find_header_by_str(headers, H2O_STRLIT("traceparent"), at) >= 0)
+        return false;
+    h2o_iovec_t v = headers->entries[at].value;
+    return trace_parse(v.base, v.len, out) == RC_OK;
+}
+
+/* Names, describes and ends the request's span (not for the probes);
+ * <error> says why it failed when it never got an answer. */
+static void http__trace_end(struct http_req *req, const char *error)
+{
+    if (!req->span.recording || req->worker->server->stats[req->stats_index].quiet)
+        return; /* no exporter (the default), unsampled, or a probe: nothing to build */
+    const char *route = req->route ? req->route->pattern : NULL;
+    char name[TRACE_NAME_MAX];
+    snprintf(name, sizeof name, "%s%s%s", req->method, route ? " " : "", route ? route : "");
+    struct trace_span *sp = &req->span;
+    trace_span_set_name(sp, name);
+    trace_span_attr_str(sp, "http.request.method", req->method);
+    if (route)
+        trace_span_attr_str(sp, "http.route", route);
+    trace_span_attr_str(sp, "url.path", req->path ? req->path : "/");
+    if (req->replied)
+        trace_span_attr_int(sp, "http.response.status_code", req->status);
+    if (error)
+        trace_span_set_error(sp, error);
+    else if (req->status >= 500)
+        trace_span_set_error(sp, req->detail[0] ? req->detail : NULL);
+    trace_span_end(sp);
+}
+
 /* Answers <req> with problem+json unless it replied, and accounts for it
- * (metrics, the request log line). */
+ * (metrics, the request log line, its span). Runs with the request's trace
+ * context current. */
 static void http__finish(struct http_req *req, int rc)
 {
     struct http_server *s = req->worker->server;
@@ -320,6 +367,7 @@ static void http__finish(struct http_req *req, int rc)
     req->finished = true;
     metrics_gauge_add(s->in_flight, -1);
     http__account(&s->stats[req->stats_index], req, rc, clock_mono_us() - req->started_us);
+    http__trace_end(req, NULL);
 }
 
 /* The request's pool is going away: a parked request whose client left
@@ -334,10 +382,13 @@ static void http__req_dispose(void *p)
     if (!req->finished) {
         json_decref(req->json);
         metrics_gauge_add(req->worker->server->in_flight, -1);
+        trace_set_current(&req->span.ctx);
         log_write(
             LOG_DEBUG, req->request_id,
             json_pack("{s:s, s:s}", "method", req->method, "path", req->path ? req->path : ""),
             "client went away before the answer");
+        http__trace_end(req, "the client went away before the answer");
+        trace_set_current(NULL);
     }
 }
 
@@ -353,6 +404,7 @@ static void http__on_park_tick(h2o_timeout_entry_t *entry)
         h2o_linklist_unlink(&req->parked_link);
         req->parked = false;
         bool expired = now >= req->park_deadline_ms;
+        trace_set_current(&req->span.ctx); /* the request's work resumes */
         int rc = req->park_check(req, req->park_ud, expired);
         if (rc != HTTP_PARKED) {
             http__finish(req, rc);
@@ -361,6 +413,7 @@ static void http__on_park_tick(h2o_timeout_entry_t *entry)
             h2o_linklist_insert(&w->parked, &req->parked_link);
             req->parked = true;
         }
+        trace_set_current(NULL);
     }
     if (!h2o_linklist_is_empty(&w->parked) && !h2o_timeout_is_linked(&w->park_tick))
         h2o_timeout_link(w->loop, &w->park_timeout, &w->park_tick);
@@ -414,6 +467,10 @@ static int http__on_req(h2o_handler_t *self, h2o_req_t *h)
     metrics_gauge_add(s->in_flight, 1);
     req->close_connection = atomic_load(&s->draining);
     http__take_request_id(req);
+    struct trace_ctx client;
+    trace_span_begin(&req->span, NULL, TRACE_SERVER,
+                     http__client_trace(req, &client) ? &client : NULL);
+    trace_set_current(&req->span.ctx);
     /* The path as sent, quotable in logs and problems until http__dispatch
      * decodes it; NULL (quoted as "/") if the pool refuses. */
     req->path = http__path_escape(h->path.base, h->query_at != SIZE_MAX ? h->query_at : h->path.len,
@@ -436,10 +493,12 @@ static int http__on_req(h2o_handler_t *self, h2o_req_t *h)
         /* h2o's file handler, registered after this one, serves it. */
         req->finished = true;
         metrics_gauge_add(s->in_flight, -1);
+        trace_set_current(NULL);
         return -1;
     }
     if (rc != HTTP_PARKED)
         http__finish(req, rc);
+    trace_set_current(NULL);
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "core/log/log.h"
 #include "core/outbox/outbox.h"
 #include "core/metrics/metrics.h"
+#include "core/trace/trace.h"
 
 #define INBOX_PURGE_EVERY_MS 60000
 #define INBOX_LAG_EVERY_MS 1000
@@ -39,6 +40,9 @@ const struct store_migration inbox_schema[] = {
         " detail TEXT NOT NULL,"
         " attempts BIGINT NOT NULL,"
         " failed_at BIGINT NOT NULL);"},
+    /* The event's traceparent, so a dead letter can be found in its trace
+     * and a retry continues it. */
+    {3, "ALTER TABLE dead_letters ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';"},
 };
 const size_t inbox_schema_len = ARRAY_LEN(inbox_schema);
 
@@ -237,15 +241,52 @@ static int inbox_add_dead_letter(struct store *st, const struct bus_event *ev, i
     return store_exec(
         st,
         "INSERT INTO dead_letters (event_id, part, event_offset, event_key, type, payload, error,"
-        " detail, attempts, failed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9)"
-        " ON CONFLICT (event_id) DO NOTHING",
+        " detail, attempts, failed_at, traceparent)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10) ON CONFLICT (event_id) DO NOTHING",
         STORE_ARGS(STORE_TEXT(ev->id), STORE_INT(ev->partition), STORE_INT(ev->offset),
                    STORE_TEXT(ev->key), STORE_TEXT(ev->type), STORE_TEXT(ev->payload),
-                   STORE_TEXT(rc_name(error)), STORE_TEXT(detail), STORE_INT(clock_wall_ms())),
+                   STORE_TEXT(rc_name(error)), STORE_TEXT(detail), STORE_INT(clock_wall_ms()),
+                   STORE_TEXT(ev->traceparent ? ev->traceparent : "")),
         NULL, NULL, NULL);
 }
 
-/* One attempt at <step> for <ev>, in one transaction. */
+/* Starts the CONSUMER span of <ev> ("process <type>"), a child of the span
+ * that published it (the root of a new trace when the event has no valid
+ * traceparent) and linked to it, and makes it the thread's current
+ * context, so that events the handler adds continue the trace.
+ * <system> and <topic> may be NULL (not known). */
+static void inbox_trace_begin(struct trace_span *sp, const struct bus_event *ev, const char *system,
+                              const char *topic)
+{
+    struct trace_ctx producer;
+    bool known = ev->traceparent &&
+                 trace_parse(ev->traceparent, strlen(ev->traceparent), &producer) == RC_OK;
+    char name[TRACE_NAME_MAX];
+    snprintf(name, sizeof name, "process %s", ev->type);
+    trace_span_begin(sp, name, TRACE_CONSUMER, known ? &producer : NULL);
+    if (known)
+        trace_span_link(sp, &producer);
+    if (system)
+        trace_span_attr_str(sp, "messaging.system", system);
+    if (topic)
+        trace_span_attr_str(sp, "messaging.destination.name", topic);
+    trace_span_attr_str(sp, "messaging.operation.type", "process");
+    trace_span_attr_str(sp, "messaging.message.id", ev->id);
+    trace_set_current(&sp->ctx);
+}
+
+/* Ends the span of inbox_trace_begin with the outcome <rc> of its
+ * transaction (<why> when it failed) and clears the current context. */
+static void inbox_trace_end(struct trace_span *sp, int rc, const char *why)
+{
+    if (rc != RC_OK && rc != RC_ALREADY_APPLIED)
+        trace_span_set_error(sp, why && *why ? why : rc_name(rc));
+    trace_span_end(sp);
+    trace_set_current(NULL);
+}
+
+/* One attempt at <step> for <ev>, in one transaction. A handler's run is
+ * a CONSUMER span (its transaction included), with one line in the log. */
 static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler *h,
                             const struct bus_event *ev, enum inbox_step step, int error,
                             const char *detail)
@@ -253,17 +294,32 @@ static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler
     int rc = store_begin(c->store);
     if (rc != RC_OK)
         return rc;
-    bool fresh = false;
+    bool fresh = false, traced = false;
+    struct trace_span span;
+    int64_t started_us = 0;
     rc = inbox_claim(c->store, ev->id, &fresh);
-    if (rc == RC_OK && fresh && step == INBOX_RUN)
+    if (rc == RC_OK && fresh && step == INBOX_RUN) {
+        inbox_trace_begin(&span, ev, c->bus->ops->name, c->opts.bus.topic);
+        traced = true;
+        started_us = clock_mono_us();
         rc = inbox_run_handler(h, c->opts.ctx, c->store, ev, ev->payload);
-    else if (rc == RC_OK && fresh && step == INBOX_DEAD_LETTER)
+    } else if (rc == RC_OK && fresh && step == INBOX_DEAD_LETTER) {
         rc = inbox_add_dead_letter(c->store, ev, error, detail);
-    if (rc != RC_OK) {
-        store_rollback(c->store);
-        return rc;
     }
-    if ((rc = store_commit(c->store)) != RC_OK)
+    if (rc != RC_OK)
+        store_rollback(c->store);
+    else
+        rc = store_commit(c->store);
+    if (traced && rc == RC_OK && log_is_enabled(LOG_INFO))
+        log_write(LOG_INFO, NULL,
+                  json_pack("{s:s, s:s, s:s, s:i, s:I, s:f}", "group", c->opts.group, "eventId",
+                            ev->id, "eventType", ev->type, "partition", (int)ev->partition,
+                            "offset", (json_int_t)ev->offset, "durationMs",
+                            (double)(clock_mono_us() - started_us) / 1000.0),
+                  "event applied");
+    if (traced)
+        inbox_trace_end(&span, rc, inbox_reason);
+    if (rc != RC_OK)
         return rc;
     if (step == INBOX_RUN)
         metrics_counter_add(fresh ? c->applied : c->duplicates, 1);
@@ -599,7 +655,8 @@ void inbox_consumer_stop(struct inbox_consumer *c)
 /* --- dead letters ----------------------------------------------------------------------- */
 
 #define INBOX_DEAD_COLUMNS                                                                         \
-    "event_id, type, event_key, payload, error, detail, part, event_offset, failed_at, attempts"
+    "event_id, type, event_key, payload, error, detail, part, event_offset, failed_at, attempts,"  \
+    " traceparent"
 
 static void inbox_dead_of_row(const struct store_row *row, struct inbox_dead_letter *d)
 {
@@ -614,6 +671,7 @@ static void inbox_dead_of_row(const struct store_row *row, struct inbox_dead_let
         .offset = row->cols[7].i,
         .failed_at = row->cols[8].i,
         .attempts = row->cols[9].i,
+        .traceparent = row->cols[10].s,
     };
 }
 
@@ -654,8 +712,10 @@ static int inbox_take_dead(void *arg, const struct store_row *row)
     copy->found = true;
     copy->ev.partition = (int32_t)d.partition;
     copy->ev.offset = d.offset;
+    size_t ltp = strlen(d.traceparent) <= BUS_TRACEPARENT_MAX ? strlen(d.traceparent) : 0;
     return bus_event_copy(&copy->ev, &copy->text, d.event_id, strlen(d.event_id), d.key,
-                          strlen(d.key), d.type, strlen(d.type), d.payload, strlen(d.payload));
+                          strlen(d.key), d.type, strlen(d.type), d.payload, strlen(d.payload),
+                          d.traceparent, ltp);
 }
 
 int inbox_dead_retry(struct store *st, const struct inbox_handler *handlers, size_t n, void *ctx,
@@ -669,6 +729,13 @@ int inbox_dead_retry(struct store *st, const struct inbox_handler *handlers, siz
     if (rc == RC_OK && !copy.found)
         rc = RC_NOT_FOUND;
     const struct inbox_handler *h = rc == RC_OK ? inbox_find(handlers, n, copy.ev.type) : NULL;
+    struct trace_span span;
+    bool traced = false;
+    if (rc == RC_OK && h) {
+        /* the retry continues the event's trace */
+        inbox_trace_begin(&span, &copy.ev, NULL, NULL);
+        traced = true;
+    }
     if (rc == RC_OK) {
         rc = h ? inbox_run_handler(h, ctx, st, &copy.ev, payload ? payload : copy.ev.payload)
                : RC_OK; /* no handler takes it any more: nothing to apply */
@@ -678,7 +745,11 @@ int inbox_dead_retry(struct store *st, const struct inbox_handler *handlers, siz
     if (rc == RC_OK)
         rc = store_exec(st, "DELETE FROM dead_letters WHERE event_id = $1",
                         STORE_ARGS(STORE_TEXT(event_id)), NULL, NULL, NULL);
-    if (rc == RC_OK && (rc = store_commit(st)) == RC_OK)
+    if (rc == RC_OK)
+        rc = store_commit(st);
+    if (traced)
+        inbox_trace_end(&span, rc, rc == RC_OK ? NULL : inbox_why(rc, st));
+    if (rc == RC_OK)
         goto out;
     snprintf(err, errlen, "%s", rc == RC_NOT_FOUND ? "no such dead letter" : inbox_why(rc, st));
     store_rollback(st);

@@ -23,6 +23,14 @@
  *     retry and drop dead letters (`webtoon events dead`).
  * A consumer that has not advanced for `stall_ms` while events wait for it
  * reports itself stalled (metric, log, inbox_consumer_status).
+ *
+ * Tracing: each run of a handler is a CONSUMER span "process <type>", a
+ * child of (and linked to) the PRODUCER span named by the event's
+ * traceparent, and the thread's current trace context while the handler
+ * and its transaction run, so the events the handler adds are its
+ * children and its log lines carry its ids. Each event applied is logged
+ * once ("event applied"). Dead letters keep the event's traceparent; a
+ * retry (inbox_dead_retry) continues that trace.
  */
 #ifndef WEBTOON_INBOX_H
 #define WEBTOON_INBOX_H
@@ -114,6 +122,7 @@ int inbox_claim(struct store *st, const char *event_id, bool *fresh /* OUT */);
 
 struct inbox_dead_letter {
     const char *event_id, *type, *key, *payload, *error, *detail; /* borrowed */
+    const char *traceparent; /* the event's, "" when it had none; borrowed */
     int64_t partition, offset;
     int64_t failed_at; /* wall ms of the last failure */
     int64_t attempts;

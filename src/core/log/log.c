@@ -13,6 +13,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/mem.h"
+#include "core/trace/trace.h"
 
 static char log_service[32] = "webtoon";
 static enum log_level log_min = LOG_INFO;
@@ -97,6 +98,11 @@ void log_write(enum log_level level, const char *request_id, json_t *fields, con
         json_object_set_new(line, "service", json_string(log_service));
         if (request_id)
             json_object_set_new(line, "requestId", json_string(request_id));
+        const struct trace_ctx *trace = trace_current();
+        if (trace) {
+            json_object_set_new(line, "traceId", json_string(trace->trace_id));
+            json_object_set_new(line, "spanId", json_string(trace->span_id));
+        }
         json_object_set_new(line, "msg", json_string(msg));
         if (fields)
             json_object_update_missing(line, fields);

@@ -1,6 +1,11 @@
 /*
  * JSON logs on stdout, one object per line (for Loki and `jq`):
- *   {"time":"…","level":"info","service":"pointer","requestId":"…","msg":"…",…fields}
+ *   {"time":"…","level":"info","service":"pointer","requestId":"…","traceId":"…",
+ *    "spanId":"…","msg":"…",…fields}
+ *
+ * traceId (32 hex) and spanId (16 hex) are those of the thread's current
+ * trace context (trace_set_current: the request or event being handled),
+ * on every line written while there is one.
  *
  * Each line is written with a single write(2), so lines from several threads
  * (or processes sharing the terminal) never interleave. Lower layers do not

@@ -14,6 +14,7 @@
 #include "core/json/jx.h"
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
+#include "core/trace/trace.h"
 
 #define OUTBOX_BATCH 128 /* rows published per bus transaction */
 #define OUTBOX_PURGE_EVERY_MS 60000
@@ -30,6 +31,10 @@ const struct store_migration outbox_schema[] = {
         " sent_at BIGINT);"
         "CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;"
         "CREATE INDEX outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL;"},
+    /* The PRODUCER span of each event: its context (what the event carries)
+     * and its parent's span id ('' for the root of a trace). */
+    {2, "ALTER TABLE outbox ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE outbox ADD COLUMN trace_parent_span TEXT NOT NULL DEFAULT '';"},
 };
 const size_t outbox_schema_len = ARRAY_LEN(outbox_schema);
 
@@ -60,12 +65,20 @@ int outbox_add(struct store *st, const char *key, const char *type, const json_t
     json_decref(payload);
     if (!text)
         return RC_NOMEM;
-    int rc = store_exec(st,
-                        "INSERT INTO outbox (event_id, key, type, payload, created_at)"
-                        " VALUES ($1, $2, $3, $4, $5)",
-                        STORE_ARGS(STORE_TEXT(id), STORE_TEXT(key), STORE_TEXT(type),
-                                   STORE_TEXT(text), STORE_INT(now)),
-                        NULL, NULL, NULL);
+    /* The ids of the span that publishes it, below whatever this thread is
+     * doing (a new trace when nothing: a sweeper's own decision). The relay
+     * submits the span once the event is out, so a rollback leaves none. */
+    struct trace_ctx span;
+    char parent[TRACE_SPAN_HEX + 1], traceparent[TRACE_PARENT_LEN + 1];
+    trace_ctx_child(trace_current(), &span, parent);
+    trace_format(&span, traceparent);
+    int rc =
+        store_exec(st,
+                   "INSERT INTO outbox (event_id, key, type, payload, created_at, traceparent,"
+                   " trace_parent_span) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                   STORE_ARGS(STORE_TEXT(id), STORE_TEXT(key), STORE_TEXT(type), STORE_TEXT(text),
+                              STORE_INT(now), STORE_TEXT(traceparent), STORE_TEXT(parent)),
+                   NULL, NULL, NULL);
     mem_free(text);
     if (rc == RC_OK && event_id)
         memcpy(event_id, id, sizeof id);
@@ -138,6 +151,8 @@ struct outbox_relay {
     /* current batch, relay thread only */
     struct bus_event batch[OUTBOX_BATCH];
     int64_t batch_seq[OUTBOX_BATCH];
+    int64_t batch_created[OUTBOX_BATCH];                 /* wall ms the row was added */
+    char batch_parent[OUTBOX_BATCH][TRACE_SPAN_HEX + 1]; /* its span's parent, or "" */
     char *batch_text[OUTBOX_BATCH];
     size_t batch_len;
 };
@@ -153,16 +168,43 @@ static int outbox_relay_take_row(void *ud, const struct store_row *row)
 {
     struct outbox_relay *r = ud;
     const char *id = row->cols[1].s, *key = row->cols[2].s, *type = row->cols[3].s,
-               *payload = row->cols[4].s;
+               *payload = row->cols[4].s, *tp = row->cols[6].s, *parent = row->cols[7].s;
     struct bus_event *e = &r->batch[r->batch_len];
     *e = (struct bus_event){0};
     char *text;
     if (bus_event_copy(e, &text, id, strlen(id), key, strlen(key), type, strlen(type), payload,
-                       strlen(payload)) != RC_OK)
+                       strlen(payload), tp, strlen(tp)) != RC_OK)
         return RC_NOMEM;
     r->batch_seq[r->batch_len] = row->cols[0].i;
+    r->batch_created[r->batch_len] = row->cols[5].i;
+    snprintf(r->batch_parent[r->batch_len], sizeof r->batch_parent[0], "%s", parent);
     r->batch_text[r->batch_len++] = text;
     return 0;
+}
+
+/* Submits the PRODUCER span of published event <i> of the batch: from its
+ * row's creation (inside the transaction that caused it) to <sent_ns>, so
+ * it shows how long the event waited in the outbox. Rows from before the
+ * trace columns have no span. */
+static void outbox_relay_trace(struct outbox_relay *r, size_t i, int64_t sent_ns)
+{
+    const struct bus_event *e = &r->batch[i];
+    struct trace_ctx ctx;
+    if (trace_parse(e->traceparent, strlen(e->traceparent), &ctx) != RC_OK)
+        return;
+    char name[TRACE_NAME_MAX];
+    snprintf(name, sizeof name, "publish %s", e->type);
+    int64_t created_ns = r->batch_created[i] * 1000000;
+    struct trace_span sp;
+    if (trace_span_make(&sp, name, TRACE_PRODUCER, ctx.trace_id, ctx.span_id, r->batch_parent[i],
+                        ctx.sampled, created_ns,
+                        sent_ns > created_ns ? sent_ns : created_ns) != RC_OK)
+        return;
+    trace_span_attr_str(&sp, "messaging.system", r->bus->ops->name);
+    trace_span_attr_str(&sp, "messaging.destination.name", r->opts.bus.topic);
+    trace_span_attr_str(&sp, "messaging.operation.type", "publish");
+    trace_span_attr_str(&sp, "messaging.message.id", e->id);
+    trace_span_submit(&sp);
 }
 
 /* Publishes one batch of unsent rows. Sets *<more> when the batch was full.
@@ -175,7 +217,8 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
     /* Rows committed before this epoch are visible to the SELECT below. */
     uint64_t epoch = atomic_load(&r->commits);
     int rc = store_exec(r->store,
-                        "SELECT seq, event_id, key, type, payload FROM outbox"
+                        "SELECT seq, event_id, key, type, payload, created_at, traceparent,"
+                        " trace_parent_span FROM outbox"
                         " WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
                         STORE_ARGS(STORE_INT(OUTBOX_BATCH)), outbox_relay_take_row, r, NULL);
     if (rc != RC_OK)
@@ -187,6 +230,7 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
     }
     if ((rc = bus_publish(r->bus, r->batch, r->batch_len)) != RC_OK)
         return rc;
+    int64_t sent_ns = trace_now_ns();
     if ((rc = store_begin(r->store)) != RC_OK)
         return rc;
     int64_t now = clock_wall_ms();
@@ -200,6 +244,10 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
         store_rollback(r->store);
     if (rc != RC_OK)
         return rc;
+    /* Marked sent: each span is submitted once, even when a failed mark
+     * makes the bus see a row twice. */
+    for (size_t i = 0; i < r->batch_len && trace_export_is_running(); i++)
+        outbox_relay_trace(r, i, sent_ns);
     metrics_counter_add(r->published, r->batch_len);
     *more = r->batch_len == OUTBOX_BATCH;
     if (!*more) /* nothing older than the epoch was left behind */

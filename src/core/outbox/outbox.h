@@ -10,6 +10,12 @@
  * `timestamp` (milliseconds since the epoch) and, when someone acted,
  * `actor` besides the aggregate's fields, as the original model put them
  * on the wire.
+ *
+ * Tracing: each event is published by a PRODUCER span, a child of the
+ * adding thread's current trace context (a new trace when there is none).
+ * Its ids are made by outbox_add and kept in the row; the event carries
+ * its traceparent; the relay submits the span (named "publish <type>", from
+ * the row's creation to its publication) once the row is marked sent.
  */
 #ifndef WEBTOON_OUTBOX_H
 #define WEBTOON_OUTBOX_H

@@ -20,6 +20,7 @@
 #include "core/outbox/outbox.h"
 #include "core/service/command.h"
 #include "core/service/service_internal.h"
+#include "core/trace/trace.h"
 
 static const char *service_api_document;
 
@@ -422,6 +423,12 @@ int service_run(const struct service_def *def, const struct config *cfg)
     while (def->routes && def->routes[nroutes].method)
         nroutes++;
     int rc = RC_OK;
+    /* First, so that everything started below has somewhere to send spans;
+     * stopped last, once nothing makes any. */
+    if ((rc = trace_export_start_config(cfg, def->name, err, sizeof err)) != RC_OK) {
+        log_error("cannot export traces: %s", err);
+        goto out;
+    }
     if ((rc = service_start_auth(&app)) != RC_OK)
         goto out;
     if (!def->stateless && ((rc = service_prepare_store(def, cfg)) != RC_OK ||
@@ -470,6 +477,7 @@ out:
         def->ext_close(&app.consumer_ctx);
     outbox_relay_stop(app.relay, config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
     auth_verifier_stop(app.verifier);
+    trace_export_stop(TRACE_STOP_DEFAULT_MS); /* the relay's last spans included */
     if (rc == RC_OK)
         log_info("stopped cleanly");
     metrics_cleanup();

@@ -5,7 +5,9 @@
  * migrations, starts the outbox relay, the event consumer, the sweeper and
  * the HTTP server, then waits for SIGTERM or SIGINT and drains in order:
  * readiness red, listener closed after the drain delay, in-flight requests
- * finished, consumer and sweeper stopped, outbox flushed, exit 0.
+ * finished, consumer and sweeper stopped, outbox flushed, trace spans
+ * flushed (when WEBTOON_OTLP_ENDPOINT is set; at most
+ * TRACE_STOP_DEFAULT_MS), exit 0.
  *
  * Readiness (/readyz) means this process can serve requests: its store
  * answers (commands need nothing else: their events wait in the outbox).

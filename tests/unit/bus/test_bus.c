@@ -1,6 +1,7 @@
 /* The embedded event log: ordering, deduplication, consumer groups and
- * their committed offsets, standby members, wake-ups and rewinds, on a real
- * log file shared by several handles. */
+ * their committed offsets, standby members, wake-ups and rewinds, the
+ * traceparent of each event, on a real log file shared by several handles,
+ * and a log left by an older release. */
 #include "support/test_support.h"
 
 #include <pthread.h>
@@ -8,6 +9,7 @@
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/bus/bus.h"
+#include "core/store/store.h"
 
 #define TOPIC "test.events"
 
@@ -487,11 +489,85 @@ static void test_oom(void **state)
     bus_close(pub);
 }
 
+/* Each event keeps the traceparent it was published with ("" without). */
+static void test_traceparent_carried(void **state)
+{
+    struct fixture *f = *state;
+    struct bus *pub = open_bus(f);
+    struct bus *sub = consumer(f, NULL, BUS_FROM_BEGINNING);
+    const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    struct bus_event batch[] = {
+        {.id = "t1", .key = "k", .type = "A", .payload = "{}", .traceparent = tp},
+        {.id = "t2", .key = "k", .type = "A", .payload = "{}"},
+        {.id = "t3", .key = "k", .type = "A", .payload = "{}", .traceparent = ""},
+    };
+    assert_int_equal(bus_publish(pub, batch, 3), RC_OK);
+    const struct bus_event *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(bus_poll(sub, 0, &ev, &n), RC_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(ev[0].traceparent, tp);
+    assert_string_equal(ev[1].traceparent, ""); /* never NULL once read */
+    assert_string_equal(ev[2].traceparent, "");
+    bus_close(sub);
+    bus_close(pub);
+}
+
+/* An event log written before traceparents (schema version 1, as an older
+ * release left it) opens, keeps its events, and takes new ones. */
+static void test_old_event_log_survives(void **state)
+{
+    struct fixture *f = *state;
+    char url[400], err[256] = "";
+    snprintf(url, sizeof url, "sqlite:%s", f->log);
+    struct store *old = NULL;
+    assert_int_equal(store_open(url, &old, err, sizeof err), RC_OK);
+    const char *v1[] = {
+        "CREATE TABLE schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL,"
+        " applied_at BIGINT NOT NULL, PRIMARY KEY (component, version))",
+        "INSERT INTO schema_migrations VALUES ('event-log', 1, 0)",
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL"
+        " UNIQUE, topic TEXT NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT"
+        " NULL, appended_at INTEGER NOT NULL)",
+        "CREATE INDEX events_topic_seq ON events (topic, seq)",
+        "CREATE TABLE consumer_offsets (grp TEXT NOT NULL, topic TEXT NOT NULL, last_seq INTEGER"
+        " NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (grp, topic))",
+        "INSERT INTO events (event_id, topic, key, type, payload, appended_at)"
+        " VALUES ('old', '" TOPIC "', 'k', 'A', '{}', 1)",
+        "INSERT INTO consumer_offsets VALUES ('g', '" TOPIC "', 0, 1)",
+    };
+    for (size_t i = 0; i < ARRAY_LEN(v1); i++)
+        if (store_exec(old, v1[i], NULL, 0, NULL, NULL, NULL) != RC_OK)
+            fail_msg("%s: %s", v1[i], store_error(old));
+    store_close(old);
+
+    struct bus *sub = consumer(f, "g", BUS_FROM_COMMITTED); /* migrates the log */
+    struct bus *pub = open_bus(f);
+    struct bus_event e = {.id = "new",
+                          .key = "k",
+                          .type = "A",
+                          .payload = "{}",
+                          .traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"};
+    assert_int_equal(bus_publish(pub, &e, 1), RC_OK);
+    const struct bus_event *ev = NULL;
+    size_t n = 0;
+    assert_int_equal(bus_poll(sub, 0, &ev, &n), RC_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].id, "old");
+    assert_string_equal(ev[0].traceparent, "");
+    assert_string_equal(ev[1].id, "new");
+    assert_string_equal(ev[1].traceparent, e.traceparent);
+    bus_close(pub);
+    bus_close(sub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_publish_poll_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_id_stored_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_traceparent_carried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_event_log_survives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_survives_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_positions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_standby_takes_over, setup, teardown),

@@ -1,5 +1,5 @@
 /* The Kafka backend of the event bus against a real broker: per-key order,
- * ids and types carried in headers, committed offsets and resumption,
+ * ids, types and traceparents carried in headers, committed offsets and resumption,
  * redelivery of what was not committed, a group member taking over the
  * partitions of one that left, interrupts, lag, rewinds and group-less
  * tailing. The broker is named by WEBTOON_TEST_KAFKA (host:port; CTest's
@@ -61,10 +61,21 @@ static struct bus *consumer(struct fixture *f, const char *group, enum bus_start
     return b;
 }
 
-/* Publishes events "<prefix>-<i>" for i in [from, to), keyed by user i % <keys>. */
+/* The traceparent event <i> is published with: one for even i, none for
+ * odd i. Writes it into <out> (64 bytes); "" for none. */
+static void traceparent_of(int i, char *out)
+{
+    if (i % 2)
+        out[0] = '\0';
+    else
+        snprintf(out, 64, "00-4bf92f3577b34da6a3ce929d0e0e%04x-00f067aa0ba9%04x-01", i, i);
+}
+
+/* Publishes events "<prefix>-<i>" for i in [from, to), keyed by user i % <keys>,
+ * with traceparent_of(i). */
 static void publish_range(struct bus *b, const char *prefix, int from, int to, int keys)
 {
-    static char ids[MAX_IDS][32], keyv[MAX_IDS][24], payloads[MAX_IDS][96];
+    static char ids[MAX_IDS][32], keyv[MAX_IDS][24], payloads[MAX_IDS][96], tps[MAX_IDS][64];
     struct bus_event ev[MAX_IDS];
     assert_true(to - from <= MAX_IDS);
     for (int i = from; i < to; i++) {
@@ -72,8 +83,13 @@ static void publish_range(struct bus *b, const char *prefix, int from, int to, i
         snprintf(ids[j], sizeof ids[j], "%s-%d", prefix, i);
         snprintf(keyv[j], sizeof keyv[j], "user-%d", i % keys);
         snprintf(payloads[j], sizeof payloads[j], "{\"n\":%d,\"user\":\"%s\"}", i, keyv[j]);
-        ev[j] = (struct bus_event){
-            .id = ids[j], .key = keyv[j], .type = "Tested", .payload = payloads[j]};
+        traceparent_of(i, tps[j]);
+        ev[j] = (struct bus_event){.id = ids[j],
+                                   .key = keyv[j],
+                                   .type = "Tested",
+                                   .payload = payloads[j],
+                                   /* none: NULL or "" alike */
+                                   .traceparent = i % 4 == 1 ? NULL : tps[j]};
     }
     if (bus_publish(b, ev, (size_t)(to - from)) != RC_OK)
         fail_msg("publish: %s", bus_error(b));
@@ -83,6 +99,7 @@ struct got {
     int n;
     char id[MAX_IDS * 2][32];
     char key[MAX_IDS * 2][24];
+    char tp[MAX_IDS * 2][64]; /* header traceparent, "" without */
 };
 
 /* Polls <b> (timeout 0: until caught up) until <want> events arrived in
@@ -121,6 +138,7 @@ static int drain(struct bus *b, struct got *g)
         for (size_t i = 0; i < n; i++) {
             snprintf(g->id[g->n], sizeof g->id[g->n], "%s", ev[i].id);
             snprintf(g->key[g->n], sizeof g->key[g->n], "%s", ev[i].key);
+            snprintf(g->tp[g->n], sizeof g->tp[g->n], "%s", ev[i].traceparent);
             g->n++;
         }
     }
@@ -147,12 +165,16 @@ static void test_order_per_key_ids_and_headers(void **state)
     static struct got g;
     memset(&g, 0, sizeof g);
     assert_int_equal(drain(c, &g), 300);
-    /* Each event once, each user's events in publishing order. */
+    /* Each event once, each user's events in publishing order, each with
+     * the traceparent it was published with (header traceparent). */
     for (int i = 0; i < 300; i++) {
         int at = find(&g, "e", i);
         assert_true(at >= 0);
         if (i >= 7)
             assert_true(find(&g, "e", i - 7) < at);
+        char tp[64];
+        traceparent_of(i, tp);
+        assert_string_equal(g.tp[at], tp);
     }
     bus_close(c);
     bus_close(p);

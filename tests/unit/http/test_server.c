@@ -1,6 +1,8 @@
 /* The HTTP server over real sockets: routing, problem+json errors, request
- * ids, keep-alive, built-in endpoints, metrics and graceful drain. */
-#include "support/test_support.h"
+ * ids, keep-alive, built-in endpoints, metrics and graceful drain; trace
+ * contexts from traceparent, current whenever a request's work runs, in its
+ * log line, and its SERVER span. */
+#include "support/test_collector.h"
 
 #include <poll.h>
 
@@ -9,6 +11,7 @@
 #include "core/http/http.h"
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
+#include "core/trace/trace.h"
 
 static int handle_item_get(struct http_req *req)
 {
@@ -52,9 +55,29 @@ struct waiter {
     bool late;
 };
 
+/* The thread's trace context as the last handler and the last park check
+ * saw it (written on a loop thread, read once the reply is in). */
+static struct trace_ctx seen_in_handler, seen_in_check;
+
+static void remember_context(struct trace_ctx *where)
+{
+    const struct trace_ctx *now = trace_current();
+    if (now)
+        *where = *now;
+    else
+        memset(where, 0, sizeof *where);
+}
+
+static int handle_traced(struct http_req *req)
+{
+    remember_context(&seen_in_handler);
+    return http_reply_json(req, 200, json_pack("{s:s}", "ok", "yes"), NULL);
+}
+
 static int wait_check(struct http_req *req, void *ud, bool expired)
 {
     struct waiter *w = ud;
+    remember_context(&seen_in_check);
     if (expired)
         return http_fail(req, RC_TIMEOUT, "waited too long");
     if (w->late || --w->left > 0)
@@ -65,6 +88,7 @@ static int wait_check(struct http_req *req, void *ud, bool expired)
 static int handle_wait(struct http_req *req)
 {
     struct waiter *w = http_req_alloc(req, sizeof *w);
+    remember_context(&seen_in_handler);
     const char *n = http_req_param(req, "n");
     w->late = !strcmp(n, "late");
     w->left = w->late ? 0 : (int)strtol(n, NULL, 10);
@@ -75,6 +99,7 @@ static const struct http_route routes[] = {
     {"GET", "/wait/{n}", handle_wait},    {"GET", "/items/{id}", handle_item_get},
     {"POST", "/items", handle_item_post}, {"PUT", "/items/{id}/conflict", handle_conflict},
     {"GET", "/silent", handle_silent},    {"POST", "/items/special", handle_item_post},
+    {"GET", "/traced", handle_traced},
 };
 
 static bool ready_flag = true;
@@ -425,6 +450,179 @@ static void test_drain_then_stop(void **state)
     assert_true(test_connect(port) < 0);
 }
 
+/* --- tracing ------------------------------------------------------------------------ */
+
+#define TID "4bf92f3577b34da6a3ce929d0e0e4736"
+#define SID "00f067aa0ba902b7"
+#define TRACEPARENT "traceparent: 00-" TID "-" SID "-01\r\n"
+
+static bool is_trace_id(const char *s)
+{
+    return strlen(s) == TRACE_ID_HEX && strspn(s, "0123456789abcdef") == TRACE_ID_HEX;
+}
+
+static void test_client_trace_continued(void **state)
+{
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "GET", "/traced", TRACEPARENT, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(seen_in_handler.trace_id, TID);    /* the client's trace */
+    assert_string_not_equal(seen_in_handler.span_id, SID); /* in a span of its own */
+    assert_true(trace_ctx_is_valid(&seen_in_handler));
+    assert_true(seen_in_handler.sampled);
+    assert_int_equal(test_http(PORT(state), "GET", "/traced",
+                               "traceparent: 00-" TID "-" SID "-00\r\n", NULL, &r),
+                     0);
+    assert_string_equal(seen_in_handler.trace_id, TID);
+    assert_false(seen_in_handler.sampled); /* the client's choice stands */
+}
+
+static void test_missing_or_bad_trace_starts_one(void **state)
+{
+    const char *headers[] = {
+        NULL,
+        "traceparent: 00-" TID "-" SID "-1\r\n",
+        "traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-" SID "-01\r\n",
+        "traceparent: 00-00000000000000000000000000000000-" SID "-01\r\n",
+        TRACEPARENT TRACEPARENT, /* two are as good as none */
+    };
+    char last[TRACE_ID_HEX + 1] = "";
+    for (size_t i = 0; i < ARRAY_LEN(headers); i++) {
+        struct test_response r;
+        assert_int_equal(test_http(PORT(state), "GET", "/traced", headers[i], NULL, &r), 0);
+        assert_int_equal(r.status, 200);
+        if (!is_trace_id(seen_in_handler.trace_id))
+            fail_msg("header %zu: trace id '%s'", i, seen_in_handler.trace_id);
+        assert_string_not_equal(seen_in_handler.trace_id, TID);
+        assert_string_not_equal(seen_in_handler.trace_id, last); /* a new one each time */
+        assert_true(seen_in_handler.sampled);
+        memcpy(last, seen_in_handler.trace_id, sizeof last);
+    }
+}
+
+static void test_trace_current_in_park_checks(void **state)
+{
+    struct test_response r;
+    memset(&seen_in_check, 0, sizeof seen_in_check);
+    assert_int_equal(test_http(PORT(state), "GET", "/wait/3", TRACEPARENT, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(seen_in_handler.trace_id, TID);
+    /* the request's work resumed on later turns of the loop, in its span */
+    assert_memory_equal(&seen_in_check, &seen_in_handler, sizeof seen_in_check);
+}
+
+static char logged_trace[64], logged_span[64]; /* ids of the line wait2_line_in found */
+
+/* True once the request log line of /wait/2 is in the file <ud>; keeps its
+ * ids (asserted on once stdout is back). */
+static bool wait2_line_in(void *ud)
+{
+    FILE *f = ud;
+    char line[4096];
+    bool found = false;
+    rewind(f);
+    while (!found && fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (j && !strcmp(test_str(j, "msg"), "request") &&
+            !strcmp(test_str(j, "path"), "/wait/2")) {
+            snprintf(logged_trace, sizeof logged_trace, "%s", test_str(j, "traceId"));
+            snprintf(logged_span, sizeof logged_span, "%s", test_str(j, "spanId"));
+            found = true;
+        }
+        json_decref(j);
+    }
+    return found;
+}
+
+static void test_request_log_line_has_ids(void **state)
+{
+    log_init("test", LOG_INFO);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    assert_true(dup2(fileno(f), STDOUT_FILENO) >= 0);
+    struct test_response r;
+    int got = test_http(PORT(state), "GET", "/wait/2", TRACEPARENT, NULL, &r);
+    /* the line follows the reply out */
+    bool found = got == 0 && test_wait_until(wait2_line_in, f, 10000);
+    assert_true(dup2(saved, STDOUT_FILENO) >= 0);
+    close(saved);
+    log_init("test", LOG_ERROR);
+    fclose(f);
+    assert_int_equal(got, 0);
+    assert_int_equal(r.status, 200);
+    assert_true(found);
+    assert_string_equal(logged_trace, TID);
+    assert_string_equal(logged_span, seen_in_handler.span_id); /* the request's span */
+}
+
+/* The exported span called <name>, or NULL. */
+static json_t *span_named(json_t *spans, const char *name)
+{
+    size_t i;
+    json_t *sp;
+    json_array_foreach(spans, i, sp) if (!strcmp(test_str(sp, "name"), name)) return sp;
+    return NULL;
+}
+
+static bool has_four_spans(void *ud)
+{
+    json_t *spans = test_collector_spans(ud);
+    bool ok = json_array_size(spans) >= 4;
+    json_decref(spans);
+    return ok;
+}
+
+static void test_server_spans_exported(void **state)
+{
+    struct test_collector coll;
+    test_collector_start(&coll);
+    char endpoint[64], err[256];
+    test_collector_endpoint(&coll, endpoint, sizeof endpoint);
+    struct trace_export_options o = {
+        .endpoint = endpoint, .service_name = "test", .flush_interval_ms = 20};
+    assert_int_equal(trace_export_start(&o, err, sizeof err), RC_OK);
+    struct test_response r;
+    assert_int_equal(test_http(PORT(state), "GET", "/items/abc", TRACEPARENT, NULL, &r), 0);
+    assert_int_equal(test_http(PORT(state), "GET", "/silent", NULL, NULL, &r), 0);
+    assert_int_equal(test_http(PORT(state), "GET", "/wait/2", NULL, NULL, &r), 0);
+    assert_int_equal(test_http(PORT(state), "GET", "/healthz", TRACEPARENT, NULL, &r), 0);
+    assert_int_equal(test_http(PORT(state), "GET", "/metrics", TRACEPARENT, NULL, &r), 0);
+    assert_int_equal(test_http(PORT(state), "DELETE", "/nowhere", NULL, NULL, &r), 0);
+    /* A span ends just after its reply leaves: wait for the last one. */
+    assert_true(test_wait_until(has_four_spans, &coll, 10000));
+    trace_export_stop(2000);
+    json_t *spans = test_collector_spans(&coll);
+    assert_int_equal(json_array_size(spans), 4); /* not the probes */
+
+    json_t *item = span_named(spans, "GET /items/{id}"); /* the pattern, not the path */
+    assert_non_null(item);
+    assert_string_equal(test_str(item, "traceId"), TID);
+    assert_string_equal(test_str(item, "parentSpanId"), SID);
+    assert_int_equal(json_integer_value(json_object_get(item, "kind")), 2);
+    assert_string_equal(test_span_attr(item, "http.request.method"), "GET");
+    assert_string_equal(test_span_attr(item, "http.route"), "/items/{id}");
+    assert_string_equal(test_span_attr(item, "http.response.status_code"), "200");
+    assert_string_equal(test_span_attr(item, "url.path"), "/items/abc");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(item, "status"), "code")),
+                     0);
+
+    json_t *silent = span_named(spans, "GET /silent");
+    assert_non_null(silent);
+    assert_null(json_object_get(silent, "parentSpanId")); /* a trace of its own */
+    assert_string_equal(test_span_attr(silent, "http.response.status_code"), "500");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(silent, "status"), "code")),
+                     2);                                 /* ERROR */
+    assert_non_null(span_named(spans, "GET /wait/{n}")); /* parked, then answered */
+    json_t *unmatched = span_named(spans, "DELETE");
+    assert_non_null(unmatched);
+    assert_null(test_span_attr(unmatched, "http.route"));
+    assert_string_equal(test_span_attr(unmatched, "http.response.status_code"), "404");
+    json_decref(spans);
+    test_collector_stop(&coll);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +642,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readiness_follows_dependencies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parked_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_leaves_while_parked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_trace_continued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_or_bad_trace_starts_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trace_current_in_park_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_log_line_has_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_spans_exported, setup, teardown),
         cmocka_unit_test(test_drain_then_stop),
     };
     metrics_init("test");

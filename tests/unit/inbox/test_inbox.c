@@ -3,8 +3,10 @@
  * retried after a fix, dropped), effects found already applied by their
  * business key recorded and passed, progress recorded per batch, stalls
  * reported, and no second effect when the log delivers again (after a
- * restart or a rewind). */
-#include "support/test_support.h"
+ * restart or a rewind); each handler's run a CONSUMER span continuing the
+ * event's trace, current while it runs, so the events it adds are its
+ * children; dead letters keep the trace. */
+#include "support/test_collector.h"
 
 #include <stdatomic.h>
 
@@ -16,6 +18,7 @@
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
 #include "core/outbox/outbox.h"
+#include "core/trace/trace.h"
 
 #define TOPIC "test.events"
 #define GROUP "svc"
@@ -106,9 +109,29 @@ static int handle_clash(void *ctx, struct store *st, const struct bus_event *ev,
                        : rc;
 }
 
+/* The trace context the last Traced handler ran under (consumer thread;
+ * read once its effect is seen). */
+static pthread_mutex_t traced_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct trace_ctx traced_ctx;
+
+/* Records the context it runs under, its effect, and adds an event. */
+static int handle_traced(void *ctx, struct store *st, const struct bus_event *ev,
+                         const json_t *payload)
+{
+    atomic_fetch_add(&((struct handler_ctx *)ctx)->calls, 1);
+    pthread_mutex_lock(&traced_lock);
+    const struct trace_ctx *now = trace_current();
+    traced_ctx = now ? *now : (struct trace_ctx){0};
+    pthread_mutex_unlock(&traced_lock);
+    json_t *fields = json_pack("{s:s}", "cause", ev->id);
+    int rc = fields ? outbox_add(st, "user-1", "Caused", fields, NULL) : RC_NOMEM;
+    json_decref(fields);
+    return rc == RC_OK ? record_effect(st, ev, payload) : rc;
+}
+
 static const struct inbox_handler handlers[] = {
     {"Applied", handle_applied}, {"Flaky", handle_flaky}, {"Poison", handle_poison},
-    {"Keyed", handle_keyed},     {"Clash", handle_clash},
+    {"Keyed", handle_keyed},     {"Clash", handle_clash}, {"Traced", handle_traced},
 };
 
 static void count_commit(void *ud)
@@ -125,6 +148,7 @@ static int setup(void **state)
     char err[256] = "", log_url[400];
     assert_int_equal(store_open(f->url, &f->st, err, sizeof err), RC_OK);
     assert_int_equal(store_migrate(f->st, "inbox", inbox_schema, inbox_schema_len), RC_OK);
+    assert_int_equal(store_migrate(f->st, "outbox", outbox_schema, outbox_schema_len), RC_OK);
     assert_int_equal(store_exec(f->st, "CREATE TABLE effects (event_id TEXT NOT NULL, n INTEGER)",
                                 NULL, 0, NULL, NULL, NULL),
                      RC_OK);
@@ -180,10 +204,17 @@ static void start_consumer_with(struct fixture *f, struct inbox_consumer_options
 
 static void start_consumer(struct fixture *f) { start_consumer_with(f, consumer_options(f)); }
 
+static void publish_traced(struct fixture *f, const char *id, const char *type, const char *payload,
+                           const char *traceparent)
+{
+    struct bus_event e = {
+        .id = id, .key = "user-1", .type = type, .payload = payload, .traceparent = traceparent};
+    assert_int_equal(bus_publish(f->pub, &e, 1), RC_OK);
+}
+
 static void publish(struct fixture *f, const char *id, const char *type, const char *payload)
 {
-    struct bus_event e = {.id = id, .key = "user-1", .type = type, .payload = payload};
-    assert_int_equal(bus_publish(f->pub, &e, 1), RC_OK);
+    publish_traced(f, id, type, payload, NULL);
 }
 
 /* Publishes an event of <type> whose payload carries <n>. */
@@ -643,6 +674,193 @@ static void test_start_failures(void **state)
     inbox_consumer_stop(NULL); /* does nothing */
 }
 
+/* --- tracing ------------------------------------------------------------------------ */
+
+#define TID "4bf92f3577b34da6a3ce929d0e0e4736"
+#define SID "00f067aa0ba902b7"
+
+static struct trace_ctx last_traced(void)
+{
+    pthread_mutex_lock(&traced_lock);
+    struct trace_ctx c = traced_ctx;
+    pthread_mutex_unlock(&traced_lock);
+    return c;
+}
+
+/* The exported span whose messaging.message.id is <id>, or NULL. */
+static json_t *span_of_event(json_t *spans, const char *id)
+{
+    size_t i;
+    json_t *sp;
+    json_array_foreach(spans, i, sp)
+    {
+        const char *mid = test_span_attr(sp, "messaging.message.id");
+        if (mid && !strcmp(mid, id))
+            return sp;
+    }
+    return NULL;
+}
+
+struct wait_span {
+    struct test_collector *coll;
+    const char *id;
+};
+
+static bool span_exported(void *ud)
+{
+    struct wait_span *w = ud;
+    json_t *spans = test_collector_spans(w->coll);
+    bool found = span_of_event(spans, w->id) != NULL;
+    json_decref(spans);
+    return found;
+}
+
+static void start_export(struct test_collector *coll)
+{
+    test_collector_start(coll);
+    char endpoint[64], err[256];
+    test_collector_endpoint(coll, endpoint, sizeof endpoint);
+    struct trace_export_options o = {
+        .endpoint = endpoint, .service_name = "svc", .flush_interval_ms = 20};
+    assert_int_equal(trace_export_start(&o, err, sizeof err), RC_OK);
+}
+
+struct caused {
+    char *tp, *parent;
+    bool found;
+};
+
+static int caused_take(void *ud, const struct store_row *row)
+{
+    struct caused *c = ud;
+    snprintf(c->tp, 128, "%s", row->cols[0].s);
+    snprintf(c->parent, 64, "%s", row->cols[1].s);
+    c->found = true;
+    return 0;
+}
+
+/* The traceparent and parent span of the outbox row caused by <id>. */
+static void caused_row(struct fixture *f, const char *id, char *tp, char *parent)
+{
+    struct caused r = {tp, parent, false};
+    char like[128];
+    snprintf(like, sizeof like, "%%\"cause\":\"%s\"%%", id);
+    assert_int_equal(store_exec(f->st,
+                                "SELECT traceparent, trace_parent_span FROM outbox"
+                                " WHERE payload LIKE $1",
+                                STORE_ARGS(STORE_TEXT(like)), caused_take, &r, NULL),
+                     RC_OK);
+    assert_true(r.found);
+}
+
+static void test_consumer_span_continues_the_trace(void **state)
+{
+    struct fixture *f = *state;
+    struct test_collector coll;
+    start_export(&coll);
+    start_consumer(f);
+    publish_traced(f, "t1", "Traced", "{\"n\":1}", "00-" TID "-" SID "-01");
+    wait_effects(f, 1);
+    struct trace_ctx seen = last_traced();
+    assert_string_equal(seen.trace_id, TID); /* the producer's trace */
+    assert_string_not_equal(seen.span_id, SID);
+    assert_true(trace_ctx_is_valid(&seen) && seen.sampled);
+
+    /* the event the handler added is published by a child of its span */
+    char tp[128], parent[64];
+    caused_row(f, "t1", tp, parent);
+    assert_memory_equal(tp, "00-" TID "-", 36);
+    assert_string_equal(parent, seen.span_id);
+
+    struct wait_span w = {&coll, "t1"};
+    assert_true(test_wait_until(span_exported, &w, WAIT_MS));
+    json_t *spans = test_collector_spans(&coll);
+    json_t *sp = span_of_event(spans, "t1");
+    assert_string_equal(test_str(sp, "name"), "process Traced");
+    assert_int_equal(json_integer_value(json_object_get(sp, "kind")), 5); /* CONSUMER */
+    assert_string_equal(test_str(sp, "traceId"), TID);
+    assert_string_equal(test_str(sp, "spanId"), seen.span_id);
+    assert_string_equal(test_str(sp, "parentSpanId"), SID);
+    json_t *link = json_array_get(json_object_get(sp, "links"), 0);
+    assert_string_equal(test_str(link, "traceId"), TID);
+    assert_string_equal(test_str(link, "spanId"), SID);
+    assert_string_equal(test_span_attr(sp, "messaging.system"), "embedded");
+    assert_string_equal(test_span_attr(sp, "messaging.destination.name"), TOPIC);
+    assert_string_equal(test_span_attr(sp, "messaging.operation.type"), "process");
+    json_decref(spans);
+    stop_consumer(f);
+    trace_export_stop(2000);
+    test_collector_stop(&coll);
+}
+
+static void test_events_without_or_with_bad_trace(void **state)
+{
+    struct fixture *f = *state;
+    struct test_collector coll;
+    start_export(&coll);
+    start_consumer(f);
+    publish_n(f, "bare", "Traced", 1); /* from a producer that knows nothing of traces */
+    wait_effects(f, 1);
+    struct trace_ctx bare = last_traced();
+    assert_true(trace_ctx_is_valid(&bare) && bare.sampled); /* a trace of its own */
+    publish_traced(f, "bad", "Traced", "{\"n\":2}", "00-" TID "-" SID "-1x");
+    wait_effects(f, 2);
+    struct trace_ctx bad = last_traced();
+    assert_true(trace_ctx_is_valid(&bad));
+    assert_string_not_equal(bad.trace_id, TID);
+    assert_string_not_equal(bad.trace_id, bare.trace_id);
+    /* unsampled: the trace goes on, no span is exported */
+    publish_traced(f, "quiet", "Traced", "{\"n\":3}", "00-" TID "-" SID "-00");
+    publish_traced(f, "last", "Traced", "{\"n\":4}", NULL);
+    wait_effects(f, 4);
+    char tp[128], parent[64];
+    caused_row(f, "quiet", tp, parent);
+    assert_memory_equal(tp, "00-" TID "-", 36);
+    assert_string_equal(tp + 53, "00"); /* still unsampled downstream */
+    struct wait_span w = {&coll, "last"};
+    assert_true(test_wait_until(span_exported, &w, WAIT_MS));
+    stop_consumer(f);
+    trace_export_stop(2000);
+    json_t *spans = test_collector_spans(&coll);
+    json_t *sp = span_of_event(spans, "bare");
+    assert_non_null(sp);
+    assert_null(json_object_get(sp, "parentSpanId"));
+    assert_null(json_object_get(sp, "links"));
+    assert_non_null(span_of_event(spans, "bad"));
+    assert_null(span_of_event(spans, "quiet"));
+    json_decref(spans);
+    test_collector_stop(&coll);
+}
+
+static int list_traceparent(void *ud, const struct inbox_dead_letter *d)
+{
+    snprintf(ud, 128, "%s %s", d->event_id, d->traceparent);
+    return 0;
+}
+
+static void test_dead_letters_keep_the_trace(void **state)
+{
+    struct fixture *f = *state;
+    start_consumer(f);
+    publish_traced(f, "sick", "Poison", "{\"n\":5}", "00-" TID "-" SID "-01");
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    stop_consumer(f);
+    char seen[128] = "";
+    assert_int_equal(inbox_dead_list(f->st, list_traceparent, seen), RC_OK);
+    assert_string_equal(seen, "sick 00-" TID "-" SID "-01");
+    /* a retry, here with a handler that takes it, continues the trace */
+    const struct inbox_handler cured[] = {{"Poison", handle_traced}};
+    struct handler_ctx ctx = {0};
+    char err[256] = "";
+    assert_int_equal(inbox_dead_retry(f->st, cured, 1, &ctx, "sick", NULL, err, sizeof err), RC_OK);
+    struct trace_ctx retried = last_traced();
+    assert_string_equal(retried.trace_id, TID);
+    assert_null(trace_current()); /* and leaves no context behind */
+    char tp[128], parent[64];
+    caused_row(f, "sick", tp, parent);
+    assert_string_equal(parent, retried.span_id);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -701,6 +919,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oom_while_parsing_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_purge_after_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_span_continues_the_trace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_without_or_with_bad_trace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letters_keep_the_trace, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

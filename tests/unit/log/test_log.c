@@ -1,11 +1,14 @@
 /* The JSON line logger: every line is one valid JSON object in valid UTF-8,
- * also when the message or the service name is too long for its buffer. */
+ * also when the message or the service name is too long for its buffer;
+ * lines written under a trace context carry its ids. */
 #include "support/test_support.h"
 
 #include <locale.h>
 #include <wchar.h>
 
+#include "core/base/rc.h"
 #include "core/log/log.h"
+#include "core/trace/trace.h"
 
 #define MSG_ROOM 1023 /* bytes of a message that fit log.c's buffer */
 
@@ -121,12 +124,45 @@ static void test_service_name_cut_at_a_character_boundary(void **state)
     free(out);
 }
 
+static void test_trace_ids_while_a_context_is_current(void **state)
+{
+    (void)state;
+    log_init("test", LOG_INFO);
+    char *out = capture("before");
+    json_t *line = parse_line(out);
+    assert_null(json_object_get(line, "traceId")); /* no context: no ids */
+    assert_null(json_object_get(line, "spanId"));
+    json_decref(line);
+    free(out);
+
+    struct trace_ctx c;
+    const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    assert_int_equal(trace_parse(tp, strlen(tp), &c), RC_OK);
+    trace_set_current(&c);
+    out = capture("during");
+    line = parse_line(out);
+    assert_string_equal(json_string_value(json_object_get(line, "traceId")),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(json_string_value(json_object_get(line, "spanId")), "00f067aa0ba902b7");
+    assert_string_equal(json_string_value(json_object_get(line, "msg")), "during");
+    json_decref(line);
+    free(out);
+
+    trace_set_current(NULL);
+    out = capture("after");
+    line = parse_line(out);
+    assert_null(json_object_get(line, "traceId"));
+    json_decref(line);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_message_cut_at_a_character_boundary),
         cmocka_unit_test(test_short_message_unchanged),
         cmocka_unit_test(test_service_name_cut_at_a_character_boundary),
+        cmocka_unit_test(test_trace_ids_while_a_context_is_current),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

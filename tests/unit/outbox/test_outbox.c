@@ -1,7 +1,9 @@
 /* The transactional outbox and its relay: events exist exactly when their
  * transaction commits, reach the bus in order, survive a bus outage, and
- * sent rows are purged after the retention period. */
-#include "support/test_support.h"
+ * sent rows are purged after the retention period; each is published by a
+ * PRODUCER span below the adding thread's trace context, whose traceparent
+ * the event carries and which the relay submits once the event is out. */
+#include "support/test_collector.h"
 
 #include "core/base/clock.h"
 #include "core/base/id.h"
@@ -11,6 +13,7 @@
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
 #include "core/outbox/outbox.h"
+#include "core/trace/trace.h"
 
 #define TOPIC "test.events"
 #define WAIT_MS 10000 /* safety net for asynchronous effects */
@@ -275,6 +278,155 @@ static void test_relay_carries_event(void **state)
     json_decref(from_bus);
     json_decref(from_outbox);
     outbox_relay_stop(r, 1000);
+}
+
+/* --- tracing -------------------------------------------------------------------------- */
+
+#define TID "4bf92f3577b34da6a3ce929d0e0e4736"
+#define SID "00f067aa0ba902b7"
+
+struct trace_row {
+    char tp[128], parent[64];
+    int64_t created;
+};
+
+static int take_trace_row(void *ud, const struct store_row *row)
+{
+    struct trace_row *t = ud;
+    snprintf(t->tp, sizeof t->tp, "%s", row->cols[0].s);
+    snprintf(t->parent, sizeof t->parent, "%s", row->cols[1].s);
+    t->created = row->cols[2].i;
+    return 0;
+}
+
+static struct trace_row trace_row_of(struct store *st, const char *id)
+{
+    struct trace_row t = {"", "", 0};
+    assert_int_equal(store_exec(st,
+                                "SELECT traceparent, trace_parent_span, created_at FROM outbox"
+                                " WHERE event_id = $1",
+                                STORE_ARGS(STORE_TEXT(id)), take_trace_row, &t, NULL),
+                     RC_OK);
+    return t;
+}
+
+static void set_current(const char *traceparent)
+{
+    struct trace_ctx c;
+    assert_int_equal(trace_parse(traceparent, strlen(traceparent), &c), RC_OK);
+    trace_set_current(&c);
+}
+
+static void test_add_records_a_child_span(void **state)
+{
+    struct fixture *f = *state;
+    char a[ID_UUID_LEN + 1], b[ID_UUID_LEN + 1], c[ID_UUID_LEN + 1];
+    set_current("00-" TID "-" SID "-01");
+    add_event(f->st, "user-1", 1, a);
+    add_event(f->st, "user-1", 2, b);
+    trace_set_current(NULL);
+    add_event(f->st, "user-1", 3, c); /* nobody's request: a trace of its own */
+    struct trace_row ra = trace_row_of(f->st, a), rb = trace_row_of(f->st, b),
+                     rc = trace_row_of(f->st, c);
+    struct trace_ctx ca, cb, cc;
+    assert_int_equal(trace_parse(ra.tp, strlen(ra.tp), &ca), RC_OK);
+    assert_int_equal(trace_parse(rb.tp, strlen(rb.tp), &cb), RC_OK);
+    assert_int_equal(trace_parse(rc.tp, strlen(rc.tp), &cc), RC_OK);
+    assert_string_equal(ca.trace_id, TID);
+    assert_string_equal(cb.trace_id, TID);
+    assert_string_equal(ra.parent, SID); /* children of the current span */
+    assert_string_equal(rb.parent, SID);
+    assert_string_not_equal(ca.span_id, SID); /* each a span of its own */
+    assert_string_not_equal(ca.span_id, cb.span_id);
+    assert_true(ca.sampled);
+    assert_string_not_equal(cc.trace_id, TID);
+    assert_string_equal(rc.parent, "");
+    assert_true(cc.sampled);
+    /* an unsampled trace stays so */
+    set_current("00-" TID "-" SID "-00");
+    add_event(f->st, "user-1", 4, a);
+    trace_set_current(NULL);
+    ra = trace_row_of(f->st, a);
+    assert_string_equal(ra.tp + 53, "00");
+}
+
+/* The exported span whose messaging.message.id is <id>, or NULL. */
+static json_t *span_of_event(json_t *spans, const char *id)
+{
+    size_t i;
+    json_t *sp;
+    json_array_foreach(spans, i, sp)
+    {
+        const char *mid = test_span_attr(sp, "messaging.message.id");
+        if (mid && !strcmp(mid, id))
+            return sp;
+    }
+    return NULL;
+}
+
+static void test_relay_submits_producer_spans(void **state)
+{
+    struct fixture *f = *state;
+    struct test_collector coll;
+    test_collector_start(&coll);
+    char endpoint[64], err[256];
+    test_collector_endpoint(&coll, endpoint, sizeof endpoint);
+    struct trace_export_options eo = {.endpoint = endpoint, .service_name = "svc"};
+    assert_int_equal(trace_export_start(&eo, err, sizeof err), RC_OK);
+
+    set_current("00-" TID "-" SID "-01");
+    char id[ID_UUID_LEN + 1], gone[ID_UUID_LEN + 1] = "", quiet[ID_UUID_LEN + 1];
+    add_event(f->st, "user-1", 1, id);
+    json_t *fields = json_pack("{s:i}", "n", 2);
+    assert_int_equal(store_begin(f->st), RC_OK);
+    assert_int_equal(outbox_add(f->st, "user-1", "Tested", fields, gone), RC_OK);
+    store_rollback(f->st); /* no event, no span */
+    json_decref(fields);
+    set_current("00-" TID "-" SID "-00");
+    add_event(f->st, "user-1", 3, quiet); /* published, not recorded */
+    trace_set_current(NULL);
+    struct trace_row row = trace_row_of(f->st, id);
+
+    struct outbox_relay_options o = relay_options(f);
+    struct outbox_relay *r = start_relay(&o);
+    int64_t deadline = test_now_ms() + WAIT_MS;
+    const struct bus_event *ev = NULL;
+    size_t n = 0;
+    char carried[2][128] = {"", ""};
+    while (f->nids < 2 && test_now_ms() < deadline) {
+        assert_int_equal(bus_poll(f->sub, 100, &ev, &n), RC_OK);
+        for (size_t i = 0; i < n && f->nids < 2; i++) {
+            snprintf(carried[f->nids], sizeof carried[0], "%s", ev[i].traceparent);
+            snprintf(f->ids[f->nids++], ID_UUID_LEN + 1, "%s", ev[i].id);
+        }
+    }
+    assert_int_equal(f->nids, 2);
+    assert_string_equal(f->ids[0], id);
+    assert_string_equal(carried[0], row.tp); /* the event carries its producer's context */
+    assert_true(test_wait_until(backlog_empty, f, WAIT_MS));
+    outbox_relay_stop(r, 1000);
+    trace_export_stop(2000);
+
+    json_t *spans = test_collector_spans(&coll);
+    assert_int_equal(json_array_size(spans), 1);
+    json_t *sp = span_of_event(spans, id);
+    assert_non_null(sp);
+    struct trace_ctx producer;
+    assert_int_equal(trace_parse(row.tp, strlen(row.tp), &producer), RC_OK);
+    assert_string_equal(test_str(sp, "name"), "publish Tested");
+    assert_int_equal(json_integer_value(json_object_get(sp, "kind")), 4); /* PRODUCER */
+    assert_string_equal(test_str(sp, "traceId"), TID);
+    assert_string_equal(test_str(sp, "spanId"), producer.span_id);
+    assert_string_equal(test_str(sp, "parentSpanId"), SID);
+    char start[32];
+    snprintf(start, sizeof start, "%lld", (long long)row.created * 1000000);
+    assert_string_equal(test_str(sp, "startTimeUnixNano"), start); /* the wait in the outbox */
+    assert_true(strtoll(test_str(sp, "endTimeUnixNano"), NULL, 10) >= row.created * 1000000);
+    assert_string_equal(test_span_attr(sp, "messaging.system"), "embedded");
+    assert_string_equal(test_span_attr(sp, "messaging.destination.name"), TOPIC);
+    assert_string_equal(test_span_attr(sp, "messaging.operation.type"), "publish");
+    json_decref(spans);
+    test_collector_stop(&coll);
 }
 
 static void test_paused_relay_publishes_nothing(void **state)
@@ -544,6 +696,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_records_a_child_span, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relay_submits_producer_spans, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
