@@ -38,12 +38,14 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/gateway_spans.h"
 #include "core/auth/jwk_pem.h"
 #include "core/auth/jwks.h"
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/log/log.h"
+#include "core/trace/trace.h"
 
 extern const char app_haproxy_template[]; /* generated from deploy/haproxy/haproxy.cfg.in */
 
@@ -343,10 +345,25 @@ static void gateway_key_rules(const struct config *cfg, const struct gateway_key
     }
 }
 
+/* Where HAProxy sends a copy of every request's log line when spans are
+ * exported (WEBTOON_OTLP_ENDPOINT): the UDP port <span_port> on 127.0.0.1,
+ * where this process makes the gateway's spans of them (gateway_spans.c).
+ * <span_port> 0: not known (`webtoon gateway config` prints a note). */
+static void gateway_trace_log(const struct config *cfg, int span_port, FILE *out)
+{
+    if (!*config_str(cfg, CONFIG_OTLP_ENDPOINT))
+        fputs("    # (no span export: WEBTOON_OTLP_ENDPOINT is not set)\n", out);
+    else if (span_port == 0)
+        fputs("    # log 127.0.0.1:<port> ...: spans, to a port the gateway picks when it starts\n",
+              out);
+    else
+        fprintf(out, "    log 127.0.0.1:%d len 8192 format raw local0 info\n", span_port);
+}
+
 /* Writes the value of placeholder <name> (<len> bytes) to <out>; returns
  * false for an unknown name. */
 static bool gateway_expand(const struct config *cfg, const struct gateway_keys *keys,
-                           const char *name, size_t len, FILE *out)
+                           int span_port, const char *name, size_t len, FILE *out)
 {
     if (len > 8 && !strncmp(name, "servers ", 8)) {
         char backend[32];
@@ -371,6 +388,8 @@ static bool gateway_expand(const struct config *cfg, const struct gateway_keys *
         fputs(config_str(cfg, CONFIG_AUTH_AUDIENCE), out);
     } else if (len == 8 && !strncmp(name, "jwt_keys", 8)) {
         gateway_key_rules(cfg, keys, out);
+    } else if (len == 9 && !strncmp(name, "trace_log", 9)) {
+        gateway_trace_log(cfg, span_port, out);
     } else {
         return false;
     }
@@ -402,8 +421,10 @@ static int gateway_check_words(const struct config *cfg)
     return RC_CONFIG;
 }
 
-/* Renders the template with <keys> into <out>. */
-static int gateway_render(const struct config *cfg, const struct gateway_keys *keys, FILE *out)
+/* Renders the template with <keys> into <out>; <span_port> as in
+ * gateway_trace_log. */
+static int gateway_render(const struct config *cfg, const struct gateway_keys *keys, int span_port,
+                          FILE *out)
 {
     int rc = gateway_check_words(cfg);
     if (rc != RC_OK)
@@ -414,7 +435,7 @@ static int gateway_render(const struct config *cfg, const struct gateway_keys *k
         if (!close)
             break;
         fwrite(p, 1, (size_t)(open - p), out);
-        if (!gateway_expand(cfg, keys, open + 2, (size_t)(close - open - 2), out))
+        if (!gateway_expand(cfg, keys, span_port, open + 2, (size_t)(close - open - 2), out))
             return RC_CONFIG;
         p = close + 2;
         /* A placeholder that stands alone on its line expands to whole
@@ -435,21 +456,21 @@ int app_gateway_render(const struct config *cfg, FILE *out)
     if (rc == RC_IO)
         fprintf(stderr, "webtoon gateway: %s\n", keys->reason);
     else
-        rc = gateway_render(cfg, keys, out);
+        rc = gateway_render(cfg, keys, 0, out);
     mem_free(keys);
     return rc;
 }
 
 /* Renders <keys> into <path> (atomically). */
 static int gateway_write_config(const struct config *cfg, const struct gateway_keys *keys,
-                                const char *path)
+                                int span_port, const char *path)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
     if (!mem)
         return RC_NOMEM;
-    int rc = gateway_render(cfg, keys, mem);
+    int rc = gateway_render(cfg, keys, span_port, mem);
     if (fclose(mem) != 0 && rc == RC_OK)
         rc = RC_IO;
     if (rc == RC_OK)
@@ -467,6 +488,8 @@ struct gateway {
     bool has_refused;            /* <refused> holds one */
     bool read_failing;           /* the last read of the keys failed (said once) */
     pid_t master;                /* HAProxy's master process; 0 once it exited */
+    struct gateway_spans *spans; /* turns log lines into spans; NULL: no export */
+    int span_port;               /* where HAProxy sends them; 0: no export */
     /* A reload asked for and not yet seen: HAProxy's master drops a signal
      * that arrives before it has set up its own handlers (just after it
      * started), so the reload is confirmed by a new worker appearing, and
@@ -648,7 +671,7 @@ static void gateway_refresh(struct gateway *gw)
     gateway_log_skipped(next);
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof tmp, "%s.next", gw->cfg_path);
-    if (gateway_write_config(gw->cfg, next, tmp) != RC_OK || !gateway_config_valid(gw->cfg, tmp) ||
+    if (gateway_write_config(gw->cfg, next, gw->span_port, tmp) != RC_OK || !gateway_config_valid(gw->cfg, tmp) ||
         rename(tmp, gw->cfg_path) != 0) {
         log_write(LOG_ERROR, NULL, json_pack("{s:o}", "kids", gateway_kids(next)),
                   "the issuer's new key set does not make a configuration HAProxy accepts; "
@@ -682,8 +705,11 @@ static int gateway_run(struct gateway *gw, int sigfd)
         int64_t now = clock_mono_ms(), wait = stop ? resignal - now : next - now;
         if (gw->reloading && wait > 100)
             wait = 100;
-        struct pollfd pfd = {.fd = sigfd, .events = POLLIN};
-        if (poll(&pfd, 1, (int)(wait < 0 ? 0 : wait)) > 0) {
+        struct pollfd pfd[2] = {{.fd = sigfd, .events = POLLIN},
+                                {.fd = gw->spans ? gateway_spans_fd(gw->spans) : -1, .events = POLLIN}};
+        if (poll(pfd, 2, (int)(wait < 0 ? 0 : wait)) > 0) {
+            if (pfd[1].revents & POLLIN)
+                gateway_spans_drain(gw->spans);
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
                 int sig = (int)si.ssi_signo;
@@ -725,6 +751,14 @@ int app_serve_gateway(const struct config *cfg)
     if (!gw)
         return 1;
     gw->cfg = cfg;
+    char err[256];
+    if (trace_export_start_config(cfg, "gateway", err, sizeof err) != RC_OK) {
+        fprintf(stderr, "webtoon serve gateway: %s\n", err);
+        mem_free(gw);
+        return 2;
+    }
+    if (trace_export_is_running() && gateway_spans_open(&gw->spans, &gw->span_port) != RC_OK)
+        log_warn("cannot open the socket for HAProxy's spans: the gateway makes none");
     snprintf(gw->cfg_path, sizeof gw->cfg_path, "%s/run/haproxy.cfg",
              config_str(cfg, CONFIG_DATA_DIR));
     int status = 2, sigfd = -1;
@@ -744,7 +778,7 @@ int app_serve_gateway(const struct config *cfg)
                   "verifying tokens with %zu keys of the issuer", gw->keys.n);
     }
     gateway_log_skipped(&gw->keys);
-    if (gateway_write_config(cfg, &gw->keys, gw->cfg_path) != RC_OK) {
+    if (gateway_write_config(cfg, &gw->keys, gw->span_port, gw->cfg_path) != RC_OK) {
         fprintf(stderr, "webtoon serve gateway: cannot write %s\n", gw->cfg_path);
         goto out;
     }
@@ -774,6 +808,10 @@ int app_serve_gateway(const struct config *cfg)
 out:
     if (sigfd >= 0)
         close(sigfd);
+    if (gw->spans)
+        gateway_spans_drain(gw->spans); /* HAProxy's last lines */
+    gateway_spans_close(gw->spans);
+    trace_export_stop(TRACE_STOP_DEFAULT_MS);
     mem_free(gw);
     return status;
 }
