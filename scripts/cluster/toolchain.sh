@@ -45,6 +45,7 @@ checkov_version=3.3.30
 
 say() { echo "toolchain: $*" >&2; }
 # $go, the Go environment (caches in $top), fresh, pinned and go_tool.
+# shellcheck source=scripts/lib/go-tools.sh
 . "$root/scripts/lib/go-tools.sh"
 
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$k8s_version \
