@@ -241,3 +241,32 @@ def test_receiver_down_costs_nothing_and_drops_are_counted(shipped):
     assert up.terminate() == 0
     last = [json.loads(l) for l in up.output().splitlines() if l.startswith("{") and "log shipping stopped" in l]
     assert last and last[-1]["droppedLines"] >= counts[-1], last
+
+
+def test_a_bad_push_url_is_refused_at_start(system):
+    """A misconfiguration stops `webtoon up` at once, naming the setting."""
+    r = system.run("up", WEBTOON_LOKI_URL="ftp://127.0.0.1/loki/api/v1/push")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "invalid WEBTOON_LOKI_URL" in r.stdout and "not an http: or https: URL" in r.stdout, r.stdout
+
+
+def test_children_stop_when_up_is_killed(system):
+    """With the push on, a child's stdout is a pipe to `up`: when `up` is
+    SIGKILLed its children are told to stop (their stop signal, not a
+    SIGPIPE on their next line) and every port is free again."""
+    [dead] = free_ports(1, system.port_locks)  # nothing listens there: the push fails, harmlessly
+    up = system.start_all(WEBTOON_LOKI_URL=f"http://127.0.0.1:{dead}/loki/api/v1/push")
+    children = [int(p) for p in os.popen(f"pgrep -P {up.pid}").read().split()]
+    assert len(children) == len(SERVICES) + 3, children  # auth, web, gateway
+    up.kill()
+
+    def gone(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split()[2] == "Z"
+        except FileNotFoundError:
+            return True
+    wait_until(lambda: all(gone(p) for p in children), 20, interval=0.1, what="every child stopped")
+    for s in ["auth"] + SERVICES + ["web", "gateway"]:
+        with pytest.raises(requests.ConnectionError):
+            requests.get(system.url(s, "/healthz"), timeout=1)
