@@ -29,6 +29,13 @@ trap stop_cluster_suite EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The receivers the observability tests push to (VictoriaLogs, Jaeger),
+# from the Go module proxy into ~/.cache/webtoon/observability: built here,
+# before the suites, so that a first build (about 20 minutes) does not run
+# beside them. CTest's tools/observability fixture finds them built.
+echo "== tools: VictoriaLogs and Jaeger (scripts/observability-tools.sh)" >&2
+scripts/observability-tools.sh >/dev/null
+
 # The optimised build `make run` uses: -O2 enables warnings (format
 # truncation) that the debug builds never see, and -Werror makes them fatal.
 echo "== release: build" >&2

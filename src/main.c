@@ -63,6 +63,8 @@ static const char main_usage_up[] =
     "answers /healthz and prints their addresses. A crashed process is\n"
     "restarted with back-off; SIGHUP (`webtoon restart`) restarts them one at a\n"
     "time without downtime; Ctrl-C or SIGTERM stops everything cleanly.\n"
+    "Every process's log lines come out on up's stdout; with WEBTOON_LOKI_URL set\n"
+    "they are also pushed to that Loki (or VictoriaLogs) push endpoint.\n"
     "\n"
     "  --replicas N   processes per service (default 1, or WEBTOON_REPLICAS);\n"
     "                 replica r listens on its port + 100 * r\n"

@@ -184,6 +184,8 @@ hpa-off --set history.autoscaling.enabled=false
 hpa-everywhere --set pointer.autoscaling.enabled=true,payment.autoscaling.enabled=true,webtoon.autoscaling.enabled=true,purchase.autoscaling.enabled=true,web.autoscaling.enabled=true,gateway.autoscaling.enabled=true
 networkpolicy-off --set networkPolicy.enabled=false
 monitoring --set monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.grafanaDashboards.enabled=true
+logging --set logging.promtail.enabled=true,logging.alloy.enabled=true
+logging-metadata --set logging.promtail.enabled=true,logging.alloy.enabled=true,logging.traceId=structuredMetadata,logging.promtail.namespace=monitoring
 secrets --set engines.postgres.existingSecret=webtoon-store,auth.builtin.cliSecret.existingSecret=webtoon-cli-client,auth.builtin.persistence.enabled=true,networkPolicy.egress.enabled=true,gateway.service.type=NodePort,gateway.service.nodePort=30088
 istio-everything -f $examples/istio.yaml --set gateway.enabled=true,monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,pointer.podDisruptionBudget.maxUnavailable=1
 EOF
@@ -218,6 +220,27 @@ files = {os.path.basename(f): json.load(open(f)) for f in glob.glob("deploy/moni
 assert files and {k: json.loads(v) for k, v in board["data"].items()} == files, "dashboards"
 PY
   say "monitoring: the PrometheusRule and the dashboards are deploy/monitoring's"
+  # The log pipelines (no promtail or Alloy here to load them): promtail's
+  # is YAML with the stages docs/OBSERVABILITY.md#logs describes; both make
+  # labels of level and service, and of traceId only when asked to.
+  python3 - "$work/rendered/logging.yaml" "$work/rendered/logging-metadata.yaml" <<'PY' || fail "the chart's log pipelines"
+import sys, yaml
+for path, trace in ((sys.argv[1], "label"), (sys.argv[2], "structuredMetadata")):
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(open(path)) if d and d["kind"] == "ConfigMap"}
+    [job] = yaml.safe_load(docs["webtoon-promtail"]["data"]["webtoon-scrape-configs.yaml"])
+    stages = job["pipeline_stages"]
+    assert [next(iter(s)) for s in stages][:4] == ["cri", "json", "timestamp", "labels"], stages
+    assert stages[1]["json"]["expressions"] == {"level": "level", "service": "service", "traceId": "traceId", "time": "time"}
+    labels = set(stages[3]["labels"])
+    assert labels == ({"level", "service", "traceId"} if trace == "label" else {"level", "service"}), labels
+    assert (trace == "structuredMetadata") == any("structured_metadata" in s for s in stages), stages
+    alloy = docs["webtoon-alloy"]["data"]["webtoon.alloy"]
+    assert 'declare "logs"' in alloy and 'loki.process "webtoon"' in alloy and "stage.json" in alloy, alloy
+    assert ('traceId = ""' in alloy.split("stage.labels")[1].split("}")[0]) == (trace == "label"), alloy
+    assert ("stage.structured_metadata" in alloy) == (trace == "structuredMetadata"), alloy
+    assert alloy.count("{") == alloy.count("}"), "unbalanced braces in the Alloy module"
+PY
+  say "logging: promtail's and Alloy's pipelines label level and service (traceId as asked)"
   # The operators' own objects: no schema offline (see above); they must
   # at least parse as Kubernetes objects.
   deploy/helm/examples/operators/keycloak-realm-import.sh https://webtoon.example.com >"$work/realm-import.yaml"

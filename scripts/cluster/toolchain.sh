@@ -26,11 +26,11 @@
 # same cache directory).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/webtoon"
 top="$cache/cluster"
 bin="$top/bin"
 src="$top/src"
-mkdir -p "$bin" "$src"
 
 k8s_version=1.30.14
 etcd_version=3.6.16
@@ -43,14 +43,10 @@ istio_api_version=1.32.0
 kubernetes_validate_version=1.37.0
 checkov_version=3.3.30
 
-go=$("$here/go.sh")
-export GOMODCACHE="$top/gomod" GOCACHE="$top/gobuild" GOPATH="$top/gopath"
-export GOFLAGS="-buildvcs=false -mod=mod" GOTOOLCHAIN=local CGO_ENABLED=0
 say() { echo "toolchain: $*" >&2; }
-
-# fresh <name> <pin>: true when bin/<name> was built from this pin.
-fresh() { [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.pin" 2>/dev/null)" = "$2" ]; }
-pinned() { echo "$2" >"$bin/.$1.pin"; }
+# $go, the Go environment (caches in $top), fresh, pinned and go_tool.
+# shellcheck source=scripts/lib/go-tools.sh
+. "$root/scripts/lib/go-tools.sh"
 
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$k8s_version \
 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=30 \
@@ -170,19 +166,6 @@ func init() {
 }
 
 func main() { coremain.Run() }'
-}
-
-# go_tool <name> <pin> <package@version> [ldflags]: the program built in a
-# module of its own (`go get -tool`), which also takes modules whose own
-# go.mod has replace directives.
-go_tool() {
-  fresh "$1" "$2" && return 0
-  say "building $1 $2"
-  dir="$src/$1-$2"
-  mkdir -p "$dir"
-  [ -f "$dir/go.mod" ] || (cd "$dir" && "$go" mod init "example.test/$1" >/dev/null 2>&1)
-  (cd "$dir" && "$go" get -tool "$3" && "$go" build -ldflags "-s -w ${4:-}" -o "$bin/$1" "${3%@*}")
-  pinned "$1" "$2"
 }
 
 # Helm's own release build stamps its version and the Kubernetes version it

@@ -14,13 +14,27 @@
  * with SIGKILL, so neither a rollout nor a shutdown can hang on it.
  * A child that cannot start at all (exit status 2) during the first start
  * stops the whole system: restarting a misconfiguration would only hide it.
+ *
+ * With WEBTOON_LOKI_URL set, every child's stdout is a pipe to this
+ * process, and so is its own: the log shipper (core/logship) prints each
+ * line on the real stdout, unchanged, and pushes it to the Loki endpoint
+ * from threads of its own, so the supervisor loop never waits for it. A
+ * child's stdout then dies with this process, so children ignore SIGPIPE
+ * (a line written after that is lost, not the child) and get their stop
+ * signal when it dies (PR_SET_PDEATHSIG), draining as on Ctrl-C, instead
+ * of serving on with nowhere to log. Without the setting they inherit the
+ * stdout of `up` and outlive it, as they always did. stderr is never
+ * piped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,7 +45,9 @@
 #include "core/auth/jwks.h"
 #include "core/base/clock.h"
 #include "core/base/mem.h"
+#include "core/base/rc.h"
 #include "core/log/log.h"
+#include "core/logship/logship.h"
 
 #define UP_BACKOFF_MIN_MS 100
 #define UP_BACKOFF_MAX_MS 5000
@@ -45,6 +61,9 @@
 #define UP_ROLL_SETTLE_MS 1500
 #define UP_STOP_GRACE_MS 5000 /* beyond a child's own drain bounds: exit, sanitizer reports */
 #define UP_KILL_WAIT_MS 2000  /* for the kernel to take a SIGKILLed child down */
+#define UP_LOG_BUFFER_BYTES (16 * 1024 * 1024) /* log lines held for WEBTOON_LOKI_URL */
+
+extern char **environ;
 
 struct up_child {
     const struct app_module *module;
@@ -67,26 +86,119 @@ struct up {
     bool stopping;
     int64_t stop_bound_ms; /* longest a child may take to exit after its stop signal */
     char pid_file[4096];
+    struct logship *ship; /* WEBTOON_LOKI_URL set: reads the children's stdout; else NULL */
+    int out_fd;           /* with ship: the real stdout (fd 1 is a pipe to ship); else -1 */
 };
 
+/*
+ * The environment of <c>'s process, as a new NULL-terminated array (free
+ * with mem_free) of this process's strings and two of the caller's: <port>
+ * and <delay> are filled in with WEBTOON_PORT, and WEBTOON_DRAIN_DELAY_MS
+ * unless the user chose one. NULL when out of memory. Made before fork():
+ * with the log shipper's threads running, a child may only call
+ * async-signal-safe functions until it execs, and setenv allocates.
+ */
+static char **up_child_env(const struct up_child *c, char *port, size_t port_len, char *delay,
+                           size_t delay_len)
+{
+    static const char port_var[] = "WEBTOON_PORT=", delay_var[] = "WEBTOON_DRAIN_DELAY_MS=";
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = mem_calloc(n + 3, sizeof *env);
+    if (!env)
+        return NULL;
+    snprintf(port, port_len, "%s%d", port_var, c->port);
+    snprintf(delay, delay_len, "%s%d", delay_var, UP_DRAIN_DELAY_MS);
+    size_t k = 0;
+    bool user_delay = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!strncmp(environ[i], port_var, sizeof port_var - 1))
+            continue;
+        user_delay |= !strncmp(environ[i], delay_var, sizeof delay_var - 1);
+        env[k++] = environ[i];
+    }
+    env[k++] = port;
+    if (!user_delay)
+        env[k++] = delay;
+    return env;
+}
+
+/* Marks every file descriptor from <first> up close-on-exec;
+ * async-signal-safe, for a forked child. */
+static void up_child_cloexec_from(int first)
+{
+    if (close_range((unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+    struct rlimit lim; /* a kernel before 5.11: one by one */
+    int max =
+        getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536 ? (int)lim.rlim_cur : 65536;
+    for (int fd = first; fd < max; fd++)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* Writes <s> to stderr; async-signal-safe, for a forked child. */
+static void up_child_say(const char *s)
+{
+    if (write(STDERR_FILENO, s, strlen(s)) < 0) {
+        /* nowhere left to say it */
+    }
+}
+
+/*
+ * Forks and execs `webtoon serve <c>` with signals unblocked. With the log
+ * shipper, its stdout is a new pipe whose read end goes to the shipper
+ * (when no pipe can be made, it inherits this process's stdout, itself a
+ * pipe to the shipper), and it gets its stop signal when this process
+ * dies. Returns the pid, or -1 with errno set.
+ */
 static pid_t up_spawn(struct up *up, struct up_child *c)
 {
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid; /* parent, or -1 */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    char port[16];
-    snprintf(port, sizeof port, "%d", c->port);
-    setenv("WEBTOON_PORT", port, 1);
-    char delay[16];
-    snprintf(delay, sizeof delay, "%d", UP_DRAIN_DELAY_MS);
-    setenv("WEBTOON_DRAIN_DELAY_MS", delay, 0); /* unless the user chose one */
-    char *argv[] = {"webtoon", "serve", (char *)c->module->name, NULL};
-    execv(up->opts->self_exe, argv);
-    fprintf(stderr, "cannot run %s: %s\n", up->opts->self_exe, strerror(errno));
-    _exit(127);
+    char port[32], delay[48];
+    char **env = up_child_env(c, port, sizeof port, delay, sizeof delay);
+    if (!env) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int out[2] = {-1, -1};
+    if (up->ship && pipe2(out, O_CLOEXEC) != 0) {
+        log_warn("no pipe for the log lines of %s (%s); it writes to up's own", c->module->name,
+                 strerror(errno));
+        out[0] = out[1] = -1;
+    }
+    pid_t parent = getpid(), pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (out[1] >= 0)
+            dup2(out[1], STDOUT_FILENO);
+        /* A child needs stdin, stdout and stderr only. Whatever else is open
+         * here (other children's pipes, libcurl's sockets and socketpairs,
+         * which it does not make close-on-exec) closes at exec. */
+        up_child_cloexec_from(3);
+        if (up->ship &&
+            (prctl(PR_SET_PDEATHSIG, c->module->stop_signal) != 0 || getppid() != parent))
+            _exit(1); /* up is already gone */
+        char *argv[] = {"webtoon", "serve", (char *)c->module->name, NULL};
+        execve(up->opts->self_exe, argv, env);
+        up_child_say("cannot run ");
+        up_child_say(up->opts->self_exe);
+        up_child_say(": ");
+        up_child_say(strerrordesc_np(errno));
+        up_child_say("\n");
+        _exit(127);
+    }
+    int fork_errno = errno;
+    mem_free(env);
+    if (out[1] >= 0)
+        close(out[1]);
+    if (out[0] >= 0 && pid < 0)
+        close(out[0]);
+    else if (out[0] >= 0 && logship_attach(up->ship, out[0], c->module->name) != RC_OK)
+        log_error("cannot read the log lines of %s; they are lost", c->module->name);
+    errno = fork_errno;
+    return pid;
 }
 
 static void up_start_child(struct up *up, struct up_child *c)
@@ -283,6 +395,8 @@ static void up_print_banner(const struct up *up)
         fprintf(stderr, "  %-9s http://localhost:%d%s\n", c->module->name, c->port,
                 c->replica ? "  (replica)" : "");
     }
+    if (up->ship)
+        fprintf(stderr, "\n  Log lines go to stdout and to %s\n", logship_endpoint(up->ship));
     fprintf(stderr, "\nEach serves /healthz, /readyz and /metrics. Ctrl-C stops everything;\n"
                     "`webtoon restart` restarts every process one at a time.\n\n");
 }
@@ -404,6 +518,83 @@ static void up_write_pid(struct up *up)
     }
 }
 
+/*
+ * WEBTOON_LOKI_URL: starts the log shipper and makes this process's own
+ * stdout a pipe to it, like the children's (so the supervisor's lines are
+ * pushed too). SIGPIPE is ignored from here on, by the children as well
+ * (an ignored signal stays ignored across exec): a line written to a pipe
+ * whose reader is gone is lost, and nothing dies of it. Returns 0, or 2
+ * when it cannot start (a bad URL: a misconfiguration is refused at once).
+ */
+static int up_ship_start(struct up *up)
+{
+    char err[512] = "";
+    int rc = 2, pipe_fds[2] = {-1, -1};
+    up->out_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (up->out_fd < 0) {
+        log_error("cannot push log lines: no stdout to print them on (%s)", strerror(errno));
+        return 2;
+    }
+    struct logship_options o = {
+        .url = config_str(up->cfg, CONFIG_LOKI_URL),
+        .job = "webtoon",
+        .out_fd = up->out_fd,
+        .max_lines = (size_t)config_int(up->cfg, CONFIG_LOKI_BUFFER_LINES),
+        .max_bytes = UP_LOG_BUFFER_BYTES,
+    };
+    if (logship_new(&o, &up->ship, err, sizeof err) != RC_OK) {
+        log_error("invalid %s: %s", config_name(CONFIG_LOKI_URL), err);
+        goto out;
+    }
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        log_error("cannot push log lines: pipe: %s", strerror(errno));
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    fflush(stdout);
+    if (dup2(pipe_fds[1], STDOUT_FILENO) < 0) { /* not close-on-exec: the new fd 1 */
+        log_error("cannot push log lines: dup2: %s", strerror(errno));
+        goto out;
+    }
+    close(pipe_fds[1]);
+    pipe_fds[1] = -1;
+    int read_end = pipe_fds[0];
+    pipe_fds[0] = -1;
+    if (logship_attach(up->ship, read_end, "up") != RC_OK) {
+        dup2(up->out_fd, STDOUT_FILENO);
+        log_error("cannot push log lines: out of memory");
+        goto out;
+    }
+    log_info("log lines go to stdout and to %s", logship_endpoint(up->ship));
+    rc = 0;
+out:
+    if (pipe_fds[0] >= 0)
+        close(pipe_fds[0]);
+    if (pipe_fds[1] >= 0)
+        close(pipe_fds[1]);
+    if (rc != 0) {
+        logship_free(up->ship);
+        up->ship = NULL;
+        close(up->out_fd);
+        up->out_fd = -1;
+    }
+    return rc;
+}
+
+/* Gives stdout back and stops the log shipper: what the pipes still hold
+ * is printed, what is queued pushed within its bounds (logship.h). */
+static void up_ship_stop(struct up *up)
+{
+    if (!up->ship)
+        return;
+    fflush(stdout);
+    dup2(up->out_fd, STDOUT_FILENO); /* closes our end of our own pipe */
+    logship_free(up->ship);
+    up->ship = NULL;
+    close(up->out_fd);
+    up->out_fd = -1;
+}
+
 /* True when `up` runs <m> for <cfg>. */
 static bool up_is_wanted(const struct config *cfg, const struct app_module *m)
 {
@@ -413,7 +604,11 @@ static bool up_is_wanted(const struct config *cfg, const struct app_module *m)
 int app_up(const struct config *cfg, const struct app_up_options *opts)
 {
     log_init("up", (enum log_level)config_int(cfg, CONFIG_LOG_LEVEL));
-    struct up up = {.cfg = cfg, .opts = opts, .sigfd = -1, .stop_bound_ms = up_stop_bound_ms(cfg)};
+    struct up up = {.cfg = cfg,
+                    .opts = opts,
+                    .sigfd = -1,
+                    .out_fd = -1,
+                    .stop_bound_ms = up_stop_bound_ms(cfg)};
     int replicas = (int)config_int(cfg, CONFIG_REPLICAS);
     for (size_t m = 0; m < app_modules_len; m++)
         if (up_is_wanted(cfg, &app_modules[m]))
@@ -445,6 +640,12 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
         mem_free(up.children);
         return 2;
     }
+    /* After the signals are blocked: the shipper's threads inherit the mask. */
+    if (*config_str(cfg, CONFIG_LOKI_URL) && up_ship_start(&up) != 0) {
+        close(up.sigfd);
+        mem_free(up.children);
+        return 2;
+    }
     up_write_pid(&up);
 
     int status = up_first_start(&up);
@@ -469,6 +670,7 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
     up_stop_all(&up);
     if (status == 0)
         log_info("all processes stopped");
+    up_ship_stop(&up);
     unlink(up.pid_file);
     close(up.sigfd);
     mem_free(up.children);

@@ -57,6 +57,13 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "OpenTelemetry collector for trace spans, an OTLP/HTTP base URL (e.g. "                      \
       "http://127.0.0.1:4318): each process POSTs its spans as JSON to <endpoint>/v1/traces; "     \
       "empty means no export (trace ids are still propagated and logged)")                         \
+    X(LOKI_URL, CONFIG_STR, "", 0, 1024,                                                           \
+      "`webtoon up` pushes every process's log lines to this Loki push URL as well as printing "   \
+      "them (e.g. http://127.0.0.1:3100/loki/api/v1/push, or VictoriaLogs' "                       \
+      "http://127.0.0.1:9428/insert/loki/api/v1/push?_msg_field=msg); empty means off")            \
+    X(LOKI_BUFFER_LINES, CONFIG_INT, "10000", 10, 1000000,                                         \
+      "Log lines `webtoon up` keeps for the push URL while it is slow or down (at most 16 MiB); "  \
+      "beyond that the oldest are dropped and counted in a warn line (droppedLines)")              \
     X(STORE_URL, CONFIG_STR, "", 0, 1024,                                                          \
       "Write store: sqlite:<path> or postgres://host:port/db; {service} in it becomes the "        \
       "service name (database per service); empty means sqlite:<DATA_DIR>/<service>.db")           \

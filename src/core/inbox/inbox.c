@@ -52,6 +52,7 @@ struct inbox_consumer {
     struct bus *bus;
     pthread_t thread;
     atomic_bool stopping;
+    bool replaying;  /* inbox_replay: its "event applied" lines are debug */
     int64_t handled; /* events applied (for the fault injection) */
     /* stall watch: written by the consumer thread, read by any */
     atomic_int_fast64_t advanced_at; /* monotonic ms of the last progress */
@@ -134,9 +135,31 @@ static const struct inbox_handler *inbox_find(const struct inbox_handler *handle
     return any;
 }
 
-/* Parses <payload> and runs <h> on it inside the open transaction of <st>. */
+/* The ids an event payload names, for its log line: its top-level string
+ * members whose names end in "Id" (eventId, userId, purchaseId, webtoonId,
+ * paymentId, ...), at most 8 of up to 64 bytes each. A new object, or NULL
+ * when out of memory. */
+static json_t *inbox_event_ids(json_t *payload)
+{
+    json_t *ids = json_object(), *v;
+    const char *k;
+    size_t n = 0;
+    json_object_foreach(payload, k, v)
+    {
+        size_t len = strlen(k);
+        if (ids && n < 8 && len > 2 && len <= 32 && !strcmp(k + len - 2, "Id") &&
+            json_is_string(v) && json_string_length(v) <= 64 && json_object_set(ids, k, v) == 0)
+            n++;
+    }
+    return ids;
+}
+
+/* Parses <payload> and runs <h> on it inside the open transaction of <st>;
+ * the ids the payload names go to <ids> (a new object, or NULL) unless it
+ * is NULL. */
 static int inbox_run_handler(const struct inbox_handler *h, void *ctx, struct store *st,
-                             const struct bus_event *ev, const char *payload)
+                             const struct bus_event *ev, const char *payload,
+                             json_t **ids /* OUT */)
 {
     json_t *parsed = NULL;
     char detail[160];
@@ -150,6 +173,8 @@ static int inbox_run_handler(const struct inbox_handler *h, void *ctx, struct st
         rc = h->fn(ctx, st, ev, parsed);
         outbox_set_actor(NULL);
     }
+    if (rc == RC_OK && ids)
+        *ids = inbox_event_ids(parsed);
     json_decref(parsed);
     return rc;
 }
@@ -296,13 +321,13 @@ static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler
         return rc;
     bool fresh = false, traced = false;
     struct trace_span span;
-    int64_t started_us = 0;
+    json_t *ids = NULL;
+    int64_t started_us = clock_mono_us();
     rc = inbox_claim(c->store, ev->id, &fresh);
     if (rc == RC_OK && fresh && step == INBOX_RUN) {
         inbox_trace_begin(&span, ev, c->bus->ops->name, c->opts.bus.topic);
         traced = true;
-        started_us = clock_mono_us();
-        rc = inbox_run_handler(h, c->opts.ctx, c->store, ev, ev->payload);
+        rc = inbox_run_handler(h, c->opts.ctx, c->store, ev, ev->payload, &ids);
     } else if (rc == RC_OK && fresh && step == INBOX_DEAD_LETTER) {
         rc = inbox_add_dead_letter(c->store, ev, error, detail);
     }
@@ -310,23 +335,33 @@ static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler
         store_rollback(c->store);
     else
         rc = store_commit(c->store);
-    if (traced && rc == RC_OK && log_is_enabled(LOG_INFO))
-        log_write(LOG_INFO, NULL,
-                  json_pack("{s:s, s:s, s:s, s:i, s:I, s:f}", "group", c->opts.group, "eventId",
-                            ev->id, "eventType", ev->type, "partition", (int)ev->partition,
-                            "offset", (json_int_t)ev->offset, "durationMs",
-                            (double)(clock_mono_us() - started_us) / 1000.0),
-                  "event applied");
+    int64_t delay_ms = ev->timestamp_ms > 0 ? clock_wall_ms() - ev->timestamp_ms : 0;
+    if (rc == RC_OK && step == INBOX_RUN && fresh) {
+        /* One line per event a service applied, with the ids it names: the
+         * saga's steps in each service's log, found by any of them (and by
+         * the trace, still current here). */
+        if (ids) {
+            json_object_set_new(ids, "group", json_string(c->opts.group));
+            json_object_set_new(ids, "eventId", json_string(ev->id));
+            json_object_set_new(ids, "eventType", json_string(ev->type));
+            json_object_set_new(ids, "partition", json_integer(ev->partition));
+            json_object_set_new(ids, "offset", json_integer(ev->offset));
+            json_object_set_new(ids, "durationMs",
+                                json_real((double)(clock_mono_us() - started_us) / 1000.0));
+            json_object_set_new(ids, "delayMs", json_integer(delay_ms > 0 ? delay_ms : 0));
+        }
+        log_write(c->replaying ? LOG_DEBUG : LOG_INFO, NULL, ids, "event applied: %s", ev->type);
+        ids = NULL; /* stolen */
+    }
+    json_decref(ids);
     if (traced)
         inbox_trace_end(&span, rc, inbox_reason);
     if (rc != RC_OK)
         return rc;
     if (step == INBOX_RUN)
         metrics_counter_add(fresh ? c->applied : c->duplicates, 1);
-    if (step == INBOX_RUN && fresh && ev->timestamp_ms > 0) {
-        int64_t delay_ms = clock_wall_ms() - ev->timestamp_ms; /* clocks may disagree a little */
+    if (step == INBOX_RUN && fresh && ev->timestamp_ms > 0) /* clocks may disagree a little */
         metrics_histogram_observe_us(c->delay, delay_ms > 0 ? delay_ms * 1000 : 0);
-    }
     return RC_OK;
 }
 
@@ -620,6 +655,7 @@ int inbox_replay(const struct inbox_consumer_options *opts, int64_t *applied, ch
     if (rc != RC_OK)
         return rc;
     atomic_store(&c->stopping, true); /* a transient failure is an error here, not a retry */
+    c->replaying = true;
     for (;;) {
         const struct bus_event *events;
         size_t n;
@@ -737,7 +773,7 @@ int inbox_dead_retry(struct store *st, const struct inbox_handler *handlers, siz
         traced = true;
     }
     if (rc == RC_OK) {
-        rc = h ? inbox_run_handler(h, ctx, st, &copy.ev, payload ? payload : copy.ev.payload)
+        rc = h ? inbox_run_handler(h, ctx, st, &copy.ev, payload ? payload : copy.ev.payload, NULL)
                : RC_OK; /* no handler takes it any more: nothing to apply */
         if (rc == RC_ALREADY_APPLIED)
             rc = RC_OK;
