@@ -23,58 +23,24 @@ from api import Api
 from harness import System, free_ports, wait_until
 
 JAEGER = os.environ.get("WEBTOON_TEST_JAEGER", "")
+KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../deploy/monitoring/jaeger.yaml")
 
 
 class Jaeger:
-    """Jaeger v2 (the OpenTelemetry-Collector-based cmd/jaeger) with memory
-    storage, its OTLP/HTTP receiver and its query API on free loopback
-    ports, and nothing else listening (no gRPC receiver, no own metrics)."""
+    """Jaeger v2 (the OpenTelemetry-Collector-based cmd/jaeger) configured by
+    deploy/monitoring/jaeger.yaml: memory storage, its OTLP/HTTP receiver and
+    its query API on free loopback ports, nothing else listening."""
 
     def __init__(self, system, tmp):
         self.otlp_port, self.query_port, self.query_grpc_port = free_ports(3, system.port_locks)
         self.otlp = f"http://127.0.0.1:{self.otlp_port}"
         self.query = f"http://127.0.0.1:{self.query_port}"
-        config = tmp / "jaeger.yaml"
-        config.write_text(f"""\
-service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: warn
-extensions:
-  jaeger_storage:
-    backends:
-      memstore:
-        memory:
-          max_traces: 10000
-  jaeger_query:
-    storage:
-      traces: memstore
-    http:
-      endpoint: 127.0.0.1:{self.query_port}
-    grpc:
-      endpoint: 127.0.0.1:{self.query_grpc_port}
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:{self.otlp_port}
-processors:
-  batch:
-    timeout: 100ms
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: memstore
-""")
         self.log = open(tmp / "jaeger.log", "w")
-        self.proc = subprocess.Popen([JAEGER, f"--config={config}"], stdout=self.log,
+        env = dict(os.environ, JAEGER_OTLP_HTTP=f"127.0.0.1:{self.otlp_port}",
+                   JAEGER_QUERY_HTTP=f"127.0.0.1:{self.query_port}",
+                   JAEGER_QUERY_GRPC=f"127.0.0.1:{self.query_grpc_port}")
+        self.proc = subprocess.Popen([JAEGER, f"--config=file:{CONFIG}"], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         wait_until(self._ready, 60, what="Jaeger's query API")
 
@@ -88,22 +54,25 @@ exporters:
             return False
 
     def trace(self, trace_id):
-        """The spans of <trace_id> with their service names, or [] while
-        Jaeger has none."""
-        r = requests.get(f"{self.query}/api/traces/{trace_id}", timeout=5)
+        """The spans of <trace_id> as Jaeger stored them (its API v3 answers
+        in OTLP's JSON, parents and links as sent), or [] while it has none."""
+        r = requests.get(f"{self.query}/api/v3/traces/{trace_id}", timeout=5)
         if r.status_code == 404:
             return []
         assert r.status_code == 200, r.text
-        data = r.json()["data"]
-        if not data:
-            return []
-        processes = data[0]["processes"]
-        spans = data[0]["spans"]
-        for span in spans:
-            span["service"] = processes[span["processID"]]["serviceName"]
-            span["tagmap"] = {t["key"]: t["value"] for t in span.get("tags", [])}
-            parents = [ref for ref in span.get("references", []) if ref["refType"] == "CHILD_OF"]
-            span["parent"] = parents[0]["spanID"] if parents else None
+        spans = []
+        for rs in r.json().get("result", {}).get("resourceSpans", []):
+            resource = {a["key"]: a["value"] for a in rs["resource"].get("attributes", [])}
+            service = resource["service.name"]["stringValue"]
+            for ss in rs.get("scopeSpans", []):
+                for span in ss.get("spans", []):
+                    attrs = {a["key"]: next(iter(a["value"].values()), None)
+                             for a in span.get("attributes", [])}
+                    spans.append({"service": service, "traceID": span["traceId"],
+                                  "spanID": span["spanId"], "parent": span.get("parentSpanId") or None,
+                                  "name": span["name"], "kind": KINDS[span["kind"]],
+                                  "start": int(span["startTimeUnixNano"]), "attrs": attrs,
+                                  "links": [link["spanId"] for link in span.get("links", [])]})
         return spans
 
     def stop(self):
@@ -153,7 +122,7 @@ def test_one_purchase_is_one_trace_across_the_saga(system, jaeger):
 
     def complete():
         spans = jaeger.trace(trace_id)
-        kinds = {(s["service"], s["tagmap"].get("span.kind")) for s in spans}
+        kinds = {(s["service"], s["kind"]) for s in spans}
         return spans if {("purchase", "consumer"), ("history", "consumer")} <= kinds else None
     spans = wait_until(complete, 30, interval=0.5, what="the purchase's trace in Jaeger")
     by_id = {s["spanID"]: s for s in spans}
@@ -164,22 +133,26 @@ def test_one_purchase_is_one_trace_across_the_saga(system, jaeger):
     roots = [s for s in spans if s["parent"] not in by_id]
     assert [(s["service"], s["parent"]) for s in roots] == [("gateway", client_span)], roots
     gateway = roots[0]
-    assert gateway["operationName"] == "POST /purchases"
-    assert gateway["tagmap"]["http.response.status_code"] == r.status_code
+    assert gateway["name"] == "POST /purchases"
+    assert gateway["kind"] == "server"
+    assert int(gateway["attrs"]["http.response.status_code"]) == r.status_code
 
     # purchase answered the request below the gateway's span.
-    server = [s for s in spans if s["service"] == "purchase" and s["tagmap"].get("span.kind") == "server"]
+    server = [s for s in spans if s["service"] == "purchase" and s["kind"] == "server"]
     assert [s["parent"] for s in server] == [gateway["spanID"]], server
-    assert server[0]["operationName"].startswith("POST /purchases")
+    assert server[0]["name"].startswith("POST /purchases")
 
-    # Every consumer span is a child of the producer span of the event it
-    # applies, in another service, and starts after it.
-    consumers = [s for s in spans if s["tagmap"].get("span.kind") == "consumer"]
+    # Every consumer span is a child of (and linked to) the producer span of
+    # the event it applies, and starts after it (one clock: this machine's).
+    consumers = [s for s in spans if s["kind"] == "consumer"]
     for c in consumers:
         p = by_id[c["parent"]]
-        assert p["tagmap"].get("span.kind") == "producer", (c, p)
-        assert p["service"] != c["service"] or c["service"] == "history", (c, p)
-        assert c["startTime"] >= p["startTime"] - 1000, (c, p)  # microseconds; one clock
+        assert p["kind"] == "producer" and c["links"] == [p["spanID"]], (c, p)
+        assert c["start"] >= p["start"], (c, p)
+    # Every other span starts within its parent's trace after the parent.
+    for s in spans:
+        if s["parent"] in by_id and s["kind"] != "consumer":
+            assert s["start"] >= by_id[s["parent"]]["start"] - 1_000_000, s  # the gateway logs ms
 
     # The saga's path, by parent links: the purchase is approved once
     # webtoon granted access, after pointer took the points.

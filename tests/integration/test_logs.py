@@ -151,15 +151,17 @@ def test_everything_about_a_purchase(shipped):
         assert e["_msg"].startswith("event applied"), e
         assert e["userId"] == purchase["user"], e
 
-    # Once every line written while a request or an event is handled carries
-    # the request's traceId, one query finds the purchase's whole story.
-    traced = [e for e in by_request + by_purchase if e.get("traceId")]
-    if traced:
-        trace = traced[0]["traceId"]
-        assert len(trace) == 32 and all(c in "0123456789abcdef" for c in trace), trace
-        by_trace = vl.wait_for(f'traceId:="{trace}"', lambda es: SAGA_SERVICES <= services(es),
-                               "the purchase's trace in every process it crossed")
-        assert {e.get("requestId") for e in by_trace} & {purchase["requestId"]}, by_trace
+    # Every line written while a request or an event is handled carries the
+    # request's trace: one query finds the purchase's whole story.
+    traces = {e.get("traceId") for e in by_request}
+    assert len(traces) == 1, by_request  # the gateway's line and purchase's: one trace
+    trace = traces.pop()
+    assert trace and len(trace) == 32 and all(c in "0123456789abcdef" for c in trace), trace
+    by_trace = vl.wait_for(f'traceId:="{trace}"', lambda es: SAGA_SERVICES <= services(es),
+                           "the purchase's trace in every process it crossed")
+    assert {e.get("requestId") for e in by_trace} & {purchase["requestId"]}, by_trace
+    assert {e.get("eventId") for e in by_trace} >= {e["eventId"] for e in by_purchase
+                                                     if e["service"] != "history"}, by_trace
 
     # Every line printed on up's stdout is whole: each JSON one parses.
     for line in up.output().splitlines():
