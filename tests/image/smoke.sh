@@ -86,8 +86,8 @@ deadline=$(($(date +%s) + timeout))
 wait_for() {
   what=$1
   shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within ${timeout}s"
+  until last=$("$@" 2>&1); do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "$what: not within ${timeout}s (the last try said: ${last:-nothing})"
     sleep 0.5
   done
 }
