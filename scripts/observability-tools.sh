@@ -33,6 +33,11 @@ victorialogs_version=1.52.1
 jaeger_version=1.76.0
 
 say() { echo "observability-tools: $*" >&2; }
+# One build at a time: `make test` starts one in the background and its
+# CTest fixture runs this again, which waits here and then finds it done.
+mkdir -p "$top"
+exec 9>"$top/.lock"
+flock 9
 # $go, the Go environment (caches shared with the cluster toolchain),
 # fresh, pinned and go_tool.
 # shellcheck source=scripts/lib/go-tools.sh

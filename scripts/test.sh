@@ -25,16 +25,26 @@ stop_cluster_suite() {
     wait "$cluster_pid" 2>/dev/null || true
   fi
 }
-trap stop_cluster_suite EXIT
+stop_background() {
+  if [ -n "${tools_pid:-}" ] && kill -0 "$tools_pid" 2>/dev/null; then
+    pkill -TERM -P "$tools_pid" 2>/dev/null || true
+    kill -TERM "$tools_pid" 2>/dev/null || true
+  fi
+  stop_cluster_suite
+}
+trap stop_background EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The receivers the observability tests push to (VictoriaLogs, Jaeger),
-# from the Go module proxy into ~/.cache/webtoon/observability: built here,
-# before the suites, so that a first build (about 20 minutes) does not run
-# beside them. CTest's tools/observability fixture finds them built.
-echo "== tools: VictoriaLogs and Jaeger (scripts/observability-tools.sh)" >&2
-scripts/observability-tools.sh >/dev/null
+# from the Go module proxy into ~/.cache/webtoon/observability: a first
+# build takes about 20 minutes of Go compiling, so it starts now, beside the
+# C builds and the first suites, which mostly wait. CTest's
+# tools/observability fixture runs the script again, which waits for this
+# one (a lock) and finds them built, or says why not.
+echo "== tools: VictoriaLogs and Jaeger, in the background (log: test-output/observability-tools.log)" >&2
+scripts/observability-tools.sh >test-output/observability-tools.log 2>&1 &
+tools_pid=$!
 
 # The optimised build `make run` uses: -O2 enables warnings (format
 # truncation) that the debug builds never see, and -Werror makes them fatal.

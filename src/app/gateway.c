@@ -362,8 +362,8 @@ static void gateway_trace_log(const struct config *cfg, int span_port, FILE *out
 
 /* Writes the value of placeholder <name> (<len> bytes) to <out>; returns
  * false for an unknown name. */
-static bool gateway_expand(const struct config *cfg, const struct gateway_keys *keys,
-                           int span_port, const char *name, size_t len, FILE *out)
+static bool gateway_expand(const struct config *cfg, const struct gateway_keys *keys, int span_port,
+                           const char *name, size_t len, FILE *out)
 {
     if (len > 8 && !strncmp(name, "servers ", 8)) {
         char backend[32];
@@ -671,8 +671,8 @@ static void gateway_refresh(struct gateway *gw)
     gateway_log_skipped(next);
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof tmp, "%s.next", gw->cfg_path);
-    if (gateway_write_config(gw->cfg, next, gw->span_port, tmp) != RC_OK || !gateway_config_valid(gw->cfg, tmp) ||
-        rename(tmp, gw->cfg_path) != 0) {
+    if (gateway_write_config(gw->cfg, next, gw->span_port, tmp) != RC_OK ||
+        !gateway_config_valid(gw->cfg, tmp) || rename(tmp, gw->cfg_path) != 0) {
         log_write(LOG_ERROR, NULL, json_pack("{s:o}", "kids", gateway_kids(next)),
                   "the issuer's new key set does not make a configuration HAProxy accepts; "
                   "keeping the current one");
@@ -705,8 +705,9 @@ static int gateway_run(struct gateway *gw, int sigfd)
         int64_t now = clock_mono_ms(), wait = stop ? resignal - now : next - now;
         if (gw->reloading && wait > 100)
             wait = 100;
-        struct pollfd pfd[2] = {{.fd = sigfd, .events = POLLIN},
-                                {.fd = gw->spans ? gateway_spans_fd(gw->spans) : -1, .events = POLLIN}};
+        struct pollfd pfd[2] = {
+            {.fd = sigfd, .events = POLLIN},
+            {.fd = gw->spans ? gateway_spans_fd(gw->spans) : -1, .events = POLLIN}};
         if (poll(pfd, 2, (int)(wait < 0 ? 0 : wait)) > 0) {
             if (pfd[1].revents & POLLIN)
                 gateway_spans_drain(gw->spans);

@@ -29,25 +29,13 @@ struct gateway_spans {
 static const char *gateway_span_route(const char *backend)
 {
     static const char *const routes[][2] = {
-        {"pointer", "/pointers"}, {"payment", "/payments"}, {"history", "/histories"},
+        {"pointer", "/pointers"}, {"payment", "/payments"},   {"history", "/histories"},
         {"webtoon", "/webtoons"}, {"purchase", "/purchases"}, {"web", "/*"},
     };
     for (size_t i = 0; i < ARRAY_LEN(routes); i++)
         if (!strcmp(backend, routes[i][0]))
             return routes[i][1];
     return NULL;
-}
-
-/* <method> when it is a standard one, else "_OTHER" (OpenTelemetry's
- * HTTP conventions: a span name never holds what a client made up). */
-static const char *gateway_span_method(const char *method)
-{
-    static const char *const known[] = {"GET",    "HEAD",    "POST",  "PUT",    "PATCH",
-                                        "DELETE", "OPTIONS", "TRACE", "CONNECT"};
-    for (size_t i = 0; i < ARRAY_LEN(known); i++)
-        if (!strcmp(method, known[i]))
-            return known[i];
-    return "_OTHER";
 }
 
 static const char *gateway_span_str(const json_t *line, const char *key)
@@ -81,7 +69,7 @@ int gateway_span_from_line(const char *text, size_t len, struct trace_span *out)
     int64_t start_ms = gateway_span_ms(line, "acceptMs") + gateway_span_ms(line, "handshakeMs") +
                        gateway_span_ms(line, "idleMs");
     int64_t end_ms = start_ms + gateway_span_ms(line, "durationMs");
-    const char *method = gateway_span_method(gateway_span_str(line, "method"));
+    const char *method = trace_http_method(gateway_span_str(line, "method"));
     const char *route = gateway_span_route(gateway_span_str(line, "backend"));
     char name[TRACE_NAME_MAX];
     if (!strcmp(method, "_OTHER"))

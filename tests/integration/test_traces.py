@@ -151,7 +151,7 @@ def test_one_purchase_is_one_trace(system, collector):
     assert all(re.fullmatch(r"[0-9a-f]{16}", l["spanId"]) for l in traced)
     assert any(l["msg"] == "request" and l.get("route") == "/purchases" and l["service"] == "purchase"
                for l in traced)
-    assert any(l["msg"] == "event applied" and l["eventType"] == "AccessGranted"
+    assert any(l["msg"] == "event applied: AccessGranted" and l["eventType"] == "AccessGranted"
                and l["service"] == "purchase" for l in traced)
     quiet = {l["service"] for l in lines if l.get("traceId") == quiet_id}
     assert {"purchase", "pointer", "history"} <= quiet, sorted(quiet)

@@ -332,11 +332,15 @@ static void http__trace_end(struct http_req *req, const char *error)
     if (!req->span.recording || req->worker->server->stats[req->stats_index].quiet)
         return; /* no exporter (the default), unsampled, or a probe: nothing to build */
     const char *route = req->route ? req->route->pattern : NULL;
+    const char *method = trace_http_method(req->method);
     char name[TRACE_NAME_MAX];
-    snprintf(name, sizeof name, "%s%s%s", req->method, route ? " " : "", route ? route : "");
+    if (!strcmp(method, "_OTHER"))
+        snprintf(name, sizeof name, "HTTP");
+    else
+        snprintf(name, sizeof name, "%s%s%s", method, route ? " " : "", route ? route : "");
     struct trace_span *sp = &req->span;
     trace_span_set_name(sp, name);
-    trace_span_attr_str(sp, "http.request.method", req->method);
+    trace_span_attr_str(sp, "http.request.method", method);
     if (route)
         trace_span_attr_str(sp, "http.route", route);
     trace_span_attr_str(sp, "url.path", req->path ? req->path : "/");

@@ -333,3 +333,13 @@ void trace_span_submit(const struct trace_span *sp)
     if (sp->recording && sp->end_ns)
         trace__enqueue(sp);
 }
+
+const char *trace_http_method(const char *method)
+{
+    static const char *const known[] = {"GET",    "HEAD",    "POST",  "PUT",    "PATCH",
+                                        "DELETE", "OPTIONS", "TRACE", "CONNECT"};
+    for (size_t i = 0; i < ARRAY_LEN(known); i++)
+        if (method && !strcmp(method, known[i]))
+            return known[i];
+    return "_OTHER";
+}

@@ -154,6 +154,11 @@ void trace_span_end(struct trace_span *sp);
  */
 void trace_span_submit(const struct trace_span *sp);
 
+/* <method> when it is a standard HTTP method, else "_OTHER": span names and
+ * attributes never hold what a client made up (OpenTelemetry's HTTP
+ * conventions). Borrowed, static. */
+const char *trace_http_method(const char *method);
+
 /* Unix time now in nanoseconds (the clock spans are measured with). */
 int64_t trace_now_ns(void);
 

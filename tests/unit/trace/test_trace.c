@@ -343,10 +343,24 @@ static void test_attributes_bounded(void **state)
     assert_false(trace_export_is_running());
 }
 
+/* Span names hold standard methods only: whatever else a client sends is
+ * "_OTHER", so names stay a bounded set. */
+static void test_http_method_is_bounded(void **state)
+{
+    (void)state;
+    assert_string_equal(trace_http_method("GET"), "GET");
+    assert_string_equal(trace_http_method("PATCH"), "PATCH");
+    assert_string_equal(trace_http_method("get"), "_OTHER");
+    assert_string_equal(trace_http_method("BREW"), "_OTHER");
+    assert_string_equal(trace_http_method(""), "_OTHER");
+    assert_string_equal(trace_http_method(NULL), "_OTHER");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_valid),
+        cmocka_unit_test(test_http_method_is_bounded),
         cmocka_unit_test(test_parse_future_versions),
         cmocka_unit_test(test_parse_invalid),
         cmocka_unit_test(test_format_round_trip),
