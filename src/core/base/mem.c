@@ -10,9 +10,16 @@
 static atomic_long mem_budget = -1; /* allocations left before failing; <0: off */
 static atomic_long mem_refused;
 static _Thread_local unsigned long mem_thread_refused; /* see mem_thread_failures */
+static _Thread_local long mem_thread_burst; /* this thread's allocations still to refuse; see
+                                             * mem_thread_fail_next */
 
 static int mem_should_fail(void)
 {
+    if (mem_thread_burst > 0) {
+        mem_thread_burst--;
+        atomic_fetch_add(&mem_refused, 1);
+        return 1;
+    }
     long left = atomic_load(&mem_budget);
     while (left >= 0) {
         if (left == 0) {
@@ -81,6 +88,8 @@ void mem_fail_after(long n)
 void mem_fail_reset(void) { atomic_store(&mem_budget, -1); }
 
 long mem_fail_count(void) { return atomic_load(&mem_refused); }
+
+void mem_thread_fail_next(long n) { mem_thread_burst = n > 0 ? n : 0; }
 
 unsigned long mem_thread_failures(void) { return mem_thread_refused; }
 

@@ -32,11 +32,29 @@ char *mem_strndup(const char *s, size_t n);
 /*
  * Test support: after <n> more successful allocations, every allocation
  * fails until mem_fail_reset(). n < 0 disables injection.
+ *
+ * The countdown is process-wide: it counts and refuses the allocations of
+ * every thread, in whatever order they come. Use it where one thread
+ * allocates; to fail an allocation at a given point of one thread while
+ * others run, use mem_thread_fail_next.
  */
 void mem_fail_after(long n);
 void mem_fail_reset(void);
-/* Number of allocations refused by injection since the last reset. */
+/* Number of allocations refused by injection (either kind) since the last
+ * mem_fail_after. */
 long mem_fail_count(void);
+
+/*
+ * Test support for one thread: the next <n> allocations of the calling
+ * thread fail, then its allocations work again; other threads are not
+ * affected. n <= 0 disarms. The setting is thread-local, so only the thread
+ * itself can arm it: to fail an allocation of a background thread at an
+ * exact point, call this from a hook that runs on that thread at that point
+ * (for instance inbox_consumer_options.parse_hook). Refusals count in
+ * mem_fail_count and mem_thread_failures. Takes precedence over
+ * mem_fail_after while armed.
+ */
+void mem_thread_fail_next(long n);
 
 /* Allocations refused on the calling thread so far, whether out of memory or
  * injected. A caller compares it before and after a library call to tell

@@ -327,6 +327,8 @@ static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler
     if (rc == RC_OK && fresh && step == INBOX_RUN) {
         inbox_trace_begin(&span, ev, c->bus->ops->name, c->opts.bus.topic);
         traced = true;
+        if (c->opts.parse_hook)
+            c->opts.parse_hook(c->opts.ctx, ev);
         rc = inbox_run_handler(h, c->opts.ctx, c->store, ev, ev->payload, &ids);
     } else if (rc == RC_OK && fresh && step == INBOX_DEAD_LETTER) {
         rc = inbox_add_dead_letter(c->store, ev, error, detail);

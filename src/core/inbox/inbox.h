@@ -75,6 +75,11 @@ struct inbox_consumer_options {
     int64_t kill_after;            /* testing: SIGKILL self after this many events (0: off) */
     void (*commit_hook)(void *ud); /* set on the consumer's store (store_set_commit_hook) */
     void *commit_hook_ud;
+    /* testing: called with <ctx> and the event on the thread applying it,
+     * just before each attempt parses the event's payload for its handler
+     * (nothing allocates in between), so fault injection can aim at the
+     * parse, e.g. with mem_thread_fail_next; NULL: none */
+    void (*parse_hook)(void *ctx, const struct bus_event *ev);
 };
 
 enum inbox_error_class { INBOX_TRANSIENT, INBOX_ALREADY_APPLIED, INBOX_PERMANENT };

@@ -1,8 +1,9 @@
-/* The allocation hook: failure injection counts allocations exactly, and
- * the calloc size check catches overflow. */
+/* The allocation hook: failure injection counts allocations exactly (process-wide, or a burst on
+ * one thread), and the calloc size check catches overflow. */
 #include "support/test_support.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/base/mem.h"
@@ -121,6 +122,51 @@ static void test_thread_failures(void **state)
     assert_int_equal(mem_thread_failures(), before + 3); /* not ours */
 }
 
+static void *alloc_one(void *arg)
+{
+    (void)arg;
+    void *p = mem_alloc(8);
+    bool ok = p != NULL;
+    mem_free(p);
+    return (void *)(uintptr_t)ok;
+}
+
+/* A burst armed on one thread fails exactly its next allocations there,
+ * whatever other threads allocate meanwhile, then ends by itself. */
+static void test_thread_burst(void **state)
+{
+    (void)state;
+    unsigned long before = mem_thread_failures();
+    mem_fail_after(-1); /* zero the count */
+    mem_thread_fail_next(2);
+
+    pthread_t t;
+    void *theirs = NULL;
+    assert_int_equal(pthread_create(&t, NULL, alloc_one, NULL), 0);
+    assert_int_equal(pthread_join(t, &theirs), 0);
+    assert_int_equal((uintptr_t)theirs, 1); /* not armed there */
+
+    assert_null(mem_alloc(8));
+    assert_null(mem_strdup("x"));
+    void *p = mem_calloc(1, 8); /* the burst is over */
+    assert_non_null(p);
+    mem_free(p);
+    assert_int_equal(mem_fail_count(), 2);
+    assert_int_equal(mem_thread_failures(), before + 2);
+
+    mem_thread_fail_next(3);
+    mem_thread_fail_next(0); /* disarms */
+    p = mem_alloc(8);
+    assert_non_null(p);
+    mem_free(p);
+    mem_thread_fail_next(-1);
+    p = mem_alloc(8);
+    assert_non_null(p);
+    mem_free(p);
+    assert_int_equal(mem_fail_count(), 2);
+    mem_fail_reset();
+}
+
 static void test_strings(void **state)
 {
     (void)state;
@@ -144,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_negative_disables),
         cmocka_unit_test(test_calloc_overflow),
         cmocka_unit_test(test_thread_failures),
+        cmocka_unit_test(test_thread_burst),
         cmocka_unit_test(test_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
