@@ -96,17 +96,8 @@ wait_for() {
 status() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true; }
 is_200() { [ "$(status "$@")" = 200 ]; }
 
-# A one-off container of the image on the pod's data volume: what `podman
-# exec` into the issuer's container would do, but that needs runc to enter a
-# running container, which fails where "/" is not a mount point of its own
-# (a chroot: fresh-debian-check), while starting one works everywhere.
-in_volume() {
-  podman run --rm --network none --read-only --user 10001:10001 --cap-drop=ALL \
-    --security-opt=no-new-privileges -v "$vol:/var/lib/webtoon" "$@"
-}
-
 start auth
-wait_for "the issuer's key set" in_volume --entrypoint test "$image" -s /var/lib/webtoon/auth/jwks.json
+wait_for "the issuer's key set" podman exec "$pod-auth" test -s /var/lib/webtoon/auth/jwks.json
 for t in pointer payment history webtoon purchase web gateway; do
   start "$t"
 done
@@ -124,7 +115,7 @@ case "$page" in
 esac
 say "gateway: / serves the web app"
 
-token=$(in_volume "$image" token alice) || fail "webtoon token alice with the issuer's key"
+token=$(podman exec "$pod-auth" webtoon token alice) || fail "webtoon token alice in the auth container"
 # The gateway takes a service into rotation after two good checks: a 503
 # before that is retried (the Idempotency-Key makes a repeat harmless).
 join() {
