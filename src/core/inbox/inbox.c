@@ -19,6 +19,10 @@
 
 #define INBOX_PURGE_EVERY_MS 60000
 #define INBOX_LAG_EVERY_MS 1000
+#define INBOX_GROUP_MAX 256 /* events applied in one transaction at most: a poll's worth */
+/* store_after_commit actions one handler may register: a group leaves
+ * room for them before each event. */
+#define INBOX_HANDLER_DEFERRED_MAX 8
 
 const struct store_migration inbox_schema[] = {
     {1, "CREATE TABLE inbox ("
@@ -46,6 +50,8 @@ const struct store_migration inbox_schema[] = {
 };
 const size_t inbox_schema_len = ARRAY_LEN(inbox_schema);
 
+struct inbox_pending;
+
 struct inbox_consumer {
     struct inbox_consumer_options opts;
     struct store *store;
@@ -71,7 +77,8 @@ struct inbox_consumer {
     struct metrics_counter *dead_lettered;
     struct metrics_counter *consumed;
     struct metrics_histogram *delay;
-    int64_t next_measure; /* monotonic ms; consumer thread only */
+    int64_t next_measure;        /* monotonic ms; consumer thread only */
+    struct inbox_pending *group; /* INBOX_GROUP_MAX; consumer thread only */
 };
 
 /* Time from an event's append to its effect, microseconds (1 ms to 5 min). */
@@ -310,6 +317,35 @@ static void inbox_trace_end(struct trace_span *sp, int rc, const char *why)
     trace_set_current(NULL);
 }
 
+/* After the commit that applied <ev> (<fresh>: its handler ran; else the
+ * inbox knew it): one line in the log with the ids the event names (<ids>,
+ * stolen), found by any of them and by the trace, still current here; and
+ * the metrics. */
+static void inbox_applied(struct inbox_consumer *c, const struct bus_event *ev, bool fresh,
+                          json_t *ids, int64_t started_us)
+{
+    if (!fresh) {
+        json_decref(ids);
+        metrics_counter_add(c->duplicates, 1);
+        return;
+    }
+    int64_t delay_ms = ev->timestamp_ms > 0 ? clock_wall_ms() - ev->timestamp_ms : 0;
+    if (ids) {
+        json_object_set_new(ids, "group", json_string(c->opts.group));
+        json_object_set_new(ids, "eventId", json_string(ev->id));
+        json_object_set_new(ids, "eventType", json_string(ev->type));
+        json_object_set_new(ids, "partition", json_integer(ev->partition));
+        json_object_set_new(ids, "offset", json_integer(ev->offset));
+        json_object_set_new(ids, "durationMs",
+                            json_real((double)(clock_mono_us() - started_us) / 1000.0));
+        json_object_set_new(ids, "delayMs", json_integer(delay_ms > 0 ? delay_ms : 0));
+    }
+    log_write(c->replaying ? LOG_DEBUG : LOG_INFO, NULL, ids, "event applied: %s", ev->type);
+    metrics_counter_add(c->applied, 1);
+    if (ev->timestamp_ms > 0) /* clocks may disagree a little */
+        metrics_histogram_observe_us(c->delay, delay_ms > 0 ? delay_ms * 1000 : 0);
+}
+
 /* One attempt at <step> for <ev>, in one transaction. A handler's run is
  * a CONSUMER span (its transaction included), with one line in the log. */
 static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler *h,
@@ -337,34 +373,13 @@ static int inbox_apply_once(struct inbox_consumer *c, const struct inbox_handler
         store_rollback(c->store);
     else
         rc = store_commit(c->store);
-    int64_t delay_ms = ev->timestamp_ms > 0 ? clock_wall_ms() - ev->timestamp_ms : 0;
-    if (rc == RC_OK && step == INBOX_RUN && fresh) {
-        /* One line per event a service applied, with the ids it names: the
-         * saga's steps in each service's log, found by any of them (and by
-         * the trace, still current here). */
-        if (ids) {
-            json_object_set_new(ids, "group", json_string(c->opts.group));
-            json_object_set_new(ids, "eventId", json_string(ev->id));
-            json_object_set_new(ids, "eventType", json_string(ev->type));
-            json_object_set_new(ids, "partition", json_integer(ev->partition));
-            json_object_set_new(ids, "offset", json_integer(ev->offset));
-            json_object_set_new(ids, "durationMs",
-                                json_real((double)(clock_mono_us() - started_us) / 1000.0));
-            json_object_set_new(ids, "delayMs", json_integer(delay_ms > 0 ? delay_ms : 0));
-        }
-        log_write(c->replaying ? LOG_DEBUG : LOG_INFO, NULL, ids, "event applied: %s", ev->type);
-        ids = NULL; /* stolen */
-    }
-    json_decref(ids);
+    if (rc == RC_OK && step == INBOX_RUN)
+        inbox_applied(c, ev, fresh, ids, started_us);
+    else
+        json_decref(ids);
     if (traced)
         inbox_trace_end(&span, rc, inbox_reason);
-    if (rc != RC_OK)
-        return rc;
-    if (step == INBOX_RUN)
-        metrics_counter_add(fresh ? c->applied : c->duplicates, 1);
-    if (step == INBOX_RUN && fresh && ev->timestamp_ms > 0) /* clocks may disagree a little */
-        metrics_histogram_observe_us(c->delay, delay_ms > 0 ? delay_ms * 1000 : 0);
-    return RC_OK;
+    return rc;
 }
 
 /* Repeats <step> (which only claims or records) until it sticks or the
@@ -385,21 +400,36 @@ static int inbox_settle(struct inbox_consumer *c, const struct inbox_handler *h,
 
 static void inbox_measure_due(struct inbox_consumer *c);
 
-/* Applies <ev> as its error class says. Returns RC_OK once it is applied,
- * recorded as done, or dead-lettered; else the last error (only when
- * stopping). */
-static int inbox_apply(struct inbox_consumer *c, const struct bus_event *ev)
+/* A handler's failed run: its code and why. */
+struct inbox_failure {
+    int rc; /* RC_OK: none */
+    char why[sizeof inbox_reason];
+};
+
+/* Applies <ev> as its error class says. <tried>, when not NULL, is the
+ * outcome of a run that already failed (in a group): it is handled as
+ * this call's first attempt, so a poison event still runs once. Returns
+ * RC_OK once it is applied, recorded as done, or dead-lettered; else the
+ * last error (only when stopping). */
+static int inbox_apply(struct inbox_consumer *c, const struct bus_event *ev,
+                       const struct inbox_failure *tried)
 {
     const struct inbox_handler *h = inbox_find(c->opts.handlers, c->opts.nhandlers, ev->type);
     if (!h)
         return RC_OK; /* not ours: nothing to record */
     int64_t backoff = 10;
     for (;;) {
-        int rc = inbox_apply_once(c, h, ev, INBOX_RUN, RC_OK, NULL);
-        if (rc == RC_OK)
-            return RC_OK;
+        int rc;
         char why[sizeof inbox_reason];
-        snprintf(why, sizeof why, "%s", inbox_why(rc, c->store));
+        if (tried) {
+            rc = tried->rc;
+            snprintf(why, sizeof why, "%s", tried->why);
+            tried = NULL;
+        } else {
+            if ((rc = inbox_apply_once(c, h, ev, INBOX_RUN, RC_OK, NULL)) == RC_OK)
+                return RC_OK;
+            snprintf(why, sizeof why, "%s", inbox_why(rc, c->store));
+        }
         switch (inbox_error_class(rc)) {
         case INBOX_ALREADY_APPLIED:
             metrics_counter_add(c->duplicates, 1);
@@ -434,9 +464,9 @@ static int inbox_apply(struct inbox_consumer *c, const struct bus_event *ev)
 
 /* --- progress, purge, metrics ------------------------------------------------------ */
 
-/* Records, per partition, the offset of the last of <events> (all
- * applied), in one transaction; progress never moves back. */
-static int inbox_record_progress(struct store *st, const struct bus_event *events, size_t n)
+/* Writes, per partition, the offset of the last of <events> (all
+ * applied), inside the open transaction; progress never moves back. */
+static int inbox_write_progress(struct store *st, const struct bus_event *events, size_t n)
 {
     int32_t parts[BUS_PARTITIONS_MAX];
     int64_t last[BUS_PARTITIONS_MAX];
@@ -454,7 +484,7 @@ static int inbox_record_progress(struct store *st, const struct bus_event *event
         if (events[i].offset > last[k])
             last[k] = events[i].offset;
     }
-    int rc = store_begin(st);
+    int rc = RC_OK;
     for (size_t k = 0; rc == RC_OK && k < nparts; k++)
         rc = store_exec(
             st,
@@ -465,10 +495,156 @@ static int inbox_record_progress(struct store *st, const struct bus_event *event
             " updated_at = excluded.updated_at",
             STORE_ARGS(STORE_INT(parts[k]), STORE_INT(last[k]), STORE_INT(clock_wall_ms())), NULL,
             NULL, NULL);
-    if (rc == RC_OK)
+    return rc;
+}
+
+/* inbox_write_progress in a transaction of its own. */
+static int inbox_record_progress(struct store *st, const struct bus_event *events, size_t n)
+{
+    int rc = store_begin(st);
+    if (rc == RC_OK && (rc = inbox_write_progress(st, events, n)) == RC_OK)
         return store_commit(st);
     store_rollback(st);
     return rc;
+}
+
+/* --- groups: many events, one commit ----------------------------------------------- */
+
+/* An event applied in the open group, reported once the group commits. */
+struct inbox_pending {
+    const struct bus_event *ev;
+    bool fresh;  /* its handler ran (else the inbox knew it) */
+    bool traced; /* span was begun */
+    json_t *ids; /* for its log line */
+    int64_t started_us;
+    struct trace_span span;
+};
+
+/* Claims and runs <ev> inside the open group, in a savepoint of its own.
+ * RC_OK: applied, reported in <p> once the group commits. Else its work is
+ * undone and <failed> says why, or, when even the undo failed, the group
+ * is lost (*<lost>). */
+static int inbox_group_add(struct inbox_consumer *c, const struct inbox_handler *h,
+                           const struct bus_event *ev, struct inbox_pending *p,
+                           struct inbox_failure *failed, bool *lost)
+{
+    struct store_mark mark;
+    int rc = store_savepoint(c->store, &mark);
+    if (rc != RC_OK) {
+        *lost = true;
+        return rc;
+    }
+    *p = (struct inbox_pending){.ev = ev, .started_us = clock_mono_us()};
+    rc = inbox_claim(c->store, ev->id, &p->fresh);
+    if (rc == RC_OK && p->fresh) {
+        inbox_trace_begin(&p->span, ev, c->bus->ops->name, c->opts.bus.topic);
+        p->traced = true;
+        if (c->opts.parse_hook)
+            c->opts.parse_hook(c->opts.ctx, ev);
+        rc = inbox_run_handler(h, c->opts.ctx, c->store, ev, ev->payload, &p->ids);
+        trace_set_current(NULL);
+    }
+    if (rc == RC_OK && (rc = store_release(c->store)) == RC_OK)
+        return RC_OK;
+    failed->rc = rc;
+    snprintf(failed->why, sizeof failed->why, "%s", inbox_why(rc, c->store));
+    if (p->traced)
+        inbox_trace_end(&p->span, rc, failed->why);
+    json_decref(p->ids);
+    p->ids = NULL;
+    if (store_rollback_to(c->store, &mark) != RC_OK)
+        *lost = true;
+    return rc;
+}
+
+/*
+ * Applies the longest run of events[from..n) that applies cleanly in one
+ * transaction, each event in its own savepoint, with the progress of all
+ * the batch's events applied so far, so a group costs one commit (one
+ * fsync) however many events it holds. Stops
+ * at the first event that fails: <failed> then says why, and the caller
+ * goes on with that one alone, with its retries or its dead letter (a lost
+ * race on PostgreSQL is retried for that event only). Returns how many
+ * events it applied: 0 when none (the first failed, or the commit did:
+ * then <failed> says nothing, and the events go one by one).
+ */
+static size_t inbox_apply_group(struct inbox_consumer *c, const struct bus_event *events,
+                                size_t from, size_t n, struct inbox_failure *failed)
+{
+    failed->rc = RC_OK;
+    if (n - from > INBOX_GROUP_MAX)
+        n = from + INBOX_GROUP_MAX;
+    if (store_begin(c->store) != RC_OK)
+        return 0;
+    size_t k = from, npending = 0;
+    bool lost = false;
+    for (; k < n && store_deferred_room(c->store) >= INBOX_HANDLER_DEFERRED_MAX; k++) {
+        const struct inbox_handler *h =
+            inbox_find(c->opts.handlers, c->opts.nhandlers, events[k].type);
+        if (!h)
+            continue; /* not ours: nothing to record */
+        if (inbox_group_add(c, h, &events[k], &c->group[npending], failed, &lost) != RC_OK)
+            break;
+        npending++;
+    }
+    int rc = lost || k == from ? RC_STORE : inbox_write_progress(c->store, events, k);
+    if (rc == RC_OK)
+        rc = store_commit(c->store);
+    else
+        store_rollback(c->store);
+    for (size_t i = 0; i < npending; i++) {
+        struct inbox_pending *p = &c->group[i];
+        if (rc == RC_OK && p->traced)
+            trace_set_current(&p->span.ctx); /* the log line joins its trace */
+        if (rc == RC_OK)
+            inbox_applied(c, p->ev, p->fresh, p->ids, p->started_us);
+        else
+            json_decref(p->ids);
+        if (p->traced && rc == RC_OK)
+            inbox_trace_end(&p->span, RC_OK, NULL);
+        /* else each runs again alone, in a span of its own */
+    }
+    if (rc != RC_OK && k > from)
+        failed->rc = RC_OK; /* nothing stands: all from the first again */
+    return rc == RC_OK ? k - from : 0;
+}
+
+/* Counts <n> more events applied, for the fault injection. */
+static void inbox_count_handled(struct inbox_consumer *c, size_t n)
+{
+    c->handled += (int64_t)n;
+    if (c->opts.kill_after && c->handled >= c->opts.kill_after) {
+        log_warn("fault injection: killing the process before the offset commit");
+        raise(SIGKILL);
+    }
+}
+
+/* Applies events[0..n): in groups, and one by one where a group stopped.
+ * Sets *<done> to how many were applied: all of them, or fewer when the
+ * consumer stopped (then returns the failure that stopped it). Sets
+ * *<recorded> when the last group recorded the progress of all of them. */
+static int inbox_apply_batch(struct inbox_consumer *c, const struct bus_event *events, size_t n,
+                             size_t *done, bool *recorded)
+{
+    *done = 0;
+    *recorded = true;
+    while (*done < n) {
+        struct inbox_failure failed;
+        size_t applied = inbox_apply_group(c, events, *done, n, &failed);
+        inbox_count_handled(c, applied);
+        *done += applied;
+        if (applied > 0)
+            *recorded = true; /* of all before it too */
+        if (*done < n && (applied == 0 || failed.rc != RC_OK)) {
+            int rc = inbox_apply(c, &events[*done], failed.rc != RC_OK ? &failed : NULL);
+            if (rc != RC_OK)
+                return rc; /* stopping mid-batch: the offset stays, so it replays */
+            *recorded = false;
+            inbox_count_handled(c, 1);
+            ++*done;
+        }
+    }
+    return RC_OK;
 }
 
 static void inbox_purge(struct inbox_consumer *c)
@@ -516,12 +692,15 @@ static void inbox_failed(struct inbox_consumer *c, const char *what, int rc)
     clock_sleep_ms(100);
 }
 
-/* After a batch was applied: its progress recorded, then its offsets
- * committed, each retried until it works or the consumer stops. */
-static void inbox_finish_batch(struct inbox_consumer *c, const struct bus_event *events, size_t n)
+/* After a batch was applied: its progress recorded (unless its groups
+ * did), then its offsets committed, each retried until it works or the
+ * consumer stops. */
+static void inbox_finish_batch(struct inbox_consumer *c, const struct bus_event *events, size_t n,
+                               bool recorded)
 {
     int rc;
-    while ((rc = inbox_record_progress(c->store, events, n)) != RC_OK && !atomic_load(&c->stopping))
+    while (!recorded && (rc = inbox_record_progress(c->store, events, n)) != RC_OK &&
+           !atomic_load(&c->stopping))
         inbox_failed(c, "recording consumer progress", rc);
     while ((rc = bus_commit(c->bus)) != RC_OK && !atomic_load(&c->stopping))
         inbox_failed(c, "offset commit", rc);
@@ -549,17 +728,11 @@ static void *inbox_consumer_main(void *arg)
         backoff = 0;
         if (n > 0)
             atomic_store(&c->waiting, true);
-        size_t done = 0;
-        for (; done < n; done++) {
-            if (inbox_apply(c, &events[done]) != RC_OK)
-                break; /* stopping mid-batch: the offset stays, so it replays */
-            if (c->opts.kill_after && ++c->handled >= c->opts.kill_after) {
-                log_warn("fault injection: killing the process before the offset commit");
-                raise(SIGKILL);
-            }
-        }
+        bool recorded;
+        size_t done;
+        (void)inbox_apply_batch(c, events, n, &done, &recorded);
         if (done == n && n > 0) {
-            inbox_finish_batch(c, events, n);
+            inbox_finish_batch(c, events, n, recorded);
             metrics_counter_add(c->consumed, n);
         }
         if (done == n)
@@ -579,6 +752,7 @@ static void inbox_consumer_free(struct inbox_consumer *c)
 {
     bus_close(c->bus);
     store_close(c->store);
+    mem_free(c->group);
     pthread_mutex_destroy(&c->lock);
     mem_free(c);
 }
@@ -593,6 +767,11 @@ static int inbox_consumer_open(const struct inbox_consumer_options *opts,
         return RC_NOMEM;
     c->opts = *opts;
     pthread_mutex_init(&c->lock, NULL);
+    if (!(c->group = mem_calloc(INBOX_GROUP_MAX, sizeof *c->group))) {
+        pthread_mutex_destroy(&c->lock);
+        mem_free(c);
+        return RC_NOMEM;
+    }
     atomic_store(&c->advanced_at, clock_mono_ms());
     char labels[128];
     snprintf(labels, sizeof labels, "group=\"%s\"", opts->group);
@@ -663,9 +842,10 @@ int inbox_replay(const struct inbox_consumer_options *opts, int64_t *applied, ch
         size_t n;
         if ((rc = bus_poll(c->bus, 0, &events, &n)) != RC_OK || n == 0)
             break;
-        for (size_t i = 0; i < n && rc == RC_OK; i++)
-            rc = inbox_apply(c, &events[i]);
-        if (rc == RC_OK)
+        bool recorded;
+        size_t done;
+        rc = inbox_apply_batch(c, events, n, &done, &recorded);
+        if (rc == RC_OK && !recorded)
             rc = inbox_record_progress(c->store, events, n);
         if (rc == RC_OK)
             rc = bus_commit(c->bus);

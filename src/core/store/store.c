@@ -72,6 +72,30 @@ void store_rollback(struct store *st)
     st->in_tx = false;
 }
 
+int store_savepoint(struct store *st, struct store_mark *mark)
+{
+    BUG_ON(!st->in_tx);
+    mark->ndeferred = st->ndeferred;
+    return st->ops->exec_script(st, "SAVEPOINT unit");
+}
+
+int store_release(struct store *st)
+{
+    BUG_ON(!st->in_tx);
+    return st->ops->exec_script(st, "RELEASE SAVEPOINT unit");
+}
+
+int store_rollback_to(struct store *st, const struct store_mark *mark)
+{
+    BUG_ON(!st->in_tx || mark->ndeferred > st->ndeferred);
+    st->ndeferred = mark->ndeferred;
+    /* Rolling back to a savepoint keeps it: released too, so the next
+     * unit starts a fresh one. */
+    return st->ops->exec_script(st, "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit");
+}
+
+size_t store_deferred_room(const struct store *st) { return STORE_DEFERRED_MAX - st->ndeferred; }
+
 int store_after_commit(struct store *st, void (*fn)(void *ud, int64_t v), void *ud, int64_t v)
 {
     if (!st->in_tx) {

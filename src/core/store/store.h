@@ -79,7 +79,9 @@ struct store_deferred {
     void *ud;
     int64_t v;
 };
-#define STORE_DEFERRED_MAX 8 /* actions one transaction may register */
+/* Actions one transaction may register: a few per unit of work, for a
+ * transaction that holds many (a group of events, see inbox.c). */
+#define STORE_DEFERRED_MAX 512
 
 /* Every backend's handle starts with this header (zeroed by the backend). */
 struct store {
@@ -104,6 +106,23 @@ int store_begin(struct store *st);
 int store_commit(struct store *st);
 /* Rolls back if a transaction is open; safe to call when none is. */
 void store_rollback(struct store *st);
+
+/*
+ * A savepoint inside the open transaction, so one unit of work among many
+ * in a transaction can be undone alone (a group of events, each applied or
+ * not). Not nested: store_savepoint, then store_release (keep the work) or
+ * store_rollback_to (undo it, with the actions it registered through
+ * store_after_commit). When store_rollback_to fails, the transaction is
+ * lost: roll it back.
+ */
+struct store_mark {
+    size_t ndeferred;
+};
+int store_savepoint(struct store *st, struct store_mark *mark /* OUT */);
+int store_release(struct store *st);
+int store_rollback_to(struct store *st, const struct store_mark *mark);
+/* How many more actions the open transaction may register. */
+size_t store_deferred_room(const struct store *st);
 
 /*
  * Runs <sql> with <nargs> values in <args> bound to $1..$n. <cb> (may be

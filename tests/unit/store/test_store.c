@@ -8,6 +8,7 @@
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/store/store.h"
+#include "support/store_savepoints.h"
 
 struct fixture {
     char dir[256];
@@ -463,6 +464,12 @@ static void test_after_commit(void **state)
 
 /* More distinct statements than the cache holds: old ones are evicted and
  * prepared again transparently. */
+static void test_savepoints(void **state)
+{
+    struct fixture *f = *state;
+    store_savepoints_contract(f->st);
+}
+
 static void test_statement_cache(void **state)
 {
     struct fixture *f = *state;
@@ -533,6 +540,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_constraints_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_savepoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom, setup, teardown),

@@ -14,6 +14,7 @@
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/store/store.h"
+#include "support/store_savepoints.h"
 
 struct fixture {
     char admin_url[512];
@@ -271,6 +272,12 @@ static void test_migrations_translate_autoincrement(void **state)
     assert_int_equal(query_int(f->st, "SELECT COUNT(*) FROM pg_tables WHERE tablename = 't2'"), 0);
 }
 
+static void test_savepoints(void **state)
+{
+    struct fixture *f = *state;
+    store_savepoints_contract(f->st);
+}
+
 static void test_statement_cache(void **state)
 {
     struct fixture *f = *state;
@@ -391,6 +398,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_constraints_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_serialization_failure_is_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations_translate_autoincrement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_savepoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnects_after_losing_the_connection, setup,
                                         teardown),
