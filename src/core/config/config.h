@@ -44,7 +44,8 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(HAPROXY, CONFIG_STR, "haproxy", 1, 1024, "The HAProxy executable the gateway runs")          \
     X(WEB_ROOT, CONFIG_STR, "web/dist", 1, 1024,                                                   \
       "The built web frontend the web server serves (a placeholder page when absent)")             \
-    X(HTTP_THREADS, CONFIG_INT, "1", 1, 64, "Event-loop threads per service process")              \
+    X(HTTP_THREADS, CONFIG_INT, "0", 0, 64,                                                        \
+      "Event-loop threads per service process; 0: one per usable CPU (affinity and cgroup quota)") \
     X(HTTP_MAX_BODY, CONFIG_INT, "65536", 1024, 16777216, "Largest accepted request body, bytes")  \
     X(HTTP_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                           \
       "Connection timeout: slow request or idle keep-alive, milliseconds")                         \

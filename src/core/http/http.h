@@ -159,6 +159,11 @@ typedef int (*http_park_cb)(struct http_req *req, void *ud, bool expired);
 int http_req_park(struct http_req *req, int timeout_ms, http_park_cb check, void *ud);
 #define HTTP_PARK_TICK_MS 2
 
+/* Calls <fn>(<ud>) on the loop thread when <req>'s memory is about to go
+ * away (after its answer, or when the client left before it): for work
+ * that another thread may still be doing on it. One per request. */
+void http_req_on_dispose(struct http_req *req, void (*fn)(void *ud), void *ud);
+
 /* <size> zeroed bytes living exactly as long as <req>, or NULL. */
 void *http_req_alloc(struct http_req *req, size_t size);
 

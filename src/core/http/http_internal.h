@@ -56,6 +56,8 @@ struct http_req {
     int64_t park_deadline_ms; /* monotonic */
     http_park_cb park_check;
     void *park_ud;
+    void (*on_dispose)(void *ud); /* http_req_on_dispose */
+    void *on_dispose_ud;
 };
 
 /* Allocator for path/query copies living as long as the request. */

@@ -379,6 +379,8 @@ static void http__finish(struct http_req *req, int rc)
 static void http__req_dispose(void *p)
 {
     struct http_req *req = p;
+    if (req->on_dispose)
+        req->on_dispose(req->on_dispose_ud);
     if (req->parked) {
         h2o_linklist_unlink(&req->parked_link);
         req->parked = false;
@@ -435,6 +437,13 @@ int http_req_park(struct http_req *req, int timeout_ms, http_park_cb check, void
     if (!h2o_timeout_is_linked(&w->park_tick))
         h2o_timeout_link(w->loop, &w->park_timeout, &w->park_tick);
     return HTTP_PARKED;
+}
+
+void http_req_on_dispose(struct http_req *req, void (*fn)(void *ud), void *ud)
+{
+    BUG_ON(req->on_dispose && fn);
+    req->on_dispose = fn;
+    req->on_dispose_ud = ud;
 }
 
 void *http_req_alloc(struct http_req *req, size_t size)

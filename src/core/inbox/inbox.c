@@ -574,6 +574,8 @@ static size_t inbox_apply_group(struct inbox_consumer *c, const struct bus_event
     failed->rc = RC_OK;
     if (n - from > INBOX_GROUP_MAX)
         n = from + INBOX_GROUP_MAX;
+    if (c->opts.kill_after && n - from > (size_t)(c->opts.kill_after - c->handled))
+        n = from + (size_t)(c->opts.kill_after - c->handled); /* the fault strikes on time */
     if (store_begin(c->store) != RC_OK)
         return 0;
     size_t k = from, npending = 0;

@@ -13,11 +13,16 @@
 #include "core/json/jx.h"
 #include "core/outbox/outbox.h"
 #include "core/service/service_internal.h"
+#include "core/store/store_group.h"
+#include "core/trace/trace.h"
 
 #define COMMAND_KEY_MAX 64
 #define COMMAND_RETENTION_MS (24LL * 3600 * 1000) /* keys are honoured for a day */
 #define COMMAND_PURGE_EVERY_MS 60000
 #define COMMAND_ATTEMPTS 10 /* runs of a command that keeps losing races (RC_RETRY) */
+/* A command waits this long for the writer at most; the writer's groups
+ * take milliseconds, so only a stuck database gets there. */
+#define COMMAND_WAIT_MS 30000
 
 const struct store_migration service_idempotency_schema[] = {
     {1, "CREATE TABLE idempotency ("
@@ -97,20 +102,31 @@ static void command_purge(struct store *st)
                      NULL);
 }
 
-/* One command's journey: its attempts, then its answer waiting for its
- * events to be published. Lives in the request's pool. */
+/* One command's journey: its transaction (on the process's command
+ * writer, in a group), then its answer waiting for its events to be
+ * published. Lives in the request's pool. */
 struct command_run {
     struct service_rw rw; /* first: what http_req_state points at */
     service_command_cb fn;
-    enum service_body want_body;
     const char *key; /* Idempotency-Key, or NULL */
     char hash[65];
+    struct http_req *req;
+    json_t *body;                 /* the request's, borrowed */
+    const char *actor;            /* the caller's user name, or NULL */
+    struct trace_ctx trace;       /* the request's span, current while the command runs */
+    bool traced;                  /* trace is set */
+    struct store_group_unit unit; /* the transaction, when a writer runs it */
+    struct store_group *writer;   /* NULL: the loop thread runs it */
+    /* what the transaction found or made */
+    struct command_stored stored; /* the key's stored answer, when replayed */
+    struct service_reply reply;   /* owned body */
+    bool key_raced;               /* another process stored the same key first */
+    char *text;                   /* the reply's body, in the pool */
     /* the answer, once committed */
     uint64_t epoch;
     int status;
     char content_type[64];
     char location[256];
-    char *text; /* in the pool */
     size_t text_len;
 };
 
@@ -152,134 +168,163 @@ static int command_publish(struct http_req *req, struct command_run *run)
 }
 
 /* Keeps the committed answer in the request's pool. */
-static int command_keep_answer(struct http_req *req, struct command_run *run,
-                               const struct service_reply *reply, const char *text)
+static int command_keep_answer(struct http_req *req, struct command_run *run, const char *text)
 {
+    const struct service_reply *reply = &run->reply;
     run->status = reply->status;
     snprintf(run->content_type, sizeof run->content_type, "%s",
              reply->content_type ? reply->content_type : "application/hal+json");
     snprintf(run->location, sizeof run->location, "%s", reply->location);
     run->text_len = strlen(text);
-    if (!(run->text = http_req_alloc(req, run->text_len + 1)))
-        return RC_NOMEM;
-    memcpy(run->text, text, run->text_len);
+    if (text != run->text) {
+        if (!(run->text = http_req_alloc(req, run->text_len + 1)))
+            return RC_NOMEM;
+        memcpy(run->text, text, run->text_len);
+    }
     return RC_OK;
 }
 
-/* One run of the command from the start: its transaction, retried while it
- * loses races (RC_RETRY), then its second step if it has one. */
+/* Forgets what an earlier run of the transaction found or made. */
+static void command_reset(struct command_run *run)
+{
+    json_decref(run->reply.body);
+    run->reply = (struct service_reply){0};
+    MEM_FREE_NULL(run->stored.body);
+    run->stored = (struct command_stored){0};
+    run->text = NULL;
+}
+
+/* Stores the answer under the command's key, in its transaction. */
+static int command_store_answer(struct store *st, struct command_run *run)
+{
+    const struct service_reply *reply = &run->reply;
+    int rc = store_exec(
+        st,
+        "INSERT INTO idempotency (idem_key, request_hash, status, content_type,"
+        " location, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        STORE_ARGS(STORE_TEXT(run->key), STORE_TEXT(run->hash), STORE_INT(reply->status),
+                   STORE_TEXT(reply->content_type ? reply->content_type : "application/hal+json"),
+                   STORE_TEXT(reply->location), STORE_TEXT(run->text), STORE_INT(clock_wall_ms())),
+        NULL, NULL, NULL);
+    if (rc == RC_CONFLICT && !run->key_raced) {
+        /* A concurrent request with this key won: run again, to answer as
+         * it did. */
+        run->key_raced = true;
+        return RC_RETRY;
+    }
+    return rc;
+}
+
+/* The command's transaction, inside a transaction of <st> that the caller
+ * opens and commits: the stored answer of its key, or its work and its
+ * answer stored under its key. Runs on the writer thread (or the loop's),
+ * under the request's trace and as its caller; it may run more than once,
+ * each time from scratch. */
+static int command_tx(struct store *st, void *ud)
+{
+    struct command_run *run = ud;
+    command_reset(run);
+    int rc = RC_OK;
+    if (run->key) {
+        rc = store_exec(st,
+                        "SELECT request_hash, status, content_type, location, body"
+                        " FROM idempotency WHERE idem_key = $1",
+                        STORE_ARGS(STORE_TEXT(run->key)), command_take_stored, &run->stored, NULL);
+        if (rc != RC_OK || run->stored.found)
+            return rc;
+    }
+    const struct trace_ctx *was = trace_current(); /* the loop's, when it runs here */
+    struct trace_ctx outer = was ? *was : (struct trace_ctx){0};
+    trace_set_current(run->traced ? &run->trace : NULL);
+    outbox_set_actor(run->actor);
+    run->rw.unseen = false;
+    rc = run->fn(run->req, st, run->body, &run->reply);
+    outbox_set_actor(NULL);
+    trace_set_current(was ? &outer : NULL);
+    if (rc != RC_OK)
+        return rc;
+    char *text = jx_dump(run->reply.body);
+    if (!text)
+        return RC_NOMEM;
+    size_t len = strlen(text);
+    if ((run->text = http_req_alloc(run->req, len + 1)))
+        memcpy(run->text, text, len);
+    mem_free(text);
+    if (!run->text)
+        return RC_NOMEM;
+    return run->key ? command_store_answer(st, run) : RC_OK;
+}
+
+/* The request is going away: the writer must be done with it first. */
+static void command_dispose(void *ud)
+{
+    struct command_run *run = ud;
+    if (run->writer)
+        store_group_forget(run->writer, &run->unit);
+    command_reset(run);
+}
+
+/* After the transaction, on the loop thread: the answer. */
+static int command_decided(struct http_req *req, struct command_run *run)
+{
+    int rc = run->unit.rc;
+    if (rc == RC_RETRY) {
+        /* Every attempt lost a race: 503, and the client may retry. */
+        http_reply_header(req, "Retry-After", "1");
+        return http_fail(req, rc, "the command kept conflicting with concurrent ones");
+    }
+    if (rc == RC_OK && run->stored.found)
+        return command_replay(req, &run->stored, run->hash);
+    if (rc != RC_OK) {
+        if (run->rw.unseen && !run->rw.caught_up)
+            return service__catch_up(req, &run->rw, rc);
+        return rc;
+    }
+    if (run->key)
+        command_purge(service_store(req));
+    const char *text = run->text;
+    char *then_text = NULL;
+    if (run->reply.then) {
+        /* Outside any transaction and past the retries: a step that must
+         * happen once (a charge) happens once. */
+        outbox_set_actor(run->actor);
+        rc = run->reply.then(req, service_store(req), run->reply.then_ud, &run->reply);
+        outbox_set_actor(NULL);
+        if (rc != RC_OK)
+            return rc;
+        if (!(text = then_text = jx_dump(run->reply.body)))
+            return RC_NOMEM;
+    }
+    rc = command_keep_answer(req, run, text);
+    mem_free(then_text);
+    return rc == RC_OK ? command_publish(req, run) : rc;
+}
+
+static int command_wait(struct http_req *req, void *ud, bool expired)
+{
+    struct command_run *run = ud;
+    if (!store_group_done(&run->unit)) {
+        if (!expired)
+            return HTTP_PARKED;
+        store_group_forget(run->writer, &run->unit); /* unqueued, or waited for */
+    }
+    return command_decided(req, run);
+}
+
+/* Runs the command's transaction: on the process's writer, which groups
+ * it with the others waiting (one commit for all), else here. */
 static int command_attempt(struct http_req *req, void *ud)
 {
     struct command_run *run = ud;
-    json_t *body = NULL;
-    int rc;
-    if (run->want_body == SERVICE_BODY_JSON && (rc = http_req_json(req, &body)) != RC_OK)
-        return rc;
-    const char *key = run->key;
-    struct store *st = service_store(req);
-    struct service_reply reply = {0};
-    struct command_stored stored = {0};
-    char *text = NULL;
-    bool key_raced = false;
-    for (int attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
-        if (attempt > 0) {
-            /* RC_RETRY: a concurrent transaction won (PostgreSQL). Start
-             * over after a short, jittered pause. */
-            json_decref(reply.body);
-            MEM_FREE_NULL(text);
-            reply = (struct service_reply){0};
-            clock_sleep_ms(attempt + clock_mono_us() % (2 * attempt + 1));
-        }
-        run->rw.unseen = false;
-        if ((rc = store_begin(st)) != RC_OK) {
-            if (rc == RC_RETRY)
-                continue;
-            goto out;
-        }
-        if (key) {
-            rc = store_exec(st,
-                            "SELECT request_hash, status, content_type, location, body"
-                            " FROM idempotency WHERE idem_key = $1",
-                            STORE_ARGS(STORE_TEXT(key)), command_take_stored, &stored, NULL);
-            if (rc != RC_OK || stored.found) {
-                store_rollback(st);
-                if (rc == RC_RETRY)
-                    continue;
-                if (rc == RC_OK)
-                    rc = command_replay(req, &stored, run->hash);
-                goto out;
-            }
-        }
-        const struct auth_identity *caller = auth_caller(req);
-        outbox_set_actor(caller ? caller->user : NULL);
-        rc = run->fn(req, st, body, &reply);
-        outbox_set_actor(NULL);
-        if (rc != RC_OK) {
-            store_rollback(st);
-            if (rc == RC_RETRY)
-                continue;
-            if (run->rw.unseen && !run->rw.caught_up)
-                rc = service__catch_up(req, &run->rw, rc);
-            goto out;
-        }
-        const char *content_type = reply.content_type ? reply.content_type : "application/hal+json";
-        if (!(text = jx_dump(reply.body))) {
-            rc = RC_NOMEM;
-            goto rollback;
-        }
-        if (key) {
-            rc = store_exec(st,
-                            "INSERT INTO idempotency (idem_key, request_hash, status, content_type,"
-                            " location, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                            STORE_ARGS(STORE_TEXT(key), STORE_TEXT(run->hash),
-                                       STORE_INT(reply.status), STORE_TEXT(content_type),
-                                       STORE_TEXT(reply.location), STORE_TEXT(text),
-                                       STORE_INT(clock_wall_ms())),
-                            NULL, NULL, NULL);
-            if ((rc == RC_CONFLICT && !key_raced) || rc == RC_RETRY) {
-                /* A concurrent request with this key won: answer as it did. */
-                key_raced |= rc == RC_CONFLICT;
-                store_rollback(st);
-                continue;
-            }
-            if (rc != RC_OK)
-                goto rollback;
-        }
-        if ((rc = store_commit(st)) != RC_OK) {
-            if (rc == RC_RETRY)
-                continue;
-            goto out;
-        }
-        if (key)
-            command_purge(st);
-        if (reply.then) {
-            /* Outside any transaction and past the retries: a step that
-             * must happen once (a charge) happens once. */
-            outbox_set_actor(caller ? caller->user : NULL);
-            rc = reply.then(req, st, reply.then_ud, &reply);
-            outbox_set_actor(NULL);
-            if (rc != RC_OK)
-                goto out;
-            MEM_FREE_NULL(text);
-            if (!(text = jx_dump(reply.body))) {
-                rc = RC_NOMEM;
-                goto out;
-            }
-        }
-        if ((rc = command_keep_answer(req, run, &reply, text)) == RC_OK)
-            rc = command_publish(req, run);
-        goto out;
+    const struct trace_ctx *trace = trace_current();
+    if ((run->traced = trace != NULL))
+        run->trace = *trace;
+    if (run->writer) {
+        store_group_submit(run->writer, &run->unit);
+        return http_req_park(req, COMMAND_WAIT_MS, command_wait, run);
     }
-    /* Every attempt lost a race (RC_RETRY): 503, and the client may retry. */
-    http_reply_header(req, "Retry-After", "1");
-    goto out;
-rollback:
-    store_rollback(st);
-out:
-    json_decref(reply.body);
-    mem_free(stored.body);
-    mem_free(text);
-    return rc;
+    run->unit.rc = store_run_tx(service_store(req), COMMAND_ATTEMPTS, command_tx, run);
+    return command_decided(req, run);
 }
 
 const char *service_command_key(struct http_req *req)
@@ -303,16 +348,22 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
     if (!run)
         return RC_NOMEM;
     run->fn = fn;
-    run->want_body = want_body;
+    run->body = body;
+    run->req = req;
+    struct service_ctx *ctx = http_req_ctx(req);
+    run->writer = ctx->app ? ctx->app->writer : NULL;
+    run->unit = (struct store_group_unit){.run = command_tx, .ud = run};
+    const struct auth_identity *caller = auth_caller(req);
+    run->actor = caller ? caller->user : NULL;
+    http_req_on_dispose(req, command_dispose, run);
     if (key) {
         /* Keys are the caller's own: the same key from two users is two
          * commands. (A space is in neither a key nor a user name.) */
-        const struct auth_identity *caller = auth_caller(req);
-        size_t len = (caller ? strlen(caller->user) + 1 : 0) + strlen(key) + 1;
+        size_t len = (run->actor ? strlen(run->actor) + 1 : 0) + strlen(key) + 1;
         char *scoped = http_req_alloc(req, len);
         if (!scoped)
             return RC_NOMEM;
-        snprintf(scoped, len, "%s%s%s", caller ? caller->user : "", caller ? " " : "", key);
+        snprintf(scoped, len, "%s%s%s", run->actor ? run->actor : "", run->actor ? " " : "", key);
         key = scoped;
     }
     run->key = key;

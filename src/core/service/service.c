@@ -13,6 +13,7 @@
 
 #include "core/auth/policy.h"
 #include "core/base/clock.h"
+#include "core/base/cpus.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/log/log.h"
@@ -20,6 +21,7 @@
 #include "core/outbox/outbox.h"
 #include "core/service/command.h"
 #include "core/service/service_internal.h"
+#include "core/store/store_group.h"
 #include "core/trace/trace.h"
 
 static const char *service_api_document;
@@ -435,11 +437,18 @@ int service_run(const struct service_def *def, const struct config *cfg)
                             (!def->no_events && (rc = service_start_messaging(&app)) != RC_OK) ||
                             (rc = service_sweeper_start(&app, &sweeper)) != RC_OK))
         goto out;
+    if (!def->stateless &&
+        (rc = store_group_start(app.store_url, app.relay ? outbox_relay_notify : NULL, app.relay,
+                                &app.writer, err, sizeof err)) != RC_OK) {
+        log_error("cannot start the command writer: %s", err);
+        goto out;
+    }
     int port = (int)config_int(cfg, CONFIG_PORT);
     struct http_server_options hopts = {
         .addr = config_str(cfg, CONFIG_LISTEN_ADDR),
         .port = port ? port : (int)config_int(cfg, def->port_setting),
-        .threads = (int)config_int(cfg, CONFIG_HTTP_THREADS),
+        .threads = config_int(cfg, CONFIG_HTTP_THREADS) ? (int)config_int(cfg, CONFIG_HTTP_THREADS)
+                                                        : cpus_usable(),
         .max_body = (size_t)config_int(cfg, CONFIG_HTTP_MAX_BODY),
         .timeout_ms = (int)config_int(cfg, CONFIG_HTTP_TIMEOUT_MS),
         .routes = def->routes,
@@ -470,6 +479,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
     clock_sleep_ms(delay);
 out:
     http_server_stop(server, (int)config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
+    store_group_stop(app.writer); /* after the server: no command waits for it */
     service_sweeper_stop(sweeper);
     service_catchup_stop(app.catchup);
     inbox_consumer_stop(app.consumer);

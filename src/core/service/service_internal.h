@@ -16,6 +16,7 @@
 #include "core/service/service.h"
 
 struct service_catchup;
+struct store_group;
 
 /* One service process. */
 struct service_app {
@@ -25,6 +26,7 @@ struct service_app {
     struct bus_options bus;
     char event_log[PATH_MAX];
     struct outbox_relay *relay;
+    struct store_group *writer;      /* runs the commands' transactions, in groups */
     struct inbox_consumer *consumer; /* NULL when the service consumes nothing */
     struct service_catchup *catchup; /* NULL when the service consumes nothing */
     struct service_ctx consumer_ctx; /* what event handlers see as their context */

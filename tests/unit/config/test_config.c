@@ -125,7 +125,8 @@ static void test_int_bounds(void **state)
     config_cleanup(&cfg);
     load_refused(CONFIG_PORT, "65536");
     load_refused(CONFIG_PORT, "-1");
-    load_refused(CONFIG_HTTP_THREADS, "0");
+    load_ok(&cfg, CONFIG_HTTP_THREADS, "0"); /* one per usable CPU */
+    config_cleanup(&cfg);
     load_refused(CONFIG_HTTP_THREADS, "65");
     load_refused(CONFIG_HTTP_MAX_BODY, "1023");
     load_refused(CONFIG_INBOX_RETENTION_MS, "59999");
