@@ -86,7 +86,7 @@ static int payment_charge(struct http_req *req, struct store *st, const json_t *
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", "point", "price", "card", (const char *)NULL);
-    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
+    const char *named = jx_id(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     int64_t point = jx_int(&r, "point", JX_REQUIRED, 1, PAYMENT_POINT_MAX);
     int64_t rate = config_int(ctx->cfg, CONFIG_PRICE_PER_POINT);
     int64_t given =

@@ -27,7 +27,7 @@ static int pointer_join(struct http_req *req, struct store *st, const json_t *bo
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", (const char *)NULL);
-    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
+    const char *named = jx_id(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
     const char *user;

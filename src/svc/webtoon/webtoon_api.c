@@ -17,9 +17,7 @@ static int webtoon_upload(struct http_req *req, struct store *st, const json_t *
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "webtoonId", "title", "author", "point", "episode", "status", (const char *)NULL);
-    const char *id = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
-    if (!r.rc && !domain_id_is_valid(id))
-        jx_fail(&r, RC_INVALID, "field 'webtoonId' may use only letters, digits and . _ : -");
+    const char *id = jx_id(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
     char detail[256];
@@ -103,7 +101,7 @@ static int webtoon_open(struct http_req *req, struct store *st, const json_t *bo
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", (const char *)NULL);
-    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
+    const char *named = jx_id(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
     const char *user;
