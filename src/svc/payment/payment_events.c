@@ -29,9 +29,7 @@ int payment_emit(struct store *st, const struct payment_record *p, const char *t
         json_object_set_new(fields, "refundId", json_string(p->refund_id));
     if (fields && reason)
         json_object_set_new(fields, "reason", json_string(reason));
-    int rc = fields ? outbox_add(st, p->user_id, type, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return outbox_emit(st, p->user_id, type, fields);
 }
 
 void payment_answer(const struct payment_record *p, struct service_reply *reply)

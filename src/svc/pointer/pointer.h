@@ -82,6 +82,10 @@ json_t *pointer_json(const struct pointer_account *a);
 /* Zero-terminated. */
 extern const struct inbox_handler pointer_handlers[];
 
+/* Emits <type> with <fields> (stolen, NULL: out of memory) keyed by <user>:
+ * every event of the service goes out here. */
+int pointer_emit(struct store *st, const char *user, const char *type, json_t *fields);
+
 /* --- the ledger check (pointer_check.c) ------------------------------------ */
 
 /* The service's sweep: every WEBTOON_LEDGER_CHECK_INTERVAL_MS (and at

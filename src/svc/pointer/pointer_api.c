@@ -6,19 +6,16 @@
 #include "core/base/rc.h"
 #include "core/domain/users.h"
 #include "core/json/jx.h"
-#include "core/outbox/outbox.h"
 #include "core/service/command.h"
 #include "svc/pointer/pointer.h"
 
-/* Publishes the account's state as event <type>. */
+/* Publishes the state of <a> as event <type>. */
 static int pointer_emit_state(struct store *st, const struct pointer_account *a, const char *type)
 {
-    json_t *fields =
-        json_pack("{s:s, s:I, s:s}", "userId", a->user_id, "point", (json_int_t)a->point, "status",
-                  a->withdrawn ? "withdrawn" : "joined");
-    int rc = fields ? outbox_add(st, a->user_id, type, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return pointer_emit(st, a->user_id, type,
+                        json_pack("{s:s, s:I, s:s}", "userId", a->user_id, "point",
+                                  (json_int_t)a->point, "status",
+                                  a->withdrawn ? "withdrawn" : "joined"));
 }
 
 static int pointer_join(struct http_req *req, struct store *st, const json_t *body,

@@ -87,6 +87,10 @@ json_t *webtoon_item_of_row(const struct store_row *row);
 
 extern const struct inbox_handler webtoon_handlers[];
 
+/* Emits <type> with <fields> (stolen, NULL: out of memory) keyed by <key>
+ * (the user, or the webtoon for catalog events): every event of the
+ * service goes out here. */
+int webtoon_emit(struct store *st, const char *key, const char *type, json_t *fields);
 /* Emits <type> carrying the catalog entry <w>. */
 int webtoon_emit_item(struct store *st, const struct webtoon_item *w, const char *type);
 

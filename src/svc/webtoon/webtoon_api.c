@@ -6,7 +6,6 @@
 #include "core/base/rc.h"
 #include "core/domain/users.h"
 #include "core/json/jx.h"
-#include "core/outbox/outbox.h"
 #include "core/service/command.h"
 #include "svc/webtoon/webtoon.h"
 
@@ -89,9 +88,7 @@ static int webtoon_emit_open(struct store *st, const char *user, const struct we
         json_object_set_new(fields, "purchaseId", json_string(purchase));
     if (fields && reason)
         json_object_set_new(fields, "reason", json_string(reason));
-    int rc = fields ? outbox_add(st, user, type, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return webtoon_emit(st, user, type, fields);
 }
 
 static int webtoon_open(struct http_req *req, struct store *st, const json_t *body,
