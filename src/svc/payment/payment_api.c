@@ -153,7 +153,8 @@ static int payment_refund(struct http_req *req, struct store *st, const json_t *
         return http_fail(req, RC_NOT_FOUND, "no payment '%.64s'", id);
     if ((rc = auth_may_act_on(req, p.user_id)) != RC_OK)
         return rc;
-    if (strcmp(p.status, "approved") != 0)
+    const char *next = payment_next(p.status, PAYMENT_REFUND);
+    if (!next)
         return http_fail(req, RC_INVALID_STATE, "a %s payment cannot be refunded", p.status);
     bool changed;
     id_uuid(p.refund_id);
@@ -161,7 +162,7 @@ static int payment_refund(struct http_req *req, struct store *st, const json_t *
         return rc;
     if (!changed)
         return RC_RETRY; /* a concurrent command moved it: decide again */
-    snprintf(p.status, sizeof p.status, "refunding");
+    snprintf(p.status, sizeof p.status, "%s", next);
     *p.refund_error = '\0';
     if ((rc = payment_emit(st, &p, EV_REFUND_REQUESTED, NULL)) != RC_OK)
         return rc;

@@ -47,6 +47,8 @@ enum pointer_verdict pointer_check_purchase(const struct pointer_account *a, int
 enum pointer_verdict pointer_check_refund(const struct pointer_account *a, int64_t amount);
 /* May <amount> points be added? */
 enum pointer_verdict pointer_check_credit(const struct pointer_account *a, int64_t amount);
+/* May <a> withdraw? Once only. */
+enum pointer_verdict pointer_check_withdraw(const struct pointer_account *a);
 /* Plain-words reason for a refused verdict, for events and the timeline. */
 const char *pointer_verdict_reason(enum pointer_verdict v);
 

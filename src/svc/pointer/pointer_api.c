@@ -61,10 +61,14 @@ static int pointer_withdraw(struct http_req *req, struct store *st, const json_t
     int rc = pointer_store_get(st, user, &a);
     if (rc != RC_OK)
         return rc;
-    if (!a.found)
+    switch (pointer_check_withdraw(&a)) {
+    case POINTER_UNKNOWN_USER:
         return http_fail(req, RC_UNKNOWN_USER, "no user '%.64s'", user);
-    if (a.withdrawn)
+    case POINTER_WITHDRAWN:
         return http_fail(req, RC_USER_WITHDRAWN, "user '%s' has already withdrawn", user);
+    default:
+        break;
+    }
     if ((rc = pointer_store_withdraw(st, user)) != RC_OK)
         return rc;
     a.withdrawn = true;

@@ -100,10 +100,7 @@ static int webtoon_on_cancel_requested(void *ctx, struct store *st, const struct
     if (rc != RC_OK)
         return rc;
     const char *cancel = webtoon_cancel_id(payload, p.purchase);
-    const char *refusal = !own.found || strcmp(own.purchase_id, p.purchase) != 0
-                              ? "the purchase does not own the episode"
-                          : own.read ? "the episode was already read"
-                                     : NULL;
+    const char *refusal = webtoon_cancel_refusal(&own, p.purchase);
     if ((rc = domain_effect_decide(st, "cancel", cancel, refusal ? "refused" : "revoked")) != RC_OK)
         return rc;
     if (!refusal && (rc = webtoon_store_revoke(st, p.user, p.webtoon)) != RC_OK)
