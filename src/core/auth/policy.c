@@ -62,9 +62,6 @@ int auth_actor(struct http_req *req, const char *named, const char **user)
 {
     const struct auth_identity *id = auth_caller(req);
     BUG_ON(!id); /* the route's rule let no anonymous caller in */
-    if (named && !domain_id_is_valid(named))
-        return http_fail(req, RC_INVALID,
-                         "field 'userId' may use only letters, digits and . _ : -");
     if (named && strcmp(named, id->user) != 0)
         return http_fail(req, RC_FORBIDDEN, "signed in as '%.64s', you may not act as '%.64s'",
                          id->user, named);

@@ -50,7 +50,7 @@ int auth_authorize(struct http_req *req, struct auth_verifier *v, struct auth_ca
 const struct auth_identity *auth_caller(struct http_req *req);
 
 /* The user a command acts for: the caller. <named> is the userId the
- * request names (NULL when it names none); naming someone else is
+ * request names, read with jx_id (NULL when it names none); naming someone else is
  * RC_FORBIDDEN, as is a caller whose user name cannot be an account id. */
 int auth_actor(struct http_req *req, const char *named, const char **user /* OUT */);
 /* RC_OK when <owner> is the caller, else RC_FORBIDDEN. */

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 
 void id_uuid(char *out)
@@ -35,4 +36,12 @@ bool id_is_token(const char *s, size_t len, size_t max)
             return false;
     }
     return true;
+}
+
+bool id_is_name(const char *s, size_t max)
+{
+    size_t len = strlen(s);
+    /* Dots only ("." or "..") would be a dot segment in the id's own URL,
+     * which the HTTP layer refuses: such an id could never be read back. */
+    return id_is_token(s, len, max) && strspn(s, ".") != len;
 }

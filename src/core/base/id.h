@@ -13,5 +13,8 @@ void id_uuid(char *out);
 /* True when <s> (length <len>) is a printable token of 1..<max> characters
  * from [A-Za-z0-9._:-]; used to accept client-chosen ids and keys safely. */
 bool id_is_token(const char *s, size_t len, size_t max);
+/* True when <s> can be a client-chosen id that names a resource in a URL:
+ * a token of 1..<max> characters (id_is_token) that is not dots only. */
+bool id_is_name(const char *s, size_t max);
 
 #endif

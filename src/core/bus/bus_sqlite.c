@@ -231,6 +231,22 @@ static int bus_sqlite_try_lead(struct bus_sqlite *b)
     return RC_OK;
 }
 
+/* Opens (creating it) the lock file of consumer group <group> next to the
+ * log of <b>: RC_OK with a new descriptor in <fd>, RC_NOMEM, or RC_BUS
+ * when it cannot be opened. */
+static int bus_sqlite_open_group_lock(const struct bus_sqlite *b, const char *group,
+                                      int *fd /* OUT */)
+{
+    char suffix[BUS_SQLITE_GROUP_MAX + 16];
+    snprintf(suffix, sizeof suffix, ".group-%s.lock", group);
+    char *lock_path = bus_sqlite_sibling(b->path, suffix);
+    if (!lock_path)
+        return RC_NOMEM;
+    *fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    mem_free(lock_path);
+    return *fd < 0 ? RC_BUS : RC_OK;
+}
+
 static int bus_sqlite_subscribe(struct bus *base, const char *group, enum bus_start start)
 {
     struct bus_sqlite *b = (struct bus_sqlite *)base;
@@ -252,16 +268,10 @@ static int bus_sqlite_subscribe(struct bus *base, const char *group, enum bus_st
         goto out;
     }
     if (group) {
-        char suffix[BUS_SQLITE_GROUP_MAX + 16];
-        snprintf(suffix, sizeof suffix, ".group-%s.lock", group);
-        char *lock_path = bus_sqlite_sibling(b->path, suffix);
         b->group = mem_strdup(group);
-        b->lock_fd = lock_path ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
-        mem_free(lock_path);
-        if (!b->group || b->lock_fd < 0) {
-            rc = b->group ? RC_BUS : RC_NOMEM;
+        rc = b->group ? bus_sqlite_open_group_lock(b, group, &b->lock_fd) : RC_NOMEM;
+        if (rc != RC_OK)
             goto out;
-        }
     }
     b->subscribed = true;
     rc = bus_sqlite_try_lead(b);
@@ -415,14 +425,10 @@ static int bus_sqlite_rewind(struct bus *base, const char *group)
     struct bus_sqlite *b = (struct bus_sqlite *)base;
     if (!id_is_token(group, strlen(group), BUS_SQLITE_GROUP_MAX))
         return RC_INVALID;
-    char suffix[BUS_SQLITE_GROUP_MAX + 16];
-    snprintf(suffix, sizeof suffix, ".group-%s.lock", group);
-    char *lock_path = bus_sqlite_sibling(b->path, suffix);
-    int fd = lock_path ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
-    mem_free(lock_path);
-    if (fd < 0)
-        return RC_BUS;
-    int rc = RC_OK;
+    int fd;
+    int rc = bus_sqlite_open_group_lock(b, group, &fd);
+    if (rc != RC_OK)
+        return rc;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         rc = RC_CONFLICT; /* a live consumer would overwrite the rewind */
         goto out;

@@ -61,15 +61,7 @@ int domain_effect_get(struct store *st, const char *kind, const char *ref, char 
                       STORE_ARGS(STORE_TEXT(kind), STORE_TEXT(ref)), domain_take_text, &t, NULL);
 }
 
-bool domain_id_is_valid(const char *id)
-{
-    if (!id)
-        return true;
-    size_t len = strlen(id);
-    /* Dots only ("." or "..") would be a dot segment in the id's own URL,
-     * which the HTTP layer refuses: such an id could never be read back. */
-    return id_is_token(id, len, DOMAIN_ID_MAX) && strspn(id, ".") != len;
-}
+bool domain_id_is_valid(const char *id) { return !id || id_is_name(id, DOMAIN_ID_MAX); }
 
 static int domain_users_set(struct store *st, const struct bus_event *ev, const json_t *payload,
                             const char *status)

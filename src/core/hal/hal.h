@@ -54,6 +54,14 @@ int hal_query_collection(struct store *st, const char *count_sql, const char *se
                          const char *name, const struct hal_page *page, const char *path,
                          const char *query, json_t **out /* OUT */);
 
+/* The user a listing is filtered by: ?userId= of <req>, within what the
+ * caller may list (auth_list_scope), into <user> (borrowed from <req>;
+ * NULL: every user). RC_INVALID (reason recorded) for a malformed id. */
+int hal_user_filter(struct http_req *req, const char **user /* OUT */);
+/* The query that keeps a listing filtered by <user> across its pages:
+ * "userId=<user>" in <buf> (<len> bytes), or NULL when <user> is NULL. */
+const char *hal_user_query(const char *user, char *buf, size_t len);
+
 /*
  * Answers GET <path>?userId=&page=&size= with a collection named <name>
  * read from <st>:

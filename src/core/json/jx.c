@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/id.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 
@@ -91,6 +92,16 @@ const char *jx_str(struct jx_reader *r, const char *field, enum jx_presence pres
     }
     if (memchr(s, '\0', len)) {
         jx_fail(r, RC_INVALID, "field '%s' must not contain NUL characters", field);
+        return NULL;
+    }
+    return s;
+}
+
+const char *jx_id(struct jx_reader *r, const char *field, enum jx_presence presence, size_t max_len)
+{
+    const char *s = jx_str(r, field, presence, max_len);
+    if (s && !id_is_name(s, max_len)) {
+        jx_fail(r, RC_INVALID, "field '%s' may use only letters, digits and . _ : -", field);
         return NULL;
     }
     return s;

@@ -46,6 +46,11 @@ void jx_reader_init(struct jx_reader *r, const json_t *obj);
  */
 const char *jx_str(struct jx_reader *r, const char *field, enum jx_presence presence,
                    size_t max_len);
+/* Like jx_str for a client-chosen id (userId, webtoonId) of 1..<max_len>
+ * bytes that names a resource (id_is_name); fails the reader (RC_INVALID,
+ * the rule as the reason) for any other string. */
+const char *jx_id(struct jx_reader *r, const char *field, enum jx_presence presence,
+                  size_t max_len);
 /* Like jx_str for human text: 1..<max_chars> characters (code points, as
  * JSON Schema's maxLength counts them), so a title in any script gets the
  * same room; the value may take up to 4 × <max_chars> bytes. */

@@ -85,6 +85,13 @@ int outbox_add(struct store *st, const char *key, const char *type, const json_t
     return rc;
 }
 
+int outbox_emit(struct store *st, const char *key, const char *type, json_t *fields)
+{
+    int rc = fields ? outbox_add(st, key, type, fields, NULL) : RC_NOMEM;
+    json_decref(fields);
+    return rc;
+}
+
 int outbox_backlog(struct store *st, int64_t *out)
 {
     return store_query_int(st, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL", NULL, 0, out,

@@ -40,6 +40,11 @@ extern const size_t outbox_schema_len;
 int outbox_add(struct store *st, const char *key, const char *type, const json_t *fields,
                char *event_id /* OUT, may be NULL */);
 
+/* outbox_add that takes ownership of <fields> on every path: a service's
+ * one way to emit, so a builder may hand over a failed json_pack (NULL),
+ * answered RC_NOMEM. */
+int outbox_emit(struct store *st, const char *key, const char *type, json_t *fields);
+
 /* The user on whose behalf this thread adds events from now on: the caller
  * of a command, or the actor of the event a handler reacts to, so that a
  * saga's every step says who started it. NULL: nobody (a sweeper's own

@@ -12,10 +12,8 @@
 static int history_handle_histories_get(struct http_req *req)
 {
     struct service_ctx *ctx = http_req_ctx(req);
-    const char *filter = http_req_query(req, "userId"), *user;
-    if (filter && !domain_id_is_valid(filter))
-        return http_fail(req, RC_INVALID, "query parameter 'userId' is not a valid user id");
-    int rc = auth_list_scope(req, filter, &user);
+    const char *user;
+    int rc = hal_user_filter(req, &user);
     if (rc != RC_OK)
         return rc;
     struct hal_page page;

@@ -171,15 +171,14 @@ static json_t *history_entry_item(const struct store_row *row)
 static int history_store_summaries(struct service_ctx *ctx, const char *user,
                                    const struct hal_page *page, json_t **out)
 {
-    char query[96];
-    snprintf(query, sizeof query, "userId=%s", user ? user : "");
+    char query[DOMAIN_ID_MAX + 16];
     return hal_query_collection(
         ctx->store,
         "SELECT COUNT(*) FROM user_summaries WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
         "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries"
         " WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1) ORDER BY user_id LIMIT $2 OFFSET $3",
         STORE_ARGS(STORE_TEXT_OR_NULL(user)), history_summary_item, "histories", page, "/histories",
-        user ? query : NULL, out);
+        hal_user_query(user, query, sizeof query), out);
 }
 
 static int history_take_summary(void *ud, const struct store_row *row)

@@ -45,6 +45,24 @@ extern const struct service_def payment_service;
 
 /* --- rules (payment.c) ------------------------------------------------------ */
 
+/* The statuses a payment moves through, NULL-terminated. */
+extern const char *const payment_statuses[];
+
+enum payment_step {
+    PAYMENT_CHARGED,         /* the provider took the money */
+    PAYMENT_CHARGE_REFUSED,  /* the provider declined (or voided) the charge */
+    PAYMENT_REFUND,          /* the refund command */
+    PAYMENT_REFUND_TAKEN,    /* DecreasedComplete: the points came back, so does the money */
+    PAYMENT_REFUND_REFUSED,  /* DecreaseFailed: the points were spent */
+    PAYMENT_REFUND_DEADLINE, /* the sweeper: the refund was not answered in time */
+    PAYMENT_CREDIT_FAILED,   /* IncreaseFailed: the points bought could not be credited */
+    PAYMENT_STEPS,           /* not a step: how many there are */
+};
+
+/* The status after <step> from <status>, or NULL when <step> does not apply
+ * there (a late or repeated event, or a command in the wrong state). */
+const char *payment_next(const char *status, enum payment_step step);
+
 /* Money for <point> points at <rate> per point; RC_INVALID when a given
  * <price> (>= 0; -1 when absent) does not match. */
 int payment_price(int64_t point, int64_t rate, int64_t given, int64_t *price /* OUT */);

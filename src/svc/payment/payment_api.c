@@ -86,7 +86,7 @@ static int payment_charge(struct http_req *req, struct store *st, const json_t *
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", "point", "price", "card", (const char *)NULL);
-    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
+    const char *named = jx_id(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     int64_t point = jx_int(&r, "point", JX_REQUIRED, 1, PAYMENT_POINT_MAX);
     int64_t rate = config_int(ctx->cfg, CONFIG_PRICE_PER_POINT);
     int64_t given =
@@ -153,7 +153,8 @@ static int payment_refund(struct http_req *req, struct store *st, const json_t *
         return http_fail(req, RC_NOT_FOUND, "no payment '%.64s'", id);
     if ((rc = auth_may_act_on(req, p.user_id)) != RC_OK)
         return rc;
-    if (strcmp(p.status, "approved") != 0)
+    const char *next = payment_next(p.status, PAYMENT_REFUND);
+    if (!next)
         return http_fail(req, RC_INVALID_STATE, "a %s payment cannot be refunded", p.status);
     bool changed;
     id_uuid(p.refund_id);
@@ -161,7 +162,7 @@ static int payment_refund(struct http_req *req, struct store *st, const json_t *
         return rc;
     if (!changed)
         return RC_RETRY; /* a concurrent command moved it: decide again */
-    snprintf(p.status, sizeof p.status, "refunding");
+    snprintf(p.status, sizeof p.status, "%s", next);
     *p.refund_error = '\0';
     if ((rc = payment_emit(st, &p, EV_REFUND_REQUESTED, NULL)) != RC_OK)
         return rc;

@@ -29,9 +29,7 @@ int payment_emit(struct store *st, const struct payment_record *p, const char *t
         json_object_set_new(fields, "refundId", json_string(p->refund_id));
     if (fields && reason)
         json_object_set_new(fields, "reason", json_string(reason));
-    int rc = fields ? outbox_add(st, p->user_id, type, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return outbox_emit(st, p->user_id, type, fields);
 }
 
 void payment_answer(const struct payment_record *p, struct service_reply *reply)
@@ -66,9 +64,9 @@ int payment_settle(struct store *st, const char *id, enum payment_outcome outcom
         return rc;
     if (!p.found)
         return RC_NOT_FOUND;
-    if (!strcmp(p.status, "pending")) {
-        bool approved = outcome == PAYMENT_APPROVED;
-        const char *to = approved ? "approved" : "declined";
+    bool approved = outcome == PAYMENT_APPROVED;
+    const char *to = payment_next(p.status, approved ? PAYMENT_CHARGED : PAYMENT_CHARGE_REFUSED);
+    if (to) {
         bool changed;
         rc = payment_store_transition(st, id, "pending", to, approved ? NULL : reason, NULL,
                                       &changed);
@@ -111,11 +109,11 @@ static int payment_of_event(struct store *st, const json_t *payload, struct paym
     return payment_store_get(st, json_string_value(id), p);
 }
 
-/* True when <payload> is about <p>'s refund attempt under way. */
+/* True when <payload> is about <p>'s refund attempt. */
 static bool payment_is_current_refund(const struct payment_record *p, const json_t *payload)
 {
     const char *refund = json_string_value(json_object_get(payload, "refundId"));
-    return p->found && !strcmp(p->status, "refunding") && refund && !strcmp(refund, p->refund_id);
+    return p->found && refund && !strcmp(refund, p->refund_id);
 }
 
 /* Ends the refund a DecreasedComplete (<points_taken>) or DecreaseFailed
@@ -128,7 +126,9 @@ static int payment_finish_refund(void *ctx, struct store *st, const json_t *payl
     const struct service_ctx *sctx = ctx;
     struct payment_record p;
     int rc = payment_of_event(st, payload, &p);
-    if (rc != RC_OK || !payment_is_current_refund(&p, payload))
+    const char *to =
+        payment_next(p.status, points_taken ? PAYMENT_REFUND_TAKEN : PAYMENT_REFUND_REFUSED);
+    if (rc != RC_OK || !to || !payment_is_current_refund(&p, payload))
         return rc;
     const char *reason = NULL;
     if (points_taken) {
@@ -142,10 +142,9 @@ static int payment_finish_refund(void *ctx, struct store *st, const json_t *payl
         if (!reason)
             reason = "the points could not be taken back";
     }
-    const char *to = points_taken ? "refunded" : "approved";
     bool changed;
-    if ((rc = payment_store_transition(st, p.payment_id, "refunding", to, NULL, reason,
-                                       &changed)) != RC_OK)
+    if ((rc = payment_store_transition(st, p.payment_id, p.status, to, NULL, reason, &changed)) !=
+        RC_OK)
         return rc;
     if (changed)
         domain_saga_ended(st, "refund", points_taken ? "refunded" : "refused",
@@ -178,7 +177,8 @@ static int payment_on_increase_failed(void *ctx, struct store *st, const struct 
     const struct service_ctx *sctx = ctx;
     struct payment_record p;
     int rc = payment_of_event(st, payload, &p);
-    if (rc != RC_OK || !p.found || strcmp(p.status, "approved") != 0)
+    const char *to = payment_next(p.status, PAYMENT_CREDIT_FAILED);
+    if (rc != RC_OK || !p.found || !to)
         return rc; /* a replay: already refunded */
     const char *why = json_string_value(json_object_get(payload, "reason"));
     snprintf(p.refund_id, sizeof p.refund_id, "credit-%s", p.payment_id);
@@ -199,7 +199,7 @@ static int payment_on_increase_failed(void *ctx, struct store *st, const struct 
         return rc;
     if (changed)
         domain_saga_ended(st, "payment", "refunded", "credit_failed", p.created_at);
-    snprintf(p.status, sizeof p.status, "refunded");
+    snprintf(p.status, sizeof p.status, "%s", to);
     return payment_emit(st, &p, EV_REFUND_COMPLETE, reason);
 }
 

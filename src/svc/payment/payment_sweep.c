@@ -63,17 +63,17 @@ static int payment_expire_refund(struct store *st, void *ud)
     const char *id = ud;
     struct payment_record p;
     int rc = payment_store_get(st, id, &p);
-    if (rc != RC_OK || !p.found || strcmp(p.status, "refunding") != 0)
+    const char *to = rc == RC_OK ? payment_next(p.status, PAYMENT_REFUND_DEADLINE) : NULL;
+    if (rc != RC_OK || !p.found || !to)
         return rc == RC_OK ? RC_NOT_FOUND : rc; /* moved on meanwhile */
     static const char why[] = "the refund was not confirmed in time; nothing was refunded";
     bool changed;
-    if ((rc = payment_store_transition(st, id, "refunding", "approved", NULL, why, &changed)) !=
-        RC_OK)
+    if ((rc = payment_store_transition(st, id, p.status, to, NULL, why, &changed)) != RC_OK)
         return rc;
     if (!changed)
         return RC_NOT_FOUND;
     domain_saga_ended(st, "refund", "timed_out", "deadline", p.refund_requested_at);
-    snprintf(p.status, sizeof p.status, "approved");
+    snprintf(p.status, sizeof p.status, "%s", to);
     return payment_emit(st, &p, EV_REFUND_FAILED, why);
 }
 

@@ -24,6 +24,13 @@ enum pointer_verdict pointer_check_credit(const struct pointer_account *a, int64
     return amount > POINTER_BALANCE_MAX - a->point ? POINTER_OVERFLOW : POINTER_OK;
 }
 
+enum pointer_verdict pointer_check_withdraw(const struct pointer_account *a)
+{
+    if (!a->found)
+        return POINTER_UNKNOWN_USER;
+    return a->withdrawn ? POINTER_WITHDRAWN : POINTER_OK;
+}
+
 const char *pointer_verdict_reason(enum pointer_verdict v)
 {
     switch (v) {

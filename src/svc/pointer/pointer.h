@@ -47,6 +47,8 @@ enum pointer_verdict pointer_check_purchase(const struct pointer_account *a, int
 enum pointer_verdict pointer_check_refund(const struct pointer_account *a, int64_t amount);
 /* May <amount> points be added? */
 enum pointer_verdict pointer_check_credit(const struct pointer_account *a, int64_t amount);
+/* May <a> withdraw? Once only. */
+enum pointer_verdict pointer_check_withdraw(const struct pointer_account *a);
 /* Plain-words reason for a refused verdict, for events and the timeline. */
 const char *pointer_verdict_reason(enum pointer_verdict v);
 
@@ -81,6 +83,10 @@ json_t *pointer_json(const struct pointer_account *a);
 
 /* Zero-terminated. */
 extern const struct inbox_handler pointer_handlers[];
+
+/* Emits <type> with <fields> (stolen, NULL: out of memory) keyed by <user>:
+ * every event of the service goes out here. */
+int pointer_emit(struct store *st, const char *user, const char *type, json_t *fields);
 
 /* --- the ledger check (pointer_check.c) ------------------------------------ */
 

@@ -6,19 +6,16 @@
 #include "core/base/rc.h"
 #include "core/domain/users.h"
 #include "core/json/jx.h"
-#include "core/outbox/outbox.h"
 #include "core/service/command.h"
 #include "svc/pointer/pointer.h"
 
-/* Publishes the account's state as event <type>. */
+/* Publishes the state of <a> as event <type>. */
 static int pointer_emit_state(struct store *st, const struct pointer_account *a, const char *type)
 {
-    json_t *fields =
-        json_pack("{s:s, s:I, s:s}", "userId", a->user_id, "point", (json_int_t)a->point, "status",
-                  a->withdrawn ? "withdrawn" : "joined");
-    int rc = fields ? outbox_add(st, a->user_id, type, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return pointer_emit(st, a->user_id, type,
+                        json_pack("{s:s, s:I, s:s}", "userId", a->user_id, "point",
+                                  (json_int_t)a->point, "status",
+                                  a->withdrawn ? "withdrawn" : "joined"));
 }
 
 static int pointer_join(struct http_req *req, struct store *st, const json_t *body,
@@ -27,7 +24,7 @@ static int pointer_join(struct http_req *req, struct store *st, const json_t *bo
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", (const char *)NULL);
-    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
+    const char *named = jx_id(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
     const char *user;
@@ -64,10 +61,14 @@ static int pointer_withdraw(struct http_req *req, struct store *st, const json_t
     int rc = pointer_store_get(st, user, &a);
     if (rc != RC_OK)
         return rc;
-    if (!a.found)
+    switch (pointer_check_withdraw(&a)) {
+    case POINTER_UNKNOWN_USER:
         return http_fail(req, RC_UNKNOWN_USER, "no user '%.64s'", user);
-    if (a.withdrawn)
+    case POINTER_WITHDRAWN:
         return http_fail(req, RC_USER_WITHDRAWN, "user '%s' has already withdrawn", user);
+    default:
+        break;
+    }
     if ((rc = pointer_store_withdraw(st, user)) != RC_OK)
         return rc;
     a.withdrawn = true;

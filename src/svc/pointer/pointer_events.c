@@ -43,12 +43,9 @@ static int pointer_read(const json_t *payload, const char *ref_field, bool with_
     return r.rc ? inbox_reject(RC_BAD_EVENT, "%s", r.detail) : RC_OK;
 }
 
-/* Emits <type> with <fields> (stolen) keyed by the user. */
-static int pointer_emit(struct store *st, const char *user, const char *type, json_t *fields)
+int pointer_emit(struct store *st, const char *user, const char *type, json_t *fields)
 {
-    int rc = fields ? outbox_add(st, user, type, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return outbox_emit(st, user, type, fields);
 }
 
 /* Adds <amount> to <user> for ledger line (<reason>, <ref>) and emits

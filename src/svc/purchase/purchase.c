@@ -3,32 +3,28 @@
  *   pending ──points taken──▶ approved ──cancel──▶ cancelling ──ok──▶ cancelled
  *      │                          ▲                    │
  *      └─points refused─▶ rejected └──────refused──────┘
+ *
+ * A deadline ends a pending purchase rejected and a cancelling one
+ * approved again, as a refusal would.
  */
-#include <string.h>
-
+#include "core/base/bug.h"
+#include "core/base/machine.h"
 #include "svc/purchase/purchase.h"
+
+const char *const purchase_statuses[] = {"pending",    "approved",  "rejected",
+                                         "cancelling", "cancelled", NULL};
+
+static const struct machine_move purchase_moves[] = {
+    {"pending", PURCHASE_POINTS_TAKEN, "approved"},
+    {"pending", PURCHASE_POINTS_REFUSED, "rejected"},
+    {"pending", PURCHASE_DEADLINE, "rejected"},
+    {"approved", PURCHASE_CANCEL, "cancelling"},
+    {"cancelling", PURCHASE_CANCEL_OK, "cancelled"},
+    {"cancelling", PURCHASE_CANCEL_REFUSED, "approved"},
+    {"cancelling", PURCHASE_DEADLINE, "approved"},
+};
 
 const char *purchase_next(const char *status, enum purchase_step step)
 {
-    static const struct {
-        const char *from;
-        enum purchase_step step;
-        const char *to;
-    } moves[] = {
-        {"pending", PURCHASE_POINTS_TAKEN, "approved"},
-        {"pending", PURCHASE_POINTS_REFUSED, "rejected"},
-        {"approved", PURCHASE_CANCEL, "cancelling"},
-        {"cancelling", PURCHASE_CANCEL_OK, "cancelled"},
-        {"cancelling", PURCHASE_CANCEL_REFUSED, "approved"},
-    };
-    for (size_t i = 0; i < sizeof moves / sizeof moves[0]; i++)
-        if (moves[i].step == step && !strcmp(moves[i].from, status))
-            return moves[i].to;
-    return NULL;
-}
-
-bool purchase_is_final(const char *status)
-{
-    return !strcmp(status, "approved") || !strcmp(status, "rejected") ||
-           !strcmp(status, "cancelled");
+    return machine_next(purchase_moves, ARRAY_LEN(purchase_moves), status, (int)step);
 }

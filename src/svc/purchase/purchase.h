@@ -26,19 +26,22 @@ extern const struct service_def purchase_service;
 
 /* --- state machine (purchase.c) -------------------------------------------- */
 
+/* The statuses a purchase moves through, NULL-terminated. */
+extern const char *const purchase_statuses[];
+
 enum purchase_step {
     PURCHASE_POINTS_TAKEN,   /* AccessGranted: points taken and episode granted */
     PURCHASE_POINTS_REFUSED, /* CheckRejected */
     PURCHASE_CANCEL,         /* the cancel command */
     PURCHASE_CANCEL_OK,      /* PurchaseCancelComplete */
     PURCHASE_CANCEL_REFUSED, /* PurchaseCancelFailed */
+    PURCHASE_DEADLINE,       /* the sweeper: no answer in time */
+    PURCHASE_STEPS,          /* not a step: how many there are */
 };
 
 /* The status after <step> from <status>, or NULL when <step> does not apply
  * there (a late or repeated event, or a command in the wrong state). */
 const char *purchase_next(const char *status, enum purchase_step step);
-/* True for approved, rejected and cancelled. */
-bool purchase_is_final(const char *status);
 
 /* --- storage (purchase_store.c) -------------------------------------------- */
 

@@ -17,10 +17,8 @@ static int purchase_buy(struct http_req *req, struct store *st, const json_t *bo
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", "webtoonId", (const char *)NULL);
-    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
-    const char *webtoon = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
-    if (!r.rc && !domain_id_is_valid(webtoon))
-        jx_fail(&r, RC_INVALID, "webtoonId may use only letters, digits and . _ : -");
+    const char *named = jx_id(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
+    const char *webtoon = jx_id(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
     const char *user;

@@ -29,9 +29,7 @@ int purchase_emit(struct store *st, const struct purchase_record *p, const char 
         json_object_set_new(fields, "cancelId", json_string(p->cancel_id));
     if (fields && reason)
         json_object_set_new(fields, "reason", json_string(reason));
-    int rc = fields ? outbox_add(st, p->user_id, type, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return outbox_emit(st, p->user_id, type, fields);
 }
 
 /* Applies <step> to the purchase named in <payload>. <out> receives the

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/base/bug.h"
 #include "core/base/clock.h"
 #include "core/base/rc.h"
 #include "core/domain/saga.h"
@@ -47,10 +48,12 @@ static int purchase_expire(struct store *st, void *ud)
     return purchase_emit(st, &p, type, why);
 }
 
+/* Ends the purchases in <from> past <deadline> as purchase_next says. */
 static void purchase_expire_all(struct service_ctx *ctx, struct store *st, const char *from,
-                                enum config_id deadline, const char *to, const char *why,
-                                const char *type)
+                                enum config_id deadline, const char *why, const char *type)
 {
+    const char *to = purchase_next(from, PURCHASE_DEADLINE);
+    BUG_ON(!to); /* the sweeper only looks where a deadline applies */
     char ids[PURCHASE_SWEEP_BATCH][40];
     size_t n = 0;
     int64_t before = clock_wall_ms() - config_int(ctx->cfg, deadline);
@@ -77,9 +80,9 @@ static void purchase_measure(struct service_ctx *ctx, struct store *st, const ch
 
 void purchase_sweep(struct service_ctx *ctx, struct store *st)
 {
-    purchase_expire_all(ctx, st, "pending", CONFIG_PURCHASE_DEADLINE_MS, "rejected",
+    purchase_expire_all(ctx, st, "pending", CONFIG_PURCHASE_DEADLINE_MS,
                         "not confirmed in time; any points taken are given back", EV_BUY_FAILED);
-    purchase_expire_all(ctx, st, "cancelling", CONFIG_CANCEL_DEADLINE_MS, "approved",
+    purchase_expire_all(ctx, st, "cancelling", CONFIG_CANCEL_DEADLINE_MS,
                         "the cancellation was not confirmed in time; the purchase stands",
                         EV_CANCEL_FAILED);
     purchase_measure(ctx, st, "purchase", "pending", CONFIG_PURCHASE_DEADLINE_MS);

@@ -50,3 +50,10 @@ enum webtoon_open webtoon_decide_open(const struct webtoon_item *w, bool owned)
         return WEBTOON_OPEN_FREE;
     return owned ? WEBTOON_OPEN_OWNED : WEBTOON_OPEN_NOT_OWNED;
 }
+
+const char *webtoon_cancel_refusal(const struct webtoon_ownership *own, const char *purchase)
+{
+    if (!own->found || strcmp(own->purchase_id, purchase) != 0)
+        return "the purchase does not own the episode";
+    return own->read ? "the episode was already read" : NULL;
+}

@@ -57,15 +57,20 @@ enum webtoon_open {
 /* What opening <w> means for a user who owns it or not. */
 enum webtoon_open webtoon_decide_open(const struct webtoon_item *w, bool owned);
 
+/* A user's hold on one episode. */
+struct webtoon_ownership {
+    bool found;           /* owned */
+    char purchase_id[40]; /* the purchase that granted it */
+    bool read;            /* opened since */
+};
+
+/* Why cancelling <purchase> cannot revoke the episode <own> describes (not
+ * granted by that purchase, or already read), or NULL when it can. */
+const char *webtoon_cancel_refusal(const struct webtoon_ownership *own, const char *purchase);
+
 /* --- storage (webtoon_store.c) -------------------------------------------- */
 
 extern const struct service_schema webtoon_schemas[];
-
-struct webtoon_ownership {
-    bool found;
-    char purchase_id[40];
-    bool read;
-};
 
 int webtoon_store_get(struct store *st, const char *id, struct webtoon_item *out /* OUT */);
 int webtoon_store_insert(struct store *st, const struct webtoon_item *w, bool *created /* OUT */);
@@ -87,6 +92,10 @@ json_t *webtoon_item_of_row(const struct store_row *row);
 
 extern const struct inbox_handler webtoon_handlers[];
 
+/* Emits <type> with <fields> (stolen, NULL: out of memory) keyed by <key>
+ * (the user, or the webtoon for catalog events): every event of the
+ * service goes out here. */
+int webtoon_emit(struct store *st, const char *key, const char *type, json_t *fields);
 /* Emits <type> carrying the catalog entry <w>. */
 int webtoon_emit_item(struct store *st, const struct webtoon_item *w, const char *type);
 

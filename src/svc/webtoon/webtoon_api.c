@@ -6,7 +6,6 @@
 #include "core/base/rc.h"
 #include "core/domain/users.h"
 #include "core/json/jx.h"
-#include "core/outbox/outbox.h"
 #include "core/service/command.h"
 #include "svc/webtoon/webtoon.h"
 
@@ -17,9 +16,7 @@ static int webtoon_upload(struct http_req *req, struct store *st, const json_t *
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "webtoonId", "title", "author", "point", "episode", "status", (const char *)NULL);
-    const char *id = jx_str(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
-    if (!r.rc && !domain_id_is_valid(id))
-        jx_fail(&r, RC_INVALID, "field 'webtoonId' may use only letters, digits and . _ : -");
+    const char *id = jx_id(&r, "webtoonId", JX_REQUIRED, DOMAIN_ID_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
     char detail[256];
@@ -91,9 +88,7 @@ static int webtoon_emit_open(struct store *st, const char *user, const struct we
         json_object_set_new(fields, "purchaseId", json_string(purchase));
     if (fields && reason)
         json_object_set_new(fields, "reason", json_string(reason));
-    int rc = fields ? outbox_add(st, user, type, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return webtoon_emit(st, user, type, fields);
 }
 
 static int webtoon_open(struct http_req *req, struct store *st, const json_t *body,
@@ -103,7 +98,7 @@ static int webtoon_open(struct http_req *req, struct store *st, const json_t *bo
     struct jx_reader r;
     jx_reader_init(&r, body);
     jx_only(&r, "userId", (const char *)NULL);
-    const char *named = jx_str(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
+    const char *named = jx_id(&r, "userId", JX_OPTIONAL, DOMAIN_ID_MAX);
     if (r.rc)
         return http_fail(req, r.rc, "%s", r.detail);
     const char *user;

@@ -21,6 +21,11 @@
 #include "core/outbox/outbox.h"
 #include "svc/webtoon/webtoon.h"
 
+int webtoon_emit(struct store *st, const char *key, const char *type, json_t *fields)
+{
+    return outbox_emit(st, key, type, fields);
+}
+
 int webtoon_emit_item(struct store *st, const struct webtoon_item *w, const char *type)
 {
     json_t *fields =
@@ -28,9 +33,7 @@ int webtoon_emit_item(struct store *st, const struct webtoon_item *w, const char
                   "author", w->author, "point", (json_int_t)w->point, "episode",
                   (json_int_t)w->episode, "status", w->status);
     /* Catalog events are keyed by webtoon: one episode's updates stay in order. */
-    int rc = fields ? outbox_add(st, w->webtoon_id, type, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return webtoon_emit(st, w->webtoon_id, type, fields);
 }
 
 struct webtoon_purchase_ref {
@@ -74,9 +77,7 @@ static int webtoon_on_check_corrected(void *ctx, struct store *st, const struct 
         json_object_del(fields, "eventId");
         json_object_del(fields, "timestamp");
     }
-    rc = fields ? outbox_add(st, p.user, EV_ACCESS_GRANTED, fields, NULL) : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return webtoon_emit(st, p.user, EV_ACCESS_GRANTED, fields);
 }
 
 /* The cancel attempt an event is about (older events name the purchase). */
@@ -99,10 +100,7 @@ static int webtoon_on_cancel_requested(void *ctx, struct store *st, const struct
     if (rc != RC_OK)
         return rc;
     const char *cancel = webtoon_cancel_id(payload, p.purchase);
-    const char *refusal = !own.found || strcmp(own.purchase_id, p.purchase) != 0
-                              ? "the purchase does not own the episode"
-                          : own.read ? "the episode was already read"
-                                     : NULL;
+    const char *refusal = webtoon_cancel_refusal(&own, p.purchase);
     if ((rc = domain_effect_decide(st, "cancel", cancel, refusal ? "refused" : "revoked")) != RC_OK)
         return rc;
     if (!refusal && (rc = webtoon_store_revoke(st, p.user, p.webtoon)) != RC_OK)
@@ -112,12 +110,8 @@ static int webtoon_on_cancel_requested(void *ctx, struct store *st, const struct
                   "webtoonId", p.webtoon, "cancelId", cancel, "read", own.found && own.read);
     if (fields && refusal)
         json_object_set_new(fields, "reason", json_string(refusal));
-    rc = fields ? outbox_add(st, p.user,
-                             refusal ? EV_PURCHASE_CANCEL_FAILED : EV_PURCHASE_CANCEL_COMPLETE,
-                             fields, NULL)
-                : RC_NOMEM;
-    json_decref(fields);
-    return rc;
+    return webtoon_emit(st, p.user,
+                        refusal ? EV_PURCHASE_CANCEL_FAILED : EV_PURCHASE_CANCEL_COMPLETE, fields);
 }
 
 /* A purchase ended without being approved: an episode it was granted goes,

@@ -72,6 +72,22 @@ static void test_token_rejects(void **state)
     assert_false(id_is_token("\0", 1, 64));
 }
 
+/* A name is a token that can stand as a URL path segment: not "." or "..". */
+static void test_name(void **state)
+{
+    (void)state;
+    assert_true(id_is_name("a", 64));
+    assert_true(id_is_name("a.b", 64));
+    assert_true(id_is_name(".a", 64));
+    assert_true(id_is_name("...x", 64));
+    assert_false(id_is_name("", 64));
+    assert_false(id_is_name(".", 64));
+    assert_false(id_is_name("..", 64));
+    assert_false(id_is_name("...", 64));
+    assert_false(id_is_name("a b", 64));
+    assert_false(id_is_name("abc", 2));
+}
+
 static void test_token_length_limit(void **state)
 {
     (void)state;
@@ -90,7 +106,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid_format),        cmocka_unit_test(test_uuid_unique),
         cmocka_unit_test(test_token_accepts),      cmocka_unit_test(test_token_rejects),
-        cmocka_unit_test(test_token_length_limit),
+        cmocka_unit_test(test_token_length_limit), cmocka_unit_test(test_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -221,6 +221,45 @@ static void test_str_rejects_nul(void **state)
     json_decref(o);
 }
 
+/* A client-chosen id: a bounded string of the id characters, not dots
+ * only; anything else fails the reader with the rule, naming the field. */
+static void test_id(void **state)
+{
+    (void)state;
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "ok", "user-1.a_b:c", "space", "a b", "slash",
+                  "a/b", "dots", "..", "long",
+                  "12345678901234567890123456789012345678901234567890123456789012345", "number", 7);
+    assert_non_null(o);
+    struct jx_reader r;
+    jx_reader_init(&r, o);
+    assert_string_equal(jx_id(&r, "ok", JX_REQUIRED, 64), "user-1.a_b:c");
+    assert_null(jx_id(&r, "absent", JX_OPTIONAL, 64));
+    assert_int_equal(r.rc, RC_OK);
+    static const char *const bad[] = {"space", "slash", "dots"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        jx_reader_init(&r, o);
+        assert_null(jx_id(&r, bad[i], JX_REQUIRED, 64));
+        assert_int_equal(r.rc, RC_INVALID);
+        char want[128];
+        snprintf(want, sizeof want, "field '%s' may use only letters, digits and . _ : -", bad[i]);
+        assert_string_equal(r.detail, want);
+    }
+    /* too long or not a string: jx_str's reasons, checked first */
+    jx_reader_init(&r, o);
+    assert_null(jx_id(&r, "long", JX_REQUIRED, 64));
+    assert_string_equal(r.detail, "field 'long' must be 1 to 64 characters long");
+    jx_reader_init(&r, o);
+    assert_null(jx_id(&r, "number", JX_REQUIRED, 64));
+    assert_string_equal(r.detail, "field 'number' must be a string");
+    /* the first bad field wins, as with every reader */
+    jx_reader_init(&r, o);
+    assert_null(jx_id(&r, "missing", JX_REQUIRED, 64));
+    assert_null(jx_id(&r, "space", JX_REQUIRED, 64));
+    assert_null(strstr(r.detail, "space"));
+    json_decref(o);
+}
+
 static void test_int(void **state)
 {
     (void)state;
@@ -375,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_parse_uses_length),
         cmocka_unit_test(test_str),
         cmocka_unit_test(test_str_rejects_nul),
+        cmocka_unit_test(test_id),
         cmocka_unit_test(test_text_counts_characters),
         cmocka_unit_test(test_only_named_fields),
         cmocka_unit_test(test_int),

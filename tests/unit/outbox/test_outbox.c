@@ -163,6 +163,22 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(query_int(f->st, "SELECT COUNT(*) FROM outbox"), 0);
 }
 
+/* outbox_emit takes the fields on every path; a failed build (NULL) is
+ * RC_NOMEM and writes nothing. */
+static void test_emit_takes_fields(void **state)
+{
+    struct fixture *f = *state;
+    json_t *fields = json_pack("{s:s}", "userId", "user-1");
+    json_incref(fields); /* the test's own reference, to watch the count */
+    assert_int_equal(store_begin(f->st), RC_OK);
+    assert_int_equal(outbox_emit(f->st, "user-1", "Joined", fields), RC_OK);
+    assert_int_equal(fields->refcount, 1);
+    assert_int_equal(outbox_emit(f->st, "user-1", "Joined", NULL), RC_NOMEM);
+    assert_int_equal(store_commit(f->st), RC_OK);
+    json_decref(fields);
+    assert_int_equal(backlog(f->st), 1);
+}
+
 struct payload_row {
     char text[1024];
 };
@@ -686,6 +702,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_in_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emit_takes_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_payload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relay_publishes_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relay_carries_event, setup, teardown),
