@@ -114,6 +114,16 @@ int store_exec(struct store *st, const char *sql, const struct store_val *args, 
     return st->ops->exec(st, sql, args, nargs, cb, ud, changes);
 }
 
+void store_row_text(char *dst, size_t len, const struct store_val *v)
+{
+    snprintf(dst, len, "%s", v->type == STORE_T_TEXT ? v->s : "");
+}
+
+int64_t store_row_int(const struct store_val *v, int64_t if_null)
+{
+    return v->type == STORE_T_INT ? v->i : if_null;
+}
+
 struct store_int_result {
     int64_t value;
     bool found;

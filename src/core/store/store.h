@@ -44,6 +44,12 @@ struct store_row {
     const struct store_val *cols;
 };
 
+/* Reading a row into a plain struct, one line per field: the text of <v>
+ * into <dst> (<len> bytes, cut to fit), "" when <v> is not text; the
+ * integer of <v>, or <if_null> when it is not an integer. */
+void store_row_text(char *dst, size_t len, const struct store_val *v);
+int64_t store_row_int(const struct store_val *v, int64_t if_null);
+
 /* Called once per result row; a non-zero return stops the query and is
  * returned by store_exec. */
 typedef int (*store_row_cb)(void *ud, const struct store_row *row);

@@ -4,7 +4,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/rc.h"
-#include "core/row/row.h"
+#include "core/store/store.h"
 #include "core/domain/users.h"
 #include "svc/payment/payment.h"
 
@@ -37,17 +37,17 @@ const struct service_schema payment_schemas[] = {
 static void payment_read_row(const struct store_row *row, struct payment_record *p)
 {
     p->found = true;
-    row_text(p->payment_id, sizeof p->payment_id, &row->cols[0]);
-    row_text(p->user_id, sizeof p->user_id, &row->cols[1]);
+    store_row_text(p->payment_id, sizeof p->payment_id, &row->cols[0]);
+    store_row_text(p->user_id, sizeof p->user_id, &row->cols[1]);
     p->price = row->cols[2].i;
     p->point = row->cols[3].i;
-    row_text(p->status, sizeof p->status, &row->cols[4]);
-    row_text(p->reason, sizeof p->reason, &row->cols[5]);
-    row_text(p->refund_error, sizeof p->refund_error, &row->cols[6]);
+    store_row_text(p->status, sizeof p->status, &row->cols[4]);
+    store_row_text(p->reason, sizeof p->reason, &row->cols[5]);
+    store_row_text(p->refund_error, sizeof p->refund_error, &row->cols[6]);
     p->created_at = row->cols[7].i;
-    row_text(p->refund_id, sizeof p->refund_id, &row->cols[8]);
-    p->refund_requested_at = row_int(&row->cols[9], 0);
-    row_text(p->idem_key, sizeof p->idem_key, &row->cols[10]);
+    store_row_text(p->refund_id, sizeof p->refund_id, &row->cols[8]);
+    p->refund_requested_at = store_row_int(&row->cols[9], 0);
+    store_row_text(p->idem_key, sizeof p->idem_key, &row->cols[10]);
 }
 
 static int payment_take(void *ud, const struct store_row *row)
@@ -125,8 +125,8 @@ struct payment_counts {
 static int payment_take_counts(void *ud, const struct store_row *row)
 {
     struct payment_counts *c = ud;
-    c->all = row_int(&row->cols[0], 0);
-    c->overdue = row_int(&row->cols[1], 0);
+    c->all = store_row_int(&row->cols[0], 0);
+    c->overdue = store_row_int(&row->cols[1], 0);
     return 0;
 }
 

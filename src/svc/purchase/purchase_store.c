@@ -4,7 +4,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/rc.h"
-#include "core/row/row.h"
+#include "core/store/store.h"
 #include "core/domain/users.h"
 #include "svc/purchase/purchase.h"
 
@@ -46,18 +46,18 @@ const struct service_schema purchase_schemas[] = {
 static void purchase_read_row(const struct store_row *row, struct purchase_record *p)
 {
     p->found = true;
-    row_text(p->purchase_id, sizeof p->purchase_id, &row->cols[0]);
-    row_text(p->user_id, sizeof p->user_id, &row->cols[1]);
-    row_text(p->webtoon_id, sizeof p->webtoon_id, &row->cols[2]);
+    store_row_text(p->purchase_id, sizeof p->purchase_id, &row->cols[0]);
+    store_row_text(p->user_id, sizeof p->user_id, &row->cols[1]);
+    store_row_text(p->webtoon_id, sizeof p->webtoon_id, &row->cols[2]);
     p->point = row->cols[3].i;
-    p->my_point = row_int(&row->cols[4], -1);
-    row_text(p->status, sizeof p->status, &row->cols[5]);
-    row_text(p->reason, sizeof p->reason, &row->cols[6]);
-    row_text(p->cancel_error, sizeof p->cancel_error, &row->cols[7]);
+    p->my_point = store_row_int(&row->cols[4], -1);
+    store_row_text(p->status, sizeof p->status, &row->cols[5]);
+    store_row_text(p->reason, sizeof p->reason, &row->cols[6]);
+    store_row_text(p->cancel_error, sizeof p->cancel_error, &row->cols[7]);
     p->read = row->cols[8].i != 0;
     p->created_at = row->cols[9].i;
-    row_text(p->cancel_id, sizeof p->cancel_id, &row->cols[10]);
-    p->cancel_requested_at = row_int(&row->cols[11], 0);
+    store_row_text(p->cancel_id, sizeof p->cancel_id, &row->cols[10]);
+    p->cancel_requested_at = store_row_int(&row->cols[11], 0);
 }
 
 static int purchase_take(void *ud, const struct store_row *row)
@@ -135,8 +135,8 @@ struct purchase_counts {
 static int purchase_take_counts(void *ud, const struct store_row *row)
 {
     struct purchase_counts *c = ud;
-    c->all = row_int(&row->cols[0], 0);
-    c->overdue = row_int(&row->cols[1], 0);
+    c->all = store_row_int(&row->cols[0], 0);
+    c->overdue = store_row_int(&row->cols[1], 0);
     return 0;
 }
 
