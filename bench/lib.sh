@@ -1,0 +1,302 @@
+# Sourced, not run: what every bench/ script shares. Sourcing it
+#   - makes a scratch directory ($bench_dir, removed at exit) and sets the
+#     data directory inside it, so a run never touches ./var;
+#   - moves every port `webtoon up` opens to BENCH_PORT_BASE (38000) plus the
+#     default's last two digits (gateway 38088, pointer 38082, ...), so a
+#     bench never meets `make run` or a test run; bench_port gives the
+#     others (nginx, a bare HAProxy, the engines);
+#   - raises the gateway's per-client limits, which a load generator on one
+#     address would hit at once;
+#   - stops, at exit (also on Ctrl-C), everything started with bench_up,
+#     bench_engines or bench_track, and runs the bench_at_exit commands.
+# Everything listens on 127.0.0.1. Every wait here has a deadline.
+# shellcheck shell=sh
+
+set -eu
+bench_root=$(cd "$(dirname "$0")/.." && pwd)
+bench_bin="$bench_root/build/release/webtoon"
+bench_cache="${XDG_CACHE_HOME:-$HOME/.cache}/webtoon/bench"
+bench_dir=$(mktemp -d "${TMPDIR:-/tmp}/webtoon-bench.XXXXXX")
+bench_pids=""
+bench_exit_cmds=""
+bench_up_pid=""
+vegeta_version=12.13.0
+
+say() { echo "bench: $*" >&2; }
+die() {
+  say "$*"
+  exit 1
+}
+
+# Ports: BENCH_PORT_BASE + n, n < 100.
+bench_port_base=${BENCH_PORT_BASE:-38000}
+bench_port() { echo $((bench_port_base + $1)); }
+for s in POINTER:82 PAYMENT:83 HISTORY:84 WEBTOON:85 PURCHASE:86 WEB:87 GATEWAY:88 AUTH:89; do
+  export "WEBTOON_${s%%:*}_PORT=$(bench_port "${s##*:}")"
+done
+bench_gateway="http://127.0.0.1:$WEBTOON_GATEWAY_PORT"
+
+export WEBTOON_DATA_DIR="$bench_dir/var" WEBTOON_LISTEN_ADDR=127.0.0.1
+export WEBTOON_LOG_LEVEL="${WEBTOON_LOG_LEVEL:-warn}" WEBTOON_DRAIN_DELAY_MS=0
+export WEBTOON_GATEWAY_RATE_LIMIT=10000000 WEBTOON_GATEWAY_MAX_CONNECTIONS_PER_CLIENT=100000
+
+# bench_track <pid>: stop this process at exit.
+bench_track() { bench_pids="$1 $bench_pids"; }
+# bench_at_exit <command>: run it (eval) at exit, latest first.
+bench_at_exit() { bench_exit_cmds="$1; $bench_exit_cmds"; }
+
+# bench_stop <pid>: SIGTERM, then SIGKILL after 30 s.
+bench_stop() {
+  kill "$1" 2>/dev/null || return 0
+  i=0
+  while kill -0 "$1" 2>/dev/null && [ $i -lt 300 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+bench_cleanup() {
+  trap - EXIT INT TERM
+  for pid in $bench_pids; do bench_stop "$pid"; done
+  eval "$bench_exit_cmds" || true
+  rm -rf "$bench_dir"
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# bench_build: `make build` when the release binary is missing or older
+# than the sources.
+bench_build() {
+  if [ -x "$bench_bin" ] && [ -z "$(find "$bench_root/src" "$bench_root/CMakeLists.txt" \
+    -newer "$bench_bin" 2>/dev/null | head -n 1)" ]; then
+    return 0
+  fi
+  say "building the release binary (make build)"
+  make -C "$bench_root" build >"$bench_dir/build.log" 2>&1 || {
+    tail -n 30 "$bench_dir/build.log" >&2
+    die "make build failed"
+  }
+}
+
+# bench_need <command> <debian package>: install it when missing.
+bench_need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  # shellcheck source=scripts/lib/packages.sh
+  . "$bench_root/scripts/lib/packages.sh"
+  need_packages "$2"
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# bench_wait <seconds> <what> <command...>: until the command succeeds, or
+# fail after <seconds>.
+bench_wait() {
+  deadline=$(($(now_ms) + $1 * 1000))
+  what=$2
+  shift 2
+  until "$@"; do
+    [ "$(now_ms)" -lt "$deadline" ] || die "timed out waiting for $what"
+    sleep 0.02
+  done
+}
+
+healthy() { curl -sf --max-time 1 "http://127.0.0.1:$1/healthz" >/dev/null 2>&1; }
+up_alive() { kill -0 "$bench_up_pid" 2>/dev/null || die "webtoon up exited: $(tail -n 20 "$bench_dir/up.log")"; }
+up_healthy() { up_alive && healthy "$1"; }
+
+# bench_up [args]: `webtoon up` in the background, waiting for every process
+# to answer /healthz (60 s at most); bench_ready_ms is how long that took.
+bench_up() {
+  start=$(now_ms)
+  "$bench_bin" up "$@" >>"$bench_dir/up.log" 2>&1 &
+  bench_up_pid=$!
+  bench_track "$bench_up_pid"
+  for port in $WEBTOON_AUTH_PORT $WEBTOON_POINTER_PORT $WEBTOON_PAYMENT_PORT $WEBTOON_HISTORY_PORT \
+    $WEBTOON_WEBTOON_PORT $WEBTOON_PURCHASE_PORT $WEBTOON_WEB_PORT $WEBTOON_GATEWAY_PORT; do
+    bench_wait 60 "port $port to be healthy" up_healthy "$port"
+  done
+  bench_ready_ms=$(($(now_ms) - start))
+}
+
+# bench_down: stop what bench_up started (the data stays, for the next up).
+bench_down() {
+  [ -n "$bench_up_pid" ] || return 0
+  bench_stop "$bench_up_pid"
+  bench_pids=$(echo "$bench_pids" | sed "s/\b$bench_up_pid\b//")
+  bench_up_pid=""
+}
+
+# bench_processes: "<pid> <name>" of `webtoon up` and each of its children.
+bench_processes() {
+  echo "$bench_up_pid up"
+  for pid in $(pgrep -P "$bench_up_pid"); do
+    echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" | awk '{ n = $1; sub(".*/", "", n);
+      print ($2 == "serve" ? $3 : ($2 == "" ? n : n " " $2)) }')"
+  done
+}
+
+# bench_token <user> [--admin]: a bearer token for an hour.
+bench_token() { "$bench_bin" token "$@" --ttl 3600; }
+
+# bench_tokens <file> <user>...: "<user> <token>" lines, appended to <file>.
+bench_tokens() {
+  file=$1
+  shift
+  for u in "$@"; do printf '%s %s\n' "$u" "$(bench_token "$u")"; done >>"$file"
+}
+
+# bench_targets <tokens file>: vegeta's JSON targets from lines
+# "METHOD URL USER [BODY]" on stdin (USER - for none; a body is JSON).
+bench_targets() {
+  python3 -c '
+import base64, json, sys
+tokens = dict(line.split() for line in open(sys.argv[1]))
+for line in sys.stdin:
+    method, url, user, *body = line.rstrip("\n").split(" ", 3)
+    header = {} if user == "-" else {"Authorization": ["Bearer " + tokens[user]]}
+    target = {"method": method, "url": url, "header": header}
+    if body:
+        header["Content-Type"] = ["application/json"]
+        target["body"] = base64.b64encode(body[0].encode()).decode()
+    print(json.dumps(target, separators=(",", ":")))
+' "$1"
+}
+
+# bench_vegeta_build: vegeta (github.com/tsenart/vegeta), built once from the
+# Go module proxy into $bench_cache/bin (scripts/lib/go-tools.sh); sets $vegeta.
+bench_vegeta_build() {
+  vegeta="$bench_cache/bin/vegeta"
+  mkdir -p "$bench_cache"
+  (
+    exec 9>"$bench_cache/.lock"
+    flock 9
+    # shellcheck disable=SC2034 # read by go-tools.sh
+    root=$bench_root bin="$bench_cache/bin" src="$bench_cache/src"
+    # shellcheck source=scripts/lib/go-tools.sh
+    . "$bench_root/scripts/lib/go-tools.sh"
+    go_tool vegeta "$vegeta_version" "github.com/tsenart/vegeta/v12@v$vegeta_version"
+  ) >&2
+}
+
+# bench_attack <results> <targets> <vegeta attack options...>: one attack,
+# its results into <results>; the targets are read lazily, so the attack
+# ends when they run out (or at -duration).
+bench_attack() {
+  out=$1 targets=$2
+  shift 2
+  "$vegeta" attack -lazy -format=json -targets="$targets" -timeout=30s "$@" >"$out"
+}
+
+# bench_stats <results>: "requests rate p50 p90 p99 max success codes" of an
+# attack's results (rate in requests/s over the attack, latencies in ms,
+# success in % of 2xx and 3xx, codes as code:count,... with 0 for no
+# answer). The workers' tries after the targets ran out are not requests.
+bench_stats() {
+  "$vegeta" encode --to csv "$1" | python3 -c '
+import collections, csv, sys
+rows = [r for r in csv.reader(sys.stdin) if r[5] != "no targets to attack"]
+if not rows:
+    sys.exit("no requests")
+lat = sorted(int(r[2]) for r in rows)
+pct = lambda p: "%.1f" % (lat[min(len(lat) - 1, int(p * len(lat)))] / 1e6)
+start = min(int(r[0]) for r in rows)
+end = max(int(r[0]) + int(r[2]) for r in rows)
+codes = collections.Counter(int(r[1]) for r in rows)
+ok = sum(n for c, n in codes.items() if 200 <= c < 400)
+print(len(rows), "%.0f" % (len(rows) * 1e9 / max(1, end - start)), pct(0.5), pct(0.9), pct(0.99),
+      pct(1.0), "%.1f" % (100 * ok / len(rows)), ",".join("%d:%d" % kv for kv in sorted(codes.items())))
+'
+}
+
+# bench_wrk <url> <seconds> <connections> [wrk options]: "req/s p50 p99
+# bad" of wrk -t1 against <url> (latencies in ms; bad: answers other than
+# 2xx/3xx, plus socket errors).
+bench_wrk() {
+  url=$1 secs=$2 conns=$3
+  shift 3
+  wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency "$@" "$url" | awk '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000
+      if (v ~ /ms$/) return v + 0
+      if (v ~ /s$/) return v * 1000
+      return v / 1000
+    }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx or 3xx responses:/ { bad += $NF }
+    /Socket errors:/ { for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) bad += $i }
+    END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad }'
+}
+
+# bench_metric <port> <name> [label text]: the sum of the series of metric
+# <name> at 127.0.0.1:<port>/metrics whose labels contain <label text>.
+bench_metric() {
+  curl -sf --max-time 5 "http://127.0.0.1:$1/metrics" |
+    awk -v n="$2{" -v l="${3:-}" 'index($0, n) == 1 && index($0, l) { s += $NF } END { printf "%d\n", s }'
+}
+
+# settled: every consumer group has committed every event.
+settled() {
+  "$bench_bin" events lag pointer payment history webtoon purchase 2>/dev/null |
+    awk '{ s += $2 } END { exit NR < 5 || s > 0 }'
+}
+# bench_settle [seconds]: wait until nothing is in flight (seen twice).
+bench_settle() {
+  bench_wait "${1:-120}" "the consumers to catch up" settled
+  sleep 0.2
+  bench_wait "${1:-120}" "the consumers to catch up" settled
+}
+
+# bench_engines: Kafka, PostgreSQL and Redis on ports of this bench, their
+# data in scratch directories, stopped and removed at exit; points
+# `webtoon up` at them.
+bench_engines() {
+  export KAFKA_PORT
+  KAFKA_PORT=$(bench_port 92) # and the controller on the next one
+  export PG_PORT
+  PG_PORT=$(bench_port 32)
+  export REDIS_PORT
+  REDIS_PORT=$(bench_port 79)
+  # PostgreSQL runs as the postgres user when we are root: not under $bench_dir.
+  export KAFKA_DATA="$bench_dir/kafka" PG_DIR="/tmp/webtoon-bench-pg-$PG_PORT" REDIS_DIR="$bench_dir/redis"
+  bench_at_exit "'$bench_root/scripts/kafka.sh' stop >/dev/null 2>&1"
+  bench_at_exit "'$bench_root/scripts/pg.sh' stop >/dev/null 2>&1; rm -rf '$PG_DIR'"
+  bench_at_exit "'$bench_root/scripts/redis.sh' stop >/dev/null 2>&1"
+  say "starting Kafka, PostgreSQL and Redis"
+  "$bench_root/scripts/kafka.sh" start >&2
+  "$bench_root/scripts/pg.sh" start >&2
+  "$bench_root/scripts/redis.sh" start >&2
+  export WEBTOON_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+  WEBTOON_STORE_URL=$("$bench_root/scripts/pg.sh" url)
+  WEBTOON_HISTORY_REDIS_URL=$("$bench_root/scripts/redis.sh" url)
+  export WEBTOON_STORE_URL WEBTOON_HISTORY_REDIS_URL
+}
+
+# bench_machine: the line that says where a figure comes from.
+bench_machine() {
+  model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  rev=$(git -C "$bench_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$bench_root" diff --quiet HEAD -- src 2>/dev/null || rev="$rev+changes"
+  echo "machine: cores=$(nproc) model=\"$model\" kernel=$(uname -r)" \
+    "date=$(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$rev load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+}
+
+# bench_row <cell>...: one markdown table row; bench_table also prints the
+# header's separator.
+bench_row() {
+  printf '|'
+  for c in "$@"; do printf ' %s |' "$c"; done
+  printf '\n'
+}
+bench_table() {
+  bench_row "$@"
+  printf '|'
+  for _ in "$@"; do printf -- '---|'; done
+  printf '\n'
+}
+
+# bench_per_s <count> <ms>: count per second.
+bench_per_s() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f\n", (ms > 0 ? n * 1000 / ms : 0) }'; }
