@@ -117,6 +117,7 @@ bench_up() {
     $WEBTOON_WEBTOON_PORT $WEBTOON_PURCHASE_PORT $WEBTOON_WEB_PORT $WEBTOON_GATEWAY_PORT; do
     bench_wait 60 "port $port to be healthy" up_healthy "$port"
   done
+  # shellcheck disable=SC2034 # for the scripts
   bench_ready_ms=$(($(now_ms) - start))
 }
 
@@ -243,11 +244,81 @@ settled() {
   "$bench_bin" events lag pointer payment history webtoon purchase 2>/dev/null |
     awk '{ s += $2 } END { exit NR < 5 || s > 0 }'
 }
-# bench_settle [seconds]: wait until nothing is in flight (seen twice).
+# bench_settle: wait until nothing is in flight (seen twice).
 bench_settle() {
-  bench_wait "${1:-120}" "the consumers to catch up" settled
+  bench_wait 120 "the consumers to catch up" settled
   sleep 0.2
-  bench_wait "${1:-120}" "the consumers to catch up" settled
+  bench_wait 120 "the consumers to catch up" settled
+}
+
+# bench_api <method> <path> <user> [body]: one request through the gateway
+# as <user> (an admin for "admin"), failing on anything but 2xx.
+bench_api() {
+  if [ "$3" = admin ]; then t=$(bench_token bench-admin --admin); else t=$(bench_token "$3"); fi
+  curl -sf --max-time 10 -X "$1" -H "Authorization: Bearer $t" -H 'Content-Type: application/json' \
+    ${4:+-d "$4"} "$bench_gateway$2" >/dev/null || die "$1 $2 as $3 failed"
+}
+
+# bench_template_user <user>: a real user's life on the running system
+# (needs --demo's catalog): joins, buys 1,000 points, buys niceguy, opens the
+# free tower-1; then waits until every service has applied it. Its events
+# in the log are the template bench_grow_log copies.
+bench_template_user() {
+  bench_api POST /pointers "$1" "{\"userId\":\"$1\"}"
+  bench_api POST /payments "$1" "{\"userId\":\"$1\",\"point\":1000}"
+  bench_settle
+  bench_api POST /purchases "$1" "{\"userId\":\"$1\",\"webtoonId\":\"niceguy\"}"
+  bench_api POST /webtoons/tower-1/open "$1" "{\"userId\":\"$1\"}"
+  bench_settle
+}
+
+# bench_grow_log <count> <template user>: appends <count> events to the
+# embedded event log, straight into its table (services stopped): copies
+# of <template user>'s events, in order, copy r for user gu<r>, with its
+# own event, payment and purchase ids (the template's with the last UUID
+# group replaced by r), so every copy is a distinct user the services
+# would accept. The payloads are otherwise the services' own.
+bench_grow_log() {
+  sqlite3 "$WEBTOON_DATA_DIR/events.db" <<EOF
+PRAGMA synchronous = OFF;
+PRAGMA cache_size = -262144;
+CREATE TEMP TABLE tpl AS
+  SELECT row_number() OVER (ORDER BY seq) - 1 AS i, event_id, topic, type, payload, appended_at,
+         traceparent, coalesce(json_extract(payload, '\$.paymentId'), '') AS pay,
+         coalesce(json_extract(payload, '\$.purchaseId'), '') AS pur
+  FROM events WHERE key = '$2';
+CREATE TEMP TABLE base AS
+  SELECT (SELECT count(*) FROM tpl) AS m,
+         (SELECT count(*) FROM events WHERE key GLOB 'gu[0-9]*') AS done;
+BEGIN;
+WITH RECURSIVE n(k) AS (SELECT (SELECT done FROM base) UNION ALL
+                        SELECT k + 1 FROM n WHERE k + 1 < (SELECT done FROM base) + $1),
+  c AS (SELECT tpl.*, k, k / (SELECT m FROM base) + 1 AS r FROM n JOIN tpl ON tpl.i = k % (SELECT m FROM base))
+INSERT INTO events (event_id, topic, key, type, payload, appended_at, traceparent)
+  SELECT substr(event_id, 1, 23) || printf('-%012d', r), topic, 'gu' || r, type,
+         replace(replace(replace(replace(payload,
+           event_id, substr(event_id, 1, 23) || printf('-%012d', r)),
+           pay, substr(pay, 1, 23) || printf('-%012d', r)),
+           pur, substr(pur, 1, 23) || printf('-%012d', r)),
+           '"$2"', '"gu' || r || '"'),
+         appended_at, traceparent
+  FROM c ORDER BY k;
+COMMIT;
+EOF
+}
+
+# bench_log_count: events in the embedded log.
+bench_log_count() { sqlite3 "$WEBTOON_DATA_DIR/events.db" "SELECT count(*) FROM events"; }
+
+# bench_skip_log: marks the whole log as consumed by every service (offsets,
+# and the progress read-your-writes looks at), so a grown log is there
+# without being replayed.
+bench_skip_log() {
+  last=$(sqlite3 "$WEBTOON_DATA_DIR/events.db" "UPDATE consumer_offsets SET last_seq = (SELECT max(seq) FROM events);
+    SELECT max(seq) FROM events;")
+  for s in pointer payment history webtoon purchase; do
+    sqlite3 "$WEBTOON_DATA_DIR/$s.db" "UPDATE consumer_progress SET applied = $last"
+  done
 }
 
 # bench_engines: Kafka, PostgreSQL and Redis on ports of this bench, their
