@@ -31,8 +31,8 @@ die() {
 # Ports: BENCH_PORT_BASE + n, n < 100.
 bench_port_base=${BENCH_PORT_BASE:-38000}
 bench_port() { echo $((bench_port_base + $1)); }
-for s in POINTER:82 PAYMENT:83 HISTORY:84 WEBTOON:85 PURCHASE:86 WEB:87 GATEWAY:88 AUTH:89; do
-  export "WEBTOON_${s%%:*}_PORT=$(bench_port "${s##*:}")"
+for _s in POINTER:82 PAYMENT:83 HISTORY:84 WEBTOON:85 PURCHASE:86 WEB:87 GATEWAY:88 AUTH:89; do
+  export "WEBTOON_${_s%%:*}_PORT=$(bench_port "${_s##*:}")"
 done
 bench_gateway="http://127.0.0.1:$WEBTOON_GATEWAY_PORT"
 
@@ -48,10 +48,10 @@ bench_at_exit() { bench_exit_cmds="$1; $bench_exit_cmds"; }
 # bench_stop <pid>: SIGTERM, then SIGKILL after 30 s.
 bench_stop() {
   kill "$1" 2>/dev/null || return 0
-  i=0
-  while kill -0 "$1" 2>/dev/null && [ $i -lt 300 ]; do
+  _i=0
+  while kill -0 "$1" 2>/dev/null && [ $_i -lt 300 ]; do
     sleep 0.1
-    i=$((i + 1))
+    _i=$((_i + 1))
   done
   kill -9 "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
@@ -59,7 +59,7 @@ bench_stop() {
 
 bench_cleanup() {
   trap - EXIT INT TERM
-  for pid in $bench_pids; do bench_stop "$pid"; done
+  for _pid in $bench_pids; do bench_stop "$_pid"; done
   eval "$bench_exit_cmds" || true
   rm -rf "$bench_dir"
 }
@@ -93,11 +93,11 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # bench_wait <seconds> <what> <command...>: until the command succeeds, or
 # fail after <seconds>.
 bench_wait() {
-  deadline=$(($(now_ms) + $1 * 1000))
-  what=$2
+  _deadline=$(($(now_ms) + $1 * 1000))
+  _what=$2
   shift 2
   until "$@"; do
-    [ "$(now_ms)" -lt "$deadline" ] || die "timed out waiting for $what"
+    [ "$(now_ms)" -lt "$_deadline" ] || die "timed out waiting for $_what"
     sleep 0.02
   done
 }
@@ -109,16 +109,16 @@ up_healthy() { up_alive && healthy "$1"; }
 # bench_up [args]: `webtoon up` in the background, waiting for every process
 # to answer /healthz (60 s at most); bench_ready_ms is how long that took.
 bench_up() {
-  start=$(now_ms)
+  _start=$(now_ms)
   "$bench_bin" up "$@" >>"$bench_dir/up.log" 2>&1 &
   bench_up_pid=$!
   bench_track "$bench_up_pid"
-  for port in $WEBTOON_AUTH_PORT $WEBTOON_POINTER_PORT $WEBTOON_PAYMENT_PORT $WEBTOON_HISTORY_PORT \
+  for _port in $WEBTOON_AUTH_PORT $WEBTOON_POINTER_PORT $WEBTOON_PAYMENT_PORT $WEBTOON_HISTORY_PORT \
     $WEBTOON_WEBTOON_PORT $WEBTOON_PURCHASE_PORT $WEBTOON_WEB_PORT $WEBTOON_GATEWAY_PORT; do
-    bench_wait 60 "port $port to be healthy" up_healthy "$port"
+    bench_wait 60 "port $_port to be healthy" up_healthy "$_port"
   done
   # shellcheck disable=SC2034 # for the scripts
-  bench_ready_ms=$(($(now_ms) - start))
+  bench_ready_ms=$(($(now_ms) - _start))
 }
 
 # bench_down: stop what bench_up started (the data stays, for the next up).
@@ -129,12 +129,27 @@ bench_down() {
   bench_up_pid=""
 }
 
-# bench_processes: "<pid> <name>" of `webtoon up` and each of its children.
+# bench_descendants <pid>: every process under <pid>, parents first.
+bench_descendants() {
+  for _child in $(pgrep -P "$1" || true); do
+    echo "$_child"
+    bench_descendants "$_child"
+  done
+}
+
+# bench_processes: "<pid> <name>" of `webtoon up` and everything under it:
+# the services by target, HAProxy's master and worker.
 bench_processes() {
   echo "$bench_up_pid up"
-  for pid in $(pgrep -P "$bench_up_pid"); do
-    echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" | awk '{ n = $1; sub(".*/", "", n);
-      print ($2 == "serve" ? $3 : ($2 == "" ? n : n " " $2)) }')"
+  for _pid in $(bench_descendants "$bench_up_pid"); do
+    _name=$(tr '\0' ' ' <"/proc/$_pid/cmdline" | awk '{ n = $1; sub(".*/", "", n); print ($2 == "serve" ? $3 : n) }')
+    if [ "$_name" = haproxy ]; then
+      case $(tr '\0' ' ' <"/proc/$(ps -o ppid= -p "$_pid" | tr -d ' ')/cmdline") in
+      haproxy*) _name="haproxy worker" ;;
+      *) _name="haproxy master" ;;
+      esac
+    fi
+    echo "$_pid $_name"
   done
 }
 
@@ -143,9 +158,9 @@ bench_token() { "$bench_bin" token "$@" --ttl 3600; }
 
 # bench_tokens <file> <user>...: "<user> <token>" lines, appended to <file>.
 bench_tokens() {
-  file=$1
+  _file=$1
   shift
-  for u in "$@"; do printf '%s %s\n' "$u" "$(bench_token "$u")"; done >>"$file"
+  for _u in "$@"; do printf '%s %s\n' "$_u" "$(bench_token "$_u")"; done >>"$_file"
 }
 
 # bench_targets <tokens file>: vegeta's JSON targets from lines
@@ -185,9 +200,9 @@ bench_vegeta_build() {
 # its results into <results>; the targets are read lazily, so the attack
 # ends when they run out (or at -duration).
 bench_attack() {
-  out=$1 targets=$2
+  _out=$1 _targets=$2
   shift 2
-  "$vegeta" attack -lazy -format=json -targets="$targets" -timeout=30s "$@" >"$out"
+  "$vegeta" attack -lazy -format=json -targets="$_targets" -timeout=30s "$@" >"$_out"
 }
 
 # bench_stats <results>: "requests rate p50 p90 p99 max success codes" of an
@@ -215,9 +230,9 @@ print(len(rows), "%.0f" % (len(rows) * 1e9 / max(1, end - start)), pct(0.5), pct
 # bad" of wrk -t1 against <url> (latencies in ms; bad: answers other than
 # 2xx/3xx, plus socket errors).
 bench_wrk() {
-  url=$1 secs=$2 conns=$3
+  _url=$1 _secs=$2 _conns=$3
   shift 3
-  wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency "$@" "$url" | awk '
+  wrk -t1 -c"$_conns" -d"${_secs}s" --timeout 10s --latency "$@" "$_url" | awk '
     function ms(v) {
       if (v ~ /us$/) return v / 1000
       if (v ~ /ms$/) return v + 0
@@ -254,8 +269,8 @@ bench_settle() {
 # bench_api <method> <path> <user> [body]: one request through the gateway
 # as <user> (an admin for "admin"), failing on anything but 2xx.
 bench_api() {
-  if [ "$3" = admin ]; then t=$(bench_token bench-admin --admin); else t=$(bench_token "$3"); fi
-  curl -sf --max-time 10 -X "$1" -H "Authorization: Bearer $t" -H 'Content-Type: application/json' \
+  if [ "$3" = admin ]; then _t=$(bench_token bench-admin --admin); else _t=$(bench_token "$3"); fi
+  curl -sf --max-time 10 -X "$1" -H "Authorization: Bearer $_t" -H 'Content-Type: application/json' \
     ${4:+-d "$4"} "$bench_gateway$2" >/dev/null || die "$1 $2 as $3 failed"
 }
 
@@ -314,10 +329,10 @@ bench_log_count() { sqlite3 "$WEBTOON_DATA_DIR/events.db" "SELECT count(*) FROM 
 # and the progress read-your-writes looks at), so a grown log is there
 # without being replayed.
 bench_skip_log() {
-  last=$(sqlite3 "$WEBTOON_DATA_DIR/events.db" "UPDATE consumer_offsets SET last_seq = (SELECT max(seq) FROM events);
+  _last=$(sqlite3 "$WEBTOON_DATA_DIR/events.db" "UPDATE consumer_offsets SET last_seq = (SELECT max(seq) FROM events);
     SELECT max(seq) FROM events;")
-  for s in pointer payment history webtoon purchase; do
-    sqlite3 "$WEBTOON_DATA_DIR/$s.db" "UPDATE consumer_progress SET applied = $last"
+  for _s in pointer payment history webtoon purchase; do
+    sqlite3 "$WEBTOON_DATA_DIR/$_s.db" "UPDATE consumer_progress SET applied = $_last"
   done
 }
 
@@ -348,18 +363,18 @@ bench_engines() {
 
 # bench_machine: the line that says where a figure comes from.
 bench_machine() {
-  model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-  rev=$(git -C "$bench_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  git -C "$bench_root" diff --quiet HEAD -- src 2>/dev/null || rev="$rev+changes"
-  echo "machine: cores=$(nproc) model=\"$model\" kernel=$(uname -r)" \
-    "date=$(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$rev load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+  _model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+  _rev=$(git -C "$bench_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git -C "$bench_root" diff --quiet HEAD -- src 2>/dev/null || _rev="$_rev+changes"
+  echo "machine: cores=$(nproc) model=\"$_model\" kernel=$(uname -r)" \
+    "date=$(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$_rev load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 }
 
 # bench_row <cell>...: one markdown table row; bench_table also prints the
 # header's separator.
 bench_row() {
   printf '|'
-  for c in "$@"; do printf ' %s |' "$c"; done
+  for _c in "$@"; do printf ' %s |' "$_c"; done
   printf '\n'
 }
 bench_table() {
