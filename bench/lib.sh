@@ -205,10 +205,10 @@ bench_attack() {
   "$vegeta" attack -lazy -format=json -targets="$_targets" -timeout=30s "$@" >"$_out"
 }
 
-# bench_stats <results>: "requests rate p50 p90 p99 max success codes" of an
-# attack's results (rate in requests/s over the attack, latencies in ms,
-# success in % of 2xx and 3xx, codes as code:count,... with 0 for no
-# answer). The workers' tries after the targets ran out are not requests.
+# bench_stats <results>: "requests rate p50 p90 p99 max success codes bad"
+# of an attack's results (rate in requests/s over the attack, latencies in
+# ms, success in % of 2xx and 3xx, codes as code:count,... with 0 for no
+# answer, bad the count of the others). The workers' tries after the targets ran out are not requests.
 bench_stats() {
   "$vegeta" encode --to csv "$1" | python3 -c '
 import collections, csv, sys
@@ -222,7 +222,8 @@ end = max(int(r[0]) + int(r[2]) for r in rows)
 codes = collections.Counter(int(r[1]) for r in rows)
 ok = sum(n for c, n in codes.items() if 200 <= c < 400)
 print(len(rows), "%.0f" % (len(rows) * 1e9 / max(1, end - start)), pct(0.5), pct(0.9), pct(0.99),
-      pct(1.0), "%.1f" % (100 * ok / len(rows)), ",".join("%d:%d" % kv for kv in sorted(codes.items())))
+      pct(1.0), "%.1f" % (100 * ok / len(rows)), ",".join("%d:%d" % kv for kv in sorted(codes.items())),
+      len(rows) - ok)
 '
 }
 
