@@ -36,6 +36,10 @@ for _s in POINTER:82 PAYMENT:83 HISTORY:84 WEBTOON:85 PURCHASE:86 WEB:87 GATEWAY
 done
 bench_gateway="http://127.0.0.1:$WEBTOON_GATEWAY_PORT"
 
+# The embedded engines and the built-in issuer, whatever this shell had set
+# (bench_engines sets the others).
+unset WEBTOON_KAFKA_BROKERS WEBTOON_STORE_URL WEBTOON_HISTORY_REDIS_URL WEBTOON_EVENT_LOG \
+  WEBTOON_PROVIDER_STORE_URL WEBTOON_AUTH_ISSUER WEBTOON_AUTH_JWKS_URL WEBTOON_AUTH_BUILTIN_URL
 export WEBTOON_DATA_DIR="$bench_dir/var" WEBTOON_LISTEN_ADDR=127.0.0.1
 export WEBTOON_LOG_LEVEL="${WEBTOON_LOG_LEVEL:-warn}" WEBTOON_DRAIN_DELAY_MS=0
 export WEBTOON_GATEWAY_RATE_LIMIT=10000000 WEBTOON_GATEWAY_MAX_CONNECTIONS_PER_CLIENT=100000
@@ -45,15 +49,21 @@ bench_track() { bench_pids="$1 $bench_pids"; }
 # bench_at_exit <command>: run it (eval) at exit, latest first.
 bench_at_exit() { bench_exit_cmds="$1; $bench_exit_cmds"; }
 
-# bench_stop <pid>: SIGTERM, then SIGKILL after 30 s.
+# bench_stop <pid>: SIGTERM, then after 30 s SIGKILL to it and to what it
+# had started (which would otherwise outlive it).
 bench_stop() {
+  _tree=$(bench_descendants "$1")
   kill "$1" 2>/dev/null || return 0
   _i=0
   while kill -0 "$1" 2>/dev/null && [ $_i -lt 300 ]; do
     sleep 0.1
     _i=$((_i + 1))
   done
-  kill -9 "$1" 2>/dev/null || true
+  if kill -0 "$1" 2>/dev/null; then
+    say "process $1 ignored SIGTERM for 30 s: killed"
+    # shellcheck disable=SC2086 # a list of pids
+    kill -9 "$1" $_tree 2>/dev/null || true
+  fi
   wait "$1" 2>/dev/null || true
 }
 
