@@ -1,9 +1,10 @@
 # Sourced, not run: what every bench/ script shares. Sourcing it
 #   - makes a scratch directory ($bench_dir, removed at exit) and sets the
 #     data directory inside it, so a run never touches ./var;
-#   - moves every port `webtoon up` opens to BENCH_PORT_BASE (38000) plus the
-#     default's last two digits (gateway 38088, pointer 38082, ...), so a
-#     bench never meets `make run` or a test run; bench_port gives the
+#   - moves every port `webtoon up` opens to BENCH_PORT_BASE (31000) plus
+#     the default's last two digits (gateway 31088, pointer 31082, ...), so
+#     a bench never meets `make run` or a test run, nor a client's port
+#     (the kernel picks those from 32768 up); bench_port gives the
 #     others (nginx, a bare HAProxy, the engines);
 #   - raises the gateway's per-client limits, which a load generator on one
 #     address would hit at once;
@@ -29,7 +30,7 @@ die() {
 }
 
 # Ports: BENCH_PORT_BASE + n, n < 100.
-bench_port_base=${BENCH_PORT_BASE:-38000}
+bench_port_base=${BENCH_PORT_BASE:-31000}
 bench_port() { echo $((bench_port_base + $1)); }
 for _s in POINTER:82 PAYMENT:83 HISTORY:84 WEBTOON:85 PURCHASE:86 WEB:87 GATEWAY:88 AUTH:89; do
   export "WEBTOON_${_s%%:*}_PORT=$(bench_port "${_s##*:}")"

@@ -380,7 +380,7 @@ def cpu_seconds(pids):
 
 
 def test_up_is_quiet_when_idle(system):
-    """A guard against busy loops; bench/idle-cpu.sh measures the real figure."""
+    """A guard against busy loops; bench/footprint measures the real figure."""
     up = system.start_up(WEBTOON_POLL_INTERVAL_MS=1000)
     for s in SERVICES:
         system.wait_healthy(s, up)
