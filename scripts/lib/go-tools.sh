@@ -1,6 +1,6 @@
 # Sourced, not run: building pinned Go programs once from the Go module
-# proxy, shared by scripts/cluster/toolchain.sh and
-# scripts/observability-tools.sh.
+# proxy, shared by scripts/cluster/toolchain.sh,
+# scripts/observability-tools.sh and bench/lib.sh (vegeta).
 #
 # Before sourcing, set
 #   root   the repository's top directory
