@@ -10,6 +10,7 @@
 #include "core/auth/jwks.h"
 #include "core/auth/verify.h"
 #include "core/base/clock.h"
+#include "core/base/hash.h"
 #include "core/base/rc.h"
 #include "core/log/log.h"
 
@@ -266,10 +267,7 @@ void auth_cache_free(struct auth_cache *c)
 
 static struct auth_cache_slot *auth_cache_slot(struct auth_cache *c, const char *token, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)token[i]) * 1099511628211ULL;
-    return &c->slots[h % AUTH_CACHE_SLOTS];
+    return &c->slots[hash_fnv1a(token, len) % AUTH_CACHE_SLOTS];
 }
 
 /* --- checking one token ---------------------------------------------------- */

@@ -49,6 +49,12 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(HTTP_MAX_BODY, CONFIG_INT, "65536", 1024, 16777216, "Largest accepted request body, bytes")  \
     X(HTTP_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                           \
       "Connection timeout: slow request or idle keep-alive, milliseconds")                         \
+    X(HTTP_CACHE_ENTRIES, CONFIG_INT, "1024", 0, 1000000,                                          \
+      "Responses the read cache of a service process keeps (catalog pages and items), split "      \
+      "among its event-loop threads; 0 turns the cache off")                                       \
+    X(HTTP_CACHE_BYTES, CONFIG_INT, "4194304", 0, 1073741824,                                      \
+      "Bytes the read cache of a service process holds at most, split among its event-loop "       \
+      "threads; 0 turns the cache off")                                                            \
     X(DRAIN_DELAY_MS, CONFIG_INT, "0", 0, 600000,                                                  \
       "On SIGTERM, how long /readyz reports 503 before the listener closes")                       \
     X(DRAIN_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                          \

@@ -62,6 +62,11 @@ struct http_server_options {
     /* Directory of static files served for GET/HEAD paths no route matches
      * (index.html for directories); NULL: none. */
     const char *static_root;
+    /* Read cache (cache.h) of the whole process, split evenly among the
+     * threads: at most <cache_entries> responses of <cache_bytes> in all;
+     * either 0: no cache. */
+    size_t cache_entries;
+    size_t cache_bytes;
 };
 
 /*
@@ -126,6 +131,32 @@ int http_reply_json(struct http_req *req, int status, json_t *body, const char *
  * replies without content such as 204). */
 int http_reply(struct http_req *req, int status, const char *content_type, const char *body,
                size_t len);
+/* --- validators: conditional GETs (RFC 9110 8.8.3, 13.1.2) --------------- */
+
+/* A strong ETag: a quoted 64-bit hash in hex, NUL included. */
+#define HTTP_ETAG_MAX 19
+/* Cache-Control of a representation clients may keep but must revalidate
+ * (If-None-Match) before each use; _PRIVATE for one user's resources, which
+ * shared caches must not keep. */
+#define HTTP_REVALIDATE "no-cache"
+#define HTTP_REVALIDATE_PRIVATE "private, no-cache"
+
+/* Writes the strong ETag of the <len> bytes at <body> into <out>: the same
+ * bytes always give the same tag, different bytes a different one. */
+void http_etag_of(const char *body, size_t len, char out[HTTP_ETAG_MAX] /* OUT */);
+/*
+ * Answers a GET with the representation <body> (<len> bytes, copied) as 200
+ * <content_type>, carrying ETag <etag> and Cache-Control <cache_control>;
+ * when the request's If-None-Match matches <etag> (or is "*"), 304 Not
+ * Modified instead, with the same two headers and no body.
+ */
+int http_reply_validated(struct http_req *req, const char *content_type, const char *body,
+                         size_t len, const char *etag, const char *cache_control);
+/* http_reply_validated of <body> (stolen on every path) as JSON, its ETag
+ * computed from the bytes sent. */
+int http_reply_json_validated(struct http_req *req, json_t *body, const char *content_type,
+                              const char *cache_control);
+
 /* New problem+json object (RFC 9457) for <rc> with <detail> (may be NULL),
  * for replies built by hand, e.g. a failure that was still recorded. */
 json_t *http_problem_new(struct http_req *req, int rc, const char *detail);

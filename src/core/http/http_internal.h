@@ -137,6 +137,65 @@ char *http__query_get(const char *query, size_t len, const char *name, http__all
  * parameters (charset) allowed. */
 bool http__is_json_media_type(const char *value, size_t len);
 
+/*
+ * True when the If-None-Match field value <field>/<len> matches <etag> (a
+ * quoted entity-tag as http_etag_of writes): "*", or a comma-separated list
+ * holding <etag> under the weak comparison RFC 9110 13.1.2 asks for (W/"x"
+ * matches "x"). A value that does not parse as that grammar matches nothing,
+ * so the full representation goes out, which is never wrong.
+ */
+bool http__etag_list_matches(const char *field, size_t len, const char *etag);
+
+/* --- the read cache's store (cache.c): pure, one per thread ------------- */
+
+#define HTTP__CACHE_TYPE_MAX 64 /* content type of an entry, NUL included */
+
+struct http__cache_entry {
+    struct http__cache_entry *chain;         /* next in its bucket */
+    struct http__cache_entry *newer, *older; /* recency list; NULL at its ends */
+    uint64_t hash;                           /* of <key> */
+    int64_t version;                         /* of the data it was made from */
+    size_t size;                             /* bytes it counts for: this struct, key, body */
+    const char *key;                         /* NUL-terminated, in <data> */
+    const char *body;                        /* <len> bytes (and a NUL), in <data> */
+    size_t len;
+    char etag[HTTP_ETAG_MAX];
+    char content_type[HTTP__CACHE_TYPE_MAX];
+    char data[];
+};
+
+struct http__cache {
+    struct http__cache_entry **buckets; /* <nbuckets>, a power of two */
+    size_t nbuckets;
+    struct http__cache_entry *newest, *oldest;
+    size_t entries, bytes;         /* now; never above the limits */
+    size_t max_entries, max_bytes; /* fixed at creation */
+    uint64_t evictions;            /* entries pushed out to make room */
+};
+
+/* New empty cache holding at most <max_entries> entries of <max_bytes> in
+ * all (both >= 1); NULL when out of memory. Free with http__cache_free. */
+struct http__cache *http__cache_new(size_t max_entries, size_t max_bytes);
+void http__cache_free(struct http__cache *c);
+/* The entry of <key> when it was made at <version> (now the most recently
+ * used), else NULL; an entry of another version is dropped. Borrowed until
+ * the next http__cache_put or http__cache_free. */
+const struct http__cache_entry *http__cache_get(struct http__cache *c, const char *key,
+                                                int64_t version);
+/* Keeps a copy of <body> (<len> bytes), <content_type> and <etag> under
+ * <key> at <version>, replacing the entry <key> had and pushing out the
+ * least recently used ones until it fits. RC_TOO_LARGE (nothing kept) when
+ * it alone exceeds the byte limit or its content type is too long;
+ * RC_NOMEM. */
+int http__cache_put(struct http__cache *c, const char *key, int64_t version,
+                    const char *content_type, const char *body, size_t len, const char *etag);
+/* The limits of the cache of one thread of <w>'s server: its share of the
+ * process's (0: no cache). */
+void http__worker_cache_limits(const struct http__worker *w, size_t *entries /* OUT */,
+                               size_t *bytes /* OUT */);
+/* Frees this thread's cache, if it made one (a worker thread's last act). */
+void http__cache_thread_cleanup(void);
+
 /* Sends the problem+json reply for <rc> with the recorded detail. */
 void http__reply_problem(struct http_req *req, int rc);
 

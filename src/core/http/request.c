@@ -148,6 +148,7 @@ static const char *http__reason(int status)
         {201, "Created"},
         {202, "Accepted"},
         {204, "No Content"},
+        {304, "Not Modified"},
         {400, "Bad Request"},
         {401, "Unauthorized"},
         {402, "Payment Required"},
@@ -186,7 +187,9 @@ int http_reply(struct http_req *req, int status, const char *content_type, const
     req->status = status;
     r->res.status = status;
     r->res.reason = http__reason(status);
-    r->res.content_length = len;
+    /* A 304 has no content, and its Content-Length would have to be the
+     * 200's (RFC 9110 8.6): none is sent. */
+    r->res.content_length = status == 304 ? SIZE_MAX : len;
     if (content_type)
         h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                        h2o_strdup(&r->pool, content_type, SIZE_MAX).base, strlen(content_type));

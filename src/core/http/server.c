@@ -454,6 +454,14 @@ void *http_req_alloc(struct http_req *req, size_t size)
     return p;
 }
 
+void http__worker_cache_limits(const struct http__worker *w, size_t *entries, size_t *bytes)
+{
+    const struct http_server_options *o = &w->server->opts;
+    size_t threads = (size_t)o->threads;
+    *entries = o->cache_entries / threads;
+    *bytes = o->cache_bytes / threads;
+}
+
 void *http_req_state(struct http_req *req) { return req->state; }
 const struct http_route *http_req_route(struct http_req *req) { return req->route; }
 const void *http_req_principal(struct http_req *req) { return req->principal; }
@@ -628,6 +636,7 @@ static void *http__worker_main(void *arg)
         h2o_evloop_run(w->loop, 10);
     h2o_socket_close(w->waker);
 out:
+    http__cache_thread_cleanup();
     if (s->opts.worker_cleanup && w->app_ctx)
         s->opts.worker_cleanup(w->app_ctx);
     if (h2o_linklist_is_empty(&w->conns)) {

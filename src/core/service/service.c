@@ -451,6 +451,8 @@ int service_run(const struct service_def *def, const struct config *cfg)
                                                         : cpus_usable(),
         .max_body = (size_t)config_int(cfg, CONFIG_HTTP_MAX_BODY),
         .timeout_ms = (int)config_int(cfg, CONFIG_HTTP_TIMEOUT_MS),
+        .cache_entries = (size_t)config_int(cfg, CONFIG_HTTP_CACHE_ENTRIES),
+        .cache_bytes = (size_t)config_int(cfg, CONFIG_HTTP_CACHE_BYTES),
         .routes = def->routes,
         .nroutes = nroutes,
         .app = &app,

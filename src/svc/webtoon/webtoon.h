@@ -73,6 +73,13 @@ const char *webtoon_cancel_refusal(const struct webtoon_ownership *own, const ch
 extern const struct service_schema webtoon_schemas[];
 
 int webtoon_store_get(struct store *st, const char *id, struct webtoon_item *out /* OUT */);
+/* The catalog's version, which every insert and update changes in its own
+ * transaction (<found> false: the schema has none, nothing can be cached).
+ * Read it before the catalog data a cached answer is made of, so that the
+ * answer is never older than the version it is kept under. */
+int webtoon_store_catalog_version(struct store *st, int64_t *version /* OUT */,
+                                  bool *found /* OUT */);
+/* Both change the catalog's version (when they change the catalog). */
 int webtoon_store_insert(struct store *st, const struct webtoon_item *w, bool *created /* OUT */);
 int webtoon_store_update(struct store *st, const struct webtoon_item *w);
 int webtoon_store_ownership(struct store *st, const char *user, const char *webtoon,

@@ -5,6 +5,7 @@
 #include "core/auth/policy.h"
 #include "core/base/rc.h"
 #include "core/domain/users.h"
+#include "core/http/cache.h"
 #include "core/json/jx.h"
 #include "core/service/command.h"
 #include "svc/webtoon/webtoon.h"
@@ -153,30 +154,75 @@ static int webtoon_handle_open_post(struct http_req *req)
     return service_command(req, SERVICE_BODY_JSON, webtoon_open);
 }
 
+/*
+ * Catalog reads (pages and items, the same for every caller) come from the
+ * read cache while the catalog's version is the one they were made at.
+ * Reads the version (before any catalog data) into <version>, or -1 when
+ * there is none to cache under, and answers from the cache when it can:
+ * then *<served>.
+ */
+static int webtoon_catalog_cached(struct http_req *req, const char *key, int64_t *version,
+                                  bool *served)
+{
+    bool found;
+    *served = false;
+    int rc = webtoon_store_catalog_version(service_store(req), version, &found);
+    if (rc != RC_OK)
+        return rc;
+    if (!found)
+        *version = -1;
+    else
+        *served = http_cache_serve(req, key, *version);
+    return RC_OK;
+}
+
+/* Answers with the catalog representation <body> (stolen), kept in the
+ * read cache under <key> at <version> (see webtoon_catalog_cached). */
+static int webtoon_catalog_reply(struct http_req *req, const char *key, int64_t version,
+                                 json_t *body)
+{
+    if (version < 0)
+        return http_reply_json_validated(req, body, "application/hal+json", HTTP_REVALIDATE);
+    return http_cache_reply_json(req, key, version, body, "application/hal+json");
+}
+
 static int webtoon_handle_webtoon_get(struct http_req *req)
 {
-    const char *id = http_req_param(req, "id");
+    const char *id = http_req_param(req, "id"), *key = http_req_path(req);
+    int64_t version;
+    bool served;
     struct webtoon_item w;
-    int rc = webtoon_store_get(service_store(req), id, &w);
-    if (rc != RC_OK)
+    int rc = webtoon_catalog_cached(req, key, &version, &served);
+    if (rc != RC_OK || served)
+        return rc;
+    if ((rc = webtoon_store_get(service_store(req), id, &w)) != RC_OK)
         return rc;
     if (!w.found)
         return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
-    return http_reply_json(req, 200, webtoon_json(&w), "application/hal+json");
+    return webtoon_catalog_reply(req, key, version, webtoon_json(&w));
 }
 
 static int webtoon_handle_webtoons_get(struct http_req *req)
 {
     struct hal_page page;
-    json_t *body = NULL;
     int rc = hal_page_parse(req, &page);
-    if (rc == RC_OK)
-        rc = hal_query_collection(service_store(req), "SELECT COUNT(*) FROM webtoons",
-                                  "SELECT " WEBTOON_COLUMNS " FROM webtoons"
-                                  " ORDER BY created_at, webtoon_id LIMIT $1 OFFSET $2",
-                                  NULL, 0, webtoon_item_of_row, "webtoons", &page, "/webtoons",
-                                  NULL, &body);
-    return rc == RC_OK ? http_reply_json(req, 200, body, "application/hal+json") : rc;
+    if (rc != RC_OK)
+        return rc;
+    /* One entry per page, however the query spelled it ("?size=20" is page 0). */
+    char key[64];
+    snprintf(key, sizeof key, "/webtoons?page=%lld&size=%lld", (long long)page.number,
+             (long long)page.size);
+    int64_t version;
+    bool served;
+    if ((rc = webtoon_catalog_cached(req, key, &version, &served)) != RC_OK || served)
+        return rc;
+    json_t *body = NULL;
+    rc = hal_query_collection(service_store(req), "SELECT COUNT(*) FROM webtoons",
+                              "SELECT " WEBTOON_COLUMNS " FROM webtoons"
+                              " ORDER BY created_at, webtoon_id LIMIT $1 OFFSET $2",
+                              NULL, 0, webtoon_item_of_row, "webtoons", &page, "/webtoons", NULL,
+                              &body);
+    return rc == RC_OK ? webtoon_catalog_reply(req, key, version, body) : rc;
 }
 
 /* What an open would decide, without recording anything. */
@@ -195,10 +241,11 @@ static int webtoon_handle_reader_get(struct http_req *req)
         return rc;
     if (!w.found)
         return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
-    return http_reply_json(req, 200,
-                           json_pack("{s:s, s:s, s:b, s:b, s:b}", "userId", user, "webtoonId", id,
-                                     "owned", own.found, "read", own.read, "free", w.point == 0),
-                           NULL);
+    return http_reply_json_validated(req,
+                                     json_pack("{s:s, s:s, s:b, s:b, s:b}", "userId", user,
+                                               "webtoonId", id, "owned", own.found, "read",
+                                               own.read, "free", w.point == 0),
+                                     NULL, HTTP_REVALIDATE_PRIVATE);
 }
 
 static int webtoon_handle_library_get(struct http_req *req)
@@ -210,10 +257,11 @@ static int webtoon_handle_library_get(struct http_req *req)
     int rc = webtoon_store_library(service_store(req), user, &owned);
     if (rc != RC_OK)
         return rc;
-    return http_reply_json(req, 200,
-                           hal_with_self(json_pack("{s:s, s:o}", "userId", user, "owned", owned),
-                                         "/libraries/%s", user),
-                           "application/hal+json");
+    return http_reply_json_validated(
+        req,
+        hal_with_self(json_pack("{s:s, s:o}", "userId", user, "owned", owned), "/libraries/%s",
+                      user),
+        "application/hal+json", HTTP_REVALIDATE_PRIVATE);
 }
 
 static const struct http_route webtoon_routes[] = {

@@ -25,6 +25,13 @@ static const struct store_migration webtoon_schema[] = {
         " granted_at BIGINT NOT NULL,"
         " read_at BIGINT,"
         " PRIMARY KEY (user_id, webtoon_id));"},
+    /* The catalog's version: every write to webtoons bumps it in its own
+     * transaction, so a page made at an older version is never served
+     * again, by any replica (see webtoon_store_catalog_version). */
+    {2, "CREATE TABLE catalog_version ("
+        " id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " version BIGINT NOT NULL);"
+        "INSERT INTO catalog_version (id, version) VALUES (1, 0);"},
 };
 
 const struct service_schema webtoon_schemas[] = {
@@ -58,6 +65,19 @@ int webtoon_store_get(struct store *st, const char *id, struct webtoon_item *out
                       STORE_ARGS(STORE_TEXT(id)), webtoon_take, out, NULL);
 }
 
+/* Part of every write to the catalog, in its transaction. */
+static int webtoon_store_bump_catalog(struct store *st)
+{
+    return store_exec(st, "UPDATE catalog_version SET version = version + 1 WHERE id = 1", NULL, 0,
+                      NULL, NULL, NULL);
+}
+
+int webtoon_store_catalog_version(struct store *st, int64_t *version, bool *found)
+{
+    return store_query_int(st, "SELECT version FROM catalog_version WHERE id = 1", NULL, 0, version,
+                           found);
+}
+
 int webtoon_store_insert(struct store *st, const struct webtoon_item *w, bool *created)
 {
     int64_t n = 0;
@@ -71,18 +91,20 @@ int webtoon_store_insert(struct store *st, const struct webtoon_item *w, bool *c
                               STORE_TEXT(w->status), STORE_INT(clock_wall_ms())),
                    NULL, NULL, &n);
     *created = n == 1;
-    return rc;
+    return rc == RC_OK && *created ? webtoon_store_bump_catalog(st) : rc;
 }
 
 int webtoon_store_update(struct store *st, const struct webtoon_item *w)
 {
-    return store_exec(st,
-                      "UPDATE webtoons SET title = $2, author = $3, point = $4, episode = $5,"
-                      " status = $6, updated_at = $7 WHERE webtoon_id = $1",
-                      STORE_ARGS(STORE_TEXT(w->webtoon_id), STORE_TEXT(w->title),
-                                 STORE_TEXT(w->author), STORE_INT(w->point), STORE_INT(w->episode),
-                                 STORE_TEXT(w->status), STORE_INT(clock_wall_ms())),
-                      NULL, NULL, NULL);
+    int rc =
+        store_exec(st,
+                   "UPDATE webtoons SET title = $2, author = $3, point = $4, episode = $5,"
+                   " status = $6, updated_at = $7 WHERE webtoon_id = $1",
+                   STORE_ARGS(STORE_TEXT(w->webtoon_id), STORE_TEXT(w->title),
+                              STORE_TEXT(w->author), STORE_INT(w->point), STORE_INT(w->episode),
+                              STORE_TEXT(w->status), STORE_INT(clock_wall_ms())),
+                   NULL, NULL, NULL);
+    return rc == RC_OK ? webtoon_store_bump_catalog(st) : rc;
 }
 
 static int webtoon_take_ownership(void *ud, const struct store_row *row)
