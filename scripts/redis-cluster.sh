@@ -35,6 +35,8 @@ cli() { p=$1; shift; redis-cli -h "$host" -p "$p" "$@" 2>/dev/null; }
 is_up() { cli "$1" ping | grep -q PONG; }
 info() { cli "$1" cluster info | tr -d '\r' | sed -n "s/^$2://p"; }
 
+all_up() { for p in $ports; do is_up "$p" || return 1; done; }
+
 # Every node up and agreeing that all 16384 slots are served.
 is_serving() {
   for p in $ports; do
@@ -62,12 +64,18 @@ wait_for() { # <what> <command...>: up to 60 s
   done
 }
 
-all_up() { for p in $ports; do is_up "$p" || return 1; done; }
-
 case "${1:-}" in
 start)
-  for p in $ports; do is_up "$p" || start_node "$p"; done
-  wait_for "nodes starting" all_up
+  # A port of the range may be held a moment by an outgoing connection (it
+  # is inside the kernel's ephemeral range): what did not come up is
+  # started again every two seconds.
+  i=0
+  until all_up; do
+    [ $((i % 20)) -ne 0 ] || for p in $ports; do is_up "$p" || start_node "$p"; done
+    i=$((i + 1))
+    [ $i -lt 600 ] || { say "nodes starting: timed out; see $dir/*/redis.log"; exit 1; }
+    sleep 0.1
+  done
   # A node that has never met the others knows only itself: the first start.
   if [ "$(info "$base" cluster_known_nodes)" = 1 ]; then
     nodes=""

@@ -88,6 +88,7 @@ def run(tmp_path_factory):
     system = System(tmp_path_factory.mktemp("redis-cluster"))
     on_cluster = {"WEBTOON_HISTORY_REDIS_URL": CLUSTER, "WEBTOON_REDIS_PREFIX": f"rc{uuid.uuid4().hex[:10]}:"}
     try:
+        script("redis-cluster.sh", "start")  # every node up and serving, whatever a test before did
         system.start_all(**on_cluster)
         api = PatientApi(system)
         users, webtoons = seed(api)

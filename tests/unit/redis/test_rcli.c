@@ -196,6 +196,26 @@ static void fake_log_is(const struct fake *f, const char *const *want, int n)
     assert_int_equal(f->nlog, n);
 }
 
+/* A client of the server or cluster <f> stands for (its seed). */
+static struct rcli *fake_client(const struct fake *f, bool cluster)
+{
+    char url[64];
+    struct rcli *c = NULL;
+    snprintf(url, sizeof url, "%s://127.0.0.1:%d", cluster ? "redis+cluster" : "redis", f->port);
+    assert_int_equal(rcli_new(url, &c), RC_OK);
+    return c;
+}
+
+/* GET k on <c> answers <want>. */
+static void get_is(struct rcli *c, const char *want)
+{
+    const char *get[] = {"GET", "k"};
+    redisReply *r = rcli_command(c, "k", 2, get);
+    assert_non_null(r);
+    assert_string_equal(r->str, want);
+    freeReplyObject(r);
+}
+
 /* CLUSTER SLOTS: slots 0..<split>-1 on <a>, the rest on <b> (<split> 16384: all on <a>). */
 static void fake_slots(const struct fake *a, const struct fake *b, int split, char *out,
                        size_t size)
@@ -243,17 +263,9 @@ static void test_moved_is_followed_and_the_new_owner_kept(void **state)
     a.peer = &b;
     fake_start(&a);
     fake_start(&b);
-    char url[64];
-    snprintf(url, sizeof url, "redis+cluster://127.0.0.1:%d", a.port);
-    struct rcli *c = NULL;
-    assert_int_equal(rcli_new(url, &c), RC_OK);
-    const char *get[] = {"GET", "k"};
-    for (int i = 0; i < 2; i++) {
-        redisReply *r = rcli_command(c, "k", 2, get);
-        assert_non_null(r);
-        assert_string_equal(r->str, "here");
-        freeReplyObject(r);
-    }
+    struct rcli *c = fake_client(&a, true);
+    get_is(c, "here");
+    get_is(c, "here");
     rcli_free(c);
     fake_stop(&a);
     fake_stop(&b);
@@ -301,19 +313,9 @@ static void test_ask_is_followed_for_one_command(void **state)
     b.peer = &a;
     fake_start(&a);
     fake_start(&b);
-    char url[64];
-    snprintf(url, sizeof url, "redis+cluster://127.0.0.1:%d", a.port);
-    struct rcli *c = NULL;
-    assert_int_equal(rcli_new(url, &c), RC_OK);
-    const char *get[] = {"GET", "k"};
-    redisReply *r = rcli_command(c, "k", 2, get);
-    assert_non_null(r);
-    assert_string_equal(r->str, "importing");
-    freeReplyObject(r);
-    r = rcli_command(c, "k", 2, get); /* the slot's owner is still a */
-    assert_non_null(r);
-    assert_string_equal(r->str, "owner");
-    freeReplyObject(r);
+    struct rcli *c = fake_client(&a, true);
+    get_is(c, "importing");
+    get_is(c, "owner"); /* the slot's owner is still a */
     rcli_free(c);
     fake_stop(&a);
     fake_stop(&b);
@@ -344,13 +346,10 @@ static void test_a_script_is_loaded_where_it_is_missing(void **state)
     (void)state;
     struct fake a = {.answer = knows_a_script_once_loaded};
     fake_start(&a);
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d", a.port);
-    struct rcli *c = NULL;
+    struct rcli *c = fake_client(&a, false);
     struct rcli_script s;
     rcli_script_init(&s, "return 1");
     assert_string_equal(s.sha1, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
-    assert_int_equal(rcli_new(url, &c), RC_OK);
     const char *keys[] = {"k"}, *args[] = {"x"};
     for (int i = 0; i < 2; i++) {
         redisReply *r = rcli_eval(c, &s, 1, keys, 1, args);
@@ -397,10 +396,8 @@ static void test_a_scan_covers_every_primary(void **state)
     b.peer = &a;
     fake_start(&a);
     fake_start(&b);
-    char url[64], seen[64] = "", want[64];
-    snprintf(url, sizeof url, "redis+cluster://127.0.0.1:%d", a.port);
-    struct rcli *c = NULL;
-    assert_int_equal(rcli_new(url, &c), RC_OK);
+    char seen[64] = "", want[64];
+    struct rcli *c = fake_client(&a, true);
     assert_int_equal(rcli_scan(c, "*", collect, seen), RC_OK);
     rcli_free(c);
     fake_stop(&a);
