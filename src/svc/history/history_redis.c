@@ -44,12 +44,12 @@
 #include "core/redis/rcli.h"
 #include "svc/history/history.h"
 
-#define HISTORY_REDIS_KEY_MAX 512 /* prefix + escaped user id + entry name */
+#define HISTORY_REDIS_KEY_MAX 768 /* prefix + escaped user id + entry name */
 
 struct history_redis {
     struct rcli *cli;
     struct rcli_script apply; /* history_redis_apply_source */
-    char prefix[128];         /* "<WEBTOON_REDIS_PREFIX>history:" */
+    char prefix[320];         /* "<WEBTOON_REDIS_PREFIX>history:", escaped */
     int64_t inbox_ttl_ms;
 };
 
@@ -154,22 +154,32 @@ static const char history_redis_apply_source[] = "local _" HISTORY_APPLY_KEYS(
 
 /* --- keys ------------------------------------------------------------------------ */
 
+/* Copies <in> into <out> (of <size>) with '{', '}' and '%' as %7B, %7D and
+ * %25, so that the only braces in a key are the hash tag's; false when it
+ * does not fit. */
+static bool history_redis_escape(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        if (n + 4 > size)
+            return false;
+        if (*p == '{' || *p == '}' || *p == '%')
+            n += (size_t)snprintf(out + n, size - n, "%%%02X", (unsigned char)*p);
+        else
+            out[n++] = *p;
+    }
+    out[n] = '\0';
+    return true;
+}
+
 /* Writes P{<user>}:<what><name> into <out> (HISTORY_REDIS_KEY_MAX bytes),
  * <name> may be NULL; false when it does not fit. */
 static bool history_redis_user_key(const struct history_redis *r, char *out, const char *user,
                                    const char *what, const char *name)
 {
     char tag[3 * DOMAIN_ID_MAX + 1];
-    size_t n = 0;
-    for (const char *p = user; *p; p++) {
-        if (n + 4 > sizeof tag)
-            return false;
-        if (*p == '{' || *p == '}' || *p == '%')
-            n += (size_t)snprintf(tag + n, sizeof tag - n, "%%%02X", (unsigned char)*p);
-        else
-            tag[n++] = *p;
-    }
-    tag[n] = '\0';
+    if (!history_redis_escape(user, tag, sizeof tag))
+        return false;
     int len =
         snprintf(out, HISTORY_REDIS_KEY_MAX, "%s{%s}:%s%s", r->prefix, tag, what, name ? name : "");
     return len > 0 && len < HISTORY_REDIS_KEY_MAX;
@@ -198,7 +208,11 @@ int history_redis_open(struct service_ctx *ctx)
         return rc;
     }
     rcli_script_init(&r->apply, history_redis_apply_source);
-    snprintf(r->prefix, sizeof r->prefix, "%shistory:", config_str(ctx->cfg, CONFIG_REDIS_PREFIX));
+    /* WEBTOON_REDIS_PREFIX has at most 100 bytes: escaped, it fits */
+    BUG_ON(!history_redis_escape(config_str(ctx->cfg, CONFIG_REDIS_PREFIX), r->prefix,
+                                 sizeof r->prefix - 8));
+    size_t n = strlen(r->prefix);
+    snprintf(r->prefix + n, sizeof r->prefix - n, "history:");
     r->inbox_ttl_ms = config_int(ctx->cfg, CONFIG_INBOX_RETENTION_MS);
     ctx->ext = r;
     return RC_OK;
