@@ -32,7 +32,7 @@ from test_invariants import mixed_workload, seed
 
 CLUSTER = os.environ.get("WEBTOON_TEST_REDIS_CLUSTER", "")
 pytestmark = pytest.mark.skipif(not CLUSTER, reason="needs WEBTOON_TEST_REDIS_CLUSTER (CTest's redis-cluster fixture)")
-SEED_HOST, SEED_PORT = CLUSTER.split("//")[-1].split(",")[0].split(":") if CLUSTER else ("", "0")
+SEED_PORT = CLUSTER.split("//")[-1].split(",")[0].rsplit(":", 1)[-1]  # the first node named
 COMMANDS = 240
 
 

@@ -12,8 +12,8 @@
  * them), and an entry in a final status never changes again.
  *
  * Keys, under P = WEBTOON_REDIS_PREFIX + "history:". Everything of one user
- * carries the hash tag {<user>} (with '{', '}' and '%' of the id escaped as
- * %7B, %7D, %25, so that the tag always ends where the id does), so one
+ * carries the hash tag {<user>} (with '{', '}' and '%' of the id, and of the
+ * prefix, escaped as %7B, %7D, %25, so that the tag is the only one), so one
  * user's keys share one hash slot and the script, which names every key it
  * touches in KEYS, runs on one cluster node:
  *   P{<u>}:user                 hash: status, myPoint, updatedAt, offset
