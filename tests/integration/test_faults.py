@@ -232,7 +232,7 @@ def test_a_full_replay_after_the_inbox_purge_changes_nothing(system):
         system.execute(s, "DELETE FROM inbox")
     if DISTRIBUTED:  # the history view's inbox lives in Redis
         prefix = system.env()["WEBTOON_REDIS_PREFIX"]
-        for key in system.redis("--scan", "--pattern", f"{prefix}history:inbox:*").split():
+        for key in system.redis("--scan", "--pattern", f"{prefix}history:{{*}}:inbox:*").split():
             system.redis("DEL", key)
     for group in SERVICES:
         r = system.run("events", "reset", group)

@@ -82,8 +82,9 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(TOPIC_PARTITIONS, CONFIG_INT, "6", 1, 10000,                                                 \
       "Partitions of the topic when the service creates it on Kafka")                              \
     X(HISTORY_REDIS_URL, CONFIG_STR, "", 0, 1024,                                                  \
-      "Keep the history view in Redis (redis://host:port[/db]), shared by all history replicas; "  \
-      "empty means in the history service's own store")                                            \
+      "Keep the history view in Redis, shared by all history replicas: one server "                \
+      "(redis://host:port[/db]) or a Redis Cluster (redis+cluster://host:port,host:port,...: "     \
+      "any of its nodes); empty means in the history service's own store")                         \
     X(REDIS_PREFIX, CONFIG_STR, "webtoon:", 1, 100, "Prefix of every Redis key the system writes") \
     X(OUTBOX_RETENTION_MS, CONFIG_INT, "86400000", 0, 31536000000,                                 \
       "How long sent outbox rows are kept before purging")                                         \
