@@ -416,8 +416,8 @@ static int history_redis_summaries(struct service_ctx *ctx, const char *user,
         return rc;
     }
     char query[96];
-    snprintf(query, sizeof query, "userId=%s", user ? user : "");
-    *out = hal_collection("histories", items, page, total, "/histories", user ? query : NULL);
+    *out = hal_collection("histories", items, page, total, "/histories",
+                          hal_user_query(user, query, sizeof query));
     return *out ? RC_OK : RC_NOMEM;
 }
 
