@@ -24,6 +24,7 @@ struct receiver {
     atomic_int status; /* what the next request gets */
     atomic_bool stop;
     pthread_t thread;
+    bool running; /* the thread runs and listen_fd is open */
     pthread_mutex_t lock;
     char *bodies; /* every body received, each followed by "\n" */
     size_t len;
@@ -105,15 +106,19 @@ static void receiver_start(struct receiver *r)
     getsockname(r->listen_fd, (struct sockaddr *)&a, &alen);
     r->port = ntohs(a.sin_port);
     assert_int_equal(pthread_create(&r->thread, NULL, receiver_main, r), 0);
+    r->running = true;
 }
 
+/* Stops answering: the thread ends and nothing listens any more, so a
+ * connection is refused. The bodies stay readable. Idempotent. */
 static void receiver_stop(struct receiver *r)
 {
+    if (!r->running)
+        return;
     atomic_store(&r->stop, true);
     pthread_join(r->thread, NULL);
     close(r->listen_fd);
-    free(r->bodies);
-    pthread_mutex_destroy(&r->lock);
+    r->running = false;
 }
 
 /* True when the bodies received so far contain <needle>. */
@@ -127,17 +132,45 @@ static bool receiver_has(struct receiver *r, const char *needle)
 
 /* --- a shipper reading one pipe, printing into a temporary file ------------ */
 
+/* Everything written to the temporary file <f> (free with free). */
+static char *file_text(FILE *f)
+{
+    fflush(f);
+    long len = lseek(fileno(f), 0, SEEK_END);
+    char *text = calloc(1, (size_t)len + 1);
+    assert_int_equal(pread(fileno(f), text, (size_t)len, 0), len);
+    return text;
+}
+
+/* A test's rig lives in cmocka's state, and rig_teardown stops and frees
+ * it also when a failed assertion has left the test early: a rig left
+ * running goes on using its test's memory and stdout, and fails the next
+ * test too. */
 struct rig {
     struct receiver rx;
     struct logship *ls;
-    FILE *out;    /* what the shipper prints */
-    int write_fd; /* the pipe the "child" writes to */
+    FILE *out;        /* what the shipper prints */
+    int write_fd;     /* the pipe the "child" writes to; -1: closed */
+    FILE *said;       /* stdout, where the shipper's own log lines go, lands here */
+    int saved_stdout; /* the real stdout while it is captured; -1: restored */
     char url[128];
 };
 
-static void rig_start(struct rig *g, size_t max_lines)
+/* Starts a receiver, captures stdout and starts a shipper reading one
+ * pipe; the rig goes into <state> for rig_teardown. */
+static struct rig *rig_start(void **state, size_t max_lines)
 {
+    struct rig *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    *state = g;
+    g->write_fd = -1;
+    g->saved_stdout = -1;
     receiver_start(&g->rx);
+    g->said = tmpfile();
+    assert_non_null(g->said);
+    fflush(stdout);
+    g->saved_stdout = dup(STDOUT_FILENO);
+    dup2(fileno(g->said), STDOUT_FILENO);
     g->out = tmpfile();
     assert_non_null(g->out);
     snprintf(g->url, sizeof g->url, "http://user:secret@127.0.0.1:%d/loki/api/v1/push?x=1",
@@ -155,15 +188,56 @@ static void rig_start(struct rig *g, size_t max_lines)
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
     g->write_fd = p[1];
     assert_int_equal(logship_attach(g->ls, p[0], "pointer"), RC_OK);
+    return g;
 }
 
+/* Closes the pipe, stops the shipper (it says its last lines) and the
+ * receiver. Idempotent. */
 static void rig_stop(struct rig *g)
 {
     if (g->write_fd >= 0)
         close(g->write_fd);
+    g->write_fd = -1;
     logship_free(g->ls);
-    fclose(g->out);
+    g->ls = NULL;
     receiver_stop(&g->rx);
+}
+
+/* Gives stdout back, when it is captured. */
+static void rig_release_stdout(struct rig *g)
+{
+    if (g->saved_stdout < 0)
+        return;
+    fflush(stdout);
+    dup2(g->saved_stdout, STDOUT_FILENO);
+    close(g->saved_stdout);
+    g->saved_stdout = -1;
+}
+
+/* Stops the rig and gives stdout back; returns what the shipper said
+ * there (free with free). */
+static char *rig_said(struct rig *g)
+{
+    rig_stop(g);
+    rig_release_stdout(g);
+    return file_text(g->said);
+}
+
+static int rig_teardown(void **state)
+{
+    struct rig *g = *state;
+    if (!g)
+        return 0;
+    rig_stop(g);
+    rig_release_stdout(g);
+    if (g->said)
+        fclose(g->said);
+    if (g->out)
+        fclose(g->out);
+    free(g->rx.bodies);
+    pthread_mutex_destroy(&g->rx.lock);
+    free(g);
+    return 0;
 }
 
 static void rig_write(struct rig *g, const char *text)
@@ -173,14 +247,7 @@ static void rig_write(struct rig *g, const char *text)
 }
 
 /* Everything the shipper printed (free with free). */
-static char *rig_printed(struct rig *g)
-{
-    fflush(g->out);
-    long len = lseek(fileno(g->out), 0, SEEK_END);
-    char *text = calloc(1, (size_t)len + 1);
-    assert_int_equal(pread(fileno(g->out), text, (size_t)len, 0), len);
-    return text;
-}
+static char *rig_printed(struct rig *g) { return file_text(g->out); }
 
 struct wait_stats {
     struct logship *ls;
@@ -340,36 +407,34 @@ static void test_bad_url(void **state)
  * receiver, labelled. */
 static void test_framing_and_push(void **state)
 {
-    (void)state;
-    struct rig g;
-    rig_start(&g, 1000);
-    assert_non_null(strstr(logship_endpoint(g.ls), "127.0.0.1"));
-    assert_null(strstr(logship_endpoint(g.ls), "secret"));
-    assert_null(strstr(logship_endpoint(g.ls), "x=1"));
-    rig_write(&g, "{\"level\":\"info\",\"service\":\"pointer\",");
+    struct rig *g = rig_start(state, 1000);
+    assert_non_null(strstr(logship_endpoint(g->ls), "127.0.0.1"));
+    assert_null(strstr(logship_endpoint(g->ls), "secret"));
+    assert_null(strstr(logship_endpoint(g->ls), "x=1"));
+    rig_write(g, "{\"level\":\"info\",\"service\":\"pointer\",");
     usleep(20000);
-    rig_write(&g, "\"requestId\":\"r-1\",\"msg\":\"a\"}\n{\"level\":\"error\",\"ser");
+    rig_write(g, "\"requestId\":\"r-1\",\"msg\":\"a\"}\n{\"level\":\"error\",\"ser");
     usleep(20000);
-    rig_write(&g, "vice\":\"purchase\",\"requestId\":\"r-2\",\"msg\":\"b\"}\n\nplain text\n");
+    rig_write(g, "vice\":\"purchase\",\"requestId\":\"r-2\",\"msg\":\"b\"}\n\nplain text\n");
     size_t big = LOGSHIP_LINE_MAX + 100;
     char *long_line = malloc(big + 2);
     memset(long_line, 'x', big);
     long_line[big] = '\n';
     long_line[big + 1] = '\0';
-    rig_write(&g, long_line);
-    rig_write(&g, "tail without newline");
-    close(g.write_fd);
-    g.write_fd = -1;
-    struct wait_stats w = {.ls = g.ls, .shipped = 6};
+    rig_write(g, long_line);
+    rig_write(g, "tail without newline");
+    close(g->write_fd);
+    g->write_fd = -1;
+    struct wait_stats w = {.ls = g->ls, .shipped = 6};
     assert_true(test_wait_until(shipped_at_least, &w, 10000));
-    assert_true(receiver_has(&g.rx, "\"stream\":{\"job\":\"webtoon\",\"service\":\"pointer\","
-                                    "\"level\":\"info\"}"));
-    assert_true(receiver_has(&g.rx, "\"service\":\"purchase\",\"level\":\"error\""));
-    assert_true(receiver_has(&g.rx, "\\\"requestId\\\":\\\"r-2\\\""));
-    assert_true(receiver_has(&g.rx, "\"service\":\"pointer\",\"level\":\"unknown\"}"));
-    assert_true(receiver_has(&g.rx, "\"plain text\""));
-    assert_true(receiver_has(&g.rx, "\"tail without newline\""));
-    char *printed = rig_printed(&g);
+    assert_true(receiver_has(&g->rx, "\"stream\":{\"job\":\"webtoon\",\"service\":\"pointer\","
+                                     "\"level\":\"info\"}"));
+    assert_true(receiver_has(&g->rx, "\"service\":\"purchase\",\"level\":\"error\""));
+    assert_true(receiver_has(&g->rx, "\\\"requestId\\\":\\\"r-2\\\""));
+    assert_true(receiver_has(&g->rx, "\"service\":\"pointer\",\"level\":\"unknown\"}"));
+    assert_true(receiver_has(&g->rx, "\"plain text\""));
+    assert_true(receiver_has(&g->rx, "\"tail without newline\""));
+    char *printed = rig_printed(g);
     char *expect = malloc(big + 1000);
     int n = snprintf(expect, big + 1000,
                      "{\"level\":\"info\",\"service\":\"pointer\",\"requestId\":\"r-1\",\"msg\":"
@@ -383,51 +448,22 @@ static void test_framing_and_push(void **state)
     snprintf(expect + n, 100, "\ntail without newline\n");
     assert_string_equal(printed, expect);
     struct logship_stats st;
-    logship_get_stats(g.ls, &st);
+    logship_get_stats(g->ls, &st);
     assert_int_equal(st.read, 6); /* the empty line is printed, not shipped */
     assert_int_equal(st.dropped, 0);
     free(expect);
     free(printed);
     free(long_line);
-    rig_stop(&g);
 }
 
-/* Sends stdout (where the shipper's own warn lines go) to a temporary
- * file until stdout_capture_end, which returns what was written there
- * (free with free). */
-static FILE *stdout_capture_begin(int *saved)
+/* True once the shipper <ud> reports that its last push failed. The
+ * receiver counting a request is not that: the shipper may not have read
+ * the reply yet. */
+static bool shipper_is_failing(void *ud)
 {
-    FILE *f = tmpfile();
-    fflush(stdout);
-    *saved = dup(STDOUT_FILENO);
-    dup2(fileno(f), STDOUT_FILENO);
-    return f;
-}
-
-static char *stdout_capture_end(FILE *f, int saved)
-{
-    fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
-    long len = lseek(fileno(f), 0, SEEK_END);
-    char *text = calloc(1, (size_t)len + 1);
-    assert_int_equal(pread(fileno(f), text, (size_t)len, 0), len);
-    fclose(f);
-    return text;
-}
-
-struct wait_requests {
-    struct receiver *rx;
-    int at_least;
-};
-
-static bool requests_at_least(void *ud)
-{
-    struct wait_requests *w = ud;
-    pthread_mutex_lock(&w->rx->lock);
-    bool ok = w->rx->requests >= w->at_least;
-    pthread_mutex_unlock(&w->rx->lock);
-    return ok;
+    struct logship_stats st;
+    logship_get_stats(ud, &st);
+    return st.failing;
 }
 
 /* The receiver answers 503: the batch is kept and retried, new lines queue
@@ -436,45 +472,36 @@ static bool requests_at_least(void *ud)
  * newest lines arrive, and the dropped ones never do. */
 static void test_outage_keeps_newest(void **state)
 {
-    (void)state;
-    int saved;
-    FILE *cap = stdout_capture_begin(&saved);
-    struct rig g;
-    rig_start(&g, 10);
-    rig_write(&g, "before the outage\n");
-    struct wait_stats w = {.ls = g.ls, .shipped = 1};
+    struct rig *g = rig_start(state, 10);
+    rig_write(g, "before the outage\n");
+    struct wait_stats w = {.ls = g->ls, .shipped = 1};
     assert_true(test_wait_until(shipped_at_least, &w, 10000));
 
-    atomic_store(&g.rx.status, 503);
-    pthread_mutex_lock(&g.rx.lock);
-    int before = g.rx.requests;
-    pthread_mutex_unlock(&g.rx.lock);
-    rig_write(&g, "first of the outage\n");
-    struct wait_requests wr = {.rx = &g.rx, .at_least = before + 1};
-    assert_true(test_wait_until(requests_at_least, &wr, 10000)); /* it failed once */
+    atomic_store(&g->rx.status, 503);
+    rig_write(g, "first of the outage\n");
+    assert_true(test_wait_until(shipper_is_failing, g->ls, 10000)); /* it failed once */
     for (int i = 0; i < 30; i++) {
         char line[64];
         snprintf(line, sizeof line, "queued %02d\n", i);
-        rig_write(&g, line);
+        rig_write(g, line);
     }
-    w = (struct wait_stats){.ls = g.ls, .shipped = 1, .dropped = 20};
+    w = (struct wait_stats){.ls = g->ls, .shipped = 1, .dropped = 20};
     assert_true(test_wait_until(shipped_at_least, &w, 10000));
     struct logship_stats st;
-    logship_get_stats(g.ls, &st);
+    logship_get_stats(g->ls, &st);
     assert_true(st.failing);
     assert_int_equal(st.dropped, 20); /* 30 queued, 10 kept */
     assert_int_equal(st.queued, 11);  /* and the batch in flight */
 
-    atomic_store(&g.rx.status, 204);
-    w = (struct wait_stats){.ls = g.ls, .shipped = 12};
+    atomic_store(&g->rx.status, 204);
+    w = (struct wait_stats){.ls = g->ls, .shipped = 12};
     assert_true(test_wait_until(shipped_at_least, &w, 15000));
-    assert_true(receiver_has(&g.rx, "first of the outage"));
-    assert_true(receiver_has(&g.rx, "queued 29"));
-    assert_true(receiver_has(&g.rx, "queued 20"));
-    assert_false(receiver_has(&g.rx, "queued 19"));
-    assert_false(receiver_has(&g.rx, "queued 00"));
-    rig_stop(&g);
-    char *said = stdout_capture_end(cap, saved);
+    assert_true(receiver_has(&g->rx, "first of the outage"));
+    assert_true(receiver_has(&g->rx, "queued 29"));
+    assert_true(receiver_has(&g->rx, "queued 20"));
+    assert_false(receiver_has(&g->rx, "queued 19"));
+    assert_false(receiver_has(&g->rx, "queued 00"));
+    char *said = rig_said(g);
     assert_non_null(strstr(said, "cannot push log lines (HTTP 503: nope)"));
     assert_non_null(strstr(said, "\"droppedLines\":20"));
     assert_non_null(strstr(said, "pushing log lines again"));
@@ -485,25 +512,20 @@ static void test_outage_keeps_newest(void **state)
 /* A batch refused for good (400) is dropped at once, not retried. */
 static void test_refused_batch_is_dropped(void **state)
 {
-    (void)state;
-    int saved;
-    FILE *cap = stdout_capture_begin(&saved);
-    struct rig g;
-    rig_start(&g, 100);
-    atomic_store(&g.rx.status, 400);
-    rig_write(&g, "refused 1\nrefused 2\n");
-    struct wait_stats w = {.ls = g.ls, .dropped = 2};
+    struct rig *g = rig_start(state, 100);
+    atomic_store(&g->rx.status, 400);
+    rig_write(g, "refused 1\nrefused 2\n");
+    struct wait_stats w = {.ls = g->ls, .dropped = 2};
     assert_true(test_wait_until(shipped_at_least, &w, 10000));
-    atomic_store(&g.rx.status, 204);
-    rig_write(&g, "accepted\n");
-    w = (struct wait_stats){.ls = g.ls, .shipped = 1, .dropped = 2};
+    atomic_store(&g->rx.status, 204);
+    rig_write(g, "accepted\n");
+    w = (struct wait_stats){.ls = g->ls, .shipped = 1, .dropped = 2};
     assert_true(test_wait_until(shipped_at_least, &w, 10000));
-    assert_false(receiver_has(&g.rx, "refused"));
-    pthread_mutex_lock(&g.rx.lock);
-    assert_int_equal(g.rx.requests, 2);
-    pthread_mutex_unlock(&g.rx.lock);
-    rig_stop(&g);
-    char *said = stdout_capture_end(cap, saved);
+    assert_false(receiver_has(&g->rx, "refused"));
+    pthread_mutex_lock(&g->rx.lock);
+    assert_int_equal(g->rx.requests, 2);
+    pthread_mutex_unlock(&g->rx.lock);
+    char *said = rig_said(g);
     assert_non_null(strstr(said, "cannot push log lines (HTTP 400: nope); 2 dropped so far"));
     free(said);
 }
@@ -512,33 +534,23 @@ static void test_refused_batch_is_dropped(void **state)
  * counts what was left; the lines were printed all the same. */
 static void test_stop_with_receiver_gone(void **state)
 {
-    (void)state;
-    int saved;
-    FILE *cap = stdout_capture_begin(&saved);
-    struct rig g;
-    rig_start(&g, 100);
-    atomic_store(&g.rx.stop, true); /* no more answers; connections hang */
-    pthread_join(g.rx.thread, NULL);
-    close(g.rx.listen_fd); /* nothing listens: connections are refused */
-    rig_write(&g, "lost 1\nlost 2\n");
-    close(g.write_fd);
-    g.write_fd = -1;
+    struct rig *g = rig_start(state, 100);
+    receiver_stop(&g->rx); /* nothing listens: connections are refused */
+    rig_write(g, "lost 1\nlost 2\n");
+    close(g->write_fd);
+    g->write_fd = -1;
     int64_t t0 = test_now_ms();
-    logship_stop(g.ls);
+    logship_stop(g->ls);
     int64_t took = test_now_ms() - t0;
     assert_true(took < 1500 + 1000 + 1500); /* flush_ms + one push's timeout + slack */
     struct logship_stats st;
-    logship_get_stats(g.ls, &st);
+    logship_get_stats(g->ls, &st);
     assert_int_equal(st.dropped, 2);
     assert_int_equal(st.shipped, 0);
-    char *printed = rig_printed(&g);
+    char *printed = rig_printed(g);
     assert_string_equal(printed, "lost 1\nlost 2\n");
     free(printed);
-    logship_free(g.ls);
-    fclose(g.out);
-    free(g.rx.bodies);
-    pthread_mutex_destroy(&g.rx.lock);
-    char *said = stdout_capture_end(cap, saved);
+    char *said = rig_said(g);
     assert_non_null(strstr(said, "\"droppedLines\":2"));
     free(said);
 }
@@ -553,10 +565,10 @@ int main(void)
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_body_allocation_failures),
         cmocka_unit_test(test_bad_url),
-        cmocka_unit_test(test_framing_and_push),
-        cmocka_unit_test(test_outage_keeps_newest),
-        cmocka_unit_test(test_refused_batch_is_dropped),
-        cmocka_unit_test(test_stop_with_receiver_gone),
+        cmocka_unit_test_teardown(test_framing_and_push, rig_teardown),
+        cmocka_unit_test_teardown(test_outage_keeps_newest, rig_teardown),
+        cmocka_unit_test_teardown(test_refused_batch_is_dropped, rig_teardown),
+        cmocka_unit_test_teardown(test_stop_with_receiver_gone, rig_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
