@@ -42,12 +42,15 @@ int cpus_usable(void)
         }
     if (f)
         fclose(f);
-    for (char *slash; *dir; *slash = '\0') {
+    size_t root = strlen("/sys/fs/cgroup");
+    for (size_t len = strlen(dir); len >= root; len = strlen(dir)) {
         int cap = cpus_cgroup_cap(dir);
         if (cap > 0 && cap < n)
             n = cap;
-        if (!(slash = strrchr(dir, '/')) || slash == dir)
+        char *slash = strrchr(dir, '/');
+        if (!slash || (size_t)(slash - dir) < root)
             break;
+        *slash = '\0'; /* the parent; "/sys/fs/cgroup/" becomes the root itself */
     }
     return n > 0 ? n : 1;
 }
