@@ -2,6 +2,7 @@
 #include "core/store/store_group.h"
 
 #include <pthread.h>
+#include <stdio.h>
 
 #include "core/base/mem.h"
 #include "core/base/rc.h"
