@@ -72,10 +72,71 @@ export interface Webtoon {
   point: number;
   episode: number;
   status: 'published' | 'hidden';
+  /** The series it belongs to (absent from servers that predate series). */
+  seriesId?: string;
+  /** RFC 3339: from then on free for everyone ("wait until free"). */
+  freeFrom?: string;
+  /** How many pages it has. */
+  pages?: number;
   _links?: Links;
 }
 
-export type WebtoonFields = Omit<Webtoon, '_links'>;
+export type WebtoonFields = Omit<Webtoon, '_links' | 'pages'>;
+/** A PATCH: only what changed; `freeFrom: null` makes the episode wait-until-free no longer. */
+export type WebtoonChanges = Partial<Omit<WebtoonFields, 'webtoonId' | 'freeFrom'>> & { freeFrom?: string | null };
+
+export const GENRES = [
+  'action',
+  'comedy',
+  'drama',
+  'fantasy',
+  'horror',
+  'romance',
+  'sci-fi',
+  'slice-of-life',
+  'sports',
+  'thriller',
+] as const;
+
+export type SeriesStatus = 'ongoing' | 'completed' | 'hiatus';
+export const SERIES_STATUSES: SeriesStatus[] = ['ongoing', 'completed', 'hiatus'];
+export type SeriesSort = 'new' | 'popular' | 'title';
+
+export interface Series {
+  seriesId: string;
+  title: string;
+  author: string;
+  synopsis?: string;
+  genres: string[];
+  status: SeriesStatus;
+  /** Published episodes. */
+  episodes: number;
+  latestEpisodeAt?: string;
+  /** Episodes free to read right now. */
+  freeEpisodes: number;
+  popularity?: number;
+  createdAt?: string;
+  _links?: Links;
+}
+
+export type SeriesFields = Pick<Series, 'seriesId' | 'title' | 'author' | 'synopsis' | 'genres' | 'status'>;
+
+export interface SeriesQuery {
+  q?: string;
+  genre?: string;
+  status?: string;
+  sort?: SeriesSort;
+  page?: number;
+  size?: number;
+}
+
+export interface PageAdded {
+  webtoonId: string;
+  number: number;
+  width: number;
+  height: number;
+  _links?: Links;
+}
 
 export interface OpenResult {
   userId: string;
@@ -85,10 +146,35 @@ export interface OpenResult {
   purchaseId?: string;
   title?: string;
   episode?: number;
+  seriesId?: string;
+  /** Image URLs of the pages, in reading order. */
+  pages?: string[];
+  /** Where this reader stopped last time. */
+  progress?: { page: number; updatedAt?: string };
+  /** The published neighbours in the series. */
+  previous?: string;
+  next?: string;
+}
+
+export interface Progress {
+  webtoonId: string;
+  page: number;
+  updatedAt?: string;
+}
+
+export interface ContinueReading {
+  webtoonId: string;
+  seriesId?: string;
+  title: string;
+  episode: number;
+  page: number;
+  pages: number;
+  updatedAt?: string;
 }
 
 export interface LibraryEntry {
   webtoonId: string;
+  seriesId?: string;
   purchaseId?: string;
   read: boolean;
 }
@@ -96,6 +182,8 @@ export interface LibraryEntry {
 export interface Library {
   userId: string;
   owned: LibraryEntry[];
+  /** Newest first. */
+  continueReading: ContinueReading[];
 }
 
 export type PurchaseStatus = 'pending' | 'approved' | 'rejected' | 'cancelling' | 'cancelled';
@@ -175,6 +263,10 @@ export const apiConfig = {
   /** The history screen re-reads the timeline this often while an entry is pending, this many times. */
   historyPollMs: 1000,
   historyPollMax: 60,
+  /** The catalog searches this long after the last keystroke. */
+  searchDelayMs: 300,
+  /** The reader saves where it is once scrolling has paused this long. */
+  progressDelayMs: 1000,
 };
 
 /** Statuses that are not final yet: the resource will change by itself. */
@@ -288,6 +380,7 @@ export function newIdempotencyKey(): string {
 // Requests
 
 export interface RequestOptions {
+  /** JSON, or a Blob (a File) sent as its bytes with its own type as Content-Type. */
   body?: unknown;
   /** Sent as Idempotency-Key; POST and PUT get a fresh one when none is given. */
   idempotencyKey?: string;
@@ -329,8 +422,11 @@ async function readBody(res: Response): Promise<unknown> {
 
 async function send<T>(method: string, path: string, opts: RequestOptions, key: string | undefined): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { Accept: 'application/hal+json, application/json, application/problem+json' };
-  let body: string | undefined;
-  if (opts.body !== undefined) {
+  let body: string | Blob | undefined;
+  if (opts.body instanceof Blob) {
+    headers['Content-Type'] = opts.body.type || 'application/octet-stream';
+    body = opts.body;
+  } else if (opts.body !== undefined) {
     headers['Content-Type'] = 'application/json';
     body = JSON.stringify(opts.body);
   }
@@ -537,7 +633,7 @@ export function uploadWebtoon(fields: WebtoonFields, idempotencyKey?: string): P
   return request<Webtoon>('POST', '/webtoons', { body: fields, idempotencyKey }).then((r) => r.data);
 }
 
-export function updateWebtoon(webtoonId: string, changes: Partial<Omit<WebtoonFields, 'webtoonId'>>): Promise<Webtoon> {
+export function updateWebtoon(webtoonId: string, changes: WebtoonChanges): Promise<Webtoon> {
   return request<Webtoon>('PATCH', `/webtoons/${seg(webtoonId)}`, { body: changes }).then((r) => r.data);
 }
 
@@ -548,8 +644,97 @@ export function openWebtoon(webtoonId: string, userId: string, idempotencyKey?: 
 }
 
 export async function getLibrary(userId: string): Promise<Library> {
-  const lib = await get<Library>(`/libraries/${seg(userId)}`);
-  return { userId: lib?.userId ?? userId, owned: Array.isArray(lib?.owned) ? lib.owned : [] };
+  const lib = await get<Partial<Library>>(`/libraries/${seg(userId)}`);
+  return {
+    userId: lib?.userId ?? userId,
+    owned: Array.isArray(lib?.owned) ? lib.owned : [],
+    continueReading: Array.isArray(lib?.continueReading) ? lib.continueReading : [],
+  };
+}
+
+/** Remembers the page this reader is on (PUT: idempotent, a retry is harmless). */
+export function saveProgress(webtoonId: string, userId: string, page: number): Promise<Progress> {
+  return request<Progress>('PUT', `/webtoons/${seg(webtoonId)}/progress`, { body: { userId, page } }).then((r) => r.data);
+}
+
+/** Appends one page (an image file) to an episode; pages are numbered 1..n. */
+export function addPage(webtoonId: string, image: Blob, idempotencyKey?: string): Promise<PageAdded> {
+  return request<PageAdded>('POST', `/webtoons/${seg(webtoonId)}/pages`, { body: image, idempotencyKey }).then(
+    (r) => r.data,
+  );
+}
+
+/** New page order: `order[i]` is the current number of the page that becomes page i + 1. */
+export function reorderPages(webtoonId: string, order: number[]): Promise<unknown> {
+  return request('PUT', `/webtoons/${seg(webtoonId)}/pages`, { body: { order } }).then((r) => r.data);
+}
+
+export function deletePage(webtoonId: string, page: number): Promise<void> {
+  return request('DELETE', `/webtoons/${seg(webtoonId)}/pages/${page}`).then(() => undefined);
+}
+
+/** The path of a page's image in one size; paid episodes need the signed-in owner's token. */
+export function pageImagePath(webtoonId: string, page: number, size: 'reading' | 'thumb'): string {
+  return `/webtoons/${seg(webtoonId)}/pages/${page}?size=${size}`;
+}
+
+/**
+ * An image read with this user's token (an <img> cannot send one), as an
+ * object URL the caller revokes when done.
+ */
+export async function fetchImageUrl(path: string, signal?: AbortSignal): Promise<string> {
+  const headers: Record<string, string> = { Accept: 'image/*' };
+  const token = apiConfig.auth?.accessToken() ?? null;
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(apiConfig.baseUrl + path, { headers, signal });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
+    throw new ApiError(0, null, NETWORK_ERROR_MESSAGE);
+  }
+  if (!res.ok) throw new ApiError(res.status, null);
+  return URL.createObjectURL(await res.blob());
+}
+
+// ---------------------------------------------------------------------------
+// Series
+
+export async function listSeries(params: SeriesQuery = {}, signal?: AbortSignal): Promise<Collection<Series>> {
+  const { q, genre, status, sort, page = 0, size = 24 } = params;
+  return toCollection<Series>(await get(`/series${query({ q: q?.trim(), genre, status, sort, page, size })}`, signal), 'series');
+}
+
+export function getSeries(seriesId: string): Promise<Series> {
+  return get<Series>(`/series/${seg(seriesId)}`);
+}
+
+/** Every episode of a series in episode order (the server pages; this reads up to `maxPages` of them). */
+export async function listAllEpisodes(seriesId: string, maxPages = 10): Promise<Webtoon[]> {
+  const all: Webtoon[] = [];
+  for (let page = 0; page < maxPages; page++) {
+    const coll = toCollection<Webtoon>(await get(`/series/${seg(seriesId)}/episodes${query({ page, size: 100 })}`), 'episodes');
+    all.push(...coll.items);
+    if (!coll.hasNext || coll.items.length === 0) break;
+  }
+  return all;
+}
+
+export function createSeries(fields: SeriesFields, idempotencyKey?: string): Promise<Series> {
+  return request<Series>('POST', '/series', { body: fields, idempotencyKey }).then((r) => r.data);
+}
+
+export function uploadCover(seriesId: string, image: Blob, idempotencyKey?: string): Promise<Series> {
+  return request<Series>('PUT', `/series/${seg(seriesId)}/cover`, { body: image, idempotencyKey }).then((r) => r.data);
+}
+
+/** The series' cover at thumbnail size, when it has one. */
+export function thumbnailOf(series: Series): string | null {
+  return series._links?.thumbnail?.href ?? null;
+}
+
+export function coverOf(series: Series): string | null {
+  return series._links?.cover?.href ?? series._links?.thumbnail?.href ?? null;
 }
 
 // ---------------------------------------------------------------------------

@@ -63,6 +63,13 @@ export function kindLabel(kind: string): string {
   return KIND_LABELS[kind] ?? humanize(kind);
 }
 
+const GENRE_LABELS: Record<string, string> = { 'sci-fi': 'Sci-fi' };
+
+/** "slice-of-life" → "Slice of life". */
+export function genreLabel(genre: string): string {
+  return GENRE_LABELS[genre] ?? humanize(genre);
+}
+
 /** "insufficient-points" → "Insufficient points". */
 export function humanize(slug: string): string {
   const words = slug.replace(/[-_]+/g, ' ').replace(/([a-z])([A-Z])/g, '$1 $2').trim().toLowerCase();

@@ -7,12 +7,18 @@ import AdminView from './views/AdminView.vue';
 import CatalogView from './views/CatalogView.vue';
 import EpisodeView from './views/EpisodeView.vue';
 import HistoryView from './views/HistoryView.vue';
+import LibraryView from './views/LibraryView.vue';
 import NotFoundView from './views/NotFoundView.vue';
 import PointsView from './views/PointsView.vue';
+import ReaderView from './views/ReaderView.vue';
+import SeriesView from './views/SeriesView.vue';
 import { session, whenSettled } from './session';
 
 export const routes: RouteRecordRaw[] = [
   { path: '/', name: 'catalog', component: CatalogView, meta: { title: 'Catalog' } },
+  { path: '/series/:id', name: 'series', component: SeriesView, props: true, meta: { title: 'Series' } },
+  { path: '/read/:webtoonId', name: 'reader', component: ReaderView, props: true, meta: { title: 'Reader' } },
+  { path: '/library', name: 'library', component: LibraryView, meta: { title: 'My library' } },
   {
     path: '/episodes/:id',
     name: 'episode',
@@ -30,7 +36,9 @@ export function createAppRouter(history: RouterHistory = createWebHashHistory())
   const router = createRouter({
     history,
     routes,
-    scrollBehavior: (_to, _from, saved) => saved ?? { top: 0 },
+    // Searching or filtering (a new query, same page of results) keeps the scroll position.
+    scrollBehavior: (to, from, saved) =>
+      saved ?? (to.path === from.path && to.query.page === from.query.page ? false : { top: 0 }),
   });
   // The admin area is for admins: readers and visitors land on the catalog.
   // (What the UI hides is a courtesy; the API refuses them itself.)

@@ -7,7 +7,11 @@ const niceguy = { webtoonId: 'niceguy-1', title: 'Nice Guy', author: 'Kim', poin
 
 async function mountAdmin(extra: Route[] = []) {
   signInAs('root', ['admin', 'reader']);
-  const api = mockApi([...extra, { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [niceguy])) }]);
+  const api = mockApi([
+    ...extra,
+    { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [niceguy])) },
+    { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
+  ]);
   const { wrapper } = await mountAt(AdminView, '/admin');
   return { api, wrapper };
 }
@@ -16,7 +20,10 @@ async function fillUpload(wrapper: Awaited<ReturnType<typeof mountAdmin>>['wrapp
   for (const [field, value] of Object.entries(values)) await wrapper.find(`#upload-${field}`).setValue(value);
 }
 
-const uploadForm = (w: Awaited<ReturnType<typeof mountAdmin>>['wrapper']) => w.findAll('form')[0];
+type Wrapper = Awaited<ReturnType<typeof mountAdmin>>['wrapper'];
+const formOf = (w: Wrapper, field: string) => w.findAll('form').find((f) => f.find(field).exists())!;
+const uploadForm = (w: Wrapper) => formOf(w, '#upload-webtoonId');
+const editForm = (w: Wrapper) => formOf(w, '#edit-title');
 
 describe('admin: upload form validation', () => {
   it('lists every missing field, marks them invalid, focuses the first, and sends nothing', async () => {
@@ -109,7 +116,7 @@ describe('admin: update form', () => {
     expect(wrapper.find('#edit-webtoonId').exists()).toBe(false);
     await wrapper.find('#edit-point').setValue('150');
     await wrapper.find('input[name="edit-status"][value="hidden"]').setValue(true);
-    await wrapper.findAll('form')[1].trigger('submit');
+    await editForm(wrapper).trigger('submit');
     await vi.waitFor(() => expect(wrapper.find('.message-success').exists()).toBe(true));
     expect(api.to('PATCH', '/webtoons/niceguy-1')[0].body).toEqual({ point: 150, status: 'hidden' });
     expect(wrapper.find('.message-success').text()).toBe('Saved "Nice Guy" episode 1 (niceguy-1).');
@@ -119,11 +126,11 @@ describe('admin: update form', () => {
     const { api, wrapper } = await mountAdmin();
     await wrapper.find('#edit-select').setValue('niceguy-1');
     await wrapper.find('#edit-title').setValue('  ');
-    await wrapper.findAll('form')[1].trigger('submit');
+    await editForm(wrapper).trigger('submit');
     await flushPromises();
     expect(wrapper.find('#edit-title-error').text()).toBe('Enter a title.');
     await wrapper.find('#edit-title').setValue('Nice Guy');
-    await wrapper.findAll('form')[1].trigger('submit');
+    await editForm(wrapper).trigger('submit');
     await flushPromises();
     expect(wrapper.text()).toContain('Nothing to save: no field changed.');
     expect(api.to('PATCH', '/webtoons/niceguy-1')).toHaveLength(0);

@@ -108,7 +108,7 @@ afterEach(() => {
 describe('app shell', () => {
   it('has a working skip link, labelled navigation, and moves focus to the new heading on navigation', async () => {
     mockApi([
-      { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [])) },
+      { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
       { method: 'GET', path: '/libraries/alice', reply: hal({ userId: 'alice', owned: [] }) },
       { method: 'GET', path: '/histories/alice', reply: hal({ userId: 'alice', status: 'joined', myPoint: 0, _embedded: { timeline: [] } }) },
     ]);
@@ -137,14 +137,14 @@ describe('app shell', () => {
 
 describe('signed out', () => {
   it('shows Sign in and Sign up, no name and no admin link; the user manager is set up from /config.json', async () => {
-    const api = mockApi([configRoute, { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [])) }]);
+    const api = mockApi([configRoute, { method: 'GET', path: '/series', reply: hal(collection('series', [])) }]);
     expect(await startAuth()).toBe('app');
     const { wrapper } = await mountApp();
 
     expect(session.status).toBe('signed-out');
     expect(headerButtons()).toEqual(['Sign in', 'Sign up']);
     expect(header().textContent).not.toContain('Signed in as');
-    expect(navLinks()).toEqual(['Catalog', 'My points', 'My history']);
+    expect(navLinks()).toEqual(['Catalog', 'My library', 'My points', 'My history']);
     expect(wrapper.find('.notice').text()).toContain('to buy episodes');
     expect(api.to('GET', '/config.json')).toHaveLength(1);
     // Nothing was signed in on this tab before: no silent attempt.
@@ -191,7 +191,7 @@ describe('signed out', () => {
   it('says so when sign-in is not available, and still shows the catalog', async () => {
     mockApi([
       { method: 'GET', path: '/config.json', reply: problem(404, 'not-found', 'Not found') },
-      { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [])) },
+      { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
     ]);
     await startAuth();
     const { wrapper } = await mountApp();
@@ -210,7 +210,7 @@ describe('back from the issuer (/callback)', () => {
     const api = mockApi([
       configRoute,
       { method: 'POST', path: '/pointers', reply: hal({ userId: 'june', point: 0, status: 'joined' }, 201) },
-      { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [])) },
+      { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
       { method: 'GET', path: '/libraries/june', reply: hal({ userId: 'june', owned: [] }) },
     ]);
     expect(await startAuth()).toBe('app');
@@ -229,7 +229,7 @@ describe('back from the issuer (/callback)', () => {
     expect(header().querySelector('[data-testid="signed-in-name"]')!.textContent).toBe('june');
     expect(header().textContent).toContain('Signed in as june');
     expect(headerButtons()).toEqual(['Sign out']);
-    expect(navLinks()).toEqual(['Catalog', 'My points', 'My history']); // a reader: no admin link
+    expect(navLinks()).toEqual(['Catalog', 'My library', 'My points', 'My history']); // a reader: no admin link
     expect(api.to('GET', '/libraries/june')[0].headers.get('Authorization')).toMatch(/^Bearer /);
   });
 
@@ -275,19 +275,19 @@ describe('admins and readers', () => {
     mockApi([
       configRoute,
       { method: 'POST', path: '/pointers', reply: hal({}, 201) },
-      { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [])) },
+      { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
       { method: 'GET', path: '/libraries/root', reply: hal({ userId: 'root', owned: [] }) },
     ]);
     await startAuth();
     expect(session.isAdmin).toBe(true);
     const { router } = await mountApp('/admin');
-    expect(navLinks()).toEqual(['Catalog', 'My points', 'My history', 'Admin']);
+    expect(navLinks()).toEqual(['Catalog', 'My library', 'My points', 'My history', 'Admin']);
     expect(router.currentRoute.value.path).toBe('/admin');
   });
 
   it('sends readers and visitors away from the admin route', async () => {
     mockApi([
-      { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [])) },
+      { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
       { method: 'GET', path: '/libraries/alice', reply: hal({ userId: 'alice', owned: [] }) },
     ]);
     const visitor = await mountApp('/admin');
@@ -333,7 +333,7 @@ describe('staying signed in, and signing out', () => {
     mockApi([
       configRoute,
       { method: 'POST', path: '/pointers', reply: hal({}, 201) },
-      { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [])) },
+      { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
       { method: 'GET', path: '/libraries/june', reply: hal({ userId: 'june', owned: [] }) },
     ]);
     await startAuth();
@@ -354,7 +354,7 @@ describe('staying signed in, and signing out', () => {
     mockApi([
       configRoute,
       { method: 'POST', path: '/pointers', reply: hal({}, 201) },
-      { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [])) },
+      { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
       { method: 'GET', path: '/libraries/june', reply: hal({ userId: 'june', owned: [] }) },
     ]);
     await startAuth();

@@ -70,7 +70,10 @@ describe('episode page: buying', () => {
     expect(wrapper.find('[role="dialog"]').exists()).toBe(false);
     expect(wrapper.find('[data-testid="balance"]').text()).toBe('500 points');
     expect(wrapper.find('.badge-owned').text()).toBe('Owned');
-    expect(buttonNamed(wrapper, 'Read episode').element).toBe(document.activeElement);
+    const read = wrapper.find('a[data-action="read"]');
+    expect(read.text()).toBe('Read episode');
+    expect(read.attributes('href')).toBe('/read/niceguy-1');
+    expect(read.element).toBe(document.activeElement);
   });
 
   it('shows the pending state while the purchase is being decided', async () => {
@@ -188,50 +191,35 @@ describe('episode page: buying', () => {
 });
 
 describe('episode page: reading', () => {
-  it('opens a free episode and shows the reader', async () => {
+  it('offers Read for a free episode, leading to the reader, and nothing to buy', async () => {
     signInAs('alice');
-    const api = mockApi(
-      routesFor(sunny, 0, [
-        {
-          method: 'POST',
-          path: '/webtoons/sunny-1/open',
-          reply: hal({ userId: 'alice', webtoonId: 'sunny-1', result: 'approved', free: true }),
-        },
-      ]),
-    );
+    const api = mockApi(routesFor(sunny, 0));
     const { wrapper } = await mountAt(EpisodeView, '/episodes/sunny-1', { props: { id: 'sunny-1' } });
     expect(wrapper.find('.badge-free').exists()).toBe(true);
     expect(wrapper.findAll('button').some((b) => b.text().startsWith('Buy'))).toBe(false);
-    await buttonNamed(wrapper, 'Read episode').trigger('click');
-    await vi.waitFor(() => expect(wrapper.find('[data-testid="reader"]').exists()).toBe(true));
-    expect(api.to('POST', '/webtoons/sunny-1/open')[0].body).toEqual({ userId: 'alice' });
-    expect(wrapper.find('#reader-title').element).toBe(document.activeElement);
-    expect(wrapper.find('[data-testid="reader"]').text()).toContain('This episode is free to read.');
+    expect(wrapper.find('a[data-action="read"]').attributes('href')).toBe('/read/sunny-1');
+    // Reading is the reader's business: this page opens nothing itself.
+    expect(api.to('POST', '/webtoons/sunny-1/open')).toHaveLength(0);
   });
 
-  it('explains a refused open (not owned) and offers to buy instead', async () => {
+  it('reads a paid episode whose wait-until-free time has passed without buying it', async () => {
     signInAs('alice');
-    mockApi([
-      { method: 'GET', path: '/webtoons/niceguy-1', reply: hal(niceguy) },
-      {
-        method: 'GET',
-        path: '/libraries/alice',
-        reply: hal({ userId: 'alice', owned: [{ webtoonId: 'niceguy-1', purchaseId: 'b-1', read: false }] }),
-      },
-      { method: 'GET', path: '/pointers/alice', reply: hal({ userId: 'alice', point: 600, status: 'joined' }) },
-      {
-        method: 'POST',
-        path: '/webtoons/niceguy-1/open',
-        reply: problem(403, 'not-owned', 'Episode not owned', "buy 'niceguy-1' for 100 points to read it"),
-      },
-    ]);
+    const waited = { ...niceguy, freeFrom: new Date(Date.now() - 60_000).toISOString() };
+    mockApi(routesFor(waited, 0));
     const { wrapper } = await mountAt(EpisodeView, '/episodes/niceguy-1', { props: { id: 'niceguy-1' } });
-    await buttonNamed(wrapper, 'Read episode').trigger('click');
-    await vi.waitFor(() => expect(wrapper.find('.message-error').exists()).toBe(true));
-    expect(wrapper.find('.message-error').text()).toBe(
-      "Could not open this episode. Episode not owned. Buy 'niceguy-1' for 100 points to read it.",
-    );
+    expect(wrapper.find('.badge-free').text()).toBe('Free');
+    expect(wrapper.find('a[data-action="read"]').exists()).toBe(true);
+    expect(wrapper.findAll('button').some((b) => b.text().startsWith('Buy'))).toBe(false);
+  });
+
+  it('says when an episode becomes free, and still sells it until then', async () => {
+    signInAs('alice');
+    const later = { ...niceguy, freeFrom: new Date(Date.now() + 2.5 * 86_400_000).toISOString() };
+    mockApi(routesFor(later, 600));
+    const { wrapper } = await mountAt(EpisodeView, '/episodes/niceguy-1', { props: { id: 'niceguy-1' } });
+    expect(wrapper.text()).toContain('Wait until freeFree in 3 days');
     expect(buttonNamed(wrapper, 'Buy for 100 points').exists()).toBe(true);
+    expect(wrapper.find('a[data-action="read"]').exists()).toBe(false);
   });
 });
 

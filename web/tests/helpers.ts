@@ -16,6 +16,8 @@ export interface Call {
   search: string;
   headers: Headers;
   body: unknown;
+  /** What was sent as the body, unparsed (a Blob for image uploads). */
+  rawBody: BodyInit | null | undefined;
 }
 
 export type Reply = FakeResponse | ((call: Call) => FakeResponse | Promise<FakeResponse>);
@@ -99,6 +101,7 @@ export function mockApi(routes: Route[]) {
       search: url.search,
       headers: new Headers(init.headers),
       body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
+      rawBody: init.body,
     };
     calls.push(call);
     const route = routes.find((r) => matches(r, call));

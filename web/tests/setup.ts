@@ -19,6 +19,8 @@ beforeEach(() => {
   resetSession();
   apiConfig.sleep = vi.fn(() => Promise.resolve());
   apiConfig.historyPollMs = 5;
+  apiConfig.searchDelayMs = 0;
+  apiConfig.progressDelayMs = 0;
 });
 
 afterEach(() => {
