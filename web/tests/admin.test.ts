@@ -1,7 +1,7 @@
 import { flushPromises } from '@vue/test-utils';
 import { describe, expect, it, vi } from 'vitest';
 import AdminView from '../src/views/AdminView.vue';
-import { IDEMPOTENCY_KEY, collection, hal, mockApi, mountAt, problem, signInAs, type Route } from './helpers';
+import { FakeResponse, IDEMPOTENCY_KEY, collection, hal, mockApi, mountAt, problem, signInAs, type Route } from './helpers';
 
 const niceguy = { webtoonId: 'niceguy-1', title: 'Nice Guy', author: 'Kim', point: 100, episode: 1, status: 'published' };
 
@@ -134,5 +134,159 @@ describe('admin: update form', () => {
     await flushPromises();
     expect(wrapper.text()).toContain('Nothing to save: no field changed.');
     expect(api.to('PATCH', '/webtoons/niceguy-1')).toHaveLength(0);
+  });
+});
+
+const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const imageFile = (name: string, type: string, extra: number) => new File([new Uint8Array([...PNG, extra])], name, { type });
+
+/** The bytes of a Blob sent as a body (FileReader: jsdom's Blob has no arrayBuffer everywhere). */
+function bytesOf(body: unknown): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(Array.from(new Uint8Array(reader.result as ArrayBuffer)));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsArrayBuffer(body as Blob);
+  });
+}
+
+function chooseFiles(input: { element: Element }, files: File[]): void {
+  Object.defineProperty(input.element, 'files', { value: files, configurable: true });
+}
+
+const series = { seriesId: 'niceguy', title: 'Nice Guy', author: 'Kim', genres: [], status: 'ongoing', episodes: 1, freeEpisodes: 0 };
+
+describe('admin: series and covers', () => {
+  it('creates a series with its genres and status', async () => {
+    const { api, wrapper } = await mountAdmin([
+      { method: 'POST', path: '/series', reply: (c) => hal({ ...series, ...(c.body as object) }, 201) },
+    ]);
+    await wrapper.find('#series-seriesId').setValue('moonlit');
+    await wrapper.find('#series-title').setValue('Moonlit Garden');
+    await wrapper.find('#series-author').setValue('Lee');
+    await wrapper.find('#series-synopsis').setValue('Flowers that bloom at night.');
+    await wrapper.find('#series-genres input[value="fantasy"]').setValue(true);
+    await wrapper.find('#series-genres input[value="romance"]').setValue(true);
+    await wrapper.find('input[name="series-status"][value="completed"]').setValue(true);
+    await formOf(wrapper, '#series-title').trigger('submit');
+    await flushPromises();
+    const post = api.to('POST', '/series');
+    expect(post).toHaveLength(1);
+    expect(post[0].body).toEqual({
+      seriesId: 'moonlit',
+      title: 'Moonlit Garden',
+      author: 'Lee',
+      synopsis: 'Flowers that bloom at night.',
+      genres: ['fantasy', 'romance'],
+      status: 'completed',
+    });
+    expect(post[0].headers.get('Idempotency-Key')).toMatch(IDEMPOTENCY_KEY);
+    expect(wrapper.text()).toContain('Created the series "Moonlit Garden" (moonlit).');
+  });
+
+  it('uploads a cover as the file bytes with the file type as Content-Type', async () => {
+    const { api, wrapper } = await mountAdmin([
+      { method: 'GET', path: '/series', reply: hal(collection('series', [series])) },
+      { method: 'PUT', path: '/series/niceguy/cover', reply: hal(series) },
+    ]);
+    await wrapper.find('#cover-series').setValue('niceguy');
+    chooseFiles(wrapper.find('#cover-file'), [imageFile('cover.png', 'image/png', 7)]);
+    await formOf(wrapper, '#cover-file').trigger('submit');
+    await flushPromises();
+    const put = api.to('PUT', '/series/niceguy/cover');
+    expect(put).toHaveLength(1);
+    expect(put[0].headers.get('Content-Type')).toBe('image/png');
+    expect(await bytesOf(put[0].rawBody)).toEqual([...PNG, 7]);
+    expect(wrapper.text()).toContain('Uploaded the cover of "Nice Guy".');
+  });
+
+  it('refuses a file that is not an image before sending it', async () => {
+    const { api, wrapper } = await mountAdmin([{ method: 'GET', path: '/series', reply: hal(collection('series', [series])) }]);
+    await wrapper.find('#cover-series').setValue('niceguy');
+    chooseFiles(wrapper.find('#cover-file'), [new File(['hello'], 'notes.txt', { type: 'text/plain' })]);
+    await formOf(wrapper, '#cover-file').trigger('submit');
+    await flushPromises();
+    expect(wrapper.find('[role="alert"] .message-error').text()).toBe('notes.txt is not a PNG, JPEG or WebP image.');
+    expect(api.calls.filter((c) => c.method === 'PUT')).toHaveLength(0);
+  });
+});
+
+describe('admin: pages of an episode', () => {
+  const withPages = { ...niceguy, pages: 3 };
+
+  async function mountPages(extra: Route[] = []) {
+    signInAs('root', ['admin', 'reader']);
+    const api = mockApi([
+      ...extra,
+      { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [withPages])) },
+      { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
+    ]);
+    const { wrapper } = await mountAt(AdminView, '/admin');
+    await wrapper.find('#pages-select').setValue('niceguy-1');
+    await flushPromises();
+    return { api, wrapper };
+  }
+
+  const pageNames = (w: Wrapper) => w.findAll('.page-item .page-name').map((p) => p.text());
+  const button = (w: Wrapper, label: string) => w.find(`button[aria-label="${label}"]`);
+
+  it('adds several files as pages, in the order chosen, each as its bytes and type', async () => {
+    let n = 3;
+    const { api, wrapper } = await mountPages([
+      {
+        method: 'POST',
+        path: '/webtoons/niceguy-1/pages',
+        reply: () => hal({ webtoonId: 'niceguy-1', number: ++n, width: 800, height: 1200 }, 201),
+      },
+    ]);
+    chooseFiles(wrapper.find('#pages-files'), [imageFile('a.png', 'image/png', 1), imageFile('b.webp', 'image/webp', 2)]);
+    await wrapper.findAll('button').find((b) => b.text() === 'Add pages')!.trigger('click');
+    await vi.waitFor(() => expect(wrapper.text()).toContain('Added 2 pages. The episode has 5 now.'));
+    const posts = api.to('POST', '/webtoons/niceguy-1/pages');
+    expect(posts.map((p) => p.headers.get('Content-Type'))).toEqual(['image/png', 'image/webp']);
+    expect(await Promise.all(posts.map((p) => bytesOf(p.rawBody)))).toEqual([
+      [...PNG, 1],
+      [...PNG, 2],
+    ]);
+    expect(new Set(posts.map((p) => p.headers.get('Idempotency-Key'))).size).toBe(2);
+    expect(pageNames(wrapper)).toEqual(['Page 1', 'Page 2', 'Page 3', 'Page 4', 'Page 5']);
+  });
+
+  it('reorders with Move up / Move down (focus follows the page) and saves the permutation', async () => {
+    const { api, wrapper } = await mountPages([
+      { method: 'PUT', path: '/webtoons/niceguy-1/pages', reply: hal({ webtoonId: 'niceguy-1', pages: [] }) },
+    ]);
+    expect(pageNames(wrapper)).toEqual(['Page 1', 'Page 2', 'Page 3']);
+    expect(button(wrapper, 'Move page 1 up').attributes('disabled')).toBeDefined();
+
+    await button(wrapper, 'Move page 3 up').trigger('click');
+    await flushPromises();
+    expect(document.activeElement).toBe(button(wrapper, 'Move page 3 up').element);
+    await button(wrapper, 'Move page 3 up').trigger('click');
+    await flushPromises();
+    // At the top, "up" is disabled: focus goes to the page's other move button.
+    expect(document.activeElement).toBe(button(wrapper, 'Move page 3 down').element);
+    expect(pageNames(wrapper)).toEqual(['Page 3 (to become page 1)', 'Page 1 (to become page 2)', 'Page 2 (to become page 3)']);
+    // Deleting waits until the new order is saved or undone.
+    expect(button(wrapper, 'Delete page 1').attributes('disabled')).toBeDefined();
+
+    await wrapper.findAll('button').find((b) => b.text() === 'Save page order')!.trigger('click');
+    await flushPromises();
+    const put = api.to('PUT', '/webtoons/niceguy-1/pages');
+    expect(put).toHaveLength(1);
+    expect(put[0].body).toEqual({ order: [3, 1, 2] });
+    expect(wrapper.text()).toContain('Saved the new page order.');
+    expect(pageNames(wrapper)).toEqual(['Page 1', 'Page 2', 'Page 3']);
+  });
+
+  it('deletes a page; the later ones move up', async () => {
+    const { api, wrapper } = await mountPages([
+      { method: 'DELETE', path: '/webtoons/niceguy-1/pages/2', reply: new FakeResponse(204, '', {}) },
+    ]);
+    await button(wrapper, 'Delete page 2').trigger('click');
+    await flushPromises();
+    expect(api.to('DELETE', '/webtoons/niceguy-1/pages/2')).toHaveLength(1);
+    expect(pageNames(wrapper)).toEqual(['Page 1', 'Page 2']);
+    expect(wrapper.find('#pages-select option[value="niceguy-1"]').text()).toContain('2 pages');
   });
 });

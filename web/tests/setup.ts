@@ -9,6 +9,8 @@ const defaults = { ...apiConfig };
 
 // jsdom has no layout; the router's scroll restoration only needs a no-op.
 window.scrollTo = (() => {}) as typeof window.scrollTo;
+window.scrollBy = (() => {}) as typeof window.scrollBy;
+Element.prototype.scrollIntoView = function scrollIntoView() {};
 
 // Unmount every screen after its test, so nothing keeps polling into the next.
 enableAutoUnmount(afterEach);
