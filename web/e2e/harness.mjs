@@ -125,7 +125,10 @@ export class Harness {
   }
 
   async startBackend() {
-    const ports = await freePorts(SERVICES.length);
+    // E2E_PORT_BASE=37700 takes 37700, 37701, ... (a shared machine hands out
+    // ranges); otherwise any free ports.
+    const base = Number(process.env.E2E_PORT_BASE || 0);
+    const ports = base > 0 ? SERVICES.map((_, i) => base + i) : await freePorts(SERVICES.length);
     SERVICES.forEach((s, i) => (this.ports[s] = ports[i]));
     const env = {
       ...process.env,
@@ -236,6 +239,50 @@ export class Harness {
   /** Opens a screen of the store, e.g. go(page, '/points'). */
   async go(page, path = '/') {
     await page.goto(`${this.baseUrl}/#${path}`);
+  }
+
+  /**
+   * From the demo catalog (read through the API, so the walk follows the demo
+   * as it changes): a series with a free episode and a paid one, both with
+   * at least two pages.
+   */
+  async walkSeries() {
+    const get = async (path) => {
+      const r = await fetch(`${this.baseUrl}${path}`, { signal: AbortSignal.timeout(5000) });
+      if (!r.ok) throw new Error(`e2e: GET ${path}: ${r.status}`);
+      return r.json();
+    };
+    const now = Date.now();
+    const freeNow = (e) => e.point === 0 || (e.freeFrom && Date.parse(e.freeFrom) <= now);
+    const all = (await get('/series?size=100'))._embedded?.series ?? [];
+    for (const series of all) {
+      const eps = ((await get(`/series/${encodeURIComponent(series.seriesId)}/episodes?size=100`))._embedded?.episodes ?? []).filter(
+        (e) => e.status === 'published' && (e.pages ?? 0) >= 2,
+      );
+      const free = eps.find(freeNow);
+      const paid = eps.find((e) => !freeNow(e));
+      if (free && paid) return { series, free, paid };
+    }
+    throw new Error(`e2e: no demo series has a free and a paid episode with pages (series: ${all.map((s) => s.seriesId).join(', ') || 'none'})`);
+  }
+
+  /**
+   * `n` real images to upload through the admin screens, as playwright file
+   * payloads: the demo's public covers (no art is kept in the repository).
+   */
+  async demoImages(n) {
+    const list = await fetch(`${this.baseUrl}/series?size=100`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json());
+    const hrefs = (list._embedded?.series ?? []).map((s) => s._links?.cover?.href).filter(Boolean);
+    if (hrefs.length === 0) throw new Error('e2e: the demo series have no covers to upload again');
+    const files = [];
+    for (let i = 0; i < n; i++) {
+      const r = await fetch(`${this.baseUrl}${hrefs[i % hrefs.length]}`, { signal: AbortSignal.timeout(5000) });
+      if (!r.ok) throw new Error(`e2e: GET ${hrefs[i % hrefs.length]}: ${r.status}`);
+      const mimeType = (r.headers.get('content-type') || 'image/png').split(';')[0];
+      const ext = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' }[mimeType] ?? 'img';
+      files.push({ name: `art-${i + 1}.${ext}`, mimeType, buffer: Buffer.from(await r.arrayBuffer()) });
+    }
+    return files;
   }
 
   /** The password of the built-in issuer's first admin, made at its first start. */

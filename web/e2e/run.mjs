@@ -1,17 +1,21 @@
-// End-to-end tests: the acceptance scenarios 1–6 of the spec (section 4)
-// and sign-in, walked through the store's UI and the built-in issuer's own
-// pages in Debian's Chromium against the real backend (`webtoon up --demo`),
-// with a screenshot of every screen in test-output/screenshots/.
+// End-to-end tests: the acceptance scenarios 1–6 of the spec (section 4),
+// sign-in, and reading (issue 14: search, the vertical reader, buying,
+// continue reading), walked through the store's UI and the built-in
+// issuer's own pages in Debian's Chromium against the real backend
+// (`webtoon up --demo`), with a screenshot of every screen in
+// test-output/screenshots/.
 //
 //   node e2e/run.mjs          (from web/; `make e2e` there, `npm run e2e`)
 //
 // Needs web/dist and the webtoon binary (WEBTOON_BIN, default
 // build/release/webtoon); builds nothing. E2E_UPDATE_DOCS=1 also copies the
-// catalog and history screenshots to docs/screenshots/ for the README.
+// catalog, history and reader screenshots to docs/screenshots/ for the README.
 //
-// The demo catalog: niceguy (Nice Guy, episode 1, 100 points), niceguy-2
-// (episode 2, 100), tower-1 (Tower of Dreams, episode 1, free), tower-2
-// (episode 2, 600), seoul-night-1 (Seoul at Night, episode 1, 300).
+// The demo catalog (old episode ids kept): the series Nice Guy (niceguy,
+// 100 points; niceguy-2, 100), Tower of Dreams (tower-1 free, tower-2 600)
+// and Seoul at Night (seoul-night-1, 300), with covers and pages. The
+// reading walk picks its series from the API (one with a free and a paid
+// episode, both with pages), so it follows the demo as it grows.
 // Every state is set up through the UI; each scenario is a new visitor
 // (a fresh browser context) who signs up at the issuer under their own name;
 // the admin signs in with the password the issuer made at its first start.
@@ -146,17 +150,78 @@ async function chargePoints(page, points) {
   await expectText(page.getByRole('status').filter({ hasText: 'Payment approved' }), `Payment approved: ${points} points charged`);
 }
 
-/** From the catalog, opens the card of one episode. */
-async function openFromCatalog(page, title, episode) {
+/** From the catalog, opens the page of one series. */
+async function openSeries(page, seriesTitle) {
   await navigate(page, 'Catalog');
-  const card = page
+  await page.getByRole('list', { name: 'Series' }).getByRole('link', { name: seriesTitle, exact: true }).click();
+  await expectVisible(heading1(page, seriesTitle));
+}
+
+/** The row of one episode in the series page's list. */
+const episodeRow = (page, episode) =>
+  page
     .getByRole('list', { name: 'Episodes' })
     .getByRole('listitem')
-    .filter({ has: page.getByRole('heading', { name: title, exact: true }) })
-    .filter({ hasText: `Episode ${episode}` });
-  await card.getByRole('link', { name: title, exact: true }).click();
+    .filter({ has: page.getByRole('link', { name: new RegExp(`^Episode ${episode}: `) }) });
+
+/** From the catalog, through the series, opens the page of one episode (named "<title>, episode <n>"). */
+async function openFromCatalog(page, seriesTitle, episode, title = seriesTitle) {
+  await openSeries(page, seriesTitle);
+  await episodeRow(page, episode).getByRole('link', { name: new RegExp(`^Episode ${episode}: `) }).click();
   await expectVisible(heading1(page, `${title}, episode ${episode}`));
   return page.getByRole('article', { name: `${title}, episode ${episode}` });
+}
+
+/** Waits until every image the locator matches has really loaded (naturalWidth > 0), scrolling each into view. */
+async function expectImagesLoaded(images, timeout = UI_TIMEOUT_MS) {
+  const n = await images.count();
+  for (let i = 0; i < n; i++) {
+    const img = images.nth(i);
+    await img.scrollIntoViewIfNeeded();
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const width = await img.evaluate((el) => (el.complete ? el.naturalWidth : 0));
+      if (width > 0) break;
+      if (Date.now() > deadline) throw new Error(`image ${i + 1} of ${n} (${await img.getAttribute('src')}) did not load within ${timeout} ms`);
+      await pause(100);
+    }
+  }
+  return n;
+}
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The reader's page images, in order. */
+const readerPages = (page) => page.getByRole('list', { name: 'Pages' }).getByRole('img');
+
+/** The page (1..n) covering most of the window, as the reader computes it. */
+function pageMostInView(page) {
+  return page.evaluate(() => {
+    let best = 0;
+    let shown = 0;
+    document.querySelectorAll('ol[aria-label="Pages"] img').forEach((img, i) => {
+      const r = img.getBoundingClientRect();
+      const s = Math.min(r.bottom, window.innerHeight) - Math.max(r.top, 0);
+      if (s > shown) {
+        shown = s;
+        best = i + 1;
+      }
+    });
+    return best;
+  });
+}
+
+/** The next progress the reader saves for this episode: resolves with its page number. */
+function nextProgressSave(page, webtoonId, wantedPage) {
+  return page
+    .waitForResponse(
+      (r) =>
+        r.request().method() === 'PUT' &&
+        new URL(r.url()).pathname === `/webtoons/${webtoonId}/progress` &&
+        r.ok() &&
+        (wantedPage === undefined || JSON.parse(r.request().postData() || '{}').page === wantedPage),
+      { timeout: UI_TIMEOUT_MS },
+    )
+    .then((r) => JSON.parse(r.request().postData()).page);
 }
 
 /**
@@ -310,12 +375,28 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     await update.getByLabel('Price in points').fill('300');
     await update.getByRole('button', { name: 'Save changes' }).click();
     await expectText(update.getByRole('status'), 'Saved "Moonlit Garden: Night Bloom" episode 1 (moonlit-1).');
+
+    // Its series (made from the episode id) gets a cover, and the episode two pages, the second moved first.
+    const art = await h.demoImages(3);
+    const cover = region(page, 'Upload a cover');
+    await cover.getByLabel('Series').selectOption('moonlit');
+    await cover.getByLabel('Cover image').setInputFiles(art[0]);
+    await cover.getByRole('button', { name: 'Upload cover' }).click();
+    await expectText(cover.getByRole('status'), /^Uploaded the cover of "Moonlit Garden/);
+    const pages = region(page, 'Pages of an episode');
+    await pages.getByLabel('Episode', { exact: true }).selectOption('moonlit-1');
+    await pages.getByLabel(/^Add pages/).setInputFiles([art[1], art[2]]);
+    await pages.getByRole('button', { name: 'Add pages', exact: true }).click();
+    await expectText(pages.getByRole('status'), 'Added 2 pages. The episode has 2 now.');
+    await pages.getByRole('button', { name: 'Move page 2 up' }).click();
+    await pages.getByRole('button', { name: 'Save page order' }).click();
+    await expectText(pages.getByRole('status'), 'Saved the new page order.');
     await screenshot(page, 'admin');
 
     // Anyone sees it in the catalog, with the new title and price, signed out too.
     await signOut(page);
     await expectAbsent(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }));
-    const article = await openFromCatalog(page, 'Moonlit Garden: Night Bloom', 1);
+    const article = await openFromCatalog(page, 'Moonlit Garden', 1, 'Moonlit Garden: Night Bloom');
     await expectText(article, /Author Lee Seo-yeon Episode 1 Price 300 points/);
     await expectText(article, 'To read or buy this episode, please sign in.');
     // A reload reads it from the server again.
@@ -352,11 +433,12 @@ describe('the webtoon store in Chromium, against the real backend', () => {
       await expectText(timelineEntry(page, 'Nice Guy, episode 1'), /100 points Approved/, t);
     });
 
-    // The catalog marks it as owned (and the free episode as free).
+    // The catalog marks the series as owned (and the one with a free episode as such).
     await navigate(page, 'Catalog');
-    const niceguy = page.getByRole('article').filter({ hasText: 'Episode 1' }).filter({ has: page.getByRole('link', { name: 'Nice Guy' }) });
-    await expectText(niceguy, /Owned/);
-    await expectText(page.getByRole('article', { name: 'Tower of Dreams' }).filter({ hasText: 'Episode 1' }), /Free/);
+    await expectText(page.getByRole('article', { name: 'Nice Guy', exact: true }), /Owned/);
+    await expectText(page.getByRole('article', { name: 'Tower of Dreams', exact: true }), /Free episodes/);
+    await expectImagesLoaded(page.getByRole('list', { name: 'Series' }).locator('img.cover'));
+    await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, 'catalog');
     await phoneScreenshot(page, 'catalog-phone');
   });
@@ -405,8 +487,9 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     // Free: readable with 0 points.
     let article = await openFromCatalog(page, 'Tower of Dreams', 1);
     await expectVisible(article.getByRole('list', { name: 'Badges' }).getByText('Free'));
-    await article.getByRole('button', { name: 'Read episode' }).click();
-    await expectText(article.getByRole('region', { name: 'Now reading: Tower of Dreams, episode 1' }), 'This episode is free to read.');
+    await article.getByRole('link', { name: 'Read episode' }).click();
+    await expectVisible(page.getByRole('article', { name: 'Tower of Dreams, episode 1' }).getByRole('list', { name: 'Pages' }));
+    await expectAbsent(page.getByRole('alert').filter({ hasText: /\S/ }));
 
     // Owned: bought, then opened from a fresh page load.
     await chargePoints(page, 100);
@@ -418,15 +501,14 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     await expectSignedIn(page, 'erin'); // silently, with the issuer's session
     article = page.getByRole('article', { name: 'Nice Guy, episode 2' });
     await expectVisible(article.getByRole('list', { name: 'Badges' }).getByText('Owned'));
-    await article.getByRole('button', { name: 'Read episode' }).click();
-    await expectText(article.getByRole('region', { name: 'Now reading: Nice Guy, episode 2' }), 'You own this episode.');
     await screenshot(page, 'episode');
+    await article.getByRole('link', { name: 'Read episode' }).click();
+    await expectVisible(page.getByRole('article', { name: 'Nice Guy, episode 2' }).getByRole('list', { name: 'Pages' }));
 
     // Not owned: no way to read it, only to buy it.
     article = await openFromCatalog(page, 'Seoul at Night', 1);
     await expectVisible(article.getByRole('button', { name: 'Buy for 300 points' }));
-    await expectAbsent(article.getByRole('button', { name: /Read/ }));
-    await expectAbsent(page.getByRole('region', { name: /^Now reading/ }));
+    await expectAbsent(article.getByRole('link', { name: /Read/ }));
 
     // Both reads are recorded.
     await navigate(page, 'My history');
@@ -439,7 +521,68 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     await signOut(page);
     article = await openFromCatalog(page, 'Nice Guy', 2);
     await expectText(article, 'To read or buy this episode, please sign in.');
-    await expectAbsent(article.getByRole('button', { name: /Read/ }));
+    await expectAbsent(article.getByRole('link', { name: /Read/ }));
+  });
+
+  scenario('7 reading: search a series, read a free episode to the end, buy and read a paid one, continue where they stopped', async (page) => {
+    const { series, free, paid } = await h.walkSeries();
+    await signUp(page, 'mina');
+    await chargePoints(page, paid.point);
+
+    // Search: a prefix of the title's first word finds the series.
+    await navigate(page, 'Catalog');
+    const term = series.title.split(/\s+/)[0].slice(0, 4).toLowerCase();
+    await page.getByLabel('Search titles and authors').fill(term);
+    await expectText(page.getByRole('status').filter({ hasText: 'found' }), /\d+ series found/);
+    if (!new URL(page.url()).hash.includes(`q=${encodeURIComponent(term)}`)) throw new Error(`the search is not in the address: ${page.url()}`);
+    await page.getByRole('list', { name: 'Series' }).getByRole('link', { name: series.title, exact: true }).click();
+    await expectVisible(heading1(page, series.title));
+    await expectImagesLoaded(page.getByRole('img', { name: `Cover of ${series.title}` }));
+    await screenshot(page, 'series');
+
+    // A free episode, read to the end: every page is an image that really loaded.
+    await episodeRow(page, free.episode).getByRole('link', { name: `Read episode ${free.episode}`, exact: true }).click();
+    const freeReader = page.getByRole('article', { name: `${free.title}, episode ${free.episode}` });
+    await expectVisible(freeReader.getByRole('list', { name: 'Pages' }));
+    const freePages = await expectImagesLoaded(readerPages(page));
+    if (freePages !== free.pages) throw new Error(`the reader shows ${freePages} pages, the episode has ${free.pages}`);
+    for (let i = 0; i < freePages; i++) {
+      const alt = await readerPages(page).nth(i).getAttribute('alt');
+      if (alt !== `Page ${i + 1} of ${freePages}`) throw new Error(`page ${i + 1} is named "${alt}"`);
+    }
+    await expectVisible(page.getByText(`End of ${free.title}, episode ${free.episode}.`));
+    await readerPages(page).first().scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${h.shotsDir}/reader.png`, animations: 'disabled', caret: 'hide' });
+
+    // A paid one: bought from the series page, then read up to the middle.
+    await page.getByRole('link', { name: 'Back to the series' }).click();
+    await expectVisible(heading1(page, series.title));
+    await episodeRow(page, paid.episode).getByRole('link', { name: `Buy episode ${paid.episode} for ${paid.point} points` }).click();
+    const article = page.getByRole('article', { name: `${paid.title}, episode ${paid.episode}` });
+    await article.getByRole('button', { name: `Buy for ${paid.point} points` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Buy now' }).click();
+    await expectText(page.getByRole('status').filter({ hasText: 'Purchase' }), 'Purchase approved');
+    await article.getByRole('link', { name: 'Read episode' }).click();
+    await expectVisible(page.getByRole('article', { name: `${paid.title}, episode ${paid.episode}` }).getByRole('list', { name: 'Pages' }));
+    const stopAt = Math.max(2, Math.ceil(paid.pages / 2));
+    const saved = nextProgressSave(page, paid.webtoonId, stopAt);
+    await expectImagesLoaded(readerPages(page).locator(`nth=${stopAt - 1}`));
+    await readerPages(page).nth(stopAt - 1).evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await saved;
+
+    // Back, then "Continue reading" in the library opens it at that page.
+    await page.goBack();
+    await expectVisible(heading1(page, `${paid.title}, episode ${paid.episode}`));
+    await navigate(page, 'My library');
+    const cont = region(page, 'Continue reading').getByRole('link', { name: `${paid.title}, episode ${paid.episode} Page ${stopAt} of ${paid.pages}` });
+    await cont.click();
+    await expectVisible(page.getByRole('article', { name: `${paid.title}, episode ${paid.episode}` }).getByRole('list', { name: 'Pages' }));
+    const deadline = Date.now() + UI_TIMEOUT_MS;
+    let at = 0;
+    while ((at = await pageMostInView(page)) !== stopAt) {
+      if (Date.now() > deadline) throw new Error(`continue reading shows page ${at}, not page ${stopAt} where the reader stopped`);
+      await pause(100);
+    }
   });
 });
 
@@ -447,7 +590,7 @@ describe('the webtoon store in Chromium, against the real backend', () => {
 process.on('beforeExit', () => {
   if (!process.exitCode) {
     try {
-      updateDocScreenshots(['catalog', 'history']);
+      updateDocScreenshots(['catalog', 'history', 'reader']);
     } catch (e) {
       process.stderr.write(`e2e: could not update docs/screenshots: ${e.message}\n`);
     }

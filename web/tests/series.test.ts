@@ -83,6 +83,9 @@ describe('series page', () => {
       ['Continue episode 5', '/read/niceguy-5'],
     ]);
     expect(row(wrapper, 5).text()).toContain('You stopped at page 2 of 3');
+    // The episode's title leads to its page (price, balance, buying).
+    expect(row(wrapper, 3).find('.entry-title a').attributes('href')).toBe('/episodes/niceguy-3');
+    expect(row(wrapper, 3).find('.entry-title a').text()).toBe('Episode 3: Nice Guy 3');
     // Hidden episodes are not offered.
     expect(row(wrapper, 6).exists()).toBe(false);
     expect(wrapper.findAll('.episode-list > li')).toHaveLength(5);
