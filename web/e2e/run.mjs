@@ -566,7 +566,7 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     await expectVisible(page.getByRole('article', { name: `${paid.title}, episode ${paid.episode}` }).getByRole('list', { name: 'Pages' }));
     const stopAt = Math.max(2, Math.ceil(paid.pages / 2));
     const saved = nextProgressSave(page, paid.webtoonId, stopAt);
-    await expectImagesLoaded(readerPages(page).locator(`nth=${stopAt - 1}`));
+    await expectImagesLoaded(readerPages(page).nth(stopAt - 1));
     await readerPages(page).nth(stopAt - 1).evaluate((el) => el.scrollIntoView({ block: 'start' }));
     await saved;
 
