@@ -1,33 +1,83 @@
 /*
- * `webtoon demo`: loads a small catalog through the webtoon service's API
- * (as an admin would) and prints a walk-through of the original scenarios.
- * Loading twice changes nothing: existing webtoons are left alone. Catalog
- * writes need an admin: it sends the confidential client's service-account
- * token (app_service_token), from whichever issuer is configured.
+ * `webtoon demo`: loads a small store through the webtoon service's API (as
+ * an admin would): series of several genres and statuses, each with free,
+ * paid and wait-until-free episodes (free a few days after loading), then
+ * prints a walk-through of the original scenarios. Loading twice changes
+ * nothing: existing series and episodes are left alone. Catalog writes need
+ * an admin: it sends the confidential client's service-account token
+ * (app_service_token), from whichever issuer is configured.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "app/app.h"
 #include "app/http_client.h"
+#include "core/base/clock.h"
 #include "core/base/mem.h"
 
-static const char *const demo_webtoons[] = {
-    "{\"webtoonId\":\"niceguy\",\"title\":\"Nice Guy\",\"author\":\"Kim Dokja\","
-    "\"point\":100,\"episode\":1,\"status\":\"published\"}",
-    "{\"webtoonId\":\"niceguy-2\",\"title\":\"Nice Guy\",\"author\":\"Kim Dokja\","
-    "\"point\":100,\"episode\":2,\"status\":\"published\"}",
-    "{\"webtoonId\":\"tower-1\",\"title\":\"Tower of Dreams\",\"author\":\"Han Yura\","
-    "\"point\":0,\"episode\":1,\"status\":\"published\"}",
-    "{\"webtoonId\":\"tower-2\",\"title\":\"Tower of Dreams\",\"author\":\"Han Yura\","
-    "\"point\":600,\"episode\":2,\"status\":\"published\"}",
-    "{\"webtoonId\":\"seoul-night-1\",\"title\":\"Seoul at Night\",\"author\":\"Park Min\","
-    "\"point\":300,\"episode\":1,\"status\":\"published\"}",
+static const char *const demo_series[] = {
+    "{\"seriesId\":\"niceguy\",\"title\":\"Nice Guy\",\"author\":\"Kim Dokja\","
+    "\"synopsis\":\"An office worker who never says no, until the day he does.\","
+    "\"genres\":[\"drama\",\"romance\"],\"status\":\"ongoing\"}",
+    "{\"seriesId\":\"tower\",\"title\":\"Tower of Dreams\",\"author\":\"Han Yura\","
+    "\"synopsis\":\"Every floor of the tower grants one wish. Nobody has reached the top.\","
+    "\"genres\":[\"fantasy\",\"action\"],\"status\":\"completed\"}",
+    "{\"seriesId\":\"seoul-night\",\"title\":\"Seoul at Night\",\"author\":\"Park Min\","
+    "\"synopsis\":\"A night-shift taxi driver keeps picking up the same passenger.\","
+    "\"genres\":[\"thriller\",\"drama\"],\"status\":\"hiatus\"}",
+    "{\"seriesId\":\"cafe-nicolette\",\"title\":\"Caf\u00e9 Nicolette\",\"author\":\"Lee Ara\","
+    "\"synopsis\":\"A tiny caf\u00e9, its regulars, and the cat who runs it.\","
+    "\"genres\":[\"romance\",\"comedy\",\"slice-of-life\"],\"status\":\"ongoing\"}",
+    "{\"seriesId\":\"iron-court\",\"title\":\"Iron Court\",\"author\":\"Choi Jun\","
+    "\"synopsis\":\"The worst basketball team in the league gets a coach who has never played.\","
+    "\"genres\":[\"sports\",\"comedy\"],\"status\":\"ongoing\"}",
 };
 
+/* An episode; <free_in_days> > 0: wait until free, that many days after loading. */
+struct demo_episode {
+    const char *webtoon_id, *series_id, *title, *author;
+    int point, episode, free_in_days;
+};
+
+static const struct demo_episode demo_episodes[] = {
+    {"niceguy", "niceguy", "Nice Guy", "Kim Dokja", 100, 1, 0},
+    {"niceguy-2", "niceguy", "Nice Guy", "Kim Dokja", 100, 2, 0},
+    {"niceguy-3", "niceguy", "Nice Guy", "Kim Dokja", 100, 3, 3},
+    {"tower-1", "tower", "Tower of Dreams", "Han Yura", 0, 1, 0},
+    {"tower-2", "tower", "Tower of Dreams", "Han Yura", 600, 2, 0},
+    {"tower-3", "tower", "Tower of Dreams", "Han Yura", 300, 3, 5},
+    {"seoul-night-1", "seoul-night", "Seoul at Night", "Park Min", 300, 1, 0},
+    {"seoul-night-2", "seoul-night", "Seoul at Night", "Park Min", 300, 2, 2},
+    {"cafe-nicolette-1", "cafe-nicolette", "Caf\u00e9 Nicolette", "Lee Ara", 0, 1, 0},
+    {"cafe-nicolette-2", "cafe-nicolette", "Caf\u00e9 Nicolette", "Lee Ara", 0, 2, 0},
+    {"cafe-nicolette-3", "cafe-nicolette", "Caf\u00e9 Nicolette", "Lee Ara", 50, 3, 4},
+    {"iron-court-1", "iron-court", "Iron Court", "Choi Jun", 0, 1, 0},
+    {"iron-court-2", "iron-court", "Iron Court", "Choi Jun", 120, 2, 0},
+};
+
+/* POSTs <body> to <path>; 1 when added, 0 when it was there already, -1
+ * (said why) on any other answer. */
+static int demo_post(int port, const char *auth, const char *path, const char *body)
+{
+    char resp[1024];
+    int status = 0;
+    if (app_http_with("POST", port, path, auth, body, 5000, &status, resp, sizeof resp) != 0) {
+        fprintf(stderr,
+                "webtoon demo: the webtoon service does not answer on port %d; is "
+                "`webtoon up` running?\n",
+                port);
+        return -1;
+    }
+    if (status == 201 || status == 409)
+        return status == 201;
+    fprintf(stderr, "webtoon demo: POST %s failed (%d): %s\n", path, status, resp);
+    return -1;
+}
+
 static const char demo_walkthrough[] =
-    "Demo catalog loaded: niceguy (100 points), niceguy-2 (100), tower-1 (free),\n"
-    "tower-2 (600), seoul-night-1 (300). Try the original walk-through, as alice\n"
+    "Demo store loaded: five series; among their episodes niceguy (100 points),\n"
+    "niceguy-2 (100), tower-1 (free), tower-2 (600), seoul-night-1 (300), and some\n"
+    "free in a few days (wait until free). Try the original walk-through, as alice\n"
     "(with the built-in issuer; sign in through the web app for a real session):\n"
     "\n"
     "  T=\"Authorization: Bearer $(webtoon token alice)\"\n"
@@ -44,7 +94,7 @@ static const char demo_walkthrough[] =
 int app_demo(const struct config *cfg)
 {
     int port = (int)config_int(cfg, CONFIG_WEBTOON_PORT);
-    int loaded = 0, status = 0;
+    int series = 0, episodes = 0, added;
     char err[512] = "", auth[4096];
     char *token = NULL;
     if (app_service_token(cfg, &token, err, sizeof err) != 0) {
@@ -53,24 +103,29 @@ int app_demo(const struct config *cfg)
     }
     snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
     mem_free(token);
-    for (size_t i = 0; i < sizeof demo_webtoons / sizeof demo_webtoons[0]; i++) {
-        char resp[1024];
-        if (app_http_with("POST", port, "/webtoons", auth, demo_webtoons[i], 5000, &status, resp,
-                          sizeof resp) != 0) {
-            fprintf(stderr,
-                    "webtoon demo: the webtoon service does not answer on port %d; is "
-                    "`webtoon up` running?\n",
-                    port);
+    for (size_t i = 0; i < sizeof demo_series / sizeof demo_series[0]; i++) {
+        if ((added = demo_post(port, auth, "/series", demo_series[i])) < 0)
             return 1;
-        }
-        if (status == 201)
-            loaded++;
-        else if (status != 409) {
-            fprintf(stderr, "webtoon demo: upload failed (%d): %s\n", status, resp);
-            return 1;
-        }
+        series += added;
     }
-    fprintf(stderr, "\n%d demo webtoons added.\n", loaded);
+    int64_t now = clock_wall_ms();
+    for (size_t i = 0; i < sizeof demo_episodes / sizeof demo_episodes[0]; i++) {
+        const struct demo_episode *e = &demo_episodes[i];
+        char free_from[64] = "", body[512];
+        if (e->free_in_days > 0) {
+            char at[32];
+            clock_format_rfc3339(now + (int64_t)e->free_in_days * 24 * 3600 * 1000, at, sizeof at);
+            snprintf(free_from, sizeof free_from, ",\"freeFrom\":\"%s\"", at);
+        }
+        snprintf(body, sizeof body,
+                 "{\"webtoonId\":\"%s\",\"seriesId\":\"%s\",\"title\":\"%s\",\"author\":\"%s\","
+                 "\"point\":%d,\"episode\":%d,\"status\":\"published\"%s}",
+                 e->webtoon_id, e->series_id, e->title, e->author, e->point, e->episode, free_from);
+        if ((added = demo_post(port, auth, "/webtoons", body)) < 0)
+            return 1;
+        episodes += added;
+    }
+    fprintf(stderr, "\n%d demo series and %d demo episodes added.\n", series, episodes);
     fprintf(stderr, demo_walkthrough, (int)config_int(cfg, CONFIG_POINTER_PORT),
             (int)config_int(cfg, CONFIG_PAYMENT_PORT), (int)config_int(cfg, CONFIG_PURCHASE_PORT),
             (int)config_int(cfg, CONFIG_HISTORY_PORT));

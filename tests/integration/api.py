@@ -18,7 +18,7 @@ import requests
 DOC_PATH = os.path.join(os.path.dirname(__file__), "../../api/openapi.json")
 
 OWNER = {"pointers": "pointer", "payments": "payment", "histories": "history",
-         "webtoons": "webtoon", "libraries": "webtoon", "purchases": "purchase"}
+         "webtoons": "webtoon", "series": "webtoon", "libraries": "webtoon", "purchases": "purchase"}
 
 
 class OpenApi:
@@ -107,7 +107,8 @@ def acting_user(method, path, body, owners):
     m = _OWNED_PATHS.match(bare)
     if m and m.group(2) in owners:
         return owners[m.group(2)], False
-    if bare == "/webtoons" or re.match(r"^/webtoons/[^/]+$", bare) or bare in ("/openapi.json", "/healthz", "/readyz", "/metrics"):
+    if bare in ("/webtoons", "/series") or re.match(r"^/(webtoons|series)/[^/]+$", bare) \
+            or re.match(r"^/series/[^/]+/episodes$", bare) or bare in ("/openapi.json", "/healthz", "/readyz", "/metrics"):
         return (ADMIN, True) if method not in ("GET", "HEAD") else (None, False)
     m = re.search(r"[?&]userId=([^&]+)", path)
     if m:

@@ -674,7 +674,8 @@ def test_up_runs_the_issuer_only_when_it_is_the_built_in_one(system, make_issuer
     assert any(c.endswith("serve auth") for c in up_children(system))
 
     # The demo catalog went in as admin (catalog writes need one).
-    wait_until(lambda: "5 demo webtoons added" in up.output(), 20, what="the demo catalog")
+    wait_until(lambda: "5 demo series and 13 demo episodes added" in up.output(), 20,
+               what="the demo catalog")
     r = requests.get(system.url("gateway", "/webtoons/niceguy"), timeout=10)
     assert r.status_code == 200
 

@@ -2,8 +2,14 @@
 #include "core/base/clock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Set once at start (clock_business_use_file), read-only afterwards. */
+static char clock_business_file[1024];
 
 static int64_t clock_read_ns(clockid_t id)
 {
@@ -15,6 +21,33 @@ static int64_t clock_read_ns(clockid_t id)
 int64_t clock_wall_ms(void) { return clock_read_ns(CLOCK_REALTIME) / 1000000; }
 int64_t clock_mono_ms(void) { return clock_read_ns(CLOCK_MONOTONIC) / 1000000; }
 int64_t clock_mono_us(void) { return clock_read_ns(CLOCK_MONOTONIC) / 1000; }
+
+void clock_business_use_file(const char *path)
+{
+    snprintf(clock_business_file, sizeof clock_business_file, "%s", path ? path : "");
+}
+
+int64_t clock_business_ms(void)
+{
+    if (!clock_business_file[0])
+        return clock_wall_ms();
+    char text[32];
+    ssize_t n = -1;
+    int fd = open(clock_business_file, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, text, sizeof text - 1);
+        close(fd);
+    }
+    if (n <= 0)
+        return clock_wall_ms();
+    text[n] = '\0';
+    char *end;
+    errno = 0;
+    long long ms = strtoll(text, &end, 10);
+    while (*end == '\n' || *end == ' ' || *end == '\r')
+        end++;
+    return errno || end == text || *end || ms < 0 ? clock_wall_ms() : (int64_t)ms;
+}
 
 struct timespec clock_mono_after(int64_t ms)
 {

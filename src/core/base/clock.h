@@ -1,4 +1,5 @@
-/* Time helpers: wall clock for timestamps, monotonic clock for intervals. */
+/* Time helpers: wall clock for timestamps, monotonic clock for intervals,
+ * business clock for decisions that tests must be able to move in time. */
 #ifndef WEBTOON_BASE_CLOCK_H
 #define WEBTOON_BASE_CLOCK_H
 
@@ -8,6 +9,14 @@
 
 /* Milliseconds since the Unix epoch (wall clock; may jump). */
 int64_t clock_wall_ms(void);
+/* The time business rules decide by (an episode free from a date, a "new"
+ * episode): the wall clock, or, once clock_business_use_file named a file,
+ * the milliseconds since the epoch written in it (read at every call, so a
+ * test moves time by rewriting it; unreadable: the wall clock). */
+int64_t clock_business_ms(void);
+/* Makes clock_business_ms read <path> ("" or NULL: the wall clock). Call
+ * once at start, before any thread reads the clock. */
+void clock_business_use_file(const char *path);
 /* Milliseconds from an arbitrary origin that never goes back. */
 int64_t clock_mono_ms(void);
 /* Microseconds, monotonic; for latency measurement. */

@@ -49,6 +49,9 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(HTTP_MAX_BODY, CONFIG_INT, "65536", 1024, 16777216, "Largest accepted request body, bytes")  \
     X(HTTP_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                           \
       "Connection timeout: slow request or idle keep-alive, milliseconds")                         \
+    X(CLOCK_FILE, CONFIG_STR, "", 0, 1024,                                                         \
+      "For tests: a file holding the milliseconds since the epoch that business rules (free "      \
+      "from a date, new episodes) take as now; empty means the wall clock")                        \
     X(HTTP_CACHE_ENTRIES, CONFIG_INT, "1024", 0, 1000000,                                          \
       "Responses the read cache of a service process keeps (catalog pages and items), split "      \
       "among its event-loop threads; 0 turns the cache off")                                       \

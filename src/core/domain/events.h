@@ -32,6 +32,8 @@
 /* webtoon */
 #define EV_UPLOADED "Uploaded"
 #define EV_UPDATED "Updated"
+#define EV_SERIES_CREATED "SeriesCreated"
+#define EV_SERIES_UPDATED "SeriesUpdated"
 #define EV_ACCESS_GRANTED "AccessGranted"
 #define EV_OPEN_APPROVED "OpenApproved"
 #define EV_OPEN_REJECTED "OpenRejected"

@@ -402,6 +402,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
 {
     log_init(def->name, (enum log_level)config_int(cfg, CONFIG_LOG_LEVEL));
     metrics_init(def->name);
+    clock_business_use_file(config_str(cfg, CONFIG_CLOCK_FILE));
     int64_t started = clock_mono_ms();
 
     /* Signals go to this thread's sigwait only; threads inherit the mask. */

@@ -193,10 +193,21 @@ bool store_ping(struct store *st)
 
 const char *store_error(const struct store *st) { return st->errmsg; }
 
+bool store_is_postgres(const struct store *st) { return st->ops == &store_pg_ops; }
+
 void store_set_commit_hook(struct store *st, void (*fn)(void *ud), void *ud)
 {
     st->on_commit = fn;
     st->on_commit_ud = ud;
+}
+
+/* Runs the SQL of one step, this backend's half of a STORE_SQL_BY_BACKEND. */
+static int store_migration_script(struct store *st, const char *sql)
+{
+    if (sql[0] != '\x1e')
+        return st->ops->exec_script(st, sql);
+    const char *sqlite = sql + 1, *pg = sqlite + strlen(sqlite) + 1;
+    return st->ops->exec_script(st, store_is_postgres(st) ? pg : sqlite);
 }
 
 /* Applies the steps; see store_migrate. */
@@ -225,7 +236,7 @@ static int store_migrate_locked(struct store *st, const char *component,
                              STORE_ARGS(STORE_TEXT(component), STORE_INT(m->version)), &ignored,
                              &applied);
         if (rc == RC_OK && !applied) {
-            rc = st->ops->exec_script(st, m->sql);
+            rc = store_migration_script(st, m->sql);
             if (rc == RC_OK)
                 rc = store_exec(st,
                                 "INSERT INTO schema_migrations (component, version, applied_at)"

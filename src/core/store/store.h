@@ -62,6 +62,11 @@ struct store_migration {
     const char *sql;
 };
 
+/* The <sql> of a step the two backends cannot share (full-text search):
+ * SQLite runs <sqlite>, PostgreSQL <pg> (both string literals). A leading
+ * record separator marks it; a NUL ends the SQLite half. */
+#define STORE_SQL_BY_BACKEND(sqlite, pg) "\x1e" sqlite "\0" pg
+
 struct store;
 
 struct store_ops {
@@ -162,6 +167,10 @@ int store_run_tx(struct store *st, int attempts, int (*fn)(struct store *st, voi
  * components (core tables, one service's tables) version independently. */
 int store_migrate(struct store *st, const char *component, const struct store_migration *steps,
                   size_t n);
+
+/* True when <st> is a PostgreSQL connection: for the few queries the two
+ * dialects cannot share (full-text search). */
+bool store_is_postgres(const struct store *st);
 
 /* Backend message of the last failure, for logs; borrowed, "" when none. */
 const char *store_error(const struct store *st);

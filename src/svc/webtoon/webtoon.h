@@ -1,6 +1,6 @@
 /*
- * The webtoon service: the catalog (upload, update, list), and opening
- * episodes. It keeps its own view of who owns what (granted when the
+ * The webtoon service: the catalog (series and their episodes: upload,
+ * update, list, search), opening episodes and where each reader stopped. It keeps its own view of who owns what (granted when the
  * pointer service took the points, revoked when a purchase is cancelled), so
  * an open is answered at once and recorded as a read. Being where reads
  * happen, it also decides whether a purchase can still be cancelled.
@@ -25,15 +25,52 @@ extern const struct service_def webtoon_service;
 #define WEBTOON_AUTHOR_MAX 100
 #define WEBTOON_POINT_MAX 100000
 #define WEBTOON_EPISODE_MAX 100000
+#define WEBTOON_SYNOPSIS_MAX 2000
+#define WEBTOON_GENRES_MAX 8      /* genres one series may list */
+#define WEBTOON_PAGE_MAX 10000    /* reading progress: the highest page */
+#define WEBTOON_QUERY_MAX 200     /* characters of a search query (?q=) */
+#define WEBTOON_QUERY_WORDS 8     /* words of a query that count */
+#define WEBTOON_QUERY_WORD_MAX 64 /* bytes of one word that count */
+#define WEBTOON_CONTINUE_MAX 20   /* entries of a library's continueReading */
 
+/* An episode: the sellable unit. */
 struct webtoon_item {
     bool found;
     char webtoon_id[DOMAIN_ID_MAX + 1];
+    char series_id[DOMAIN_ID_MAX + 1];
     char title[WEBTOON_TITLE_MAX * 4 + 1]; /* UTF-8: up to 4 bytes per character */
     char author[WEBTOON_AUTHOR_MAX * 4 + 1];
-    int64_t point;   /* price in points; 0 = free */
-    int64_t episode; /* 1.. */
-    char status[16]; /* published, hidden */
+    int64_t point;     /* price in points; 0 = free */
+    int64_t episode;   /* 1.. */
+    char status[16];   /* published, hidden */
+    int64_t free_from; /* ms since the epoch from which it is free for everyone; -1: never */
+    int64_t pages;     /* pages uploaded, 0.. */
+};
+
+/* A series: what the catalog shows as one card. */
+struct webtoon_series {
+    bool found;
+    char series_id[DOMAIN_ID_MAX + 1];
+    char title[WEBTOON_TITLE_MAX * 4 + 1];
+    char author[WEBTOON_AUTHOR_MAX * 4 + 1];
+    char synopsis[WEBTOON_SYNOPSIS_MAX * 4 + 1];
+    char genres[WEBTOON_GENRES_MAX * 16]; /* comma-separated, in webtoon_genres order */
+    char status[16];                      /* ongoing, completed, hiatus */
+    int64_t popularity;                   /* approved opens + purchases of its episodes */
+    int64_t created_at;                   /* ms since the epoch */
+    /* Read from its episodes, not stored with it: */
+    int64_t episodes;          /* published */
+    int64_t free_episodes;     /* published and free now */
+    int64_t latest_episode_at; /* upload of the newest published one, ms; -1: none */
+};
+
+/* The genres a series may list, NULL-terminated. */
+extern const char *const webtoon_genres[];
+
+/* A search query reduced to the words that count (see webtoon_search_parse). */
+struct webtoon_search {
+    char words[WEBTOON_QUERY_WORDS][WEBTOON_QUERY_WORD_MAX + 1];
+    size_t n;
 };
 
 /* --- rules (webtoon.c) ---------------------------------------------------- */
@@ -47,6 +84,35 @@ struct webtoon_item {
 int webtoon_read_fields(const json_t *body, bool partial, struct webtoon_item *w, char *detail,
                         size_t len);
 
+/*
+ * Reads the editable fields of a series from <body> into <s> (title, author,
+ * synopsis, genres, status; not seriesId). With <partial> (PATCH) absent
+ * fields keep their value; otherwise title and author are required and the
+ * rest default (empty synopsis, no genres, ongoing). Returns RC_OK or
+ * RC_INVALID with a reason in <detail>.
+ */
+int webtoon_read_series_fields(const json_t *body, bool partial, struct webtoon_series *s,
+                               char *detail, size_t len);
+
+/* True when <genre> is one of webtoon_genres. */
+bool webtoon_genre_is_valid(const char *genre);
+/* True when <status> is a series status: ongoing, completed or hiatus. */
+bool webtoon_series_status_is_valid(const char *status);
+
+/* The series an episode uploaded without one goes into: <webtoon_id>
+ * without a trailing "-<digits>" ("niceguy-1" -> "niceguy"), or the whole
+ * id when that would leave no valid id. Into <out> (DOMAIN_ID_MAX + 1). */
+void webtoon_series_of_episode(const char *webtoon_id, char *out, size_t len);
+
+/* Reads an RFC 3339 date-time ("2026-12-02T10:00:00Z", fraction and
+ * offset allowed) into <ms> since the epoch (0 for any time before it);
+ * false when it is not one. */
+bool webtoon_parse_time(const char *s, int64_t *ms /* OUT */);
+
+/* True when <w> costs nothing at <now> (ms): price 0, or free from a time
+ * that has come. */
+bool webtoon_is_free_now(const struct webtoon_item *w, int64_t now);
+
 enum webtoon_open {
     WEBTOON_OPEN_FREE,   /* approved: costs nothing */
     WEBTOON_OPEN_OWNED,  /* approved: bought */
@@ -54,8 +120,24 @@ enum webtoon_open {
     WEBTOON_OPEN_NOT_OWNED,
 };
 
-/* What opening <w> means for a user who owns it or not. */
-enum webtoon_open webtoon_decide_open(const struct webtoon_item *w, bool owned);
+/* What opening <w> at <now> (ms) means for a user who owns it or not. */
+enum webtoon_open webtoon_decide_open(const struct webtoon_item *w, bool owned, int64_t now);
+
+/*
+ * Reduces the search query <q> (any bytes, NULL: none) to its words: runs
+ * of ASCII letters and digits and of well-formed UTF-8 beyond ASCII; every
+ * other byte (quotes, *, -, parentheses, operators of either engine's
+ * syntax, malformed UTF-8) separates words. At most WEBTOON_QUERY_WORDS
+ * words of at most WEBTOON_QUERY_WORD_MAX bytes (cut on a character
+ * boundary) count. No words: no text filter.
+ */
+void webtoon_search_parse(const char *q, struct webtoon_search *out /* OUT */);
+/* The match expression of <s> for the engine (FTS5 MATCH, or PostgreSQL
+ * to_tsquery('simple', ...) with <postgres>): every word, the last one as a
+ * prefix. Into <out> (<len> bytes, room for the longest). */
+void webtoon_search_expr(const struct webtoon_search *s, bool postgres, char *out, size_t len);
+/* <s> as the value of ?q= in a link, percent-encoded, into <out>. */
+void webtoon_search_param(const struct webtoon_search *s, char *out, size_t len);
 
 /* A user's hold on one episode. */
 struct webtoon_ownership {
@@ -73,6 +155,48 @@ const char *webtoon_cancel_refusal(const struct webtoon_ownership *own, const ch
 extern const struct service_schema webtoon_schemas[];
 
 int webtoon_store_get(struct store *st, const char *id, struct webtoon_item *out /* OUT */);
+/* Series <id> with what its episodes say at <now> (ms). */
+int webtoon_store_series_get(struct store *st, const char *id, int64_t now,
+                             struct webtoon_series *out /* OUT */);
+/* Changes the catalog's version when it adds the series. */
+int webtoon_store_series_insert(struct store *st, const struct webtoon_series *s,
+                                bool *created /* OUT */);
+int webtoon_store_series_update(struct store *st, const struct webtoon_series *s);
+/* Counts one read or purchase of an episode of <series> in its popularity. */
+int webtoon_store_count_popularity(struct store *st, const char *series);
+/* What a cached series answer also depends on besides the catalog's
+ * version: how many episodes had become free by <now>, and the sum of
+ * popularity; both into <out>, a short text for the cache key. */
+int webtoon_store_series_freshness(struct store *st, int64_t now, char *out, size_t len);
+
+struct webtoon_series_filter {
+    const char *match;  /* webtoon_search_expr, NULL: any */
+    const char *genre;  /* NULL: any */
+    const char *status; /* NULL: any */
+    const char *sort;   /* new, popular or title */
+    const char *query;  /* the filter as link parameters (hal_collection), or NULL */
+    int64_t now;        /* ms: what "free now" means */
+};
+/* One page of the series <f> selects, as a new collection body in <out>. */
+int webtoon_store_series_page(struct store *st, const struct webtoon_series_filter *f,
+                              const struct hal_page *page, json_t **out /* OUT */);
+/* One page of the episodes of <series> by episode number, hidden ones too
+ * when <all>, as a new collection body in <out>. */
+int webtoon_store_episodes_page(struct store *st, const char *series, bool all,
+                                const struct hal_page *page, json_t **out /* OUT */);
+/* The published neighbours of <w> in its series by episode number, into
+ * <prev> and <next> ("" when none; DOMAIN_ID_MAX + 1 bytes each). */
+int webtoon_store_neighbours(struct store *st, const struct webtoon_item *w, char *prev,
+                             char *next);
+
+/* Where <user> stopped in <webtoon>: <page> 0 when never. */
+int webtoon_store_progress_get(struct store *st, const char *user, const char *webtoon,
+                               int64_t *page /* OUT */, int64_t *updated_at /* OUT */);
+int webtoon_store_progress_put(struct store *st, const char *user, const char *webtoon,
+                               int64_t page, int64_t updated_at);
+/* The episodes <user> read last, newest first (at most
+ * WEBTOON_CONTINUE_MAX), as a new JSON array in <out>. */
+int webtoon_store_continue_reading(struct store *st, const char *user, json_t **out /* OUT */);
 /* The catalog's version, which every insert and update changes in its own
  * transaction (<found> false: the schema has none, nothing can be cached).
  * Read it before the catalog data a cached answer is made of, so that the
@@ -93,7 +217,12 @@ int webtoon_store_library(struct store *st, const char *user, json_t **out /* OU
 
 json_t *webtoon_json(const struct webtoon_item *w);
 json_t *webtoon_item_of_row(const struct store_row *row);
-#define WEBTOON_COLUMNS "webtoon_id, title, author, point, episode, status"
+#define WEBTOON_COLUMNS                                                                            \
+    "webtoon_id, title, author, point, episode, status, series_id, free_from, pages"
+/* Series <s> as the API shows it (new reference; NULL: out of memory). */
+json_t *webtoon_series_json(const struct webtoon_series *s);
+/* <ms> since the epoch as an RFC 3339 JSON string (new reference). */
+json_t *webtoon_time_json(int64_t ms);
 
 /* --- event policies (webtoon_events.c) -------------------------------------- */
 
@@ -105,5 +234,7 @@ extern const struct inbox_handler webtoon_handlers[];
 int webtoon_emit(struct store *st, const char *key, const char *type, json_t *fields);
 /* Emits <type> carrying the catalog entry <w>. */
 int webtoon_emit_item(struct store *st, const struct webtoon_item *w, const char *type);
+/* Emits <type> (SeriesCreated, SeriesUpdated) carrying series <s>. */
+int webtoon_emit_series(struct store *st, const struct webtoon_series *s, const char *type);
 
 #endif

@@ -29,11 +29,26 @@ int webtoon_emit(struct store *st, const char *key, const char *type, json_t *fi
 int webtoon_emit_item(struct store *st, const struct webtoon_item *w, const char *type)
 {
     json_t *fields =
-        json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "webtoonId", w->webtoon_id, "title", w->title,
-                  "author", w->author, "point", (json_int_t)w->point, "episode",
-                  (json_int_t)w->episode, "status", w->status);
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:o}", "webtoonId", w->webtoon_id, "title",
+                  w->title, "author", w->author, "point", (json_int_t)w->point, "episode",
+                  (json_int_t)w->episode, "status", w->status, "seriesId", w->series_id, "freeFrom",
+                  w->free_from >= 0 ? webtoon_time_json(w->free_from) : json_null());
     /* Catalog events are keyed by webtoon: one episode's updates stay in order. */
     return webtoon_emit(st, w->webtoon_id, type, fields);
+}
+
+int webtoon_emit_series(struct store *st, const struct webtoon_series *s, const char *type)
+{
+    json_t *fields = webtoon_series_json(s);
+    if (fields) {
+        /* The series' own fields: counts read from its episodes change
+         * with their events, not with these. */
+        static const char *const derived[] = {"_links", "episodes", "freeEpisodes",
+                                              "latestEpisodeAt", "popularity"};
+        for (size_t i = 0; i < sizeof derived / sizeof derived[0]; i++)
+            json_object_del(fields, derived[i]);
+    }
+    return webtoon_emit(st, s->series_id, type, fields);
 }
 
 struct webtoon_purchase_ref {
@@ -68,6 +83,12 @@ static int webtoon_on_check_corrected(void *ctx, struct store *st, const struct 
         rc = domain_effect_decide(st, "grant", p.purchase, "granted");
     if (rc == RC_OK)
         rc = webtoon_store_grant(st, p.user, p.webtoon, p.purchase);
+    struct webtoon_item w;
+    if (rc == RC_OK)
+        rc = webtoon_store_get(st, p.webtoon, &w);
+    /* A purchase counts in its series' popularity. */
+    if (rc == RC_OK && w.found)
+        rc = webtoon_store_count_popularity(st, w.series_id);
     if (rc != RC_OK)
         return rc;
     /* The purchase is approved only now, so "approved" means "readable". */
