@@ -422,7 +422,7 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     );
     await expectText(article, /Your balance 500 points/);
     await expectVisible(article.getByRole('list', { name: 'Badges' }).getByText('Owned'));
-    await expectVisible(article.getByRole('button', { name: 'Read episode' }));
+    await expectVisible(article.getByRole('link', { name: 'Read episode' }));
     await expectAbsent(article.getByRole('button', { name: /^Buy/ }));
 
     await navigate(page, 'My points');
