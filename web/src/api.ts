@@ -82,8 +82,8 @@ export interface Webtoon {
 }
 
 export type WebtoonFields = Omit<Webtoon, '_links' | 'pages'>;
-/** A PATCH: only what changed; `freeFrom: null` makes the episode wait-until-free no longer. */
-export type WebtoonChanges = Partial<Omit<WebtoonFields, 'webtoonId' | 'freeFrom'>> & { freeFrom?: string | null };
+/** A PATCH: only what changed. */
+export type WebtoonChanges = Partial<Omit<WebtoonFields, 'webtoonId'>>;
 
 export const GENRES = [
   'action',
@@ -635,6 +635,11 @@ export function uploadWebtoon(fields: WebtoonFields, idempotencyKey?: string): P
 
 export function updateWebtoon(webtoonId: string, changes: WebtoonChanges): Promise<Webtoon> {
   return request<Webtoon>('PATCH', `/webtoons/${seg(webtoonId)}`, { body: changes }).then((r) => r.data);
+}
+
+/** A PUT: every field; a missing freeFrom means none (the only way to take one away, as no field can be null). */
+export function replaceWebtoon(webtoonId: string, fields: Omit<WebtoonFields, 'webtoonId'>): Promise<Webtoon> {
+  return request<Webtoon>('PUT', `/webtoons/${seg(webtoonId)}`, { body: fields }).then((r) => r.data);
 }
 
 export function openWebtoon(webtoonId: string, userId: string, idempotencyKey?: string): Promise<OpenResult> {

@@ -290,3 +290,39 @@ describe('admin: pages of an episode', () => {
     expect(wrapper.find('#pages-select option[value="niceguy-1"]').text()).toContain('2 pages');
   });
 });
+
+describe('admin: wait until free', () => {
+  it('sets "free from" as RFC 3339 with PATCH, and takes it away with a PUT of the episode without it', async () => {
+    const waiting = { ...niceguy, seriesId: 'niceguy', freeFrom: '2030-01-02T03:04:00Z' };
+    signInAs('root', ['admin', 'reader']);
+    const api = mockApi([
+      { method: 'GET', path: '/webtoons', reply: hal(collection('webtoons', [niceguy, { ...waiting, webtoonId: 'niceguy-2', episode: 2 }])) },
+      { method: 'GET', path: '/series', reply: hal(collection('series', [])) },
+      { method: 'PATCH', path: '/webtoons/niceguy-1', reply: (c) => hal({ ...niceguy, ...(c.body as object) }) },
+      { method: 'PUT', path: '/webtoons/niceguy-2', reply: (c) => hal({ ...niceguy, webtoonId: 'niceguy-2', ...(c.body as object) }) },
+    ]);
+    const { wrapper } = await mountAt(AdminView, '/admin');
+    await wrapper.find('#edit-select').setValue('niceguy-1');
+    await wrapper.find('#edit-freeFrom').setValue('2030-01-02T03:04');
+    await editForm(wrapper).trigger('submit');
+    await flushPromises();
+    const patch = api.to('PATCH', '/webtoons/niceguy-1')[0].body as { freeFrom: string };
+    expect(Object.keys(patch)).toEqual(['freeFrom']);
+    expect(Date.parse(patch.freeFrom)).toBe(new Date('2030-01-02T03:04').getTime());
+    expect(patch.freeFrom).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
+    await wrapper.find('#edit-select').setValue('niceguy-2');
+    await flushPromises();
+    await wrapper.find('#edit-freeFrom').setValue('');
+    await editForm(wrapper).trigger('submit');
+    await flushPromises();
+    expect(api.to('PUT', '/webtoons/niceguy-2')[0].body).toEqual({
+      title: 'Nice Guy',
+      author: 'Kim',
+      point: 100,
+      episode: 2,
+      status: 'published',
+      seriesId: 'niceguy',
+    });
+  });
+});
