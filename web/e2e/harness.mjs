@@ -252,18 +252,24 @@ export class Harness {
       if (!r.ok) throw new Error(`e2e: GET ${path}: ${r.status}`);
       return r.json();
     };
-    const now = Date.now();
-    const freeNow = (e) => e.point === 0 || (e.freeFrom && Date.parse(e.freeFrom) <= now);
-    const all = (await get('/series?size=100'))._embedded?.series ?? [];
-    for (const series of all) {
-      const eps = ((await get(`/series/${encodeURIComponent(series.seriesId)}/episodes?size=100`))._embedded?.episodes ?? []).filter(
-        (e) => e.status === 'published' && (e.pages ?? 0) >= 2,
-      );
-      const free = eps.find(freeNow);
-      const paid = eps.find((e) => !freeNow(e));
-      if (free && paid) return { series, free, paid };
+    const freeNow = (e) => e.point === 0 || (e.freeFrom && Date.parse(e.freeFrom) <= Date.now());
+    // The demo uploads its art after the catalog is in: give it a moment.
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const all = (await get('/series?size=100'))._embedded?.series ?? [];
+      for (const series of all) {
+        const eps = ((await get(`/series/${encodeURIComponent(series.seriesId)}/episodes?size=100`))._embedded?.episodes ?? []).filter(
+          (e) => e.status === 'published' && (e.pages ?? 0) >= 2,
+        );
+        const free = eps.find(freeNow);
+        const paid = eps.find((e) => !freeNow(e));
+        if (free && paid) return { series, free, paid };
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`e2e: no demo series has a free and a paid episode with pages (series: ${all.map((s) => s.seriesId).join(', ') || 'none'})`);
+      }
+      await sleep(500);
     }
-    throw new Error(`e2e: no demo series has a free and a paid episode with pages (series: ${all.map((s) => s.seriesId).join(', ') || 'none'})`);
   }
 
   /**
