@@ -241,35 +241,36 @@ export class Harness {
     await page.goto(`${this.baseUrl}/#${path}`);
   }
 
+  /** GET of the API as a visitor, the body as JSON. */
+  async getJson(path) {
+    const r = await fetch(`${this.baseUrl}${path}`, { signal: AbortSignal.timeout(5000) });
+    if (!r.ok) throw new Error(`e2e: GET ${path}: ${r.status}`);
+    return r.json();
+  }
+
+  /** The series in the store (the demo's, and any a scenario added). */
+  async demoSeries() {
+    return (await this.getJson('/series?size=100'))._embedded?.series ?? [];
+  }
+
   /**
    * From the demo catalog (read through the API, so the walk follows the demo
    * as it changes): a series with a free episode and a paid one, both with
    * at least two pages.
    */
   async walkSeries() {
-    const get = async (path) => {
-      const r = await fetch(`${this.baseUrl}${path}`, { signal: AbortSignal.timeout(5000) });
-      if (!r.ok) throw new Error(`e2e: GET ${path}: ${r.status}`);
-      return r.json();
-    };
     const freeNow = (e) => e.point === 0 || (e.freeFrom && Date.parse(e.freeFrom) <= Date.now());
-    // The demo uploads its art after the catalog is in: give it a moment.
-    const deadline = Date.now() + 30000;
-    for (;;) {
-      const all = (await get('/series?size=100'))._embedded?.series ?? [];
-      for (const series of all) {
-        const eps = ((await get(`/series/${encodeURIComponent(series.seriesId)}/episodes?size=100`))._embedded?.episodes ?? []).filter(
+    return eventually('a demo series with a free and a paid episode, both with pages', async () => {
+      for (const series of await this.demoSeries()) {
+        const eps = ((await this.getJson(`/series/${encodeURIComponent(series.seriesId)}/episodes?size=100`))._embedded?.episodes ?? []).filter(
           (e) => e.status === 'published' && (e.pages ?? 0) >= 2,
         );
         const free = eps.find(freeNow);
         const paid = eps.find((e) => !freeNow(e));
         if (free && paid) return { series, free, paid };
       }
-      if (Date.now() > deadline) {
-        throw new Error(`e2e: no demo series has a free and a paid episode with pages (series: ${all.map((s) => s.seriesId).join(', ') || 'none'})`);
-      }
-      await sleep(500);
-    }
+      return null;
+    });
   }
 
   /**
@@ -277,9 +278,10 @@ export class Harness {
    * payloads: the demo's public covers (no art is kept in the repository).
    */
   async demoImages(n) {
-    const list = await fetch(`${this.baseUrl}/series?size=100`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json());
-    const hrefs = (list._embedded?.series ?? []).map((s) => s._links?.cover?.href).filter(Boolean);
-    if (hrefs.length === 0) throw new Error('e2e: the demo series have no covers to upload again');
+    const hrefs = await eventually('demo series with covers', async () => {
+      const found = (await this.demoSeries()).map((s) => s._links?.cover?.href).filter(Boolean);
+      return found.length ? found : null;
+    });
     const files = [];
     for (let i = 0; i < n; i++) {
       const r = await fetch(`${this.baseUrl}${hrefs[i % hrefs.length]}`, { signal: AbortSignal.timeout(5000) });
@@ -347,6 +349,20 @@ export class Harness {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
     process.off('exit', this.onExit);
+  }
+}
+
+/**
+ * Calls `find` until it returns something (the demo uploads its art after
+ * the catalog is in), for at most `ms`.
+ */
+async function eventually(what, find, ms = 30000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const found = await find();
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`e2e: no ${what} within ${ms} ms`);
+    await sleep(500);
   }
 }
 
