@@ -6,7 +6,7 @@
 #include "core/auth/policy.h"
 #include "core/base/bug.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 
 #define AUTH_KEYS_WAIT_MS 3000 /* for a refresh after an unknown key */
 

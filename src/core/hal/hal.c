@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/domain/events.h"
-#include "core/domain/users.h"
+#include "domain/events.h"
+#include "domain/users.h"
 
 #include "core/auth/policy.h"
 #include "core/base/rc.h"

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "core/domain/events.h"
+#include "domain/events.h"
 #include "core/hal/hal.h"
 #include "core/service/service.h"
 

@@ -4,7 +4,7 @@
 
 #include "core/auth/policy.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "svc/history/history.h"
 
 #define HISTORY_RECENT 50 /* timeline entries embedded in a user's history */

@@ -7,7 +7,7 @@
 #include "core/base/clock.h"
 #include "core/base/id.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "core/json/jx.h"
 #include "core/log/log.h"
 #include "core/service/command.h"

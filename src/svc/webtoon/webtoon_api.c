@@ -4,7 +4,7 @@
 
 #include "core/auth/policy.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "core/http/cache.h"
 #include "core/json/jx.h"
 #include "core/service/command.h"
