@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "domain/events.h"
+#include "domain/listing.h"
 #include "core/hal/hal.h"
 #include "core/service/service.h"
 
