@@ -119,7 +119,7 @@ enum auth_verdict service_verify_token(struct http_req *req, const char *token,
 static int service_authorize(void *arg, struct http_req *req)
 {
     struct service_ctx *ctx = arg;
-    return auth_authorize(req, ctx->app->verifier, ctx->auth_cache);
+    return auth_authorize(req, ctx->def->access_rules, ctx->app->verifier, ctx->auth_cache);
 }
 
 /* Every route of a service has an access rule (or the service guards its
@@ -130,8 +130,8 @@ static int service_start_auth(struct service_app *app)
     if (def->stateless)
         return RC_OK;
     for (const struct http_route *r = def->routes; !def->open_access && r && r->method; r++)
-        if (!auth_rule_for(r->method, r->pattern)) {
-            log_error("no access rule for %s %s (core/auth/policy.c)", r->method, r->pattern);
+        if (!auth_rule_for(def->access_rules, r->method, r->pattern)) {
+            log_error("no access rule for %s %s (service_def.access_rules)", r->method, r->pattern);
             return RC_CONFIG;
         }
     char err[256] = "";
@@ -153,7 +153,7 @@ static void service_check(json_t *checks, const char *name, const char *fmt, ...
     json_object_set_new(checks, name, json_string(text));
 }
 
-/* Ready means the store (and the history's Redis view) answers and the
+/* Ready means the store (and the service's extra connection, if any) answers and the
  * issuer's keys were read: a service whose routes need a token can check
  * none without them (in a rollout, a pod started while the issuer restarts
  * must not take traffic from one that has them). Not the issuer itself: it
