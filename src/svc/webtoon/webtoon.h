@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/domain/events.h"
+#include "domain/events.h"
 #include "core/hal/hal.h"
 #include "core/service/service.h"
 
@@ -28,7 +28,6 @@ extern const struct service_def webtoon_service;
 #define WEBTOON_SYNOPSIS_MAX 2000
 #define WEBTOON_GENRES_MAX 8      /* genres one series may list */
 #define WEBTOON_PAGE_MAX 10000    /* reading progress: the highest page */
-#define WEBTOON_QUERY_MAX 200     /* characters of a search query (?q=) */
 #define WEBTOON_QUERY_WORDS 8     /* words of a query that count */
 #define WEBTOON_QUERY_WORD_MAX 64 /* bytes of one word that count */
 #define WEBTOON_CONTINUE_MAX 20   /* entries of a library's continueReading */

@@ -5,7 +5,8 @@
 #include "core/auth/policy.h"
 #include "core/base/clock.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/access.h"
+#include "domain/users.h"
 #include "core/http/cache.h"
 #include "core/json/jx.h"
 #include "core/service/command.h"
@@ -130,6 +131,27 @@ static int webtoon_emit_open(struct store *st, const char *user, const struct we
     return webtoon_emit(st, user, type, fields);
 }
 
+/*
+ * The reader of a command on the episode of the path (open, progress): the
+ * signed-in user (<named>, when sent, must be them), active, into <user>;
+ * the episode into <w>, their hold on it into <own>. 404 for an unknown
+ * episode.
+ */
+static int webtoon_reader_of(struct http_req *req, struct store *st, const char *named,
+                             const char **user, struct webtoon_item *w,
+                             struct webtoon_ownership *own)
+{
+    const char *id = http_req_param(req, "id");
+    int rc = auth_actor(req, named, user);
+    if (rc != RC_OK || (rc = webtoon_store_get(st, id, w)) != RC_OK)
+        return rc;
+    if (!w->found)
+        return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
+    if ((rc = domain_users_require_active(req, st, *user)) != RC_OK)
+        return rc;
+    return webtoon_store_ownership(st, *user, id, own);
+}
+
 /* Adds to an open's answer <body> where <user> stopped in <w> (when
  * anywhere) and the published episodes before and after it. */
 static int webtoon_add_reading_place(struct store *st, const char *user,
@@ -168,13 +190,8 @@ static int webtoon_open(struct http_req *req, struct store *st, const json_t *bo
     struct webtoon_ownership own;
     int64_t now = clock_business_ms();
     bool free = false;
-    int rc = auth_actor(req, named, &user);
-    if (rc != RC_OK || (rc = webtoon_store_get(st, id, &w)) != RC_OK)
-        return rc;
-    if (!w.found)
-        return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
-    if ((rc = domain_users_require_active(req, st, user)) != RC_OK ||
-        (rc = webtoon_store_ownership(st, user, id, &own)) != RC_OK)
+    int rc = webtoon_reader_of(req, st, named, &user, &w, &own);
+    if (rc != RC_OK)
         return rc;
     switch (webtoon_decide_open(&w, own.found, now)) {
     case WEBTOON_OPEN_HIDDEN:
@@ -236,13 +253,8 @@ static int webtoon_progress(struct http_req *req, struct store *st, const json_t
     const char *user;
     struct webtoon_item w;
     struct webtoon_ownership own;
-    int rc = auth_actor(req, named, &user);
-    if (rc != RC_OK || (rc = webtoon_store_get(st, id, &w)) != RC_OK)
-        return rc;
-    if (!w.found)
-        return http_fail(req, RC_NOT_FOUND, "no webtoon '%.64s'", id);
-    if ((rc = domain_users_require_active(req, st, user)) != RC_OK ||
-        (rc = webtoon_store_ownership(st, user, id, &own)) != RC_OK)
+    int rc = webtoon_reader_of(req, st, named, &user, &w, &own);
+    if (rc != RC_OK)
         return rc;
     switch (webtoon_decide_open(&w, own.found, clock_business_ms())) {
     case WEBTOON_OPEN_HIDDEN:
@@ -519,12 +531,6 @@ static int webtoon_handle_series_list(struct http_req *req)
         rc = webtoon_query_choice(req, "sort", webtoon_sort_is_valid, "new, popular, title", &sort);
     if (rc != RC_OK)
         return rc;
-    size_t chars = 0;
-    for (const char *c = q; c && *c; c++)
-        chars += ((unsigned char)*c & 0xC0) != 0x80; /* lead bytes: characters */
-    if (chars > WEBTOON_QUERY_MAX)
-        return http_fail(req, RC_INVALID, "query parameter 'q' must be at most %d characters",
-                         WEBTOON_QUERY_MAX);
     struct webtoon_search search;
     webtoon_search_parse(q, &search);
     char match[WEBTOON_QUERY_WORDS * (WEBTOON_QUERY_WORD_MAX + 8) + 1];
@@ -614,5 +620,6 @@ const struct service_def webtoon_service = {
     .port_setting = CONFIG_WEBTOON_PORT,
     .schemas = webtoon_schemas,
     .routes = webtoon_routes,
+    .access_rules = domain_access_rules,
     .handlers = webtoon_handlers,
 };
