@@ -113,6 +113,8 @@ void webtoon_series_of_episode(const char *webtoon_id, char *out, size_t len)
         snprintf(out, len, "%s", webtoon_id);
 }
 
+#define WEBTOON_TIME_MAX_MS 253402300799999 /* 9999-12-31T23:59:59.999Z */
+
 static int webtoon_days_in_month(int year, int month)
 {
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -167,6 +169,8 @@ bool webtoon_parse_time(const char *s, int64_t *ms)
     tm.tm_mon -= 1;
     time_t secs = timegm(&tm); /* a leap second (:60) is the next one */
     int64_t at = ((int64_t)secs - offset) * 1000 + frac;
+    if (at > WEBTOON_TIME_MAX_MS) /* an offset pushed it past year 9999: not printable */
+        return false;
     *ms = at < 0 ? 0 : at;
     return true;
 }

@@ -88,6 +88,8 @@ static void test_parse_time(void **state)
     assert_true(webtoon_parse_time("2026-12-02T05:30:00.123456-04:30", &ms));
     assert_int_equal(ms, 1796205600123);
     assert_true(webtoon_parse_time("2028-02-29t00:00:00z", &ms)); /* a leap year */
+    assert_true(webtoon_parse_time("9999-12-31T23:59:59.999Z", &ms));
+    assert_false(webtoon_parse_time("9999-12-31T23:59:59-01:00", &ms)); /* year 10000 */
     assert_true(webtoon_parse_time("0001-01-01T00:00:00Z", &ms)); /* before 1970: free already */
     assert_int_equal(ms, 0);
     static const char *const bad[] = {
