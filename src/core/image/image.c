@@ -8,6 +8,7 @@
 
 #include <glib.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +21,10 @@
 #define IMAGE_QUALITY 82
 /* The largest width or height a WebP file can hold. */
 #define IMAGE_WEBP_MAX_SIDE 16383
+/* libwebp encodes from the whole picture in memory, about 15 bytes a
+ * pixel at the peak here (800x16000: +170 MB); JPEG streams rows. So
+ * variants past about 800x2500 are JPEG: a resize stays under +25 MB. */
+#define IMAGE_WEBP_MAX_PIXELS 2000000
 
 static pthread_once_t image_once = PTHREAD_ONCE_INIT;
 static bool image_started;
@@ -277,8 +282,9 @@ static int image_encode(VipsImage *img, bool webp, struct buf *out, char *detail
             }
             img = flat;
         }
-        r = vips_jpegsave_buffer(img, &bytes, &size, "Q", IMAGE_QUALITY, "strip", TRUE,
-                                 "optimize_coding", TRUE, NULL);
+        /* Baseline and no optimize_coding: both would hold every DCT
+         * coefficient of the image in memory; this way it streams. */
+        r = vips_jpegsave_buffer(img, &bytes, &size, "Q", IMAGE_QUALITY, "strip", TRUE, NULL);
         if (flat)
             g_object_unref(flat);
     }
@@ -325,12 +331,16 @@ int image_variant(const void *data, size_t len, int width, struct buf *out,
         image_vips_detail(detail, dlen, "the image cannot be copied");
         return RC_INTERNAL;
     }
-    bool webp = vips_image_get_width(bare) <= IMAGE_WEBP_MAX_SIDE &&
-                vips_image_get_height(bare) <= IMAGE_WEBP_MAX_SIDE;
+    int w = vips_image_get_width(bare), h = vips_image_get_height(bare);
+    bool webp = w <= IMAGE_WEBP_MAX_SIDE && h <= IMAGE_WEBP_MAX_SIDE &&
+                (int64_t)w * h <= IMAGE_WEBP_MAX_PIXELS;
     int rc = image_encode(bare, webp, out, detail, dlen);
     if (rc == RC_OK)
         *content_type = webp ? "image/webp" : "image/jpeg";
     g_object_unref(bare);
+    /* Tens of megabytes were just freed in large blocks: give them back,
+     * rather than keep the peak of the largest page ever resized. */
+    malloc_trim(0);
     return rc;
 }
 

@@ -61,8 +61,9 @@ int image_inspect(const void *data, size_t len, const char *declared,
  * pixels wide (never upscaled: a narrower image keeps its width; the
  * height follows the aspect ratio), turned upright by its EXIF
  * orientation, metadata stripped, encoded as WebP quality 82, or JPEG
- * quality 82 when the variant is taller or wider than WebP allows (16383
- * pixels). <content_type> is set to a static string ("image/webp").
+ * quality 82 past 2 million pixels (about 800x2500: libwebp holds the
+ * whole picture in memory, JPEG streams; WebP also stops at 16383 pixels
+ * a side). <content_type> is set to a static string ("image/webp").
  * Decodes every pixel: call image_inspect first, to refuse bombs.
  *
  * Returns RC_OK, RC_INVALID (corrupt or truncated data, <width> < 1),

@@ -1,7 +1,7 @@
 /* Images: the header check finds format and size and refuses what is not an
  * image, mislabelled, truncated or too big (a forged 60000x60000 PNG without
  * decoding it); variants are resized down only, decode, and are WebP (JPEG
- * past WebP's height limit); SVG renders to a PNG of its size. The test
+ * when large); SVG renders to a PNG of its size. The test
  * images are made with libvips itself. */
 #include "support/test_support.h"
 
@@ -300,7 +300,9 @@ static void test_variants_shrink_never_grow(void **state)
     check_variant("jpegsave", 1600, 1200, 240, 240, 180, "image/webp");
     check_variant("webpsave", 500, 700, 800, 500, 700, "image/webp"); /* not upscaled */
     check_variant("pngsave", 800, 12000, 240, 240, 3600, "image/webp");
-    /* past WebP's 16383 pixels: JPEG */
+    /* past 2 M pixels (WebP would hold it all in memory), and past
+     * WebP's 16383 pixels a side: JPEG */
+    check_variant("pngsave", 800, 5000, 800, 800, 5000, "image/jpeg");
     check_variant("pngsave", 800, 20000, 800, 800, 20000, "image/jpeg");
 }
 
