@@ -6,6 +6,7 @@
  */
 #include "core/image/image.h"
 
+#include <dlfcn.h>
 #include <glib.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -28,6 +29,53 @@
 
 static pthread_once_t image_once = PTHREAD_ONCE_INIT;
 static bool image_started;
+/* Why libvips did not start, when it did not. */
+static char image_start_error[256];
+
+/* The libvips (and GLib) functions used here, looked up when the first
+ * image arrives: a process that never handles one never maps libvips and
+ * the ~70 libraries behind it (measured: +13.5 MiB RSS, 2.8 MiB of it
+ * private, in every process of the binary). The prototypes come from the
+ * headers, so every call is still type-checked. */
+#define IMAGE_VIPS_FUNCTIONS(X)                                                                    \
+    X(g_free)                                                                                      \
+    X(g_log_set_handler)                                                                           \
+    X(g_object_unref)                                                                              \
+    X(g_strfreev)                                                                                  \
+    X(g_type_name)                                                                                 \
+    X(vips_area_unref)                                                                             \
+    X(vips_array_double_newv)                                                                      \
+    X(vips_cache_set_max)                                                                          \
+    X(vips_cache_set_max_files)                                                                    \
+    X(vips_cache_set_max_mem)                                                                      \
+    X(vips_concurrency_set)                                                                        \
+    X(vips_copy)                                                                                   \
+    X(vips_error_buffer_copy)                                                                      \
+    X(vips_error_clear)                                                                            \
+    X(vips_flatten)                                                                                \
+    X(vips_image_get_fields)                                                                       \
+    X(vips_image_get_height)                                                                       \
+    X(vips_image_get_width)                                                                        \
+    X(vips_image_hasalpha)                                                                         \
+    X(vips_image_remove)                                                                           \
+    X(vips_init)                                                                                   \
+    X(vips_jpegload_buffer)                                                                        \
+    X(vips_jpegsave_buffer)                                                                        \
+    X(vips_operation_block_set)                                                                    \
+    X(vips_pngload_buffer)                                                                         \
+    X(vips_pngsave_buffer)                                                                         \
+    X(vips_svgload_buffer)                                                                         \
+    X(vips_thumbnail_buffer)                                                                       \
+    X(vips_type_find)                                                                              \
+    X(vips_version)                                                                                \
+    X(vips_webpload_buffer)                                                                        \
+    X(vips_webpsave_buffer)
+
+static struct {
+#define IMAGE__FIELD(name) __typeof__(name) *name;
+    IMAGE_VIPS_FUNCTIONS(IMAGE__FIELD)
+#undef IMAGE__FIELD
+} lib;
 
 /* The loaders client bytes (and our SVG) may reach; every other one stays
  * blocked, whatever libvips finds installed. */
@@ -40,26 +88,57 @@ static void image_discard_log(const char *domain, GLogLevelFlags level, const ch
     (void)domain, (void)level, (void)message, (void)data;
 }
 
+/* Maps libvips and fills <lib>; false (reason in image_start_error) when
+ * it is missing or not the ABI these headers describe. */
+static bool image_load(void)
+{
+    char soname[32];
+    snprintf(soname, sizeof soname, "libvips.so.%d", VIPS_LIBRARY_CURRENT - VIPS_LIBRARY_AGE);
+    void *handle = dlopen(soname, RTLD_NOW | RTLD_LOCAL); /* never closed: libvips cannot stop */
+    if (!handle) {
+        snprintf(image_start_error, sizeof image_start_error, "libvips is not installed: %s",
+                 dlerror());
+        return false;
+    }
+#define IMAGE__LOOKUP(name)                                                                        \
+    if (!(lib.name = (__typeof__(name) *)dlsym(handle, #name))) {                                  \
+        snprintf(image_start_error, sizeof image_start_error, "%s lacks %s", soname, #name);       \
+        return false;                                                                              \
+    }
+    IMAGE_VIPS_FUNCTIONS(IMAGE__LOOKUP)
+#undef IMAGE__LOOKUP
+    /* what VIPS_INIT checks, through the pointers */
+    if (lib.vips_version(3) - lib.vips_version(5) != VIPS_LIBRARY_CURRENT - VIPS_LIBRARY_AGE) {
+        snprintf(image_start_error, sizeof image_start_error, "%s has another ABI", soname);
+        return false;
+    }
+    return true;
+}
+
 static void image_start(void)
 {
-    if (VIPS_INIT("webtoon") != 0)
+    if (!image_load())
         return;
+    if (lib.vips_init("webtoon") != 0) {
+        snprintf(image_start_error, sizeof image_start_error, "libvips did not start");
+        return;
+    }
     /* What a loader complains about comes back as the failure's detail;
      * on stderr it would only let any client write to our logs. */
-    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO,
-                      image_discard_log, NULL);
+    lib.g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO,
+                          image_discard_log, NULL);
     /* One worker thread, nothing cached between calls: memory is the
      * budget here (docs/PERFORMANCE.md), not the speed of one resize. */
-    vips_concurrency_set(1);
-    vips_cache_set_max(0);
-    vips_cache_set_max_mem(0);
-    vips_cache_set_max_files(0);
-    vips_operation_block_set("VipsForeignLoad", TRUE);
+    lib.vips_concurrency_set(1);
+    lib.vips_cache_set_max(0);
+    lib.vips_cache_set_max_mem(0);
+    lib.vips_cache_set_max_files(0);
+    lib.vips_operation_block_set("VipsForeignLoad", TRUE);
     /* Blocking goes by class name; the nicknames are the stable names. */
     for (size_t i = 0; i < ARRAY_LEN(image_loaders); i++) {
-        GType loader = vips_type_find("VipsOperation", image_loaders[i]);
+        GType loader = lib.vips_type_find("VipsOperation", image_loaders[i]);
         if (loader)
-            vips_operation_block_set(g_type_name(loader), FALSE);
+            lib.vips_operation_block_set(lib.g_type_name(loader), FALSE);
     }
     image_started = true;
 }
@@ -111,7 +190,7 @@ static void image_detail(char *detail, size_t dlen, const char *fmt, ...)
  * libvips' error buffer. */
 static void image_vips_detail(char *detail, size_t dlen, const char *what)
 {
-    char *err = vips_error_buffer_copy(); /* new; g_free */
+    char *err = lib.vips_error_buffer_copy(); /* new; g_free */
     char *nl = err ? strchr(err, '\n') : NULL;
     if (nl)
         *nl = '\0';
@@ -119,7 +198,7 @@ static void image_vips_detail(char *detail, size_t dlen, const char *what)
         image_detail(detail, dlen, "%s: %s", what, err);
     else
         image_detail(detail, dlen, "%s", what);
-    g_free(err);
+    lib.g_free(err);
 }
 
 /* The format the magic numbers of <data> say, or false. */
@@ -181,13 +260,13 @@ static VipsImage *image_open(const void *data, size_t len, enum image_format for
     int r = -1;
     switch (format) {
     case IMAGE_PNG:
-        r = vips_pngload_buffer((void *)data, len, &img, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+        r = lib.vips_pngload_buffer((void *)data, len, &img, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
         break;
     case IMAGE_JPEG:
-        r = vips_jpegload_buffer((void *)data, len, &img, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+        r = lib.vips_jpegload_buffer((void *)data, len, &img, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
         break;
     case IMAGE_WEBP:
-        r = vips_webpload_buffer((void *)data, len, &img, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
+        r = lib.vips_webpload_buffer((void *)data, len, &img, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
         break;
     }
     return r == 0 ? img : NULL;
@@ -220,7 +299,7 @@ int image_inspect(const void *data, size_t len, const char *declared,
         return RC_INVALID;
     }
     if (!image_ready()) {
-        image_detail(detail, dlen, "libvips did not start");
+        image_detail(detail, dlen, "%s", image_start_error);
         return RC_INTERNAL;
     }
     VipsImage *img = image_open(data, len, format);
@@ -230,8 +309,8 @@ int image_inspect(const void *data, size_t len, const char *declared,
         image_vips_detail(detail, dlen, what);
         return RC_INVALID;
     }
-    int width = vips_image_get_width(img), height = vips_image_get_height(img);
-    g_object_unref(img);
+    int width = lib.vips_image_get_width(img), height = lib.vips_image_get_height(img);
+    lib.g_object_unref(img);
     if (width > lim->max_width || height > lim->max_height ||
         (int64_t)width * height > lim->max_pixels) {
         image_detail(detail, dlen,
@@ -252,12 +331,12 @@ int image_inspect(const void *data, size_t len, const char *declared,
 static VipsImage *image_without_metadata(VipsImage *img)
 {
     VipsImage *bare = NULL;
-    if (vips_copy(img, &bare, NULL) != 0)
+    if (lib.vips_copy(img, &bare, NULL) != 0)
         return NULL;
-    char **fields = vips_image_get_fields(bare); /* new; g_strfreev */
+    char **fields = lib.vips_image_get_fields(bare); /* new; g_strfreev */
     for (char **f = fields; *f; f++)
-        vips_image_remove(bare, *f); /* false for the header's own fields: kept */
-    g_strfreev(fields);
+        lib.vips_image_remove(bare, *f); /* false for the header's own fields: kept */
+    lib.g_strfreev(fields);
     return bare;
 }
 
@@ -268,14 +347,14 @@ static int image_encode(VipsImage *img, bool webp, struct buf *out, char *detail
     size_t size = 0;
     int r;
     if (webp) {
-        r = vips_webpsave_buffer(img, &bytes, &size, "Q", IMAGE_QUALITY, "strip", TRUE, NULL);
+        r = lib.vips_webpsave_buffer(img, &bytes, &size, "Q", IMAGE_QUALITY, "strip", TRUE, NULL);
     } else {
         /* JPEG has no alpha: flatten on white, the page colour. */
         VipsImage *flat = NULL;
-        if (vips_image_hasalpha(img)) {
-            VipsArrayDouble *white = vips_array_double_newv(1, 255.0);
-            r = vips_flatten(img, &flat, "background", white, NULL);
-            vips_area_unref(VIPS_AREA(white));
+        if (lib.vips_image_hasalpha(img)) {
+            VipsArrayDouble *white = lib.vips_array_double_newv(1, 255.0);
+            r = lib.vips_flatten(img, &flat, "background", white, NULL);
+            lib.vips_area_unref(VIPS_AREA(white));
             if (r != 0) {
                 image_vips_detail(detail, dlen, "the image cannot be decoded");
                 return RC_INVALID;
@@ -284,16 +363,16 @@ static int image_encode(VipsImage *img, bool webp, struct buf *out, char *detail
         }
         /* Baseline and no optimize_coding: both would hold every DCT
          * coefficient of the image in memory; this way it streams. */
-        r = vips_jpegsave_buffer(img, &bytes, &size, "Q", IMAGE_QUALITY, "strip", TRUE, NULL);
+        r = lib.vips_jpegsave_buffer(img, &bytes, &size, "Q", IMAGE_QUALITY, "strip", TRUE, NULL);
         if (flat)
-            g_object_unref(flat);
+            lib.g_object_unref(flat);
     }
     if (r != 0) {
         image_vips_detail(detail, dlen, "the image cannot be decoded");
         return RC_INVALID;
     }
     int rc = buf_append(out, bytes, size);
-    g_free(bytes);
+    lib.g_free(bytes);
     if (rc != RC_OK)
         image_detail(detail, dlen, "the variant (%zu bytes) does not fit", size);
     return rc;
@@ -312,7 +391,7 @@ int image_variant(const void *data, size_t len, int width, struct buf *out,
         return RC_UNSUPPORTED_MEDIA;
     }
     if (!image_ready()) {
-        image_detail(detail, dlen, "libvips did not start");
+        image_detail(detail, dlen, "%s", image_start_error);
         return RC_INTERNAL;
     }
     VipsImage *thumb = NULL;
@@ -320,24 +399,25 @@ int image_variant(const void *data, size_t len, int width, struct buf *out,
      * at a reduced size already (shrink-on-load): only a strip of a tall
      * page is in memory at once. The sniff above keeps it to the loaders
      * of the three formats. */
-    if (vips_thumbnail_buffer((void *)data, len, &thumb, width, "height", VIPS_MAX_COORD, "size",
-                              VIPS_SIZE_DOWN, "option_string", "fail_on=error", NULL) != 0) {
+    if (lib.vips_thumbnail_buffer((void *)data, len, &thumb, width, "height", VIPS_MAX_COORD,
+                                  "size", VIPS_SIZE_DOWN, "option_string", "fail_on=error",
+                                  NULL) != 0) {
         image_vips_detail(detail, dlen, "the image cannot be decoded");
         return RC_INVALID;
     }
     VipsImage *bare = image_without_metadata(thumb);
-    g_object_unref(thumb);
+    lib.g_object_unref(thumb);
     if (!bare) {
         image_vips_detail(detail, dlen, "the image cannot be copied");
         return RC_INTERNAL;
     }
-    int w = vips_image_get_width(bare), h = vips_image_get_height(bare);
+    int w = lib.vips_image_get_width(bare), h = lib.vips_image_get_height(bare);
     bool webp = w <= IMAGE_WEBP_MAX_SIDE && h <= IMAGE_WEBP_MAX_SIDE &&
                 (int64_t)w * h <= IMAGE_WEBP_MAX_PIXELS;
     int rc = image_encode(bare, webp, out, detail, dlen);
     if (rc == RC_OK)
         *content_type = webp ? "image/webp" : "image/jpeg";
-    g_object_unref(bare);
+    lib.g_object_unref(bare);
     /* Tens of megabytes were just freed in large blocks: give them back,
      * rather than keep the peak of the largest page ever resized. */
     malloc_trim(0);
@@ -352,15 +432,15 @@ int image_render_svg(const char *svg, size_t len, struct buf *out)
     void *bytes = NULL; /* new; g_free */
     size_t size = 0;
     int rc = RC_INVALID;
-    if (vips_svgload_buffer((void *)svg, len, &img, "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0 ||
-        vips_pngsave_buffer(img, &bytes, &size, "strip", TRUE, NULL) != 0) {
-        vips_error_clear();
+    if (lib.vips_svgload_buffer((void *)svg, len, &img, "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0 ||
+        lib.vips_pngsave_buffer(img, &bytes, &size, "strip", TRUE, NULL) != 0) {
+        lib.vips_error_clear();
         goto out;
     }
     rc = buf_append(out, bytes, size);
 out:
-    g_free(bytes);
+    lib.g_free(bytes);
     if (img)
-        g_object_unref(img);
+        lib.g_object_unref(img);
     return rc;
 }

@@ -3,9 +3,10 @@
  * variants the store serves, with libvips (Debian's libvips 8.14).
  *
  * Every function blocks (run them off the event loop) and is thread-safe.
- * libvips starts lazily in the first process that calls one of them, with
- * one worker thread and its operation cache off, so a service that never
- * touches an image pays only for the linked library. Only the PNG, JPEG,
+ * libvips is mapped (dlopen) and started at the first call, with one
+ * worker thread and its operation cache off, so a process that never
+ * touches an image does not carry it at all. Without libvips installed,
+ * every function fails with RC_INTERNAL and says so. Only the PNG, JPEG,
  * WebP and SVG loaders are enabled: bytes from a client never reach
  * libvips' other loaders (ImageMagick, PDF, ...), and every loader runs
  * with "fail on error", so corrupt data is an error, not a grey picture.
