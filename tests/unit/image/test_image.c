@@ -5,6 +5,7 @@
  * images are made with libvips itself. */
 #include "support/test_support.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <vips/vips.h>
 #include <zlib.h>
@@ -384,6 +385,50 @@ static void test_svg_renders_to_png_of_its_size(void **state)
     buf_cleanup(&out);
 }
 
+struct worker {
+    struct buf src;    /* a PNG of width x 1000 */
+    int width;         /* of src */
+    int rc, got_width; /* of the 240 variant, or of src when narrower */
+};
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+    struct image_info info;
+    struct buf out;
+    const char *type;
+    buf_init(&out, 8 << 20);
+    w->rc = image_inspect(w->src.data, w->src.len, "image/png", &limits, &info, NULL, 0);
+    for (int i = 0; i < 5 && w->rc == RC_OK; i++) {
+        buf_reset(&out);
+        w->rc = image_variant(w->src.data, w->src.len, 240, &out, &type, NULL, 0);
+    }
+    if (w->rc == RC_OK)
+        w->rc = image_inspect(out.data, out.len, type, &limits, &info, NULL, 0);
+    w->got_width = info.width;
+    buf_cleanup(&out);
+    return NULL;
+}
+
+static void test_threads_resize_at_once(void **state)
+{
+    (void)state;
+    struct worker workers[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i].width = 200 + 100 * i;
+        make_image("pngsave", workers[i].width, 1000, &workers[i].src);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, worker_run, &workers[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_int_equal(workers[i].rc, RC_OK);
+        assert_int_equal(workers[i].got_width, workers[i].width < 240 ? workers[i].width : 240);
+        buf_cleanup(&workers[i].src);
+    }
+}
+
 int main(void)
 {
     /* The test's own use of libvips (making and decoding images). */
@@ -400,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_variant_strips_metadata),
         cmocka_unit_test(test_variant_refuses_corrupt_pixels),
         cmocka_unit_test(test_svg_renders_to_png_of_its_size),
+        cmocka_unit_test(test_threads_resize_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
