@@ -334,6 +334,30 @@ static void test_variant_strips_metadata(void **state)
     g_object_unref(img);
 }
 
+static void test_variant_turns_photos_upright(void **state)
+{
+    (void)state;
+    VipsImage *img = NULL, *tagged = NULL;
+    void *bytes = NULL;
+    size_t size = 0;
+    assert_int_equal(vips_black(&img, 40, 20, "bands", 3, NULL), 0);
+    assert_int_equal(vips_copy(img, &tagged, NULL), 0);
+    vips_image_set_int(tagged, "orientation", 6); /* EXIF: taken rotated 90 degrees */
+    assert_int_equal(vips_jpegsave_buffer(tagged, &bytes, &size, NULL), 0);
+    struct buf out;
+    const char *type = NULL;
+    buf_init(&out, 1 << 20);
+    assert_int_equal(image_variant(bytes, size, 100, &out, &type, NULL, 0), RC_OK);
+    int w, h;
+    decode(out.data, out.len, &w, &h);
+    assert_int_equal(w, 20);
+    assert_int_equal(h, 40);
+    buf_cleanup(&out);
+    g_free(bytes);
+    g_object_unref(tagged);
+    g_object_unref(img);
+}
+
 static void test_variant_refuses_corrupt_pixels(void **state)
 {
     (void)state;
@@ -443,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_over_max_bytes_is_refused),
         cmocka_unit_test(test_variants_shrink_never_grow),
         cmocka_unit_test(test_variant_strips_metadata),
+        cmocka_unit_test(test_variant_turns_photos_upright),
         cmocka_unit_test(test_variant_refuses_corrupt_pixels),
         cmocka_unit_test(test_svg_renders_to_png_of_its_size),
         cmocka_unit_test(test_threads_resize_at_once),
