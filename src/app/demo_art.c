@@ -78,6 +78,13 @@ static struct demo_art_rng demo_art_rng_for(const struct demo_art_series *s, int
     return r;
 }
 
+/* The palette of <s>: the same on its cover and every page. */
+static const struct demo_art_palette *demo_art_palette_of(const struct demo_art_series *s)
+{
+    struct demo_art_rng r = demo_art_rng_for(s, 0, 0);
+    return &demo_art_palettes[demo_art_next(&r) % ARRAY_LEN(demo_art_palettes)];
+}
+
 uint64_t demo_art_seed(const char *series_id) { return hash_fnv1a(series_id, strlen(series_id)); }
 
 /* The writer: appends to <b> until the first failure, kept in <rc>. */
@@ -269,8 +276,8 @@ int demo_art_cover(const struct demo_art_series *s, struct buf *svg)
 {
     struct demo_art_svg w = {svg, RC_OK};
     struct demo_art_rng r = demo_art_rng_for(s, 0, 0);
-    const struct demo_art_palette *pal =
-        &demo_art_palettes[demo_art_next(&r) % ARRAY_LEN(demo_art_palettes)];
+    const struct demo_art_palette *pal = demo_art_palette_of(s);
+    demo_art_next(&r); /* the draw that picked the palette */
     const int W = DEMO_ART_COVER_WIDTH, H = DEMO_ART_COVER_HEIGHT;
     demo_art_open(&w, W, H);
     demo_art_put(&w,
@@ -402,10 +409,7 @@ int demo_art_page(const struct demo_art_series *s, int episode, int page, struct
     struct demo_art_rng r = demo_art_rng_for(s, episode, page);
     const int W = DEMO_ART_PAGE_WIDTH;
     int H = demo_art_range(&r, DEMO_ART_PAGE_MIN_HEIGHT, DEMO_ART_PAGE_MAX_HEIGHT);
-    /* the series keeps its palette on every page */
-    struct demo_art_rng cover = demo_art_rng_for(s, 0, 0);
-    const struct demo_art_palette *pal =
-        &demo_art_palettes[demo_art_next(&cover) % ARRAY_LEN(demo_art_palettes)];
+    const struct demo_art_palette *pal = demo_art_palette_of(s);
     demo_art_open(&w, W, H);
     demo_art_put(&w,
                  "<defs><linearGradient id=\"sky\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"1\">"
