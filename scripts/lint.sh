@@ -9,6 +9,15 @@ if grep -rnE "$banned" src tests/unit --include='*.c' --include='*.h'; then
   exit 1
 fi
 
+# Layers: core includes nothing above it, domain nothing but core (the
+# core-only build of scripts/core-only.sh proves the first as well).
+# main.c reaches the services only through the module table (src/app).
+if grep -rnE '#include "(domain|svc|app)/' src/core || grep -rnE '#include "(svc|app)/' src/domain ||
+  grep -nE '#include "(domain|svc)/' src/main.c; then
+  echo "lint: an include above crosses the layers (main -> app -> svc -> domain -> core)" >&2
+  exit 1
+fi
+
 # Formatting: .clang-format is the style; a diff here means run
 #   clang-format -i $(git ls-files '*.c' '*.h')
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')

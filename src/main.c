@@ -3,18 +3,13 @@
  * to the app layer; every command is described in its own help text.
  */
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app/app.h"
-#include "svc/auth/auth.h"
-#include "svc/history/history.h"
-#include "core/base/bug.h"
 #include "core/base/mem.h"
-#include "core/base/rc.h"
 
 extern const char app_openapi_json[]; /* generated from api/openapi.json */
 
@@ -25,17 +20,15 @@ static const char main_usage[] =
     "\n"
     "Commands:\n"
     "  up                 run everything behind the gateway on :8088; Ctrl-C stops it\n"
-    "  serve <target>     run one target: auth (the built-in issuer), pointer, payment,\n"
-    "                     history, webtoon, purchase, web (the frontend's files) or\n"
-    "                     gateway (HAProxy)\n"
+    "  serve <target>     run one target: a service, web or gateway (`serve --help`)\n"
     "  restart            restart a running `up` one process at a time, without downtime\n"
     "  events tail        print the event stream like a console consumer\n"
     "  events reset <g>   deliver every event again to consumer group <g>\n"
     "  events dead        list, retry or drop events a service could not apply\n"
     "  demo               load the demo catalog into a running system\n"
-    "  token <user>       print an access token signed by the built-in issuer\n"
-    "  auth               the built-in issuer's accounts and keys (add-user, rotate-key)\n"
-    "  history rebuild    drop the history view and replay the event log into it\n"
+    "  token <user>       print an access token signed by the built-in issuer\n";
+/* ...then each module's command (app_module.command), then: */
+static const char main_usage_tail[] =
     "  gateway config     print the gateway's HAProxy configuration\n"
     "  config             print the configuration variables (markdown)\n"
     "\n"
@@ -109,34 +102,6 @@ static const char main_usage_token[] =
     "\n"
     "  curl -H \"Authorization: Bearer $(webtoon token alice)\" localhost:8088/pointers/alice\n";
 
-static const char main_usage_auth[] =
-    "Usage: webtoon auth add-user <name> [--admin]   (password on standard input)\n"
-    "       webtoon auth rotate-key\n"
-    "\n"
-    "The built-in issuer's state in the data directory (WEBTOON_AUTH_ISSUER empty).\n"
-    "add-user creates a reader account (an admin with --admin) whose password is\n"
-    "the first line of standard input, at least 8 characters; an existing account\n"
-    "gets the new password (and the role). rotate-key makes a new signing key; the\n"
-    "previous public key stays published so tokens signed before still verify\n"
-    "until they expire. A running issuer picks both up at once.\n";
-
-static int main_fail_usage(const char *fmt, ...) PRINTF_LIKE(1, 2);
-static int main_fail_usage(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "webtoon: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nRun 'webtoon --help' for usage.\n");
-    va_end(ap);
-    return 2;
-}
-
-static bool main_is_help(const char *arg)
-{
-    return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");
-}
-
 /* Parses a positive integer flag value; returns -1 when invalid. */
 static long main_parse_count(const char *text, long max)
 {
@@ -145,19 +110,9 @@ static long main_parse_count(const char *text, long max)
     return text && *text && !*end && v >= 1 && v <= max ? v : -1;
 }
 
-static int main_load_config(struct config *cfg)
-{
-    char err[512];
-    if (config_load(cfg, err, sizeof err) != RC_OK) {
-        fprintf(stderr, "webtoon: invalid configuration: %s\n", err);
-        return 2;
-    }
-    return 0;
-}
-
 static int main_serve(int argc, char **argv)
 {
-    if (argc < 1 || main_is_help(argv[0])) {
+    if (argc < 1 || app_is_help(argv[0])) {
         fputs(main_usage_serve, argc < 1 ? stderr : stdout);
         for (size_t i = 0; i < app_modules_len; i++)
             fprintf(argc < 1 ? stderr : stdout, "  %-9s %s\n", app_modules[i].name,
@@ -166,19 +121,19 @@ static int main_serve(int argc, char **argv)
     }
     const struct app_module *m = app_module_find(argv[0]);
     if (!m)
-        return main_fail_usage("unknown target '%s'", argv[0]);
+        return app_fail_usage("unknown target '%s'", argv[0]);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--port") && i + 1 < argc) {
             if (main_parse_count(argv[i + 1], 65535) < 0)
-                return main_fail_usage("--port needs a number from 1 to 65535, not '%s'",
-                                       argv[i + 1]);
+                return app_fail_usage("--port needs a number from 1 to 65535, not '%s'",
+                                      argv[i + 1]);
             setenv("WEBTOON_PORT", argv[++i], 1);
         } else {
-            return main_fail_usage("unknown option '%s' for serve", argv[i]);
+            return app_fail_usage("unknown option '%s' for serve", argv[i]);
         }
     }
     struct config cfg;
-    int rc = main_load_config(&cfg);
+    int rc = app_config_load(&cfg);
     service_set_api_document(app_openapi_json);
     if (rc == 0)
         rc = m->service ? service_run(m->service, &cfg) : m->serve(&cfg);
@@ -190,7 +145,7 @@ static int main_up(int argc, char **argv)
 {
     struct app_up_options opts = {0};
     for (int i = 0; i < argc; i++) {
-        if (main_is_help(argv[i])) {
+        if (app_is_help(argv[i])) {
             fputs(main_usage_up, stdout);
             return 0;
         }
@@ -198,20 +153,20 @@ static int main_up(int argc, char **argv)
             opts.demo = true;
         } else if (!strcmp(argv[i], "--replicas") && i + 1 < argc) {
             if (main_parse_count(argv[++i], 16) < 0)
-                return main_fail_usage("--replicas needs a number from 1 to 16, not '%s'", argv[i]);
+                return app_fail_usage("--replicas needs a number from 1 to 16, not '%s'", argv[i]);
             setenv("WEBTOON_REPLICAS", argv[i], 1);
         } else {
-            return main_fail_usage("unknown option '%s' for up", argv[i]);
+            return app_fail_usage("unknown option '%s' for up", argv[i]);
         }
     }
     char self[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (len <= 0)
-        return main_fail_usage("cannot find my own executable");
+        return app_fail_usage("cannot find my own executable");
     self[len] = '\0';
     opts.self_exe = self;
     struct config cfg;
-    int rc = main_load_config(&cfg);
+    int rc = app_config_load(&cfg);
     if (rc == 0)
         rc = app_up(&cfg, &opts);
     config_cleanup(&cfg);
@@ -220,43 +175,43 @@ static int main_up(int argc, char **argv)
 
 static int main_events(int argc, char **argv)
 {
-    if (argc < 1 || main_is_help(argv[0])) {
+    if (argc < 1 || app_is_help(argv[0])) {
         fputs(main_usage_events, argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
     struct config cfg;
     int rc;
     if (!strcmp(argv[0], "reset")) {
-        if (argc != 2 || main_is_help(argv[1])) {
+        if (argc != 2 || app_is_help(argv[1])) {
             fputs(main_usage_events, argc != 2 ? stderr : stdout);
             return argc != 2 ? 2 : 0;
         }
-        if ((rc = main_load_config(&cfg)) == 0)
+        if ((rc = app_config_load(&cfg)) == 0)
             rc = app_events_reset(&cfg, argv[1]);
         config_cleanup(&cfg);
         return rc;
     }
     if (!strcmp(argv[0], "lag")) {
-        if (argc < 2 || main_is_help(argv[1])) {
+        if (argc < 2 || app_is_help(argv[1])) {
             fputs(main_usage_events, argc < 2 ? stderr : stdout);
             return argc < 2 ? 2 : 0;
         }
-        if ((rc = main_load_config(&cfg)) == 0)
+        if ((rc = app_config_load(&cfg)) == 0)
             rc = app_events_lag(&cfg, (const char *const *)argv + 1, argc - 1);
         config_cleanup(&cfg);
         return rc;
     }
     if (!strcmp(argv[0], "dead")) {
-        if ((rc = main_load_config(&cfg)) == 0)
+        if ((rc = app_config_load(&cfg)) == 0)
             rc = app_events_dead(&cfg, argc - 1, argv + 1);
         config_cleanup(&cfg);
         return rc;
     }
     if (strcmp(argv[0], "tail") != 0)
-        return main_fail_usage("unknown events command '%s'", argv[0]);
+        return app_fail_usage("unknown events command '%s'", argv[0]);
     struct app_tail_options opts = {0};
     for (int i = 1; i < argc; i++) {
-        if (main_is_help(argv[i])) {
+        if (app_is_help(argv[i])) {
             fputs(main_usage_events, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--from-beginning")) {
@@ -268,10 +223,10 @@ static int main_events(int argc, char **argv)
         } else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
             opts.type = argv[++i];
         } else {
-            return main_fail_usage("unknown option '%s' for events tail", argv[i]);
+            return app_fail_usage("unknown option '%s' for events tail", argv[i]);
         }
     }
-    if ((rc = main_load_config(&cfg)) == 0)
+    if ((rc = app_config_load(&cfg)) == 0)
         rc = app_events_tail(&cfg, &opts);
     config_cleanup(&cfg);
     return rc;
@@ -283,19 +238,19 @@ static int main_token(int argc, char **argv)
     bool admin = false;
     long ttl = 0;
     for (int i = 0; i < argc; i++) {
-        if (main_is_help(argv[i])) {
+        if (app_is_help(argv[i])) {
             fputs(main_usage_token, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--admin")) {
             admin = true;
         } else if (!strcmp(argv[i], "--ttl") && i + 1 < argc) {
             if ((ttl = main_parse_count(argv[++i], 86400)) < 0)
-                return main_fail_usage("--ttl needs a number of seconds from 1 to 86400, not '%s'",
-                                       argv[i]);
+                return app_fail_usage("--ttl needs a number of seconds from 1 to 86400, not '%s'",
+                                      argv[i]);
         } else if (argv[i][0] != '-' && !user) {
             user = argv[i];
         } else {
-            return main_fail_usage("unknown option '%s' for token", argv[i]);
+            return app_fail_usage("unknown option '%s' for token", argv[i]);
         }
     }
     if (!user) {
@@ -303,46 +258,27 @@ static int main_token(int argc, char **argv)
         return 2;
     }
     struct config cfg;
-    int rc = main_load_config(&cfg);
+    int rc = app_config_load(&cfg);
     if (rc == 0)
         rc = app_token(&cfg, user, admin, ttl);
     config_cleanup(&cfg);
     return rc;
 }
 
-static int main_auth(int argc, char **argv)
+/* `webtoon --help`: the commands of main.c and of the module table. */
+static void main_print_usage(FILE *out)
 {
-    if (argc < 1 || main_is_help(argv[0])) {
-        fputs(main_usage_auth, argc < 1 ? stderr : stdout);
-        return argc < 1 ? 2 : 0;
+    fputs(main_usage, out);
+    for (size_t i = 0; i < app_modules_len; i++) {
+        const struct app_module *m = &app_modules[i];
+        if (!m->command)
+            continue;
+        char synopsis[64];
+        snprintf(synopsis, sizeof synopsis, "%s%s%s", m->name, m->command_args ? " " : "",
+                 m->command_args ? m->command_args : "");
+        fprintf(out, "  %-18s %s\n", synopsis, m->command_help);
     }
-    const char *name = NULL;
-    bool admin = false;
-    bool add = !strcmp(argv[0], "add-user");
-    if (!add && strcmp(argv[0], "rotate-key") != 0)
-        return main_fail_usage("unknown auth command '%s'", argv[0]);
-    for (int i = 1; i < argc; i++) {
-        if (main_is_help(argv[i])) {
-            fputs(main_usage_auth, stdout);
-            return 0;
-        } else if (add && !strcmp(argv[i], "--admin")) {
-            admin = true;
-        } else if (add && argv[i][0] != '-' && !name) {
-            name = argv[i];
-        } else {
-            return main_fail_usage("unknown option '%s' for auth %s", argv[i], argv[0]);
-        }
-    }
-    if (add && !name) {
-        fputs(main_usage_auth, stderr);
-        return 2;
-    }
-    struct config cfg;
-    int rc = main_load_config(&cfg);
-    if (rc == 0)
-        rc = add ? auth_cli_add_user(&cfg, name, admin, stdin) : auth_cli_rotate_key(&cfg);
-    config_cleanup(&cfg);
-    return rc;
+    fputs(main_usage_tail, out);
 }
 
 int main(int argc, char **argv)
@@ -350,8 +286,8 @@ int main(int argc, char **argv)
     mem_install_json_hooks();
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (main_is_help(argv[i])) {
-            fputs(main_usage, stdout);
+        if (app_is_help(argv[i])) {
+            main_print_usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
             printf("webtoon %s\n", WEBTOON_VERSION);
@@ -359,11 +295,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "--data-dir") && i + 1 < argc) {
             setenv("WEBTOON_DATA_DIR", argv[++i], 1);
         } else {
-            return main_fail_usage("unknown option '%s'", argv[i]);
+            return app_fail_usage("unknown option '%s'", argv[i]);
         }
     }
     if (i >= argc) {
-        fputs(main_usage, stderr);
+        main_print_usage(stderr);
         return 2;
     }
     const char *cmd = argv[i++];
@@ -375,25 +311,23 @@ int main(int argc, char **argv)
         return main_events(argc - i, argv + i);
     if (!strcmp(cmd, "token"))
         return main_token(argc - i, argv + i);
-    if (!strcmp(cmd, "auth"))
-        return main_auth(argc - i, argv + i);
-    if (!strcmp(cmd, "demo") || !strcmp(cmd, "history")) {
-        bool rebuild = !strcmp(cmd, "history");
-        if (rebuild && (i >= argc || strcmp(argv[i], "rebuild") != 0))
-            return main_fail_usage("usage: webtoon history rebuild");
+    const struct app_module *m = app_module_find(cmd);
+    if (m && m->command)
+        return m->command(argc - i, argv + i);
+    if (!strcmp(cmd, "demo")) {
         struct config cfg;
-        int rc = main_load_config(&cfg);
+        int rc = app_config_load(&cfg);
         if (rc == 0)
-            rc = rebuild ? history_rebuild(&cfg) : app_demo(&cfg);
+            rc = app_demo(&cfg);
         config_cleanup(&cfg);
         return rc;
     }
     if (!strcmp(cmd, "restart") || !strcmp(cmd, "gateway")) {
         bool render = !strcmp(cmd, "gateway");
         if (render && (i >= argc || strcmp(argv[i], "config") != 0))
-            return main_fail_usage("usage: webtoon gateway config");
+            return app_fail_usage("usage: webtoon gateway config");
         struct config cfg;
-        int rc = main_load_config(&cfg);
+        int rc = app_config_load(&cfg);
         if (rc == 0)
             rc = render ? (app_gateway_render(&cfg, stdout) == 0 ? 0 : 1) : app_restart(&cfg);
         config_cleanup(&cfg);
@@ -404,8 +338,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "help")) {
-        fputs(main_usage, stdout);
+        main_print_usage(stdout);
         return 0;
     }
-    return main_fail_usage("unknown command '%s'", cmd);
+    return app_fail_usage("unknown command '%s'", cmd);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/base/bug.h"
 #include "core/config/config.h"
 #include "core/service/service.h"
 
@@ -29,6 +30,12 @@ struct app_module {
     /* NULL: `up` always runs it; else only when this says so for the
      * configuration (the built-in issuer, when no other is named). */
     bool (*is_wanted)(const struct config *cfg);
+    /* Its operator command, `webtoon <name> ...`, or NULL: runs it with the
+     * <argc> arguments <argv> after the name and returns the exit status.
+     * `webtoon --help` lists it as "<name> <command_args>  <command_help>". */
+    int (*command)(int argc, char **argv);
+    const char *command_args; /* "rebuild"; NULL: none worth listing */
+    const char *command_help;
 };
 
 /* Every target in start order (stop order is the reverse). */
@@ -37,6 +44,22 @@ extern const size_t app_modules_len;
 
 /* The module called <name>, or NULL. */
 const struct app_module *app_module_find(const char *name);
+
+/* --- the command line (cli.c, commands.c) ------------------------------- */
+
+/* True for "-h", "--help" and "help". */
+bool app_is_help(const char *arg);
+/* Prints "webtoon: <fmt...>" and where to find the usage on stderr; returns
+ * 2, the exit status of a usage error. */
+int app_fail_usage(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* config_load into <cfg>, saying why not on stderr: 0, or exit status 2. The
+ * caller runs config_cleanup either way. */
+int app_config_load(struct config *cfg);
+
+/* `webtoon auth add-user|rotate-key ...` and `webtoon history rebuild`
+ * (app_module.command). */
+int app_commands_auth(int argc, char **argv);
+int app_commands_history(int argc, char **argv);
 
 struct app_up_options {
     const char *self_exe; /* path of this binary, to start children */

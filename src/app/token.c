@@ -24,8 +24,8 @@
 #include "core/base/mem.h"
 #include "core/json/jx.h"
 #include "core/base/rc.h"
-#include "core/domain/events.h"
-#include "core/domain/users.h"
+#include "domain/events.h"
+#include "domain/users.h"
 
 int app_token_mint(const struct config *cfg, const char *user, bool admin, int64_t ttl_s,
                    char **out, char *err, size_t errlen)

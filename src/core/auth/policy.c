@@ -5,49 +5,17 @@
 
 #include "core/auth/policy.h"
 #include "core/base/bug.h"
+#include "core/base/id.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
 
 #define AUTH_KEYS_WAIT_MS 3000 /* for a refresh after an unknown key */
 
-/* The access rules of every route of every service. */
-static const struct auth_route_rule auth_rules[] = {
-    /* pointer */
-    {"POST", "/pointers", AUTH_ACT, NULL},
-    {"GET", "/pointers", AUTH_LIST, NULL},
-    {"GET", "/pointers/{id}", AUTH_READ_PARAM, "id"},
-    {"PUT", "/pointers/{id}/withdraw", AUTH_ACT_PARAM, "id"},
-    /* payment */
-    {"POST", "/payments", AUTH_ACT, NULL},
-    {"GET", "/payments", AUTH_LIST, NULL},
-    {"GET", "/payments/{id}", AUTH_READ_OWNED, NULL},
-    {"PUT", "/payments/{id}/refund", AUTH_ACT_OWNED, NULL},
-    /* history */
-    {"GET", "/histories", AUTH_LIST, NULL},
-    {"GET", "/histories/{userId}", AUTH_READ_PARAM, "userId"},
-    {"GET", "/histories/{userId}/timeline", AUTH_READ_PARAM, "userId"},
-    /* webtoon: anyone browses the catalog, admins edit it */
-    {"POST", "/webtoons", AUTH_ADMIN, NULL},
-    {"GET", "/webtoons", AUTH_PUBLIC, NULL},
-    {"GET", "/webtoons/{id}", AUTH_PUBLIC, NULL},
-    {"PATCH", "/webtoons/{id}", AUTH_ADMIN, NULL},
-    {"PUT", "/webtoons/{id}", AUTH_ADMIN, NULL},
-    {"POST", "/webtoons/{id}/open", AUTH_ACT, NULL},
-    {"GET", "/webtoons/{id}/readers/{userId}", AUTH_READ_PARAM, "userId"},
-    {"GET", "/libraries/{userId}", AUTH_READ_PARAM, "userId"},
-    /* purchase */
-    {"POST", "/purchases", AUTH_ACT, NULL},
-    {"POST", "/purchases/buywebtoon", AUTH_ACT, NULL},
-    {"GET", "/purchases", AUTH_LIST, NULL},
-    {"GET", "/purchases/{id}", AUTH_READ_OWNED, NULL},
-    {"PUT", "/purchases/{id}/cancel", AUTH_ACT_OWNED, NULL},
-};
-
-const struct auth_route_rule *auth_rule_for(const char *method, const char *pattern)
+const struct auth_route_rule *auth_rule_for(const struct auth_route_rule *rules, const char *method,
+                                            const char *pattern)
 {
-    for (size_t i = 0; i < ARRAY_LEN(auth_rules); i++)
-        if (!strcmp(auth_rules[i].method, method) && !strcmp(auth_rules[i].pattern, pattern))
-            return &auth_rules[i];
+    for (const struct auth_route_rule *r = rules; r && r->method; r++)
+        if (!strcmp(r->method, method) && !strcmp(r->pattern, pattern))
+            return r;
     return NULL;
 }
 
@@ -65,7 +33,7 @@ int auth_actor(struct http_req *req, const char *named, const char **user)
     if (named && strcmp(named, id->user) != 0)
         return http_fail(req, RC_FORBIDDEN, "signed in as '%.64s', you may not act as '%.64s'",
                          id->user, named);
-    if (!domain_id_is_valid(id->user))
+    if (!id_is_name(id->user, ID_NAME_MAX))
         return http_fail(req, RC_FORBIDDEN,
                          "the user name '%.64s' cannot be an account id (letters, digits and . _ : "
                          "- only, at most 64)",
@@ -186,10 +154,11 @@ static int auth_after_refresh(struct http_req *req, void *ud, bool expired)
     return rc == RC_OK ? http_req_route(req)->handler(req) : rc;
 }
 
-int auth_authorize(struct http_req *req, struct auth_verifier *v, struct auth_cache *cache)
+int auth_authorize(struct http_req *req, const struct auth_route_rule *rules,
+                   struct auth_verifier *v, struct auth_cache *cache)
 {
     const struct http_route *route = http_req_route(req);
-    const struct auth_route_rule *rule = auth_rule_for(route->method, route->pattern);
+    const struct auth_route_rule *rule = auth_rule_for(rules, route->method, route->pattern);
     if (!rule)
         return http_fail(req, RC_INTERNAL, "no access rule for %s %s", route->method,
                          route->pattern);

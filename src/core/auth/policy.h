@@ -1,7 +1,8 @@
 /*
- * Who may do what: the one table of access rules (policy.c, and the same
- * table in docs/SECURITY.md) and the checks handlers call for what only
- * they know (whose payment this is).
+ * Who may do what: the kinds of access rule a route can have, the check
+ * that applies a route's rule from a table of them (each service hands its
+ * table over in service_def.access_rules), and the checks handlers call for
+ * what only they know (whose resource this is).
  *
  * auth_authorize runs before every service route's handler: it verifies
  * the bearer token, if any, records the caller on the request, and applies
@@ -38,20 +39,26 @@ struct auth_route_rule {
     const char *param; /* for AUTH_ACT_PARAM and AUTH_READ_PARAM */
 };
 
-/* The rule of route <method> <pattern>, or NULL when the table has none. */
-const struct auth_route_rule *auth_rule_for(const char *method, const char *pattern);
+/* The rule of route <method> <pattern> in <rules> (ended by an all-zero
+ * entry; NULL is an empty table), or NULL when it has none. Borrowed from
+ * <rules>. */
+const struct auth_route_rule *auth_rule_for(const struct auth_route_rule *rules, const char *method,
+                                            const char *pattern);
 
-/* The authorize hook of a service's HTTP server (see http_server_options):
- * RC_OK, RC_UNAUTHENTICATED, RC_FORBIDDEN, RC_UNAVAILABLE (no keys yet), or
- * HTTP_PARKED while the issuer's keys are refreshed. */
-int auth_authorize(struct http_req *req, struct auth_verifier *v, struct auth_cache *cache);
+/* The authorize hook of a service's HTTP server (see http_server_options),
+ * applying the rule <rules> has for the request's route: RC_OK,
+ * RC_UNAUTHENTICATED, RC_FORBIDDEN, RC_UNAVAILABLE (no keys yet), RC_INTERNAL
+ * (no rule), or HTTP_PARKED while the issuer's keys are refreshed. */
+int auth_authorize(struct http_req *req, const struct auth_route_rule *rules,
+                   struct auth_verifier *v, struct auth_cache *cache);
 
 /* The signed-in caller, or NULL. */
 const struct auth_identity *auth_caller(struct http_req *req);
 
 /* The user a command acts for: the caller. <named> is the userId the
  * request names, read with jx_id (NULL when it names none); naming someone else is
- * RC_FORBIDDEN, as is a caller whose user name cannot be an account id. */
+ * RC_FORBIDDEN, as is a caller whose user name cannot be an account id
+ * (id_is_name, at most ID_NAME_MAX). */
 int auth_actor(struct http_req *req, const char *named, const char **user /* OUT */);
 /* RC_OK when <owner> is the caller, else RC_FORBIDDEN. */
 int auth_may_act_on(struct http_req *req, const char *owner);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #define ID_UUID_LEN 36 /* without the terminating NUL */
+#define ID_NAME_MAX 64 /* longest client-chosen id (id_is_name): a user, a resource */
 
 /* Writes a random UUID v4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") into <out>,
  * which holds at least ID_UUID_LEN + 1 bytes. */

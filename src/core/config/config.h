@@ -55,6 +55,9 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(HTTP_CACHE_BYTES, CONFIG_INT, "4194304", 0, 1073741824,                                      \
       "Bytes the read cache of a service process holds at most, split among its event-loop "       \
       "threads; 0 turns the cache off")                                                            \
+    X(HTTP_OFFLOAD_THREADS, CONFIG_INT, "1", 0, 64,                                                \
+      "Threads of a service process for blocking work requests hand off the event loop (image "    \
+      "processing, object storage); 0: none, and such requests are refused")                       \
     X(DRAIN_DELAY_MS, CONFIG_INT, "0", 0, 600000,                                                  \
       "On SIGTERM, how long /readyz reports 503 before the listener closes")                       \
     X(DRAIN_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                          \

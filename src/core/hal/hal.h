@@ -34,7 +34,7 @@ json_t *hal_with_self(json_t *item, const char *fmt, ...) __attribute__((format(
 /*
  * New collection body: <items> (stolen) under `_embedded.<name>`, with
  * paging links built from <path> and <query> (extra query parameters
- * without page/size, e.g. "userId=u1", or NULL). NULL when out of memory.
+ * without page/size, e.g. "owner=u1", or NULL). NULL when out of memory.
  */
 json_t *hal_collection(const char *name, json_t *items, const struct hal_page *page, int64_t total,
                        const char *path, const char *query);
@@ -53,24 +53,5 @@ int hal_query_collection(struct store *st, const char *count_sql, const char *se
                          const struct store_val *args, size_t nargs, hal_item_cb to_item,
                          const char *name, const struct hal_page *page, const char *path,
                          const char *query, json_t **out /* OUT */);
-
-/* The user a listing is filtered by: ?userId= of <req>, within what the
- * caller may list (auth_list_scope), into <user> (borrowed from <req>;
- * NULL: every user). RC_INVALID (reason recorded) for a malformed id. */
-int hal_user_filter(struct http_req *req, const char **user /* OUT */);
-/* The query that keeps a listing filtered by <user> across its pages:
- * "userId=<user>" in <buf> (<len> bytes), or NULL when <user> is NULL. */
-const char *hal_user_query(const char *user, char *buf, size_t len);
-
-/*
- * Answers GET <path>?userId=&page=&size= with a collection named <name>
- * read from <st>:
- * <count_sql> and <select_sql> take $1 = the userId filter or NULL (every
- * user), and <select_sql> LIMIT $2 OFFSET $3. Returns RC_OK once replied,
- * or an error code (reason recorded) for a bad query.
- */
-int hal_reply_user_collection(struct http_req *req, struct store *st, const char *count_sql,
-                              const char *select_sql, hal_item_cb to_item, const char *name,
-                              const char *path);
 
 #endif

@@ -36,12 +36,20 @@ struct http_route {
     http_handler_cb handler;
 };
 
+/* A route whose bodies may exceed the server's max_body (image uploads). */
+struct http_body_limit {
+    const char *method;
+    const char *pattern; /* as in its http_route */
+    size_t max_body;
+};
+
 struct http_server_options {
-    const char *addr; /* listen address, e.g. "127.0.0.1" */
-    int port;         /* 0: any free port (see http_server_port) */
-    int threads;      /* event-loop threads, >= 1 */
-    size_t max_body;  /* larger bodies get 413 */
-    int timeout_ms;   /* slow request / idle keep-alive limit */
+    const char *addr;                          /* listen address, e.g. "127.0.0.1" */
+    int port;                                  /* 0: any free port (see http_server_port) */
+    int threads;                               /* event-loop threads, >= 1 */
+    size_t max_body;                           /* larger bodies get 413 */
+    const struct http_body_limit *body_limits; /* exceptions, ended by {0}; may be NULL */
+    int timeout_ms;                            /* slow request / idle keep-alive limit */
     const struct http_route *routes;
     size_t nroutes;
     void *app; /* passed to worker_init */
@@ -67,6 +75,9 @@ struct http_server_options {
      * either 0: no cache. */
     size_t cache_entries;
     size_t cache_bytes;
+    /* Threads for blocking work requests hand off (http_req_offload);
+     * 0: none, and http_req_offload answers 503. */
+    int offload_threads;
 };
 
 /*
@@ -82,8 +93,16 @@ int http_server_port(const struct http_server *s);
  * current response, so a load balancer moves away. Thread-safe. */
 void http_server_set_draining(struct http_server *s);
 /* Closes the listener, lets requests in progress finish (at most
- * <timeout_ms>), joins the threads and frees <s>. NULL does nothing. */
+ * <timeout_ms>) and joins the threads; <s> stays valid (http_server_wake
+ * does nothing more) until http_server_stop, so threads that may still
+ * wake it can be stopped in between. NULL or a second call does nothing. */
+void http_server_drain(struct http_server *s, int timeout_ms);
+/* Drains (when http_server_drain did not) and frees <s>. NULL does nothing. */
 void http_server_stop(struct http_server *s, int timeout_ms);
+/* Has every loop ask its parked requests now: for a thread that finished
+ * something many requests may wait for (e.g. publishing events).
+ * Thread-safe; cheap when a wake-up is already on its way. */
+void http_server_wake(struct http_server *s);
 
 /* --- inside a handler --------------------------------------------------- */
 
@@ -188,7 +207,35 @@ typedef int (*http_park_cb)(struct http_req *req, void *ud, bool expired);
  * borrowed: allocate it with http_req_alloc so it lives with the request.
  */
 int http_req_park(struct http_req *req, int timeout_ms, http_park_cb check, void *ud);
+/* For waits nobody announces with a wake-up. */
 #define HTTP_PARK_TICK_MS 2
+
+/* The loop of a request, to be woken from another thread when something a
+ * parked request waits for is done, so its check runs at once instead of
+ * at the next tick. Valid until the server is stopped (not just drained). */
+struct http_waker;
+struct http_waker *http_req_waker(struct http_req *req);
+/* Thread-safe; a burst of calls costs one wake-up. */
+void http_waker_wake(struct http_waker *wk);
+
+/*
+ * Blocking work (image decoding, object storage I/O) handed from a request
+ * to the server's offload threads, so the loop keeps serving: <run>(<data>)
+ * runs on an offload thread, then <resume>(<req>, <data>) on the request's
+ * loop, where it answers as a handler would (reply, fail, park, offload
+ * again). <data> belongs to the work from then on (freed with <cleanup>,
+ * NULL: mem_free, on whichever thread is last), because the work may
+ * outlive the request: if the client leaves, or <timeout_ms> pass first
+ * (503), <resume> is not called. A full queue is 503 at once.
+ */
+struct http_work {
+    void (*run)(void *data);
+    int (*resume)(struct http_req *req, void *data);
+    void (*cleanup)(void *data);
+    int timeout_ms;
+};
+/* Returns HTTP_PARKED (return it from the handler) or an error code. */
+int http_req_offload(struct http_req *req, const struct http_work *work, void *data);
 
 /* Calls <fn>(<ud>) on the loop thread when <req>'s memory is about to go
  * away (after its answer, or when the client left before it): for work

@@ -23,6 +23,16 @@ struct http__param {
 };
 
 struct http__worker;
+struct http__job;
+struct http_offload;
+
+/* The offload threads of a server (offload.c). */
+int http__offload_start(int threads, struct http_offload **out /* OUT */, char *err, size_t errlen);
+/* Drops what has not started, waits for what runs, frees. NULL: nothing. */
+void http__offload_stop(struct http_offload *o);
+struct http_offload *http__offload_of(struct http_req *req);
+/* The request is going away with work handed off: the work is dropped. */
+void http__job_abandon(struct http__job *job);
 
 struct http_req {
     h2o_req_t *h2o;
@@ -58,6 +68,7 @@ struct http_req {
     void *park_ud;
     void (*on_dispose)(void *ud); /* http_req_on_dispose */
     void *on_dispose_ud;
+    struct http__job *job; /* work handed off (http_req_offload), loop thread only */
 };
 
 /* Allocator for path/query copies living as long as the request. */

@@ -10,9 +10,11 @@
  *
  * A request's record lives in its h2o pool, so a handler may park it
  * (http_req_park) and answer on a later turn of the loop: parked requests
- * sit in their worker's list, a short timer asks each whether it is done,
- * and the pool's dispose hook takes a request out of the list when its
- * client goes away first.
+ * sit in their worker's list, and each is asked whether it is done when
+ * another thread says something finished (http_waker_wake, an eventfd
+ * write the loop wakes up for) or, for waits nobody announces, when a short
+ * timer fires. The pool's dispose hook takes a request out of the list
+ * when its client goes away first.
  *
  * Tracing: each request is a SERVER span, a child of the client's
  * `traceparent` (a new trace when it is absent or invalid), named
@@ -45,9 +47,9 @@
 #include "core/trace/trace.h"
 
 #define HTTP__QUIET_MS 100 /* no new request this long: in-flight work is done */
-#define HTTP__BODY_SLACK                                                                           \
-    4 /* h2o buffers up to this × max_body, so that we can
-                                * answer oversize bodies with problem+json ourselves */
+/* h2o buffers bodies up to this × max_body (plus the largest route limit
+ * above it), so that we answer oversize ones with problem+json ourselves. */
+#define HTTP__BODY_SLACK 4
 
 enum { HTTP__STATUS_CLASSES = 5 };
 
@@ -63,15 +65,24 @@ struct http__conn {
     struct http_server *server;
 };
 
+/* The loop's eventfd, written by other threads to stop it or to have it
+ * ask its parked requests again. <pending> coalesces the writes of a burst
+ * into one wake-up. */
+struct http_waker {
+    int fd;
+    atomic_bool pending;
+    atomic_bool stop;
+};
+
 struct http__worker {
     struct http_server *server;
+    struct http_waker wake;
     pthread_t thread;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
-    h2o_socket_t *waker; /* reads a dup of wake_fd, loop thread only */
-    int wake_fd;         /* eventfd other threads write to stop the loop */
+    h2o_socket_t *wake_sock; /* reads a dup of wake.fd, loop thread only */
     void *app_ctx;
     h2o_linklist_t conns;  /* struct http__conn, loop thread only */
     h2o_linklist_t parked; /* struct http_req waiting in http_req_park, loop thread only */
@@ -89,6 +100,8 @@ struct http_server {
     int port;
     atomic_bool draining;
     atomic_int stop_timeout_ms;
+    bool joined; /* http_server_drain ran */
+    struct http_offload *offload;
     struct http__worker *workers;
     int nworkers;
     pthread_mutex_t lock; /* guards the start handshake below */
@@ -230,6 +243,14 @@ static int http__not_allowed(struct http_req *req, const char *allow)
  * most specific pattern the path fits (a literal segment beats a
  * parameter); a method it lacks is answered with its own methods in Allow.
  */
+static size_t http__body_limit(const struct http_server_options *o, const struct http_route *r)
+{
+    for (const struct http_body_limit *l = o->body_limits; l && l->method; l++)
+        if (!strcmp(l->method, r->method) && !strcmp(l->pattern, r->pattern))
+            return l->max_body;
+    return o->max_body;
+}
+
 static int http__dispatch(struct http_server *s, struct http_req *req, size_t *stats_index)
 {
     size_t nroutes = s->opts.nroutes;
@@ -282,9 +303,10 @@ static int http__dispatch(struct http_server *s, struct http_req *req, size_t *s
         req->route = r;
         *stats_index = i;
         size_t body_len = h->entity.base ? h->entity.len : 0;
-        if (body_len > s->opts.max_body)
+        size_t limit = http__body_limit(&s->opts, r);
+        if (body_len > limit)
             return http_fail(req, RC_TOO_LARGE, "the body has %zu bytes; the limit is %zu",
-                             body_len, s->opts.max_body);
+                             body_len, limit);
         if (s->opts.authorize) {
             int allowed = s->opts.authorize(req->ctx, req);
             if (allowed != RC_OK)
@@ -381,6 +403,10 @@ static void http__req_dispose(void *p)
     struct http_req *req = p;
     if (req->on_dispose)
         req->on_dispose(req->on_dispose_ud);
+    if (req->job) {
+        http__job_abandon(req->job);
+        req->job = NULL;
+    }
     if (req->parked) {
         h2o_linklist_unlink(&req->parked_link);
         req->parked = false;
@@ -398,9 +424,9 @@ static void http__req_dispose(void *p)
     }
 }
 
-static void http__on_park_tick(h2o_timeout_entry_t *entry)
+/* Asks every parked request of <w> whether it is done. */
+static void http__check_parked(struct http__worker *w)
 {
-    struct http__worker *w = H2O_STRUCT_FROM_MEMBER(struct http__worker, park_tick, entry);
     int64_t now = clock_mono_ms();
     h2o_linklist_t due; /* checks may park again: those go back to w->parked */
     h2o_linklist_init_anchor(&due);
@@ -423,6 +449,29 @@ static void http__on_park_tick(h2o_timeout_entry_t *entry)
     }
     if (!h2o_linklist_is_empty(&w->parked) && !h2o_timeout_is_linked(&w->park_tick))
         h2o_timeout_link(w->loop, &w->park_timeout, &w->park_tick);
+}
+
+static void http__on_park_tick(h2o_timeout_entry_t *entry)
+{
+    http__check_parked(H2O_STRUCT_FROM_MEMBER(struct http__worker, park_tick, entry));
+}
+
+struct http_waker *http_req_waker(struct http_req *req) { return &req->worker->wake; }
+struct http_offload *http__offload_of(struct http_req *req) { return req->worker->server->offload; }
+
+void http_waker_wake(struct http_waker *wk)
+{
+    if (atomic_exchange(&wk->pending, true))
+        return; /* a wake-up is on its way and will see what we did */
+    uint64_t one = 1;
+    /* Cannot fail short of a full counter, which a pending read empties. */
+    (void)!write(wk->fd, &one, sizeof one);
+}
+
+void http_server_wake(struct http_server *s)
+{
+    for (int i = 0; i < s->nworkers; i++)
+        http_waker_wake(&s->workers[i].wake);
 }
 
 int http_req_park(struct http_req *req, int timeout_ms, http_park_cb check, void *ud)
@@ -558,9 +607,15 @@ static void http__on_accept(h2o_socket_t *listener, const char *err)
 static void http__on_wake(h2o_socket_t *sock, const char *err)
 {
     struct http__worker *w = sock->data;
-    if (!err)
-        h2o_buffer_consume(&sock->input, sock->input->size);
-    w->stopping = true;
+    uint64_t count;
+    if (!err) /* DONT_READ: h2o only says it is readable */
+        (void)!read(h2o_socket_get_fd(sock), &count, sizeof count);
+    /* Cleared before the checks, so a wake that comes during them writes
+     * again and is not lost. */
+    atomic_store(&w->wake.pending, false);
+    if (atomic_load(&w->wake.stop))
+        w->stopping = true;
+    http__check_parked(w);
 }
 
 /* Tells every idle connection the conversation is over: reading stops with
@@ -601,7 +656,7 @@ static void *http__worker_main(void *arg)
 
     int rc = s->opts.worker_init ? s->opts.worker_init(s->opts.app, &w->app_ctx) : RC_OK;
     int listen_fd = rc == RC_OK ? fcntl(s->listen_fd, F_DUPFD_CLOEXEC, 0) : -1;
-    int wake_fd = rc == RC_OK ? fcntl(w->wake_fd, F_DUPFD_CLOEXEC, 0) : -1;
+    int wake_fd = rc == RC_OK ? fcntl(w->wake.fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (rc == RC_OK && (listen_fd < 0 || wake_fd < 0)) {
         rc = RC_IO;
         if (listen_fd >= 0)
@@ -617,9 +672,9 @@ static void *http__worker_main(void *arg)
     w->listener = h2o_evloop_socket_create(w->loop, listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     w->listener->data = w;
     h2o_socket_read_start(w->listener, http__on_accept);
-    w->waker = h2o_evloop_socket_create(w->loop, wake_fd, H2O_SOCKET_FLAG_DONT_READ);
-    w->waker->data = w;
-    h2o_socket_read_start(w->waker, http__on_wake);
+    w->wake_sock = h2o_evloop_socket_create(w->loop, wake_fd, H2O_SOCKET_FLAG_DONT_READ);
+    w->wake_sock->data = w;
+    h2o_socket_read_start(w->wake_sock, http__on_wake);
 
     while (!w->stopping)
         h2o_evloop_run(w->loop, INT32_MAX);
@@ -634,7 +689,7 @@ static void *http__worker_main(void *arg)
     http__shutdown_reads(w);
     while (clock_mono_ms() < deadline && !h2o_linklist_is_empty(&w->conns))
         h2o_evloop_run(w->loop, 10);
-    h2o_socket_close(w->waker);
+    h2o_socket_close(w->wake_sock);
 out:
     http__cache_thread_cleanup();
     if (s->opts.worker_cleanup && w->app_ctx)
@@ -725,7 +780,11 @@ int http_server_start(const struct http_server_options *opts, struct http_server
     atomic_store(&s->stop_timeout_ms, 10000);
 
     h2o_config_init(&s->config);
-    s->config.max_request_entity_size = opts->max_body * HTTP__BODY_SLACK;
+    size_t largest = 0;
+    for (const struct http_body_limit *l = opts->body_limits; l && l->method; l++)
+        if (l->max_body > largest)
+            largest = l->max_body;
+    s->config.max_request_entity_size = largest + opts->max_body * HTTP__BODY_SLACK;
     s->config.http1.req_timeout = (uint64_t)opts->timeout_ms;
     s->config.http2.idle_timeout = (uint64_t)opts->timeout_ms;
     h2o_hostconf_t *host =
@@ -741,13 +800,15 @@ int http_server_start(const struct http_server_options *opts, struct http_server
     int rc = http__stats_setup(s);
     if (rc == RC_OK)
         rc = http__listen(s, err, errlen);
+    if (rc == RC_OK && opts->offload_threads > 0)
+        rc = http__offload_start(opts->offload_threads, &s->offload, err, errlen);
     if (rc == RC_OK && !(s->workers = mem_calloc((size_t)opts->threads, sizeof *s->workers)))
         rc = RC_NOMEM;
     for (int i = 0; rc == RC_OK && i < opts->threads; i++) {
         struct http__worker *w = &s->workers[i];
         w->server = s;
-        w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (w->wake_fd < 0 || pthread_create(&w->thread, NULL, http__worker_main, w) != 0) {
+        w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->wake.fd < 0 || pthread_create(&w->thread, NULL, http__worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start HTTP worker: %s", strerror(errno));
             rc = RC_IO;
             break;
@@ -776,24 +837,36 @@ int http_server_port(const struct http_server *s) { return s->port; }
 
 void http_server_set_draining(struct http_server *s) { atomic_store(&s->draining, true); }
 
+void http_server_drain(struct http_server *s, int timeout_ms)
+{
+    if (!s || s->joined)
+        return;
+    s->joined = true;
+    atomic_store(&s->stop_timeout_ms, timeout_ms);
+    for (int i = 0; i < s->nworkers; i++) {
+        struct http_waker *wk = &s->workers[i].wake;
+        atomic_store(&wk->stop, true);
+        uint64_t one = 1;
+        /* Written even when a wake-up is pending, which may have been
+         * consumed before the stop flag was set. A worker that failed its
+         * init has returned already and ignores it. */
+        (void)!write(wk->fd, &one, sizeof one);
+    }
+    for (int i = 0; i < s->opts.threads && s->workers; i++)
+        if (s->workers[i].started)
+            pthread_join(s->workers[i].thread, NULL);
+    http__offload_stop(s->offload); /* after the loops: nobody submits */
+    s->offload = NULL;
+}
+
 void http_server_stop(struct http_server *s, int timeout_ms)
 {
     if (!s)
         return;
-    atomic_store(&s->stop_timeout_ms, timeout_ms);
-    for (int i = 0; i < s->nworkers; i++) {
-        uint64_t one = 1;
-        /* Cannot fail short of a full counter; a worker that failed its
-         * init has returned already and ignores it. */
-        (void)!write(s->workers[i].wake_fd, &one, sizeof one);
-    }
-    for (int i = 0; i < s->opts.threads && s->workers; i++) {
-        struct http__worker *w = &s->workers[i];
-        if (w->started)
-            pthread_join(w->thread, NULL);
-        if (w->wake_fd > 0)
-            close(w->wake_fd);
-    }
+    http_server_drain(s, timeout_ms);
+    for (int i = 0; i < s->opts.threads && s->workers; i++)
+        if (s->workers[i].wake.fd > 0)
+            close(s->workers[i].wake.fd);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     h2o_config_dispose(&s->config);

@@ -164,6 +164,14 @@ struct outbox_relay {
     size_t batch_len;
 };
 
+/* Every row committed before <epoch> is on the bus: tell who waits. */
+static void outbox_relay_clean(struct outbox_relay *r, uint64_t epoch)
+{
+    atomic_store(&r->clean_epoch, epoch);
+    if (r->opts.on_published)
+        r->opts.on_published(r->opts.on_published_ud);
+}
+
 static void outbox_relay_free_batch(struct outbox_relay *r)
 {
     for (size_t i = 0; i < r->batch_len; i++)
@@ -232,11 +240,17 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
         return rc;
     if (r->batch_len == 0) {
         outbox_set_gauges(0, 0); /* nothing left: both at once, never one stale */
-        atomic_store(&r->clean_epoch, epoch);
+        outbox_relay_clean(r, epoch);
         return RC_OK;
     }
     if ((rc = bus_publish(r->bus, r->batch, r->batch_len)) != RC_OK)
         return rc;
+    *more = r->batch_len == OUTBOX_BATCH;
+    /* On the bus is what waiting commands need; marking the rows sent is
+     * our own bookkeeping (a failed mark publishes them again, which
+     * consumers ignore), so they need not wait for its commit. */
+    if (!*more) /* nothing older than the epoch was left behind */
+        outbox_relay_clean(r, epoch);
     int64_t sent_ns = trace_now_ns();
     if ((rc = store_begin(r->store)) != RC_OK)
         return rc;
@@ -256,9 +270,6 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
     for (size_t i = 0; i < r->batch_len && trace_export_is_running(); i++)
         outbox_relay_trace(r, i, sent_ns);
     metrics_counter_add(r->published, r->batch_len);
-    *more = r->batch_len == OUTBOX_BATCH;
-    if (!*more) /* nothing older than the epoch was left behind */
-        atomic_store(&r->clean_epoch, epoch);
     (void)outbox_measure(r->store);
     return RC_OK;
 }

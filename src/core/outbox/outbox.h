@@ -58,6 +58,10 @@ struct outbox_relay_options {
     int64_t retry_max_ms;     /* longest back-off after a failed publish */
     int64_t retention_ms;     /* sent rows older than this are purged */
     bool paused;              /* testing: never publish */
+    /* Called on the relay thread whenever outbox_relay_published may have
+     * turned true for more epochs (e.g. to wake requests waiting on it). */
+    void (*on_published)(void *ud);
+    void *on_published_ud;
 };
 
 struct outbox_relay;

@@ -300,6 +300,9 @@ static int command_decided(struct http_req *req, struct command_run *run)
     return rc == RC_OK ? command_publish(req, run) : rc;
 }
 
+/* The writer is done with a command: its loop decides it now. */
+static void command_wake(void *waker) { http_waker_wake(waker); }
+
 static int command_wait(struct http_req *req, void *ud, bool expired)
 {
     struct command_run *run = ud;
@@ -352,7 +355,8 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
     run->req = req;
     struct service_ctx *ctx = http_req_ctx(req);
     run->writer = ctx->app ? ctx->app->writer : NULL;
-    run->unit = (struct store_group_unit){.run = command_tx, .ud = run};
+    run->unit = (struct store_group_unit){
+        .run = command_tx, .ud = run, .on_done = command_wake, .on_done_ud = http_req_waker(req)};
     const struct auth_identity *caller = auth_caller(req);
     run->actor = caller ? caller->user : NULL;
     http_req_on_dispose(req, command_dispose, run);

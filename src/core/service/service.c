@@ -119,7 +119,7 @@ enum auth_verdict service_verify_token(struct http_req *req, const char *token,
 static int service_authorize(void *arg, struct http_req *req)
 {
     struct service_ctx *ctx = arg;
-    return auth_authorize(req, ctx->app->verifier, ctx->auth_cache);
+    return auth_authorize(req, ctx->def->access_rules, ctx->app->verifier, ctx->auth_cache);
 }
 
 /* Every route of a service has an access rule (or the service guards its
@@ -130,8 +130,8 @@ static int service_start_auth(struct service_app *app)
     if (def->stateless)
         return RC_OK;
     for (const struct http_route *r = def->routes; !def->open_access && r && r->method; r++)
-        if (!auth_rule_for(r->method, r->pattern)) {
-            log_error("no access rule for %s %s (core/auth/policy.c)", r->method, r->pattern);
+        if (!auth_rule_for(def->access_rules, r->method, r->pattern)) {
+            log_error("no access rule for %s %s (service_def.access_rules)", r->method, r->pattern);
             return RC_CONFIG;
         }
     char err[256] = "";
@@ -153,7 +153,7 @@ static void service_check(json_t *checks, const char *name, const char *fmt, ...
     json_object_set_new(checks, name, json_string(text));
 }
 
-/* Ready means the store (and the history's Redis view) answers and the
+/* Ready means the store (and the service's extra connection, if any) answers and the
  * issuer's keys were read: a service whose routes need a token can check
  * none without them (in a rollout, a pod started while the issuer restarts
  * must not take traffic from one that has them). Not the issuer itself: it
@@ -339,6 +339,15 @@ int service_prepare_store(const struct service_def *def, const struct config *cf
     return rc;
 }
 
+/* Commands wait for their events to be published: they are, ask now. */
+static void service_wake_loops(void *ud)
+{
+    struct service_app *app = ud;
+    struct http_server *server = atomic_load(&app->server);
+    if (server)
+        http_server_wake(server);
+}
+
 /* Starts the outbox relay and, when <app>'s service consumes events, the
  * consumer and the log-end snapshots of read-your-writes. */
 static int service_start_messaging(struct service_app *app)
@@ -352,6 +361,8 @@ static int service_start_messaging(struct service_app *app)
         .retry_max_ms = config_int(cfg, CONFIG_RETRY_MAX_MS),
         .retention_ms = config_int(cfg, CONFIG_OUTBOX_RETENTION_MS),
         .paused = config_bool(cfg, CONFIG_RELAY_PAUSED),
+        .on_published = service_wake_loops,
+        .on_published_ud = app,
     };
     int rc = outbox_relay_start(&relay, &app->relay, err, sizeof err);
     if (rc != RC_OK) {
@@ -462,11 +473,13 @@ int service_run(const struct service_def *def, const struct config *cfg)
         .authorize = app.verifier && !def->open_access ? service_authorize : NULL,
         .openapi = service_api_document,
         .static_root = def->static_root,
+        .offload_threads = (int)config_int(cfg, CONFIG_HTTP_OFFLOAD_THREADS),
     };
     if ((rc = http_server_start(&hopts, &server, err, sizeof err)) != RC_OK) {
         log_error("cannot start the HTTP server: %s", err);
         goto out;
     }
+    atomic_store(&app.server, server);
     log_write(LOG_INFO, NULL,
               json_pack("{s:s, s:i, s:s, s:s, s:I}", "addr", hopts.addr, "port",
                         http_server_port(server), "store", app.store_url, "eventLog", app.event_log,
@@ -480,7 +493,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
     http_server_set_draining(server);
     clock_sleep_ms(delay);
 out:
-    http_server_stop(server, (int)config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
+    http_server_drain(server, (int)config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
     store_group_stop(app.writer); /* after the server: no command waits for it */
     service_sweeper_stop(sweeper);
     service_catchup_stop(app.catchup);
@@ -488,6 +501,8 @@ out:
     if (def->ext_close)
         def->ext_close(&app.consumer_ctx);
     outbox_relay_stop(app.relay, config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
+    atomic_store(&app.server, NULL);
+    http_server_stop(server, 0); /* last: the threads above may wake it */
     auth_verifier_stop(app.verifier);
     trace_export_stop(TRACE_STOP_DEFAULT_MS); /* the relay's last spans included */
     if (rc == RC_OK)

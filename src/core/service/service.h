@@ -27,6 +27,7 @@
 #ifndef WEBTOON_SERVICE_H
 #define WEBTOON_SERVICE_H
 
+#include "core/auth/policy.h"
 #include "core/auth/verify.h"
 #include "core/config/config.h"
 #include "core/http/http.h"
@@ -54,10 +55,11 @@ struct service_def {
     bool no_events; /* a database, but no outbox relay and no bus: publishes and consumes
                      * nothing (auth); <handlers> must be NULL */
     /* Its routes authenticate callers themselves (the built-in issuer);
-     * every other service's routes follow the access rules of
-     * core/auth/policy.c, which must have one for each. */
+     * every other service's routes follow <access_rules>, which must have
+     * one for each (service_run refuses to start otherwise). */
     bool open_access;
-    const char *static_root; /* directory served for unmatched GETs */
+    const struct auth_route_rule *access_rules; /* ends with an all-zero entry */
+    const char *static_root;                    /* directory served for unmatched GETs */
     /* Optional per-thread extras beyond the store and bus (a Redis
      * connection, say), kept in service_ctx.ext for every HTTP thread and for
      * the event consumer. open may leave ext NULL (nothing needed). */

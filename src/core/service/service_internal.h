@@ -26,11 +26,12 @@ struct service_app {
     struct bus_options bus;
     char event_log[PATH_MAX];
     struct outbox_relay *relay;
-    struct store_group *writer;      /* runs the commands' transactions, in groups */
-    struct inbox_consumer *consumer; /* NULL when the service consumes nothing */
-    struct service_catchup *catchup; /* NULL when the service consumes nothing */
-    struct service_ctx consumer_ctx; /* what event handlers see as their context */
-    struct auth_verifier *verifier;  /* bearer tokens; NULL for open_access services */
+    struct store_group *writer;           /* runs the commands' transactions, in groups */
+    struct inbox_consumer *consumer;      /* NULL when the service consumes nothing */
+    struct service_catchup *catchup;      /* NULL when the service consumes nothing */
+    struct service_ctx consumer_ctx;      /* what event handlers see as their context */
+    struct auth_verifier *verifier;       /* bearer tokens; NULL for open_access services */
+    _Atomic(struct http_server *) server; /* once serving; woken when events are published */
 };
 
 /* Read-your-writes state of one request (its http_req_state, or the first

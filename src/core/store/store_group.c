@@ -23,6 +23,8 @@ struct store_group {
     struct store_group_unit *head, *tail;
     bool stopping;
     struct store_group_unit *batch[STORE_GROUP_MAX]; /* writer thread only */
+    void (*done_fn[STORE_GROUP_MAX])(void *ud);      /* the batch's on_done, writer only */
+    void *done_ud[STORE_GROUP_MAX];
     struct metrics_counter *commits;
     struct metrics_counter *units;
 };
@@ -94,10 +96,20 @@ static void *store_group_main(void *arg)
             g->tail = NULL;
         pthread_mutex_unlock(&g->lock);
         store_group_run(g, n);
+        /* Read before UNIT_DONE: from then on a unit may be gone. */
+        for (size_t i = 0; i < n; i++) {
+            g->done_fn[i] = g->batch[i]->on_done;
+            g->done_ud[i] = g->batch[i]->on_done_ud;
+        }
         pthread_mutex_lock(&g->lock);
         for (size_t i = 0; i < n; i++)
             atomic_store(&g->batch[i]->state, UNIT_DONE);
         pthread_cond_broadcast(&g->settled);
+        pthread_mutex_unlock(&g->lock);
+        for (size_t i = 0; i < n; i++)
+            if (g->done_fn[i])
+                g->done_fn[i](g->done_ud[i]);
+        pthread_mutex_lock(&g->lock);
     }
     pthread_mutex_unlock(&g->lock);
     return NULL;

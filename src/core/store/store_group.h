@@ -33,6 +33,10 @@ struct store_group_unit {
      * each time. */
     int (*run)(struct store *st, void *ud);
     void *ud;
+    /* Optional: called on the writer thread once the unit is done (e.g. to
+     * wake whoever waits for it); <on_done_ud> must outlive the unit. */
+    void (*on_done)(void *ud);
+    void *on_done_ud;
     int rc; /* the outcome, once store_group_done */
     /* the group's own */
     atomic_int state;

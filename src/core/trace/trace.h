@@ -2,11 +2,12 @@
  * Distributed tracing: W3C Trace Context (the `traceparent` header) and
  * spans exported to an OpenTelemetry collector with OTLP/HTTP (otlp.c).
  *
- * One purchase is one trace. A context (trace id, span id, sampled flag)
- * arrives with a request or an event, becomes the thread's current context
- * while that work runs (trace_set_current), and every log line written
- * meanwhile carries its ids; events added meanwhile get child spans of it
- * (outbox), so the next service continues the same trace.
+ * One piece of work across services (a saga, say) is one trace. A context
+ * (trace id, span id, sampled flag) arrives with a request or an event,
+ * becomes the thread's current context while that work runs
+ * (trace_set_current), and every log line written meanwhile carries its
+ * ids; events added meanwhile get child spans of it (outbox), so the next
+ * service continues the same trace.
  *
  * Contexts are always made and propagated; spans are recorded only while
  * this process runs an exporter (WEBTOON_OTLP_ENDPOINT) and the context is

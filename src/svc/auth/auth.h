@@ -31,7 +31,7 @@
 #include "core/auth/keys.h"
 #include "core/auth/secret.h"
 #include "core/base/buf.h"
-#include "core/domain/events.h"
+#include "domain/events.h"
 #include "core/service/service.h"
 
 extern const struct service_def auth_service;

@@ -22,7 +22,7 @@
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "core/json/jx.h"
 #include "core/log/log.h"
 #include "svc/auth/auth.h"

@@ -15,7 +15,7 @@
 
 #include "core/auth/issuer.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "core/log/log.h"
 #include "svc/auth/auth.h"
 

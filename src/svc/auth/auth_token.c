@@ -18,7 +18,7 @@
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "core/log/log.h"
 #include "svc/auth/auth.h"
 

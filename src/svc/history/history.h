@@ -13,7 +13,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "core/domain/events.h"
+#include "domain/events.h"
+#include "domain/listing.h"
 #include "core/hal/hal.h"
 #include "core/service/service.h"
 

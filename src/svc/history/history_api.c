@@ -4,7 +4,8 @@
 
 #include "core/auth/policy.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/access.h"
+#include "domain/users.h"
 #include "svc/history/history.h"
 
 #define HISTORY_RECENT 50 /* timeline entries embedded in a user's history */
@@ -13,7 +14,7 @@ static int history_handle_histories_get(struct http_req *req)
 {
     struct service_ctx *ctx = http_req_ctx(req);
     const char *user;
-    int rc = hal_user_filter(req, &user);
+    int rc = domain_listing_user(req, &user);
     if (rc != RC_OK)
         return rc;
     struct hal_page page;
@@ -79,6 +80,7 @@ const struct service_def history_service = {
     .port_setting = CONFIG_HISTORY_PORT,
     .schemas = history_schemas,
     .routes = history_routes,
+    .access_rules = domain_access_rules,
     .handlers = history_handlers,
     .ext_open = history_redis_open,
     .ext_close = history_redis_close,

@@ -417,7 +417,7 @@ static int history_redis_summaries(struct service_ctx *ctx, const char *user,
     }
     char query[96];
     *out = hal_collection("histories", items, page, total, "/histories",
-                          hal_user_query(user, query, sizeof query));
+                          domain_listing_query(user, query, sizeof query));
     return *out ? RC_OK : RC_NOMEM;
 }
 

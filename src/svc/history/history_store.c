@@ -178,7 +178,7 @@ static int history_store_summaries(struct service_ctx *ctx, const char *user,
         "SELECT " HISTORY_SUMMARY_COLUMNS " FROM user_summaries"
         " WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1) ORDER BY user_id LIMIT $2 OFFSET $3",
         STORE_ARGS(STORE_TEXT_OR_NULL(user)), history_summary_item, "histories", page, "/histories",
-        hal_user_query(user, query, sizeof query), out);
+        domain_listing_query(user, query, sizeof query), out);
 }
 
 static int history_take_summary(void *ud, const struct store_row *row)

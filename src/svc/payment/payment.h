@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "core/auth/verify.h"
-#include "core/domain/events.h"
+#include "domain/events.h"
 #include "core/hal/hal.h"
 #include "core/service/command.h"
 #include "core/service/service.h"

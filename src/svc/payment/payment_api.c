@@ -7,7 +7,9 @@
 #include "core/base/clock.h"
 #include "core/base/id.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/access.h"
+#include "domain/listing.h"
+#include "domain/users.h"
 #include "core/json/jx.h"
 #include "core/log/log.h"
 #include "core/service/command.h"
@@ -192,7 +194,7 @@ static int payment_handle_payment_get(struct http_req *req)
 
 static int payment_handle_payments_get(struct http_req *req)
 {
-    return hal_reply_user_collection(
+    return domain_listing_reply(
         req, service_store(req),
         "SELECT COUNT(*) FROM payments WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
         "SELECT " PAYMENT_COLUMNS " FROM payments WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)"
@@ -213,6 +215,7 @@ const struct service_def payment_service = {
     .port_setting = CONFIG_PAYMENT_PORT,
     .schemas = payment_schemas,
     .routes = payment_routes,
+    .access_rules = domain_access_rules,
     .handlers = payment_handlers,
     .ext_open = payment_provider_open,
     .ext_close = payment_provider_close,

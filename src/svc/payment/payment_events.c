@@ -12,8 +12,8 @@
 
 #include "core/base/clock.h"
 #include "core/base/rc.h"
-#include "core/domain/saga.h"
-#include "core/domain/users.h"
+#include "domain/saga.h"
+#include "domain/users.h"
 #include "core/inbox/inbox.h"
 #include "core/json/jx.h"
 #include "core/outbox/outbox.h"

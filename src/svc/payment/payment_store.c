@@ -5,7 +5,7 @@
 #include "core/base/clock.h"
 #include "core/base/rc.h"
 #include "core/store/store.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "svc/payment/payment.h"
 
 static const struct store_migration payment_schema[] = {

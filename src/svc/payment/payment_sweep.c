@@ -15,7 +15,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/rc.h"
-#include "core/domain/saga.h"
+#include "domain/saga.h"
 #include "core/log/log.h"
 #include "svc/payment/payment.h"
 

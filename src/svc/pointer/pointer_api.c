@@ -4,7 +4,9 @@
 
 #include "core/auth/policy.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/access.h"
+#include "domain/listing.h"
+#include "domain/users.h"
 #include "core/json/jx.h"
 #include "core/service/command.h"
 #include "svc/pointer/pointer.h"
@@ -98,7 +100,7 @@ static int pointer_handle_pointer_get(struct http_req *req)
 
 static int pointer_handle_pointers_get(struct http_req *req)
 {
-    return hal_reply_user_collection(
+    return domain_listing_reply(
         req, service_store(req),
         "SELECT COUNT(*) FROM pointers WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
         "SELECT user_id, point, status FROM pointers"
@@ -120,6 +122,7 @@ const struct service_def pointer_service = {
     .port_setting = CONFIG_POINTER_PORT,
     .schemas = pointer_schemas,
     .routes = pointer_routes,
+    .access_rules = domain_access_rules,
     .handlers = pointer_handlers,
     .sweep = pointer_sweep,
 };

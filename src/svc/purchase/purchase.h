@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/domain/events.h"
+#include "domain/events.h"
 #include "core/hal/hal.h"
 #include "core/service/service.h"
 

@@ -6,7 +6,9 @@
 #include "core/base/clock.h"
 #include "core/base/id.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/access.h"
+#include "domain/listing.h"
+#include "domain/users.h"
 #include "core/json/jx.h"
 #include "core/service/command.h"
 #include "svc/purchase/purchase.h"
@@ -114,7 +116,7 @@ static int purchase_handle_purchase_get(struct http_req *req)
 
 static int purchase_handle_purchases_get(struct http_req *req)
 {
-    return hal_reply_user_collection(
+    return domain_listing_reply(
         req, service_store(req),
         "SELECT COUNT(*) FROM purchases WHERE (CAST($1 AS TEXT) IS NULL OR user_id = $1)",
         "SELECT " PURCHASE_COLUMNS
@@ -137,6 +139,7 @@ const struct service_def purchase_service = {
     .port_setting = CONFIG_PURCHASE_PORT,
     .schemas = purchase_schemas,
     .routes = purchase_routes,
+    .access_rules = domain_access_rules,
     .handlers = purchase_handlers,
     .sweep = purchase_sweep,
 };

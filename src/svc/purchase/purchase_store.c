@@ -5,7 +5,7 @@
 #include "core/base/clock.h"
 #include "core/base/rc.h"
 #include "core/store/store.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "svc/purchase/purchase.h"
 
 static const struct store_migration purchase_schema[] = {

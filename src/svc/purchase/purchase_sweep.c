@@ -17,7 +17,7 @@
 #include "core/base/bug.h"
 #include "core/base/clock.h"
 #include "core/base/rc.h"
-#include "core/domain/saga.h"
+#include "domain/saga.h"
 #include "core/log/log.h"
 #include "svc/purchase/purchase.h"
 

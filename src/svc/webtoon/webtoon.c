@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "core/json/jx.h"
 #include "svc/webtoon/webtoon.h"
 

@@ -4,7 +4,8 @@
 
 #include "core/auth/policy.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/access.h"
+#include "domain/users.h"
 #include "core/http/cache.h"
 #include "core/json/jx.h"
 #include "core/service/command.h"
@@ -281,5 +282,6 @@ const struct service_def webtoon_service = {
     .port_setting = CONFIG_WEBTOON_PORT,
     .schemas = webtoon_schemas,
     .routes = webtoon_routes,
+    .access_rules = domain_access_rules,
     .handlers = webtoon_handlers,
 };

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "core/inbox/inbox.h"
 #include "core/json/jx.h"
 #include "core/outbox/outbox.h"

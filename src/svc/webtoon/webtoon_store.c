@@ -4,7 +4,7 @@
 
 #include "core/base/clock.h"
 #include "core/base/rc.h"
-#include "core/domain/users.h"
+#include "domain/users.h"
 #include "svc/webtoon/webtoon.h"
 
 static const struct store_migration webtoon_schema[] = {

@@ -5,7 +5,7 @@
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
-#include "core/domain/saga.h"
+#include "domain/saga.h"
 #include "core/metrics/metrics.h"
 #include "svc/pointer/pointer.h"
 

@@ -373,15 +373,6 @@ static void test_readiness_follows_dependencies(void **state)
     assert_non_null(strstr(r.body, "\"db\":\"down\""));
 }
 
-static double in_flight(int port)
-{
-    struct test_response r;
-    assert_int_equal(test_http(port, "GET", "/metrics", NULL, NULL, &r), 0);
-    const char *at = strstr(r.body, "\nwebtoon_http_requests_in_flight{");
-    assert_non_null(at);
-    return strtod(strchr(at, '}') + 1, NULL);
-}
-
 /* A parked request answers on a later turn of its loop; others are served
  * meanwhile; one that outlives its deadline gets its check's answer. */
 static void test_parked_requests(void **state)
@@ -400,11 +391,6 @@ static void test_parked_requests(void **state)
     assert_non_null(strstr(r.body, "waited too long"));
 }
 
-static bool nothing_in_flight(void *ud)
-{
-    return in_flight(*(int *)ud) == 1; /* the /metrics request itself */
-}
-
 /* A client that leaves while its request is parked: the request is
  * forgotten, nothing is answered into the void, the gauge comes back. */
 static void test_client_leaves_while_parked(void **state)
@@ -414,7 +400,7 @@ static void test_client_leaves_while_parked(void **state)
     const char *req = "GET /wait/late HTTP/1.1\r\nHost: x\r\n\r\n";
     assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
     close(fd);
-    assert_true(test_wait_until(nothing_in_flight, &port, 3000));
+    assert_true(test_wait_until(test_nothing_in_flight, &port, 3000));
     struct test_response r;
     assert_int_equal(test_http(port, "GET", "/wait/1", NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);

@@ -136,4 +136,17 @@ static inline int test_http(int port, const char *method, const char *path, cons
     return rc;
 }
 
+/* The server's webtoon_http_requests_in_flight (this request counts). */
+static inline double test_in_flight(int port)
+{
+    struct test_response r;
+    assert_int_equal(test_http(port, "GET", "/metrics", NULL, NULL, &r), 0);
+    const char *at = strstr(r.body, "\nwebtoon_http_requests_in_flight{");
+    assert_non_null(at);
+    return strtod(strchr(at, '}') + 1, NULL);
+}
+
+/* For test_wait_until: only the asking request is in flight on port *<ud>. */
+static inline bool test_nothing_in_flight(void *ud) { return test_in_flight(*(int *)ud) == 1; }
+
 #endif

@@ -12,7 +12,7 @@
 #include "svc/payment/payment.h"
 #include "svc/purchase/purchase.h"
 
-/* Every event type of core/domain/events.h and what it does to the view
+/* Every event type of domain/events.h and what it does to the view
  * (kind NULL and no status: ignored, or a balance only). */
 static const struct history_change expected[] = {
     /* event type                 kind        ref field     status       user status  balance */

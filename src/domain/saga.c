@@ -1,5 +1,5 @@
 /* Saga outcome and duration metrics; see saga.h. */
-#include "core/domain/saga.h"
+#include "domain/saga.h"
 
 #include <stdio.h>
 #include <string.h>

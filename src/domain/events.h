@@ -8,6 +8,8 @@
 #ifndef WEBTOON_DOMAIN_EVENTS_H
 #define WEBTOON_DOMAIN_EVENTS_H
 
+#include "core/base/id.h"
+
 /* pointer */
 #define EV_JOINED "Joined"
 #define EV_WITHDRAWN "Withdrawn"
@@ -39,6 +41,6 @@
 #define EV_PURCHASE_CANCEL_FAILED "PurchaseCancelFailed"
 
 /* Longest client-chosen id (userId, webtoonId): 1..64 of [A-Za-z0-9._:-]. */
-#define DOMAIN_ID_MAX 64
+#define DOMAIN_ID_MAX ID_NAME_MAX
 
 #endif

@@ -1,12 +1,12 @@
 /* Replicated user view; see users.h. */
-#include "core/domain/users.h"
+#include "domain/users.h"
 
 #include <string.h>
 
 #include "core/base/clock.h"
 #include "core/base/id.h"
 #include "core/base/rc.h"
-#include "core/domain/events.h"
+#include "domain/events.h"
 #include "core/inbox/inbox.h"
 #include "core/json/jx.h"
 #include "core/service/service.h"
