@@ -1,7 +1,8 @@
 /* The directory blob store: the backend contract (support/blob_contract.h)
  * on a fresh directory, a put that crashes halfway (the old object stays
  * whole under its key), where objects land on disk, keys that would need a
- * file and a directory of one name, and the URLs blob_open accepts. */
+ * file and a directory of one name, out of memory at each allocation, and
+ * the URLs blob_open accepts. */
 #include "support/test_support.h"
 
 #include <dirent.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "core/base/mem.h"
 #include "support/blob_contract.h"
 
 struct fixture {
@@ -131,6 +133,38 @@ static void test_a_failed_put_leaves_no_temporary_file(void **state)
     blob_contract_expect(f->b, "series", "s", 1);
 }
 
+static void test_out_of_memory_anywhere_is_a_clean_error(void **state)
+{
+    struct fixture *f = *state;
+    char big[200000];
+    memset(big, 'm', sizeof big); /* several buffer growths on the way back */
+    for (long i = 0;; i++) {
+        assert_true(i < 100);
+        struct blob_store *b = NULL;
+        char err[256] = "";
+        struct buf got;
+        buf_init(&got, sizeof big);
+        mem_fail_after(i);
+        int rc = blob_open("", f->dir, NULL, &b, err, sizeof err);
+        if (rc == RC_OK)
+            rc = blob_put(b, "oom/object", big, sizeof big, NULL);
+        if (rc == RC_OK)
+            rc = blob_get(b, "oom/object", &got);
+        long refused = mem_fail_count();
+        mem_fail_reset();
+        if (rc != RC_OK) {
+            assert_int_equal(rc, RC_NOMEM);
+            assert_int_equal(got.len, 0);
+        }
+        blob_close(b);
+        buf_cleanup(&got);
+        if (refused == 0) { /* every allocation succeeded: done */
+            assert_int_equal(rc, RC_OK);
+            break;
+        }
+    }
+}
+
 static void test_urls(void **state)
 {
     struct fixture *f = *state;
@@ -167,6 +201,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_put_that_crashes_halfway_leaves_the_old_object,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_put_leaves_no_temporary_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_memory_anywhere_is_a_clean_error, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
     };
