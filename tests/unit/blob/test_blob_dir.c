@@ -16,6 +16,7 @@
 
 struct fixture {
     char dir[512];
+    const char *prefix; /* of the contract's keys */
     struct blob_store *b;
 };
 
@@ -32,6 +33,7 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     test_tmpdir(f->dir, sizeof f->dir);
+    f->prefix = "run";
     f->b = open_ok("", f->dir); /* the default: <data_dir>/blobs */
     *state = f;
     return 0;
@@ -46,13 +48,7 @@ static int teardown(void **state)
     return 0;
 }
 
-#define CONTRACT_TEST(name)                                                                        \
-    static void test_##name(void **state)                                                          \
-    {                                                                                              \
-        struct fixture *f = *state;                                                                \
-        blob_contract_##name(f->b, "run");                                                         \
-    }
-BLOB_CONTRACT_LIST(CONTRACT_TEST)
+BLOB_CONTRACT_TESTS
 
 static void test_objects_are_files_under_the_data_directory(void **state)
 {
@@ -194,10 +190,9 @@ static void test_urls(void **state)
 
 int main(void)
 {
-#define CONTRACT_ENTRY(name) cmocka_unit_test_setup_teardown(test_##name, setup, teardown),
     const struct CMUnitTest tests[] = {
-        BLOB_CONTRACT_LIST(CONTRACT_ENTRY) cmocka_unit_test_setup_teardown(
-            test_objects_are_files_under_the_data_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_objects_are_files_under_the_data_directory, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_put_that_crashes_halfway_leaves_the_old_object,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_put_leaves_no_temporary_file, setup,
@@ -205,6 +200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_out_of_memory_anywhere_is_a_clean_error, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
+        BLOB_CONTRACT_ENTRIES /* the shared contract */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,13 +90,7 @@ static int teardown(void **state)
     return 0;
 }
 
-#define CONTRACT_TEST(name)                                                                        \
-    static void test_##name(void **state)                                                          \
-    {                                                                                              \
-        struct fixture *f = *state;                                                                \
-        blob_contract_##name(f->b, f->prefix);                                                     \
-    }
-BLOB_CONTRACT_LIST(CONTRACT_TEST)
+BLOB_CONTRACT_TESTS
 
 static void test_a_missing_bucket_is_created(void **state)
 {
@@ -263,10 +257,8 @@ static void test_a_server_restart_under_an_open_store(void **state)
 
 int main(void)
 {
-#define CONTRACT_ENTRY(name) cmocka_unit_test_setup_teardown(test_##name, setup, teardown),
     const struct CMUnitTest tests[] = {
-        BLOB_CONTRACT_LIST(CONTRACT_ENTRY)
-            cmocka_unit_test_setup_teardown(test_a_missing_bucket_is_created, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_missing_bucket_is_created, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_settings_open_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_credentials_say_so, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_settings_are_refused, setup, teardown),
@@ -274,6 +266,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_server_that_never_answers_times_out, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_server_restart_under_an_open_store, setup, teardown),
+        BLOB_CONTRACT_ENTRIES /* the shared contract */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

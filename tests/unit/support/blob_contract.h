@@ -213,9 +213,22 @@ static void blob_contract_concurrent_puts(struct blob_store *b, const char *pref
     buf_cleanup(&got);
 }
 
-/* Every check above by name (blob_contract_<name>), for a backend's test
- * to wrap in cmocka tests on its own fixture. */
+/* Every check above by name (blob_contract_<name>). */
 #define BLOB_CONTRACT_LIST(X)                                                                      \
     X(round_trip) X(overwrite) X(missing) X(delete) X(bad_keys) X(large) X(concurrent_puts)
+
+/* For a backend's test file whose fixture is a struct fixture with a store
+ * <b> and a key prefix <prefix>, made by its setup and freed by its
+ * teardown: BLOB_CONTRACT_TESTS defines test_<name> for every check,
+ * BLOB_CONTRACT_ENTRIES lists them for cmocka_run_group_tests. */
+#define BLOB_CONTRACT__TEST(name)                                                                  \
+    static void test_##name(void **state)                                                          \
+    {                                                                                              \
+        struct fixture *f = *state;                                                                \
+        blob_contract_##name(f->b, f->prefix);                                                     \
+    }
+#define BLOB_CONTRACT_TESTS BLOB_CONTRACT_LIST(BLOB_CONTRACT__TEST)
+#define BLOB_CONTRACT__ENTRY(name) cmocka_unit_test_setup_teardown(test_##name, setup, teardown),
+#define BLOB_CONTRACT_ENTRIES BLOB_CONTRACT_LIST(BLOB_CONTRACT__ENTRY)
 
 #endif
