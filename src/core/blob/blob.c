@@ -75,10 +75,20 @@ int blob_open_config(const struct config *cfg, struct blob_store **out, char *er
                      err, errlen);
 }
 
+/* A media type fit for a header line: 1..100 printable ASCII characters. */
+static bool blob_content_type_is_valid(const char *type)
+{
+    size_t len = 0;
+    for (; type[len]; len++)
+        if (type[len] < 0x20 || type[len] > 0x7e)
+            return false;
+    return len > 0 && len <= 100;
+}
+
 int blob_put(struct blob_store *b, const char *key, const void *data, size_t len,
              const char *content_type)
 {
-    if (!blob_key_is_valid(key))
+    if (!blob_key_is_valid(key) || (content_type && !blob_content_type_is_valid(content_type)))
         return RC_INVALID;
     return b->ops->put(b, key, data, len, content_type ? content_type : "application/octet-stream");
 }

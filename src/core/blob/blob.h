@@ -56,8 +56,9 @@ int blob_open_config(const struct config *cfg, struct blob_store **out /* OUT */
 /*
  * Stores the <len> bytes at <data> under <key>, replacing any object there;
  * <content_type> (e.g. "image/webp", NULL for application/octet-stream) is
- * kept by S3 and ignored by the directory. Returns RC_OK once the object is
- * durable, RC_INVALID (bad key), RC_CONFLICT (directory: a segment of <key>
+ * kept by S3 and ignored by the directory; 1..100 printable ASCII
+ * characters. Returns RC_OK once the object is durable, RC_INVALID (bad key
+ * or content type), RC_CONFLICT (directory: a segment of <key>
  * names an existing object), RC_IO, RC_FORBIDDEN, RC_TOO_LARGE (refused by
  * the server) or RC_UNAVAILABLE.
  */

@@ -171,7 +171,7 @@ static int blob_s3_perform(struct blob_s3 *s, const struct blob_s3_request *req,
     snprintf(header, sizeof header, "x-amz-content-sha256: %s", hash);
     more = headers = curl_slist_append(NULL, header);
     if (more && req->content_type) {
-        snprintf(header, sizeof header, "Content-Type: %.100s", req->content_type);
+        snprintf(header, sizeof header, "Content-Type: %s", req->content_type);
         more = curl_slist_append(headers, header);
     }
     curl = more ? curl_easy_init() : NULL;

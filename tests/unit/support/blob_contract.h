@@ -111,6 +111,9 @@ static void blob_contract_bad_keys(struct blob_store *b, const char *prefix)
         assert_int_equal(blob_get(b, bad[i], &got), RC_INVALID);
         assert_int_equal(blob_delete(b, bad[i]), RC_INVALID);
     }
+    /* A content type that would break the header line is refused too. */
+    assert_int_equal(blob_put(b, "fine", "x", 1, "image/png\r\nX-Evil: 1"), RC_INVALID);
+    assert_int_equal(blob_put(b, "fine", "x", 1, ""), RC_INVALID);
     /* The longest valid key works. */
     longest[BLOB_KEY_MAX] = '\0';
     memcpy(longest, prefix, strlen(prefix));
