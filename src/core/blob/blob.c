@@ -48,7 +48,7 @@ int blob_open(const char *url, const char *data_dir, const struct blob_s3_settin
             snprintf(err, errlen, "data directory path too long");
             return RC_CONFIG;
         }
-        return blob__dir_ops.open(dir, NULL, out, err, errlen);
+        return blob__dir_open_path(dir, out, err, errlen);
     }
     for (size_t i = 0; i < ARRAY_LEN(blob_backends); i++) {
         const struct blob_ops *ops = blob_backends[i];

@@ -34,7 +34,7 @@ static atomic_uint blob_dir_seq;
 
 static struct blob_dir *blob_dir_of(struct blob_store *b) { return (struct blob_dir *)b; }
 
-/* Creates <path> (absolute) and its missing parents, like mkdir -p. */
+/* Creates <path> and its missing parents, like mkdir -p. */
 static int blob_dir_mkdirs(const char *path, char *err, size_t errlen)
 {
     char copy[BLOB_DIR_PATH_MAX];
@@ -58,21 +58,14 @@ static int blob_dir_mkdirs(const char *path, char *err, size_t errlen)
     return RC_OK;
 }
 
-static int blob_dir_open(const char *rest, const struct blob_s3_settings *s3,
-                         struct blob_store **out, char *err, size_t errlen)
+int blob__dir_open_path(const char *path, struct blob_store **out, char *err, size_t errlen)
 {
-    (void)s3;
-    if (rest[0] != '/') {
-        snprintf(err, errlen,
-                 "file:// blob URL needs an absolute path (file:///abs/dir), not '%.200s'", rest);
-        return RC_CONFIG;
-    }
-    int rc = blob_dir_mkdirs(rest, err, errlen);
+    int rc = blob_dir_mkdirs(path, err, errlen);
     if (rc != RC_OK)
         return rc;
-    int fd = open(rest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot open blob directory %s: %s", rest, strerror(errno));
+        snprintf(err, errlen, "cannot open blob directory %s: %s", path, strerror(errno));
         return RC_IO;
     }
     struct blob_dir *d = mem_calloc(1, sizeof *d);
@@ -84,6 +77,18 @@ static int blob_dir_open(const char *rest, const struct blob_s3_settings *s3,
     d->root_fd = fd;
     *out = &d->base;
     return RC_OK;
+}
+
+static int blob_dir_open(const char *rest, const struct blob_s3_settings *s3,
+                         struct blob_store **out, char *err, size_t errlen)
+{
+    (void)s3;
+    if (rest[0] != '/') {
+        snprintf(err, errlen,
+                 "file:// blob URL needs an absolute path (file:///abs/dir), not '%.200s'", rest);
+        return RC_CONFIG;
+    }
+    return blob__dir_open_path(rest, out, err, errlen);
 }
 
 /* Maps the errno of a failed file operation to a result code. */

@@ -26,6 +26,9 @@ struct blob_store {
 };
 
 extern const struct blob_ops blob__dir_ops;
+/* The directory store on <path>, relative to the working directory or
+ * absolute (the default <data_dir>/blobs; file:// URLs must be absolute). */
+int blob__dir_open_path(const char *path, struct blob_store **out, char *err, size_t errlen);
 extern const struct blob_ops blob__s3_ops;
 
 #endif

@@ -161,6 +161,22 @@ static void test_out_of_memory_anywhere_is_a_clean_error(void **state)
     }
 }
 
+static void test_the_settings_open_it(void **state)
+{
+    struct fixture *f = *state;
+    setenv("WEBTOON_DATA_DIR", f->dir, 1);
+    unsetenv("WEBTOON_BLOB_URL");
+    struct config cfg;
+    char err[256] = "";
+    assert_int_equal(config_load(&cfg, err, sizeof err), RC_OK);
+    struct blob_store *b = NULL;
+    assert_int_equal(blob_open_config(&cfg, &b, err, sizeof err), RC_OK);
+    assert_int_equal(blob_put(b, "from-settings", "yes", 3, NULL), RC_OK);
+    blob_contract_expect(f->b, "from-settings", "yes", 3); /* the same <data_dir>/blobs */
+    blob_close(b);
+    config_cleanup(&cfg);
+}
+
 static void test_urls(void **state)
 {
     struct fixture *f = *state;
@@ -172,6 +188,17 @@ static void test_urls(void **state)
     char path[700];
     snprintf(path, sizeof path, "%s/elsewhere/deeper/k", f->dir);
     struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+
+    /* The default data directory is relative (./var): so is its blobs/. */
+    char cwd[600];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(f->dir), 0);
+    b = open_ok("", "./var");
+    assert_int_equal(blob_put(b, "rel", "r", 1, NULL), RC_OK);
+    blob_close(b);
+    assert_int_equal(chdir(cwd), 0);
+    snprintf(path, sizeof path, "%s/var/blobs/rel", f->dir);
     assert_int_equal(stat(path, &st), 0);
 
     const char *bad[] = {"file://relative/dir", "ftp://host/x", "/just/a/path", "s3://"};
@@ -199,6 +226,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_out_of_memory_anywhere_is_a_clean_error, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_the_settings_open_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
         BLOB_CONTRACT_ENTRIES /* the shared contract */
     };
