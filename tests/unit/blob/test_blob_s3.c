@@ -1,7 +1,7 @@
 /* The S3 blob store against a real S3 server (SeaweedFS, scripts/s3.sh):
  * the backend contract (support/blob_contract.h), bucket creation, refused
- * credentials, a server that is down, one that never answers, and a server
- * restart under an open store.
+ * credentials, a server that is down, one that never answers, one that
+ * answers 503, and a server restart under an open store.
  *
  * WEBTOON_S3_ENDPOINT names the server (CTest's s3 fixture starts one);
  * without it every test is skipped. The keys come from WEBTOON_S3_ACCESS_KEY
@@ -224,6 +224,49 @@ static void test_a_server_that_never_answers_times_out(void **state)
     close(fd);
 }
 
+/* A stand-in for an S3 server in trouble: answers every request on <fd>
+ * with 503 SlowDown, as S3 does when overloaded, until the listener
+ * closes. */
+static void *answer_503(void *arg)
+{
+    int fd = *(int *)arg;
+    static const char body[] = "<Error><Code>SlowDown</Code><Message>Reduce your request rate."
+                               "</Message></Error>";
+    char reply[512];
+    int len = snprintf(reply, sizeof reply,
+                       "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
+                       "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                       sizeof body - 1, body);
+    for (int c; (c = accept(fd, NULL, NULL)) >= 0;) {
+        char request[8192] = "";
+        size_t got = 0;
+        for (ssize_t n; got < sizeof request - 1 && !strstr(request, "\r\n\r\n") &&
+                        (n = read(c, request + got, sizeof request - 1 - got)) > 0;)
+            got += (size_t)n;
+        assert_true(write(c, reply, (size_t)len) == len);
+        close(c);
+    }
+    return NULL;
+}
+
+static void test_a_server_error_is_unavailable_with_its_reason(void **state)
+{
+    struct fixture *f = *state;
+    char endpoint[64], err[512];
+    int port = 0;
+    int fd = listener(&port, false);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, answer_503, &fd), 0);
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", port);
+    struct blob_s3_settings s3 = settings_of(f);
+    s3.endpoint = endpoint;
+    open_fails(&s3, RC_UNAVAILABLE, err, sizeof err);
+    assert_non_null(strstr(err, "HTTP 503 SlowDown: Reduce your request rate."));
+    shutdown(fd, SHUT_RDWR); /* ends accept() */
+    pthread_join(thread, NULL);
+    close(fd);
+}
+
 static int run_script(const char *script, const char *verb)
 {
     char cmd[1200];
@@ -264,6 +307,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_settings_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_server_that_is_down_is_unavailable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_server_that_never_answers_times_out, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_server_error_is_unavailable_with_its_reason, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_server_restart_under_an_open_store, setup, teardown),
         BLOB_CONTRACT_ENTRIES /* the shared contract */
