@@ -23,10 +23,12 @@
 #   S3_DIR=DIR          data, keys, pid and log (default /tmp/webtoon-s3-<S3 port>)
 #
 # SeaweedFS is Apache-2.0; the pin below is the Go module proxy's pseudo-version
-# (commit 7506e5f91cd6 of 2026-11-09), weed 4.53. A first build took 8 minutes
-# here (-trimpath, -s -w: a 164 MB binary), with the Go caches already
-# holding the cluster toolchain; start itself takes 2 to 5 s, a restart with
-# data about 17 s (the master refuses writes for 15 s after it takes over).
+# (commit 7506e5f91cd6 of 2026-11-09), weed 4.53. Build (-trimpath, -s -w: a
+# 164 MB binary): 8 minutes here the first time, module downloads included,
+# with a Go build cache already warm from the cluster toolchain; 16.5 minutes
+# from an empty build cache, at nice 19 on two cores other work kept busy.
+# Start takes 2 to 5 s, a restart with data about 17 s (the master refuses
+# writes for 15 s after it takes over).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 host=${S3_HOST:-127.0.0.1}

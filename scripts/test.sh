@@ -47,8 +47,9 @@ trap 'exit 143' TERM
 echo "== tools: VictoriaLogs and Jaeger, in the background (log: test-output/observability-tools.log)" >&2
 scripts/observability-tools.sh >test-output/observability-tools.log 2>&1 &
 tools_pid=$!
-# The S3 server of the blob tests (SeaweedFS's weed, about 8 minutes the
-# first time) the same way: CTest's engines/s3_start waits for this build.
+# The S3 server of the blob tests (SeaweedFS's weed: 8 to 17 minutes of Go
+# compiling the first time) the same way: CTest's engines/s3_start waits
+# for this build (a lock).
 echo "== tools: SeaweedFS, in the background (log: test-output/s3-tools.log)" >&2
 scripts/s3.sh build >test-output/s3-tools.log 2>&1 &
 s3_tools_pid=$!
