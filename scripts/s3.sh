@@ -154,6 +154,11 @@ stop() {
     [ $i -eq 50 ] && kill -9 "$pid" 2>/dev/null
     sleep 0.1
   done
+  # Its Unix sockets have fixed names under /tmp (named by our ports); a
+  # killed weed leaves them behind.
+  rm -f "/tmp/seaweedfs-filer-$((base + 2)).sock" "/tmp/seaweedfs-s3-$port.sock" \
+    "/tmp/seaweedfs-master-grpc-$((base + 4)).sock" "/tmp/seaweedfs-volume-grpc-$((base + 5)).sock" \
+    "/tmp/seaweedfs-filer-grpc-$((base + 6)).sock" "/tmp/seaweedfs-s3-grpc-$((base + 7)).sock"
   rm -f "$pidfile"
   say "stopped"
 }
