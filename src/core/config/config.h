@@ -92,6 +92,21 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "(redis://host:port[/db]) or a Redis Cluster (redis+cluster://host:port,host:port,...: "     \
       "any of its nodes); empty means in the history service's own store")                         \
     X(REDIS_PREFIX, CONFIG_STR, "webtoon:", 1, 100, "Prefix of every Redis key the system writes") \
+    X(BLOB_URL, CONFIG_STR, "", 0, 1024,                                                           \
+      "Where images (and other blobs) live: file:///abs/dir, or s3://<bucket> on the "             \
+      "S3-compatible server of WEBTOON_S3_ENDPOINT (created when missing); empty means the "       \
+      "directory <DATA_DIR>/blobs")                                                                \
+    X(S3_ENDPOINT, CONFIG_STR, "", 0, 1024,                                                        \
+      "Base URL of the S3-compatible server of an s3:// WEBTOON_BLOB_URL, e.g. "                   \
+      "http://127.0.0.1:18333 (path-style requests: <endpoint>/<bucket>/<key>)")                   \
+    X(S3_REGION, CONFIG_STR, "us-east-1", 1, 40, "Region S3 requests are signed for (SigV4)")      \
+    X(S3_ACCESS_KEY, CONFIG_STR, "", 0, 256, "Access key id S3 requests are signed with")          \
+    X(S3_SECRET_KEY, CONFIG_STR, "", 0, 256,                                                       \
+      "Secret key S3 requests are signed with: a secret, never logged (in Kubernetes, from a "     \
+      "Secret)")                                                                                   \
+    X(S3_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                             \
+      "Longest one S3 request may take, connecting included (at most 2 s of it); then the "        \
+      "request fails as unavailable")                                                              \
     X(OUTBOX_RETENTION_MS, CONFIG_INT, "86400000", 0, 31536000000,                                 \
       "How long sent outbox rows are kept before purging")                                         \
     X(INBOX_RETENTION_MS, CONFIG_INT, "604800000", 60000, 31536000000,                             \
