@@ -1,7 +1,8 @@
 /*
  * Fuzzes what a client sends the catalog as text: the search query (?q=),
- * whose words reach FTS5 and PostgreSQL's tsquery, and freeFrom's RFC 3339
- * time. The match expressions must hold only quoted words (no quote,
+ * whose words reach FTS5 and PostgreSQL's tsquery, freeFrom's RFC 3339
+ * time, and a page image's access capability (?access=), which no input
+ * but the one signed with the key may pass. The match expressions must hold only quoted words (no quote,
  * operator or malformed UTF-8 of the input left), every word within its
  * bound; a time that parses must print back to one that parses the same.
  */
@@ -58,6 +59,15 @@ static void fuzz_time(const char *text)
     FUZZ_CHECK(webtoon_parse_time(printed, &again) && again == ms);
 }
 
+static void fuzz_access(const char *text)
+{
+    static const unsigned char key[32] = {7};
+    char real[WEBTOON_ACCESS_MAX];
+    webtoon_access_sign(key, sizeof key, "alice", "niceguy-1", 4102444800, real, sizeof real);
+    bool valid = webtoon_access_is_valid(key, sizeof key, "alice", "niceguy-1", text, 0);
+    FUZZ_CHECK(valid == !strcmp(text, real));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = mem_alloc(size + 1);
@@ -67,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     fuzz_search(text);
     fuzz_time(text);
+    fuzz_access(text);
     mem_free(text);
     return 0;
 }

@@ -49,6 +49,14 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(HTTP_MAX_BODY, CONFIG_INT, "65536", 1024, 16777216, "Largest accepted request body, bytes")  \
     X(HTTP_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                           \
       "Connection timeout: slow request or idle keep-alive, milliseconds")                         \
+    X(MEDIA_KEY, CONFIG_STR, "", 0, 128,                                                           \
+      "Secret (hex, 32 bytes or more) the webtoon service signs page-image access with; every "    \
+      "replica needs the same one (`webtoon up` makes one per run); empty: each process makes "    \
+      "its own at start")                                                                          \
+    X(IMAGE_MAX_BYTES, CONFIG_INT, "20971520", 1024, 268435456,                                    \
+      "Largest cover or page image the webtoon service accepts, bytes")                            \
+    X(IMAGE_MAX_PIXELS, CONFIG_INT, "50000000", 1, 1000000000,                                     \
+      "Most pixels (width x height) of a cover or page image")                                     \
     X(CLOCK_FILE, CONFIG_STR, "", 0, 1024,                                                         \
       "For tests: a file holding the milliseconds since the epoch that business rules (free "      \
       "from a date, new episodes) take as now; empty means the wall clock")                        \
