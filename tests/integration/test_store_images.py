@@ -80,6 +80,12 @@ def test_a_cover_is_stored_resized_and_served_with_etags(api):
     original = api.get("/series/art/cover?size=original", as_=ANONYMOUS)
     assert original.headers["Content-Type"] == "image/png" and original.content == png(700, 1000)
     assert api.get("/series/art/cover?size=huge", as_=ANONYMOUS).status_code == 400
+    # what came out goes back in: a WebP (or JPEG) upload, sniffed as such
+    served = full.headers["Content-Type"]
+    assert upload(api, "/webtoons/art-1/pages", full.content, served, method="POST").status_code == 201
+    other = "image/png" if served != "image/png" else "image/jpeg"
+    wrong = upload(api, "/webtoons/art-1/pages", full.content, other, method="POST")
+    assert wrong.status_code == 415 and served.split("/")[1] in wrong.json()["detail"].lower()
     assert api.get("/series/nope/cover", as_=ANONYMOUS).status_code == 404
 
 
