@@ -14,7 +14,7 @@ packages="
   make gcc libc6-dev cmake pkg-config clang-format ca-certificates curl procps iproute2 sqlite3 git
   haproxy wrk
   libh2o-evloop-dev libjansson-dev libsqlite3-dev libssl-dev zlib1g-dev
-  libcjose-dev libsodium-dev libcurl4-openssl-dev
+  libcjose-dev libsodium-dev libcurl4-openssl-dev libvips-dev fonts-dejavu-core
   librdkafka-dev libpq-dev libhiredis-dev libcmocka-dev
   python3 python3-pytest python3-requests python3-jsonschema python3-venv python3-jwt python3-cryptography
   python3-yaml prometheus prometheus-alertmanager

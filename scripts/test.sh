@@ -26,10 +26,12 @@ stop_cluster_suite() {
   fi
 }
 stop_background() {
-  if [ -n "${tools_pid:-}" ] && kill -0 "$tools_pid" 2>/dev/null; then
-    pkill -TERM -P "$tools_pid" 2>/dev/null || true
-    kill -TERM "$tools_pid" 2>/dev/null || true
-  fi
+  for pid in ${tools_pid:-} ${s3_tools_pid:-}; do
+    if kill -0 "$pid" 2>/dev/null; then
+      pkill -TERM -P "$pid" 2>/dev/null || true
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
   stop_cluster_suite
 }
 trap stop_background EXIT
@@ -45,6 +47,12 @@ trap 'exit 143' TERM
 echo "== tools: VictoriaLogs and Jaeger, in the background (log: test-output/observability-tools.log)" >&2
 scripts/observability-tools.sh >test-output/observability-tools.log 2>&1 &
 tools_pid=$!
+# The S3 server of the blob tests (SeaweedFS's weed: 8 to 17 minutes of Go
+# compiling the first time) the same way: CTest's engines/s3_start waits
+# for this build (a lock).
+echo "== tools: SeaweedFS, in the background (log: test-output/s3-tools.log)" >&2
+scripts/s3.sh build >test-output/s3-tools.log 2>&1 &
+s3_tools_pid=$!
 
 # The optimised build `make run` uses: -O2 enables warnings (format
 # truncation) that the debug builds never see, and -Werror makes them fatal.

@@ -11,9 +11,12 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/demo_art.h"
 #include "app/http_client.h"
 #include "core/base/clock.h"
 #include "core/base/mem.h"
+#include "core/base/rc.h"
+#include "core/image/image.h"
 
 static const char *const demo_series[] = {
     "{\"seriesId\":\"niceguy\",\"title\":\"Nice Guy\",\"author\":\"Kim Dokja\","
@@ -91,6 +94,68 @@ static const char demo_walkthrough[] =
     "\n"
     "README.md walks through the rest: the compensation case, cancel, refund, withdraw.\n";
 
+#define DEMO_PAGES 3 /* drawn per episode */
+
+/* Draws art <what> (a cover, or page <page> of episode <episode>) of the
+ * series <e> names and sends it to <path> with <method>; 1 when sent, -1
+ * (said why) when not. */
+static int demo_send_art(int port, const char *auth, const struct demo_episode *e,
+                         const char *method, const char *path, int episode, int page)
+{
+    struct demo_art_series art = {e->title, e->author, demo_art_seed(e->series_id)};
+    struct buf svg, image;
+    char resp[1024];
+    int status = 0, sent = -1;
+    buf_init(&svg, 4u << 20);
+    buf_init(&image, 16u << 20);
+    int rc = page ? demo_art_page(&art, episode, page, &svg) : demo_art_cover(&art, &svg);
+    if (rc == RC_OK)
+        rc = image_render_svg(svg.data, svg.len, &image);
+    if (rc != RC_OK)
+        fprintf(stderr, "webtoon demo: cannot draw the art of %s: %s\n", e->webtoon_id,
+                rc_title(rc));
+    else if (app_http_bytes(method, port, path, auth, "image/png", image.data, image.len, 30000,
+                            &status, resp, sizeof resp) != 0 ||
+             (status != 200 && status != 201))
+        fprintf(stderr, "webtoon demo: %s %s failed (%d): %s\n", method, path, status, resp);
+    else
+        sent = 1;
+    buf_cleanup(&svg);
+    buf_cleanup(&image);
+    return sent;
+}
+
+/* Gives each demo series a cover and each demo episode its pages, where
+ * they have none yet; counts what it sent into <covers> and <pages>. */
+static int demo_art(int port, const char *auth, int *covers, int *pages)
+{
+    char path[160], resp[16384];
+    int status = 0;
+    for (size_t i = 0; i < sizeof demo_episodes / sizeof demo_episodes[0]; i++) {
+        const struct demo_episode *e = &demo_episodes[i];
+        snprintf(path, sizeof path, "/series/%s", e->series_id);
+        if (e->episode == 1 &&
+            app_http_with("GET", port, path, auth, NULL, 5000, &status, resp, sizeof resp) == 0 &&
+            status == 200 && !strstr(resp, "\"cover\"")) {
+            snprintf(path, sizeof path, "/series/%s/cover", e->series_id);
+            if (demo_send_art(port, auth, e, "PUT", path, 0, 0) < 0)
+                return -1;
+            ++*covers;
+        }
+        snprintf(path, sizeof path, "/webtoons/%s", e->webtoon_id);
+        if (app_http_with("GET", port, path, auth, NULL, 5000, &status, resp, sizeof resp) != 0 ||
+            status != 200 || !strstr(resp, "\"pages\":0"))
+            continue;
+        snprintf(path, sizeof path, "/webtoons/%s/pages", e->webtoon_id);
+        for (int p = 1; p <= DEMO_PAGES; p++) {
+            if (demo_send_art(port, auth, e, "POST", path, e->episode, p) < 0)
+                return -1;
+            ++*pages;
+        }
+    }
+    return 0;
+}
+
 int app_demo(const struct config *cfg)
 {
     int port = (int)config_int(cfg, CONFIG_WEBTOON_PORT);
@@ -125,7 +190,11 @@ int app_demo(const struct config *cfg)
             return 1;
         episodes += added;
     }
-    fprintf(stderr, "\n%d demo series and %d demo episodes added.\n", series, episodes);
+    int covers = 0, pages = 0;
+    if (demo_art(port, auth, &covers, &pages) != 0)
+        return 1;
+    fprintf(stderr, "\n%d demo series and %d demo episodes added, %d covers and %d pages drawn.\n",
+            series, episodes, covers, pages);
     fprintf(stderr, demo_walkthrough, (int)config_int(cfg, CONFIG_POINTER_PORT),
             (int)config_int(cfg, CONFIG_PAYMENT_PORT), (int)config_int(cfg, CONFIG_PURCHASE_PORT),
             (int)config_int(cfg, CONFIG_HISTORY_PORT));

@@ -22,4 +22,10 @@ int app_http(const char *method, int port, const char *path, const char *body, i
 int app_http_with(const char *method, int port, const char *path, const char *headers,
                   const char *body, int timeout_ms, int *status, char *resp, size_t len);
 
+/* The same with a body of any <blen> bytes (an image) sent as
+ * <content_type> (NULL: none, and no body). */
+int app_http_bytes(const char *method, int port, const char *path, const char *headers,
+                   const char *content_type, const void *body, size_t blen, int timeout_ms,
+                   int *status, char *resp, size_t len);
+
 #endif

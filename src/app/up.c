@@ -40,6 +40,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "app/app.h"
 #include "app/http_client.h"
 #include "core/auth/jwks.h"
@@ -601,9 +604,34 @@ static bool up_is_wanted(const struct config *cfg, const struct app_module *m)
     return !m->is_wanted || m->is_wanted(cfg);
 }
 
+/*
+ * Gives every process of this run the same WEBTOON_MEDIA_KEY when none is
+ * set: each webtoon replica must verify the page links the others sign.
+ * One per run, never written anywhere. Before any thread starts (setenv).
+ */
+static int up_media_key(const struct config *cfg)
+{
+    unsigned char key[32];
+    char hex[2 * sizeof key + 1];
+    if (*config_str(cfg, CONFIG_MEDIA_KEY))
+        return 0;
+    if (RAND_bytes(key, sizeof key) != 1)
+        return -1;
+    for (size_t i = 0; i < sizeof key; i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    int rc = setenv("WEBTOON_MEDIA_KEY", hex, 1);
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(hex, sizeof hex);
+    return rc;
+}
+
 int app_up(const struct config *cfg, const struct app_up_options *opts)
 {
     log_init("up", (enum log_level)config_int(cfg, CONFIG_LOG_LEVEL));
+    if (up_media_key(cfg) != 0) {
+        log_error("cannot make a media key for this run");
+        return 2;
+    }
     struct up up = {.cfg = cfg,
                     .opts = opts,
                     .sigfd = -1,

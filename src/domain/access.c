@@ -32,6 +32,13 @@ const struct auth_route_rule domain_access_rules[] = {
     {"PATCH", "/series/{id}", AUTH_ADMIN, NULL},
     {"PUT", "/series/{id}", AUTH_ADMIN, NULL},
     {"GET", "/series/{id}/episodes", AUTH_PUBLIC, NULL},
+    {"PUT", "/series/{id}/cover", AUTH_ADMIN, NULL},
+    {"GET", "/series/{id}/cover", AUTH_PUBLIC, NULL},
+    {"POST", "/webtoons/{id}/pages", AUTH_ADMIN, NULL},
+    {"PUT", "/webtoons/{id}/pages", AUTH_ADMIN, NULL},
+    /* public: the service decides who sees a paid episode's pages */
+    {"GET", "/webtoons/{id}/pages/{n}", AUTH_PUBLIC, NULL},
+    {"DELETE", "/webtoons/{id}/pages/{n}", AUTH_ADMIN, NULL},
     /* purchase */
     {"POST", "/purchases", AUTH_ACT, NULL},
     {"POST", "/purchases/buywebtoon", AUTH_ACT, NULL},

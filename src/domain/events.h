@@ -36,6 +36,7 @@
 #define EV_UPDATED "Updated"
 #define EV_SERIES_CREATED "SeriesCreated"
 #define EV_SERIES_UPDATED "SeriesUpdated"
+#define EV_PAGES_CHANGED "PagesChanged"
 #define EV_ACCESS_GRANTED "AccessGranted"
 #define EV_OPEN_APPROVED "OpenApproved"
 #define EV_OPEN_REJECTED "OpenRejected"

@@ -9,9 +9,11 @@ With WEBTOON_TEST_ENGINES=distributed every process runs on the real
 engines instead of the embedded ones: Kafka at WEBTOON_TEST_KAFKA (host:port)
 PostgreSQL at WEBTOON_TEST_PG (the URL of a database where tests may
 create databases), the history view in Redis at WEBTOON_TEST_REDIS, and,
-with WEBTOON_TEST_KEYCLOAK (a realm's issuer URL), Keycloak as the issuer.
-Each System then gets a topic, five databases and a Redis key prefix of its
-own, and state is read from PostgreSQL and Kafka instead of SQLite files.
+with WEBTOON_TEST_KEYCLOAK (a realm's issuer URL), Keycloak as the issuer,
+and, with WEBTOON_S3_ENDPOINT and WEBTOON_TEST_S3_KEYS (the keys file of
+scripts/s3.sh), the blobs in S3. Each System then gets a topic, five
+databases, a Redis key prefix and a bucket of its own, and state is read
+from PostgreSQL and Kafka instead of SQLite files.
 """
 import fcntl
 import json
@@ -34,11 +36,19 @@ PG = os.environ.get("WEBTOON_TEST_PG", "")
 REDIS = os.environ.get("WEBTOON_TEST_REDIS", "")
 KEYCLOAK = os.environ.get("WEBTOON_TEST_KEYCLOAK", "")  # the issuer URL of a realm
 KEYCLOAK_SECRET_FILE = os.environ.get("WEBTOON_TEST_KEYCLOAK_SECRET_FILE", "")
+S3_KEYS_FILE = os.environ.get("WEBTOON_TEST_S3_KEYS", "")  # access_key=... / secret_key=... lines
 if DISTRIBUTED:
     import psycopg2  # Debian's python3-psycopg2
     DB_ERRORS = (sqlite3.Error, psycopg2.Error)
 else:
     DB_ERRORS = (sqlite3.Error,)
+
+
+def s3_keys():
+    """The S3 credentials scripts/s3.sh generated, as WEBTOON_S3_* settings."""
+    with open(S3_KEYS_FILE) as f:
+        keys = dict(line.strip().split("=", 1) for line in f if "=" in line)
+    return {"WEBTOON_S3_ACCESS_KEY": keys["access_key"], "WEBTOON_S3_SECRET_KEY": keys["secret_key"]}
 
 
 PORT_RANGE = (20000, 32000)  # below the kernel's ephemeral ports (32768-60999)
@@ -157,6 +167,9 @@ class System:
             if KEYCLOAK:  # the services take the keys from its discovery document
                 env["WEBTOON_AUTH_ISSUER"] = KEYCLOAK
                 env["WEBTOON_AUTH_CLI_SECRET_FILE"] = KEYCLOAK_SECRET_FILE
+            if S3_KEYS_FILE and env.get("WEBTOON_S3_ENDPOINT"):
+                env["WEBTOON_BLOB_URL"] = f"s3://{self.tag}"  # created at the first open
+                env.update(s3_keys())
         # Tests stop processes often; those about draining set their own delay.
         env["WEBTOON_DRAIN_DELAY_MS"] = "0"
         env["WEBTOON_GATEWAY_RATE_LIMIT"] = "1000000"

@@ -182,7 +182,7 @@ def test_allow_lists_exactly_the_documented_methods(system, template, declared, 
     path = re.sub(r"\{[^/]+\}", "x", template)
     status, hdrs, body = raw(port, "OPTIONS", path)
     assert status == 204 and allow(hdrs) == declared, (status, hdrs, body[:200])
-    for method in ("TRACE", "DELETE", "FOO"):
+    for method in [m for m in ("TRACE", "DELETE", "FOO") if m not in declared]:
         status, hdrs, body = raw(port, method, path)
         doc = problem(status, hdrs, body, 405)
         assert doc["type"] == "/problems/method-not-allowed"

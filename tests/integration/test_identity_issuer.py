@@ -602,7 +602,7 @@ def test_bad_input_is_a_4xx(issuer):
 
 class FakeCatalog:
     """Stands in for the webtoon service: records the Authorization header
-    of each POST /webtoons and answers 201."""
+    of each POST (/series, /webtoons) and answers 201."""
 
     def __init__(self, port):
         import http.server
@@ -651,7 +651,7 @@ def test_demo_loads_the_catalog_as_admin(system, issuer, external):
     finally:
         fake.close()
     assert out.returncode == 0, out.stderr
-    assert len(fake.seen) == 5 and len(set(fake.seen)) == 1
+    assert len(fake.seen) == 5 + 13 and len(set(fake.seen)) == 1  # the series, the episodes
     scheme, token = fake.seen[0].split(" ", 1)
     assert scheme == "Bearer"
     claims = issuer.verify(token)

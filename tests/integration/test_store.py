@@ -334,6 +334,14 @@ def test_the_demo_looks_like_a_store(system):
     waiting = [e for e in episodes if "freeFrom" in e]
     assert waiting and all(e["point"] > 0 for e in waiting)
     assert all(shelf[sid]["episodes"] >= 2 for sid in shelf)
+    # drawn art: a cover per series, pages per episode, all real images
+    assert all("cover" in s["_links"] for s in shelf.values())
+    assert all(e["pages"] == 3 for e in episodes)
+    cover = api.get(shelf["tower"]["_links"]["cover"]["href"], as_=ANONYMOUS)
+    assert cover.status_code == 200 and cover.headers["Content-Type"].startswith("image/")
+    page = api.get("/webtoons/tower-1/pages/3", as_=ANONYMOUS)
+    assert page.status_code == 200 and len(page.content) > 1000
     # loading again changes nothing
     again = system.run("demo")
-    assert again.returncode == 0 and "0 demo series and 0 demo episodes added" in again.stderr
+    assert again.returncode == 0 and "0 demo series and 0 demo episodes added, 0 covers and 0 pages" \
+        in again.stderr

@@ -49,6 +49,14 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(HTTP_MAX_BODY, CONFIG_INT, "65536", 1024, 16777216, "Largest accepted request body, bytes")  \
     X(HTTP_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                           \
       "Connection timeout: slow request or idle keep-alive, milliseconds")                         \
+    X(MEDIA_KEY, CONFIG_STR, "", 0, 128,                                                           \
+      "Secret (hex, 32 bytes or more) the webtoon service signs page-image access with; every "    \
+      "replica needs the same one (`webtoon up` makes one per run); empty: each process makes "    \
+      "its own at start")                                                                          \
+    X(IMAGE_MAX_BYTES, CONFIG_INT, "20971520", 1024, 268435456,                                    \
+      "Largest cover or page image the webtoon service accepts, bytes")                            \
+    X(IMAGE_MAX_PIXELS, CONFIG_INT, "50000000", 1, 1000000000,                                     \
+      "Most pixels (width x height) of a cover or page image")                                     \
     X(CLOCK_FILE, CONFIG_STR, "", 0, 1024,                                                         \
       "For tests: a file holding the milliseconds since the epoch that business rules (free "      \
       "from a date, new episodes) take as now; empty means the wall clock")                        \
@@ -92,6 +100,21 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "(redis://host:port[/db]) or a Redis Cluster (redis+cluster://host:port,host:port,...: "     \
       "any of its nodes); empty means in the history service's own store")                         \
     X(REDIS_PREFIX, CONFIG_STR, "webtoon:", 1, 100, "Prefix of every Redis key the system writes") \
+    X(BLOB_URL, CONFIG_STR, "", 0, 1024,                                                           \
+      "Where images (and other blobs) live: file:///abs/dir, or s3://<bucket> on the "             \
+      "S3-compatible server of WEBTOON_S3_ENDPOINT (created when missing); empty means the "       \
+      "directory <DATA_DIR>/blobs")                                                                \
+    X(S3_ENDPOINT, CONFIG_STR, "", 0, 1024,                                                        \
+      "Base URL of the S3-compatible server of an s3:// WEBTOON_BLOB_URL, e.g. "                   \
+      "http://127.0.0.1:18333 (path-style requests: <endpoint>/<bucket>/<key>)")                   \
+    X(S3_REGION, CONFIG_STR, "us-east-1", 1, 40, "Region S3 requests are signed for (SigV4)")      \
+    X(S3_ACCESS_KEY, CONFIG_STR, "", 0, 256, "Access key id S3 requests are signed with")          \
+    X(S3_SECRET_KEY, CONFIG_STR, "", 0, 256,                                                       \
+      "Secret key S3 requests are signed with: a secret, never logged (in Kubernetes, from a "     \
+      "Secret)")                                                                                   \
+    X(S3_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                             \
+      "Longest one S3 request may take, connecting included (at most 2 s of it); then the "        \
+      "request fails as unavailable")                                                              \
     X(OUTBOX_RETENTION_MS, CONFIG_INT, "86400000", 0, 31536000000,                                 \
       "How long sent outbox rows are kept before purging")                                         \
     X(INBOX_RETENTION_MS, CONFIG_INT, "604800000", 60000, 31536000000,                             \

@@ -111,7 +111,8 @@ struct command_run {
     const char *key; /* Idempotency-Key, or NULL */
     char hash[65];
     struct http_req *req;
-    json_t *body;                 /* the request's, borrowed */
+    json_t *body;                 /* the request's, borrowed; or <input> */
+    json_t *input;                /* owned: service_command_input's, or NULL */
     const char *actor;            /* the caller's user name, or NULL */
     struct trace_ctx trace;       /* the request's span, current while the command runs */
     bool traced;                  /* trace is set */
@@ -262,6 +263,7 @@ static void command_dispose(void *ud)
     if (run->writer)
         store_group_forget(run->writer, &run->unit);
     command_reset(run);
+    json_decref(run->input);
 }
 
 /* After the transaction, on the loop thread: the answer. */
@@ -336,20 +338,23 @@ const char *service_command_key(struct http_req *req)
     return run ? run->key : NULL;
 }
 
-int service_command(struct http_req *req, enum service_body want_body, service_command_cb fn)
+/* service_command with <body> (<owned> when it is service_command_input's,
+ * then freed with the request, or on failure here). */
+static int command_start(struct http_req *req, json_t *body, json_t *owned, service_command_cb fn)
 {
-    json_t *body = NULL;
-    int rc;
-    if (want_body == SERVICE_BODY_JSON && (rc = http_req_json(req, &body)) != RC_OK)
-        return rc;
     const char *key = http_req_header(req, "Idempotency-Key");
-    if (key && !id_is_token(key, strlen(key), COMMAND_KEY_MAX))
+    if (key && !id_is_token(key, strlen(key), COMMAND_KEY_MAX)) {
+        json_decref(owned);
         return http_fail(req, RC_INVALID,
                          "Idempotency-Key must be 1 to %d characters of A-Z a-z 0-9 . _ : -",
                          COMMAND_KEY_MAX);
+    }
     struct command_run *run = http_req_alloc(req, sizeof *run);
-    if (!run)
+    if (!run) {
+        json_decref(owned);
         return RC_NOMEM;
+    }
+    run->input = owned;
     run->fn = fn;
     run->body = body;
     run->req = req;
@@ -377,6 +382,20 @@ int service_command(struct http_req *req, enum service_body want_body, service_c
     run->rw.rerun_ud = run;
     http_req_set_state(req, run);
     return command_attempt(req, run);
+}
+
+int service_command(struct http_req *req, enum service_body want_body, service_command_cb fn)
+{
+    json_t *body = NULL;
+    int rc;
+    if (want_body == SERVICE_BODY_JSON && (rc = http_req_json(req, &body)) != RC_OK)
+        return rc;
+    return command_start(req, body, NULL, fn);
+}
+
+int service_command_input(struct http_req *req, json_t *input, service_command_cb fn)
+{
+    return command_start(req, input, input, fn);
 }
 
 int service_reply_record_key(struct store *st, const char *key, const struct service_reply *reply)

@@ -57,6 +57,11 @@ typedef int (*service_command_cb)(struct http_req *req, struct store *st, const 
 
 /* Runs <fn> as an idempotent command of <req>; see above. */
 int service_command(struct http_req *req, enum service_body body, service_command_cb fn);
+/* The same with <input> (stolen on every path) as the body <fn> sees: for a
+ * command whose request body was turned into something else first (an
+ * image upload into the record of its stored variants). The
+ * Idempotency-Key still compares the request's own body. */
+int service_command_input(struct http_req *req, json_t *input, service_command_cb fn);
 
 /* Inside a command: the Idempotency-Key it is recorded under (the
  * caller's user name and the client's key), or NULL without one. */

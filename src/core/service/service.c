@@ -475,6 +475,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
         .openapi = service_api_document,
         .static_root = def->static_root,
         .offload_threads = (int)config_int(cfg, CONFIG_HTTP_OFFLOAD_THREADS),
+        .body_limits = def->body_limits ? def->body_limits(cfg) : NULL,
     };
     if ((rc = http_server_start(&hopts, &server, err, sizeof err)) != RC_OK) {
         log_error("cannot start the HTTP server: %s", err);

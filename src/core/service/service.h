@@ -73,6 +73,10 @@ struct service_def {
      * That thread also measures the outbox for the metrics, in every
      * service that has one. */
     void (*sweep)(struct service_ctx *ctx, struct store *st);
+    /* Optional: the routes whose bodies may exceed WEBTOON_HTTP_MAX_BODY
+     * (image uploads), a table ended by {0} that lives as long as the
+     * process, made from <cfg> once at start. */
+    const struct http_body_limit *(*body_limits)(const struct config *cfg);
 };
 
 /* What a route handler reaches through http_req_ctx() (one per HTTP

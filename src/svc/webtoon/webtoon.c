@@ -4,6 +4,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "core/base/rc.h"
 #include "domain/users.h"
 #include "core/json/jx.h"
@@ -113,6 +117,8 @@ void webtoon_series_of_episode(const char *webtoon_id, char *out, size_t len)
         snprintf(out, len, "%s", webtoon_id);
 }
 
+#define WEBTOON_TIME_MAX_MS 253402300799999 /* 9999-12-31T23:59:59.999Z */
+
 static int webtoon_days_in_month(int year, int month)
 {
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -167,6 +173,8 @@ bool webtoon_parse_time(const char *s, int64_t *ms)
     tm.tm_mon -= 1;
     time_t secs = timegm(&tm); /* a leap second (:60) is the next one */
     int64_t at = ((int64_t)secs - offset) * 1000 + frac;
+    if (at > WEBTOON_TIME_MAX_MS) /* an offset pushed it past year 9999: not printable */
+        return false;
     *ms = at < 0 ? 0 : at;
     return true;
 }
@@ -328,4 +336,65 @@ void webtoon_search_param(const struct webtoon_search *s, char *out, size_t len)
         }
     }
     out[used] = '\0';
+}
+
+/* The base64url MAC of <user>, <webtoon> and <expiry> into <out> (at least 44 bytes). */
+static void webtoon_access_mac(const unsigned char *key, size_t keylen, const char *user,
+                               const char *webtoon, int64_t expiry, char *out)
+{
+    char msg[2 * DOMAIN_ID_MAX + 32];
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+    int n = snprintf(msg, sizeof msg, "%s\n%s\n%lld", user, webtoon, (long long)expiry);
+    HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, (size_t)n, mac, &maclen);
+    unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+    int len = EVP_EncodeBlock(b64, mac, (int)maclen);
+    int used = 0;
+    for (int i = 0; i < len && b64[i] != '='; i++)
+        out[used++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+    out[used] = '\0';
+}
+
+void webtoon_access_sign(const unsigned char *key, size_t keylen, const char *user,
+                         const char *webtoon, int64_t expiry, char *out, size_t len)
+{
+    char mac[64];
+    webtoon_access_mac(key, keylen, user, webtoon, expiry, mac);
+    snprintf(out, len, "%lld.%s", (long long)expiry, mac);
+}
+
+bool webtoon_access_is_valid(const unsigned char *key, size_t keylen, const char *user,
+                             const char *webtoon, const char *access, int64_t now_s)
+{
+    if (!access || !user || !domain_id_is_valid(user) || strlen(access) >= WEBTOON_ACCESS_MAX)
+        return false;
+    int64_t expiry = 0;
+    const char *p = access;
+    for (; *p >= '0' && *p <= '9' && p - access < 12; p++)
+        expiry = expiry * 10 + (*p - '0');
+    if (p == access || *p != '.' || expiry < now_s)
+        return false;
+    char want[64];
+    webtoon_access_mac(key, keylen, user, webtoon, expiry, want);
+    size_t n = strlen(want);
+    return strlen(p + 1) == n && CRYPTO_memcmp(want, p + 1, n) == 0;
+}
+
+bool webtoon_order_is_permutation(const json_t *order, int64_t n, int64_t *out)
+{
+    if (!json_is_array(order) || (int64_t)json_array_size(order) != n)
+        return false;
+    /* Each number once: seen[k] for k in 1..n. */
+    bool seen[WEBTOON_PAGE_MAX + 1] = {0};
+    size_t i;
+    json_t *v;
+    json_array_foreach(order, i, v)
+    {
+        json_int_t k = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (k < 1 || k > n || k > WEBTOON_PAGE_MAX || seen[k])
+            return false;
+        seen[k] = true;
+        out[i] = k;
+    }
+    return true;
 }

@@ -31,6 +31,10 @@ extern const struct service_def webtoon_service;
 #define WEBTOON_QUERY_WORDS 8     /* words of a query that count */
 #define WEBTOON_QUERY_WORD_MAX 64 /* bytes of one word that count */
 #define WEBTOON_CONTINUE_MAX 20   /* entries of a library's continueReading */
+#define WEBTOON_ACCESS_TTL_S 3600 /* how long a page-image access capability is valid */
+#define WEBTOON_ACCESS_MAX 80     /* bytes of one, NUL included */
+#define WEBTOON_MEDIA_KEY_MAX 64  /* bytes of the key that signs them */
+#define WEBTOON_SHA_HEX 65        /* a SHA-256 in hex, NUL included */
 
 /* An episode: the sellable unit. */
 struct webtoon_item {
@@ -46,6 +50,17 @@ struct webtoon_item {
     int64_t pages;     /* pages uploaded, 0.. */
 };
 
+/* One uploaded picture (content-addressed: blob keys img/<sha>/original,
+ * /reading and /thumb) with its variants' hashes, which are their ETags. */
+struct webtoon_image {
+    bool found;
+    char sha[WEBTOON_SHA_HEX];                           /* of the original bytes */
+    int64_t width, height;                               /* of the original, pixels */
+    char original_type[16];                              /* image/png, image/jpeg, image/webp */
+    char reading_sha[WEBTOON_SHA_HEX], reading_type[16]; /* 800 wide (never upscaled) */
+    char thumb_sha[WEBTOON_SHA_HEX], thumb_type[16];     /* 240 wide */
+};
+
 /* A series: what the catalog shows as one card. */
 struct webtoon_series {
     bool found;
@@ -58,9 +73,10 @@ struct webtoon_series {
     int64_t popularity;                   /* approved opens + purchases of its episodes */
     int64_t created_at;                   /* ms since the epoch */
     /* Read from its episodes, not stored with it: */
-    int64_t episodes;          /* published */
-    int64_t free_episodes;     /* published and free now */
-    int64_t latest_episode_at; /* upload of the newest published one, ms; -1: none */
+    int64_t episodes;           /* published */
+    int64_t free_episodes;      /* published and free now */
+    int64_t latest_episode_at;  /* upload of the newest published one, ms; -1: none */
+    struct webtoon_image cover; /* found false: none uploaded */
 };
 
 /* The genres a series may list, NULL-terminated. */
@@ -149,6 +165,22 @@ struct webtoon_ownership {
  * granted by that purchase, or already read), or NULL when it can. */
 const char *webtoon_cancel_refusal(const struct webtoon_ownership *own, const char *purchase);
 
+/*
+ * The access capability of <user> for the pages of <webtoon> until
+ * <expiry> (Unix seconds): "<expiry>.<base64url HMAC-SHA256(<key>, user
+ * "\n" webtoon "\n" expiry)>", into <out> (WEBTOON_ACCESS_MAX bytes).
+ */
+void webtoon_access_sign(const unsigned char *key, size_t keylen, const char *user,
+                         const char *webtoon, int64_t expiry, char *out, size_t len);
+/* True when <access> (any text, NULL: none) is a capability of <user> for
+ * <webtoon> signed with <key> and not expired at <now_s>; compares in
+ * constant time. */
+bool webtoon_access_is_valid(const unsigned char *key, size_t keylen, const char *user,
+                             const char *webtoon, const char *access, int64_t now_s);
+/* True when <order> (a JSON value from a request) is a permutation of
+ * 1..<n>; then <out> (room for <n>) holds it. */
+bool webtoon_order_is_permutation(const json_t *order, int64_t n, int64_t *out);
+
 /* --- storage (webtoon_store.c) -------------------------------------------- */
 
 extern const struct service_schema webtoon_schemas[];
@@ -183,6 +215,33 @@ int webtoon_store_series_page(struct store *st, const struct webtoon_series_filt
  * when <all>, as a new collection body in <out>. */
 int webtoon_store_episodes_page(struct store *st, const char *series, bool all,
                                 const struct hal_page *page, json_t **out /* OUT */);
+/* Records <img> (a no-op when the same picture is there already). */
+int webtoon_store_image_put(struct store *st, const struct webtoon_image *img);
+int webtoon_store_image_get(struct store *st, const char *sha, struct webtoon_image *out /* OUT */);
+/* Sets the cover of <series> to the image <sha>; changes the catalog's
+ * version. */
+int webtoon_store_cover_set(struct store *st, const char *series, const char *sha);
+/* The cover image of <series> into <out> (found false: none, or no series). */
+int webtoon_store_cover_get(struct store *st, const char *series,
+                            struct webtoon_image *out /* OUT */);
+/* Adds image <sha> as the last page of <webtoon>, its number into <number>. */
+int webtoon_store_page_add(struct store *st, const char *webtoon, const char *sha,
+                           int64_t *number /* OUT */);
+/* The image of page <number> of <webtoon> into <out>. */
+int webtoon_store_page_get(struct store *st, const char *webtoon, int64_t number,
+                           struct webtoon_image *out /* OUT */);
+/* Puts the <n> pages of <webtoon> in <order> (old numbers, a permutation). */
+int webtoon_store_pages_reorder(struct store *st, const char *webtoon, const int64_t *order,
+                                int64_t n);
+/* Removes page <number> of <webtoon> (later ones move up); <found> says
+ * whether there was one. */
+int webtoon_store_page_delete(struct store *st, const char *webtoon, int64_t number,
+                              bool *found /* OUT */);
+/* The pages of <webtoon> in order, as a new JSON array in <out>:
+ * {number, width, height, _links} each, their image links made by
+ * webtoon_page_links. */
+int webtoon_store_pages(struct store *st, const char *webtoon, json_t **out /* OUT */);
+
 /* The published neighbours of <w> in its series by episode number, into
  * <prev> and <next> ("" when none; DOMAIN_ID_MAX + 1 bytes each). */
 int webtoon_store_neighbours(struct store *st, const struct webtoon_item *w, char *prev,
@@ -220,6 +279,8 @@ json_t *webtoon_item_of_row(const struct store_row *row);
     "webtoon_id, title, author, point, episode, status, series_id, free_from, pages"
 /* Series <s> as the API shows it (new reference; NULL: out of memory). */
 json_t *webtoon_series_json(const struct webtoon_series *s);
+/* A page of <webtoon>, number <number>, picture <img>, as the API shows it. */
+json_t *webtoon_page_json(const char *webtoon, int64_t number, const struct webtoon_image *img);
 /* <ms> since the epoch as an RFC 3339 JSON string (new reference). */
 json_t *webtoon_time_json(int64_t ms);
 
@@ -235,5 +296,25 @@ int webtoon_emit(struct store *st, const char *key, const char *type, json_t *fi
 int webtoon_emit_item(struct store *st, const struct webtoon_item *w, const char *type);
 /* Emits <type> (SeriesCreated, SeriesUpdated) carrying series <s>. */
 int webtoon_emit_series(struct store *st, const struct webtoon_series *s, const char *type);
+/* Emits PagesChanged: <webtoon> now has <pages> pages. */
+int webtoon_emit_pages(struct store *st, const char *webtoon, int64_t pages);
+
+/* --- images (webtoon_media.c) ------------------------------------------------ */
+
+/* The routes of covers and pages (docs/API.md). */
+int webtoon_handle_cover_put(struct http_req *req);
+int webtoon_handle_cover_get(struct http_req *req);
+int webtoon_handle_pages_post(struct http_req *req);
+int webtoon_handle_pages_put(struct http_req *req);
+int webtoon_handle_page_get(struct http_req *req);
+int webtoon_handle_page_delete(struct http_req *req);
+/* Their body limits (the image size setting), for service_def.body_limits. */
+const struct http_body_limit *webtoon_media_body_limits(const struct config *cfg);
+int webtoon_media_open(struct service_ctx *ctx);
+void webtoon_media_close(struct service_ctx *ctx);
+/* The URLs of the pages of <w> at reading size, for <user> (with an access
+ * capability when the episode is not free now), as a new JSON array. */
+int webtoon_media_page_urls(struct http_req *req, struct store *st, const struct webtoon_item *w,
+                            const char *user, bool free, json_t **out /* OUT */);
 
 #endif

@@ -225,9 +225,12 @@ static int webtoon_open(struct http_req *req, struct store *st, const json_t *bo
         return rc;
     reply->status = 200;
     reply->content_type = "application/json";
-    reply->body = json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:s, s:[]}", "userId", user,
-                            "webtoonId", id, "result", "approved", "free", free, "title", w.title,
-                            "episode", (json_int_t)w.episode, "seriesId", w.series_id, "pages");
+    json_t *pages = NULL;
+    if ((rc = webtoon_media_page_urls(req, st, &w, user, free, &pages)) != RC_OK)
+        return rc;
+    reply->body = json_pack("{s:s, s:s, s:s, s:b, s:s, s:I, s:s, s:o}", "userId", user, "webtoonId",
+                            id, "result", "approved", "free", free, "title", w.title, "episode",
+                            (json_int_t)w.episode, "seriesId", w.series_id, "pages", pages);
     if (reply->body && own.found)
         json_object_set_new(reply->body, "purchaseId", json_string(own.purchase_id));
     return reply->body ? webtoon_add_reading_place(st, user, &w, reply->body) : RC_NOMEM;
@@ -612,6 +615,12 @@ static const struct http_route webtoon_routes[] = {
     {"PATCH", "/series/{id}", webtoon_handle_series_update},
     {"PUT", "/series/{id}", webtoon_handle_series_update},
     {"GET", "/series/{id}/episodes", webtoon_handle_series_episodes_get},
+    {"PUT", "/series/{id}/cover", webtoon_handle_cover_put},
+    {"GET", "/series/{id}/cover", webtoon_handle_cover_get},
+    {"POST", "/webtoons/{id}/pages", webtoon_handle_pages_post},
+    {"PUT", "/webtoons/{id}/pages", webtoon_handle_pages_put},
+    {"GET", "/webtoons/{id}/pages/{n}", webtoon_handle_page_get},
+    {"DELETE", "/webtoons/{id}/pages/{n}", webtoon_handle_page_delete},
     {0},
 };
 
@@ -622,4 +631,7 @@ const struct service_def webtoon_service = {
     .routes = webtoon_routes,
     .access_rules = domain_access_rules,
     .handlers = webtoon_handlers,
+    .ext_open = webtoon_media_open,
+    .ext_close = webtoon_media_close,
+    .body_limits = webtoon_media_body_limits,
 };

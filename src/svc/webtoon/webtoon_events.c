@@ -51,6 +51,12 @@ int webtoon_emit_series(struct store *st, const struct webtoon_series *s, const 
     return webtoon_emit(st, s->series_id, type, fields);
 }
 
+int webtoon_emit_pages(struct store *st, const char *webtoon, int64_t pages)
+{
+    return webtoon_emit(st, webtoon, EV_PAGES_CHANGED,
+                        json_pack("{s:s, s:I}", "webtoonId", webtoon, "pages", (json_int_t)pages));
+}
+
 struct webtoon_purchase_ref {
     const char *purchase;
     const char *user;

@@ -95,6 +95,24 @@ static const struct store_migration webtoon_schema[] = {
             "ALTER TABLE series ADD COLUMN search tsvector GENERATED ALWAYS AS"
             " (to_tsvector('simple', title || ' ' || author)) STORED;"
             "CREATE INDEX series_search ON series USING GIN (search);")},
+    /* Images: each picture once (its variants' hashes are their ETags),
+     * a series' cover and an episode's numbered pages pointing at one. */
+    {5, "CREATE TABLE images ("
+        " sha TEXT PRIMARY KEY,"
+        " width BIGINT NOT NULL,"
+        " height BIGINT NOT NULL,"
+        " original_type TEXT NOT NULL,"
+        " reading_sha TEXT NOT NULL,"
+        " reading_type TEXT NOT NULL,"
+        " thumb_sha TEXT NOT NULL,"
+        " thumb_type TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL);"
+        "ALTER TABLE series ADD COLUMN cover TEXT;"
+        "CREATE TABLE pages ("
+        " webtoon_id TEXT NOT NULL,"
+        " number BIGINT NOT NULL,"
+        " image TEXT NOT NULL,"
+        " PRIMARY KEY (webtoon_id, number));"},
 };
 
 const struct service_schema webtoon_schemas[] = {
@@ -299,8 +317,9 @@ json_t *webtoon_item_of_row(const struct store_row *row)
     " (SELECT COUNT(*) FROM webtoons w WHERE w.series_id = s.series_id"                            \
     "  AND w.status = 'published' AND (w.point = 0 OR w.free_from <= $1)),"                        \
     " (SELECT MAX(w.created_at) FROM webtoons w WHERE w.series_id = s.series_id"                   \
-    "  AND w.status = 'published')"                                                                \
-    " FROM series s"
+    "  AND w.status = 'published'),"                                                               \
+    " i.sha, i.reading_sha, i.thumb_sha"                                                           \
+    " FROM series s LEFT JOIN images i ON i.sha = s.cover"
 
 static void webtoon_read_series_row(const struct store_row *row, struct webtoon_series *s)
 {
@@ -316,6 +335,10 @@ static void webtoon_read_series_row(const struct store_row *row, struct webtoon_
     s->episodes = store_row_int(&row->cols[8], 0);
     s->free_episodes = store_row_int(&row->cols[9], 0);
     s->latest_episode_at = store_row_int(&row->cols[10], -1);
+    s->cover.found = row->cols[11].type == STORE_T_TEXT;
+    store_row_text(s->cover.sha, sizeof s->cover.sha, &row->cols[11]);
+    store_row_text(s->cover.reading_sha, sizeof s->cover.reading_sha, &row->cols[12]);
+    store_row_text(s->cover.thumb_sha, sizeof s->cover.thumb_sha, &row->cols[13]);
 }
 
 static int webtoon_take_series(void *ud, const struct store_row *row)
@@ -411,9 +434,17 @@ json_t *webtoon_series_json(const struct webtoon_series *s)
         "/series/%s", s->series_id);
     if (item && s->latest_episode_at >= 0)
         json_object_set_new(item, "latestEpisodeAt", webtoon_time_json(s->latest_episode_at));
-    char href[96];
+    char href[192];
     snprintf(href, sizeof href, "/series/%s/episodes", s->series_id);
-    return webtoon_with_link(item, "episodes", href);
+    webtoon_with_link(item, "episodes", href);
+    if (s->cover.found) {
+        snprintf(href, sizeof href, "/series/%s/cover?v=%s", s->series_id, s->cover.reading_sha);
+        webtoon_with_link(item, "cover", href);
+        snprintf(href, sizeof href, "/series/%s/cover?size=thumb&v=%s", s->series_id,
+                 s->cover.thumb_sha);
+        webtoon_with_link(item, "thumbnail", href);
+    }
+    return item;
 }
 
 static json_t *webtoon_series_of_row(const struct store_row *row)
@@ -582,4 +613,175 @@ int webtoon_store_continue_reading(struct store *st, const char *user, json_t **
         *out = NULL;
     }
     return rc;
+}
+
+/* --- images ---------------------------------------------------------------------- */
+
+#define WEBTOON_IMAGE_COLUMNS                                                                      \
+    "i.sha, i.width, i.height, i.original_type, i.reading_sha, i.reading_type, i.thumb_sha,"       \
+    " i.thumb_type"
+
+static int webtoon_take_image(void *ud, const struct store_row *row)
+{
+    struct webtoon_image *img = ud;
+    img->found = true;
+    store_row_text(img->sha, sizeof img->sha, &row->cols[0]);
+    img->width = store_row_int(&row->cols[1], 0);
+    img->height = store_row_int(&row->cols[2], 0);
+    store_row_text(img->original_type, sizeof img->original_type, &row->cols[3]);
+    store_row_text(img->reading_sha, sizeof img->reading_sha, &row->cols[4]);
+    store_row_text(img->reading_type, sizeof img->reading_type, &row->cols[5]);
+    store_row_text(img->thumb_sha, sizeof img->thumb_sha, &row->cols[6]);
+    store_row_text(img->thumb_type, sizeof img->thumb_type, &row->cols[7]);
+    return 0;
+}
+
+int webtoon_store_image_put(struct store *st, const struct webtoon_image *img)
+{
+    return store_exec(st,
+                      "INSERT INTO images (sha, width, height, original_type, reading_sha,"
+                      " reading_type, thumb_sha, thumb_type, created_at)"
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sha) DO NOTHING",
+                      STORE_ARGS(STORE_TEXT(img->sha), STORE_INT(img->width),
+                                 STORE_INT(img->height), STORE_TEXT(img->original_type),
+                                 STORE_TEXT(img->reading_sha), STORE_TEXT(img->reading_type),
+                                 STORE_TEXT(img->thumb_sha), STORE_TEXT(img->thumb_type),
+                                 STORE_INT(clock_wall_ms())),
+                      NULL, NULL, NULL);
+}
+
+int webtoon_store_image_get(struct store *st, const char *sha, struct webtoon_image *out)
+{
+    *out = (struct webtoon_image){0};
+    return store_exec(st, "SELECT " WEBTOON_IMAGE_COLUMNS " FROM images i WHERE i.sha = $1",
+                      STORE_ARGS(STORE_TEXT(sha)), webtoon_take_image, out, NULL);
+}
+
+int webtoon_store_cover_set(struct store *st, const char *series, const char *sha)
+{
+    int rc = store_exec(st, "UPDATE series SET cover = $2, updated_at = $3 WHERE series_id = $1",
+                        STORE_ARGS(STORE_TEXT(series), STORE_TEXT(sha), STORE_INT(clock_wall_ms())),
+                        NULL, NULL, NULL);
+    return rc == RC_OK ? webtoon_store_bump_catalog(st) : rc;
+}
+
+int webtoon_store_cover_get(struct store *st, const char *series, struct webtoon_image *out)
+{
+    *out = (struct webtoon_image){0};
+    return store_exec(st,
+                      "SELECT " WEBTOON_IMAGE_COLUMNS " FROM series s JOIN images i"
+                      " ON i.sha = s.cover WHERE s.series_id = $1",
+                      STORE_ARGS(STORE_TEXT(series)), webtoon_take_image, out, NULL);
+}
+
+/* Keeps webtoons.pages, which episode answers show, equal to the count. */
+static int webtoon_store_count_pages(struct store *st, const char *webtoon)
+{
+    int rc = store_exec(st,
+                        "UPDATE webtoons SET pages = (SELECT COUNT(*) FROM pages"
+                        " WHERE webtoon_id = $1) WHERE webtoon_id = $1",
+                        STORE_ARGS(STORE_TEXT(webtoon)), NULL, NULL, NULL);
+    return rc == RC_OK ? webtoon_store_bump_catalog(st) : rc;
+}
+
+int webtoon_store_page_add(struct store *st, const char *webtoon, const char *sha, int64_t *number)
+{
+    bool found;
+    int rc = store_query_int(st, "SELECT COUNT(*) FROM pages WHERE webtoon_id = $1",
+                             STORE_ARGS(STORE_TEXT(webtoon)), number, &found);
+    *number += 1;
+    if (rc == RC_OK && *number > WEBTOON_PAGE_MAX)
+        return RC_INVALID_STATE;
+    if (rc == RC_OK)
+        rc = store_exec(st, "INSERT INTO pages (webtoon_id, number, image) VALUES ($1, $2, $3)",
+                        STORE_ARGS(STORE_TEXT(webtoon), STORE_INT(*number), STORE_TEXT(sha)), NULL,
+                        NULL, NULL);
+    return rc == RC_OK ? webtoon_store_count_pages(st, webtoon) : rc;
+}
+
+int webtoon_store_page_get(struct store *st, const char *webtoon, int64_t number,
+                           struct webtoon_image *out)
+{
+    *out = (struct webtoon_image){0};
+    return store_exec(st,
+                      "SELECT " WEBTOON_IMAGE_COLUMNS " FROM pages p JOIN images i"
+                      " ON i.sha = p.image WHERE p.webtoon_id = $1 AND p.number = $2",
+                      STORE_ARGS(STORE_TEXT(webtoon), STORE_INT(number)), webtoon_take_image, out,
+                      NULL);
+}
+
+int webtoon_store_pages_reorder(struct store *st, const char *webtoon, const int64_t *order,
+                                int64_t n)
+{
+    /* Out of the way first (negative numbers), then to their new places,
+     * so the primary key never sees two pages with one number. */
+    int rc = store_exec(st, "UPDATE pages SET number = -number WHERE webtoon_id = $1",
+                        STORE_ARGS(STORE_TEXT(webtoon)), NULL, NULL, NULL);
+    for (int64_t i = 0; rc == RC_OK && i < n; i++)
+        rc = store_exec(st, "UPDATE pages SET number = $3 WHERE webtoon_id = $1 AND number = $2",
+                        STORE_ARGS(STORE_TEXT(webtoon), STORE_INT(-order[i]), STORE_INT(i + 1)),
+                        NULL, NULL, NULL);
+    return rc == RC_OK ? webtoon_store_bump_catalog(st) : rc;
+}
+
+int webtoon_store_page_delete(struct store *st, const char *webtoon, int64_t number, bool *found)
+{
+    int64_t n = 0;
+    int rc = store_exec(st, "DELETE FROM pages WHERE webtoon_id = $1 AND number = $2",
+                        STORE_ARGS(STORE_TEXT(webtoon), STORE_INT(number)), NULL, NULL, &n);
+    *found = n == 1;
+    if (rc != RC_OK || !*found)
+        return rc;
+    /* Later pages move up one, in two steps for the primary key's sake. */
+    rc = store_exec(st,
+                    "UPDATE pages SET number = -(number - 1) WHERE webtoon_id = $1 AND number > $2",
+                    STORE_ARGS(STORE_TEXT(webtoon), STORE_INT(number)), NULL, NULL, NULL);
+    if (rc == RC_OK)
+        rc =
+            store_exec(st, "UPDATE pages SET number = -number WHERE webtoon_id = $1 AND number < 0",
+                       STORE_ARGS(STORE_TEXT(webtoon)), NULL, NULL, NULL);
+    return rc == RC_OK ? webtoon_store_count_pages(st, webtoon) : rc;
+}
+
+struct webtoon_pages_out {
+    const char *webtoon;
+    json_t *items;
+};
+
+static int webtoon_take_page(void *ud, const struct store_row *row)
+{
+    struct webtoon_pages_out *out = ud;
+    struct webtoon_image img = {0};
+    webtoon_take_image(&img, &(struct store_row){row->ncols - 1, row->cols + 1});
+    json_t *item = webtoon_page_json(out->webtoon, row->cols[0].i, &img);
+    return item && json_array_append_new(out->items, item) == 0 ? 0 : RC_NOMEM;
+}
+
+int webtoon_store_pages(struct store *st, const char *webtoon, json_t **out)
+{
+    struct webtoon_pages_out pages = {webtoon, json_array()};
+    *out = NULL;
+    if (!pages.items)
+        return RC_NOMEM;
+    int rc = store_exec(st,
+                        "SELECT p.number, " WEBTOON_IMAGE_COLUMNS " FROM pages p JOIN images i"
+                        " ON i.sha = p.image WHERE p.webtoon_id = $1 ORDER BY p.number",
+                        STORE_ARGS(STORE_TEXT(webtoon)), webtoon_take_page, &pages, NULL);
+    if (rc != RC_OK)
+        json_decref(pages.items);
+    else
+        *out = pages.items;
+    return rc;
+}
+
+json_t *webtoon_page_json(const char *webtoon, int64_t number, const struct webtoon_image *img)
+{
+    char self[160], reading[240], thumb[240];
+    snprintf(self, sizeof self, "/webtoons/%s/pages/%lld", webtoon, (long long)number);
+    snprintf(reading, sizeof reading, "%s?size=reading&v=%s", self, img->reading_sha);
+    snprintf(thumb, sizeof thumb, "%s?size=thumb&v=%s", self, img->thumb_sha);
+    return json_pack("{s:s, s:I, s:I, s:I, s:{s:{s:s}, s:{s:s}, s:{s:s}}}", "webtoonId", webtoon,
+                     "number", (json_int_t)number, "width", (json_int_t)img->width, "height",
+                     (json_int_t)img->height, "_links", "self", "href", self, "reading", "href",
+                     reading, "thumbnail", "href", thumb);
 }

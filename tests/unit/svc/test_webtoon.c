@@ -88,6 +88,8 @@ static void test_parse_time(void **state)
     assert_true(webtoon_parse_time("2026-12-02T05:30:00.123456-04:30", &ms));
     assert_int_equal(ms, 1796205600123);
     assert_true(webtoon_parse_time("2028-02-29t00:00:00z", &ms)); /* a leap year */
+    assert_true(webtoon_parse_time("9999-12-31T23:59:59.999Z", &ms));
+    assert_false(webtoon_parse_time("9999-12-31T23:59:59-01:00", &ms)); /* year 10000 */
     assert_true(webtoon_parse_time("0001-01-01T00:00:00Z", &ms)); /* before 1970: free already */
     assert_int_equal(ms, 0);
     static const char *const bad[] = {
@@ -255,6 +257,64 @@ static void test_search_words(void **state)
     assert_int_equal(strlen(s.words[0]), 63);
 }
 
+/* An access capability opens the pages of one episode for one user until
+ * it expires; any change to any part of it, or another key, refuses it. */
+static void test_access_capability(void **state)
+{
+    (void)state;
+    const unsigned char key[32] = {1, 2, 3}, other[32] = {9};
+    char access[WEBTOON_ACCESS_MAX];
+    webtoon_access_sign(key, sizeof key, "alice", "niceguy-1", 5000, access, sizeof access);
+    assert_non_null(strchr(access, '.'));
+    assert_null(strpbrk(access, "+/=")); /* base64url, unpadded: safe in a query */
+    assert_true(webtoon_access_is_valid(key, sizeof key, "alice", "niceguy-1", access, 4999));
+    assert_true(webtoon_access_is_valid(key, sizeof key, "alice", "niceguy-1", access, 5000));
+    assert_false(webtoon_access_is_valid(key, sizeof key, "alice", "niceguy-1", access, 5001));
+    assert_false(webtoon_access_is_valid(key, sizeof key, "bob", "niceguy-1", access, 10));
+    assert_false(webtoon_access_is_valid(key, sizeof key, "alice", "niceguy-2", access, 10));
+    assert_false(webtoon_access_is_valid(other, sizeof other, "alice", "niceguy-1", access, 10));
+    char forged[WEBTOON_ACCESS_MAX + 8];
+    snprintf(forged, sizeof forged, "9999%s", access); /* a later expiry, same MAC */
+    assert_false(webtoon_access_is_valid(key, sizeof key, "alice", "niceguy-1", forged, 10));
+    snprintf(forged, sizeof forged, "%s", access);
+    forged[strlen(forged) - 1] ^= 1;
+    assert_false(webtoon_access_is_valid(key, sizeof key, "alice", "niceguy-1", forged, 10));
+    static const char *const junk[] = {
+        "", ".", "5000", "5000.", "-1.abc", "abc.def", "99999999999999999999.x"};
+    for (size_t i = 0; i < ARRAY_LEN(junk); i++)
+        assert_false(webtoon_access_is_valid(key, sizeof key, "alice", "niceguy-1", junk[i], 10));
+    assert_false(webtoon_access_is_valid(key, sizeof key, NULL, "niceguy-1", access, 10));
+    assert_false(webtoon_access_is_valid(key, sizeof key, "alice", "niceguy-1", NULL, 10));
+}
+
+static void test_page_order(void **state)
+{
+    (void)state;
+    int64_t out[4];
+    static const struct {
+        const char *json;
+        int64_t n;
+        bool ok;
+    } cases[] = {
+        {"[3,1,2]", 3, true},  {"[1]", 1, true},          {"[]", 0, true},
+        {"[1,2]", 3, false},   {"[1,1,2]", 3, false},     {"[0,1,2]", 3, false},
+        {"[1,2,4]", 3, false}, {"[1,2,\"3\"]", 3, false}, {"{}", 0, false},
+        {"[1.0]", 1, false},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        json_t *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+        if (webtoon_order_is_permutation(v, cases[i].n, out) != cases[i].ok)
+            fail_msg("%s of %lld pages: %s", cases[i].json, (long long)cases[i].n,
+                     cases[i].ok ? "refused" : "accepted");
+        json_decref(v);
+    }
+    json_t *v = json_loads("[3,1,2]", 0, NULL);
+    assert_true(webtoon_order_is_permutation(v, 3, out));
+    assert_int_equal(out[0], 3);
+    assert_int_equal(out[2], 2);
+    json_decref(v);
+}
+
 /* Only the purchase that granted an episode, unread, may revoke it. */
 static void test_cancel_refusal(void **state)
 {
@@ -382,7 +442,8 @@ int main(void)
         cmocka_unit_test(test_read_fields_partial), cmocka_unit_test(test_free_from),
         cmocka_unit_test(test_read_fields_series),  cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_series_of_episode),   cmocka_unit_test(test_series_fields),
-        cmocka_unit_test(test_search_words),
+        cmocka_unit_test(test_search_words),        cmocka_unit_test(test_access_capability),
+        cmocka_unit_test(test_page_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
