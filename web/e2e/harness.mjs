@@ -275,17 +275,16 @@ export class Harness {
 
   /**
    * `n` real images to upload through the admin screens, as playwright file
-   * payloads: the demo's public covers (no art is kept in the repository).
+   * payloads: pages of the demo's free episodes, which are public (no art is
+   * kept in the repository).
    */
   async demoImages(n) {
-    const hrefs = await eventually('demo series with covers', async () => {
-      const found = (await this.demoSeries()).map((s) => s._links?.cover?.href).filter(Boolean);
-      return found.length ? found : null;
-    });
+    const { free } = await this.walkSeries();
     const files = [];
     for (let i = 0; i < n; i++) {
-      const r = await fetch(`${this.baseUrl}${hrefs[i % hrefs.length]}`, { signal: AbortSignal.timeout(5000) });
-      if (!r.ok) throw new Error(`e2e: GET ${hrefs[i % hrefs.length]}: ${r.status}`);
+      const path = `/webtoons/${encodeURIComponent(free.webtoonId)}/pages/${(i % free.pages) + 1}?size=reading`;
+      const r = await fetch(`${this.baseUrl}${path}`, { signal: AbortSignal.timeout(5000) });
+      if (!r.ok) throw new Error(`e2e: GET ${path}: ${r.status}`);
       const mimeType = (r.headers.get('content-type') || 'image/png').split(';')[0];
       const ext = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/webp': 'webp' }[mimeType] ?? 'img';
       files.push({ name: `art-${i + 1}.${ext}`, mimeType, buffer: Buffer.from(await r.arrayBuffer()) });

@@ -1,7 +1,7 @@
 import { flushPromises } from '@vue/test-utils';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import AdminView from '../src/views/AdminView.vue';
-import { FakeResponse, IDEMPOTENCY_KEY, collection, hal, mockApi, mountAt, problem, signInAs, type Route } from './helpers';
+import { FakeResponse, IDEMPOTENCY_KEY, collection, hal, mockApi, mountAt, problem, signInAs, type Call, type Route } from './helpers';
 
 const niceguy = { webtoonId: 'niceguy-1', title: 'Nice Guy', author: 'Kim', point: 100, episode: 1, status: 'published' };
 
@@ -277,6 +277,39 @@ describe('admin: pages of an episode', () => {
     expect(put[0].body).toEqual({ order: [3, 1, 2] });
     expect(wrapper.text()).toContain('Saved the new page order.');
     expect(pageNames(wrapper)).toEqual(['Page 1', 'Page 2', 'Page 3']);
+  });
+
+  it('shows thumbnails read with the admin token, and they follow their pages when reordered or deleted', async () => {
+    let made = 0;
+    // jsdom has no object URLs: a name per image is enough to follow them.
+    Object.assign(URL, { createObjectURL: () => `blob:thumb-${++made}`, revokeObjectURL: () => {} });
+    onTestFinished(() => {
+      delete (URL as { createObjectURL?: unknown }).createObjectURL;
+      delete (URL as { revokeObjectURL?: unknown }).revokeObjectURL;
+    });
+    const thumb = (c: Call) => new FakeResponse(200, `image of page ${c.path.split('/').pop()}`, { 'Content-Type': 'image/webp' });
+    const { api, wrapper } = await mountPages([
+      { method: 'GET', path: /^\/webtoons\/niceguy-1\/pages\/\d\?size=thumb$/, reply: thumb },
+      { method: 'PUT', path: '/webtoons/niceguy-1/pages', reply: hal({ webtoonId: 'niceguy-1', pages: [] }) },
+      { method: 'DELETE', path: '/webtoons/niceguy-1/pages/1', reply: hal({ webtoonId: 'niceguy-1', pages: [] }) },
+    ]);
+    await flushPromises();
+    const reads = api.calls.filter((c) => c.path.includes('/pages/') && c.method === 'GET');
+    expect(reads.map((c) => c.headers.get('Authorization'))).toEqual(Array(3).fill(expect.stringMatching(/^Bearer /)));
+    const srcOf = () => Object.fromEntries(wrapper.findAll('.page-thumb').map((i) => [i.attributes('alt'), i.attributes('src')]));
+    const first = srcOf();
+    expect(Object.keys(first)).toEqual(['Page 1', 'Page 2', 'Page 3']);
+
+    await button(wrapper, 'Move page 3 up').trigger('click');
+    await wrapper.findAll('button').find((b) => b.text() === 'Save page order')!.trigger('click');
+    await flushPromises();
+    // The old page 3 is page 2 now, with its own picture; nothing is read again.
+    expect(srcOf()).toEqual({ 'Page 1': first['Page 1'], 'Page 2': first['Page 3'], 'Page 3': first['Page 2'] });
+
+    await button(wrapper, 'Delete page 1').trigger('click');
+    await flushPromises();
+    expect(srcOf()).toEqual({ 'Page 1': first['Page 3'], 'Page 2': first['Page 2'] });
+    expect(api.calls.filter((c) => c.path.includes('/pages/') && c.method === 'GET')).toHaveLength(3);
   });
 
   it('deletes a page; the later ones move up', async () => {

@@ -50,6 +50,9 @@ export class FakeResponse {
   text(): Promise<string> {
     return Promise.resolve(this.body);
   }
+  blob(): Promise<Blob> {
+    return Promise.resolve(new Blob([this.body], { type: this.headers.get('content-type') ?? '' }));
+  }
 }
 
 export function hal(body: unknown, status = 200, headers: Record<string, string> = {}): FakeResponse {
