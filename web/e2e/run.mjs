@@ -172,6 +172,16 @@ async function openFromCatalog(page, seriesTitle, episode, title = seriesTitle) 
   return page.getByRole('article', { name: `${title}, episode ${episode}` });
 }
 
+/** Waits until the locator matches exactly `n` elements. */
+async function expectCount(locator, n, timeout = UI_TIMEOUT_MS) {
+  const deadline = Date.now() + timeout;
+  let found;
+  while ((found = await locator.count()) !== n) {
+    if (Date.now() > deadline) throw new Error(`expected ${n} of ${locator} within ${timeout} ms, found ${found}`);
+    await pause(100);
+  }
+}
+
 /** Waits until every image the locator matches has really loaded (naturalWidth > 0), scrolling each into view. */
 async function expectImagesLoaded(images, timeout = UI_TIMEOUT_MS) {
   const n = await images.count();
@@ -393,7 +403,8 @@ describe('the webtoon store in Chromium, against the real backend', () => {
     await expectText(pages.getByRole('status'), 'Saved the new page order.');
     // Thumbnails of a paid episode's pages, read with the admin's token.
     const thumbs = pages.getByRole('list', { name: 'Pages in reading order' }).getByRole('img');
-    if ((await expectImagesLoaded(thumbs)) !== 2) throw new Error('the page list does not show both pages');
+    await expectCount(thumbs, 2);
+    await expectImagesLoaded(thumbs);
     await screenshot(page, 'admin');
 
     // Anyone sees it in the catalog, with the new title and price, signed out too.
