@@ -164,6 +164,19 @@ bench_processes() {
   done
 }
 
+# bench_cpu_ticks <pid>: user + system clock ticks the process used so far.
+bench_cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+
+# bench_system_cpu_ms: CPU milliseconds used so far by `webtoon up` and
+# everything under it (a figure the machine's other load hardly moves).
+bench_system_cpu_ms() {
+  _ticks=0
+  for _pid in $bench_up_pid $(bench_descendants "$bench_up_pid"); do
+    _ticks=$((_ticks + $(bench_cpu_ticks "$_pid" 2>/dev/null || echo 0)))
+  done
+  echo $((_ticks * 1000 / $(getconf CLK_TCK)))
+}
+
 # bench_token <user> [--admin]: a bearer token for an hour.
 bench_token() { "$bench_bin" token "$@" --ttl 3600; }
 

@@ -38,7 +38,7 @@ static void read_keys(struct fixture *f, const char *path)
     FILE *in = fopen(path, "r");
     if (!in)
         fail_msg("cannot read the S3 keys in %s", path);
-    char line[300];
+    char line[sizeof f->secret_key + 11]; /* "secret_key=" and a value that fits */
     while (fgets(line, sizeof line, in)) {
         line[strcspn(line, "\n")] = '\0';
         if (!strncmp(line, "access_key=", 11))
