@@ -18,6 +18,13 @@ if grep -rnE '#include "(domain|svc|app)/' src/core || grep -rnE '#include "(svc
   exit 1
 fi
 
+# Threads start through thread_start (src/core/base/thread.c), which keeps
+# the process's signals away from them.
+if grep -rn 'pthread_create' src --include='*.c' | grep -v '^src/core/base/thread.c:'; then
+  echo "lint: start threads with thread_start (core/base/thread.h), not pthread_create" >&2
+  exit 1
+fi
+
 # Formatting: .clang-format is the style; a diff here means run
 #   clang-format -i $(git ls-files '*.c' '*.h')
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')

@@ -668,7 +668,6 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
         mem_free(up.children);
         return 2;
     }
-    /* After the signals are blocked: the shipper's threads inherit the mask. */
     if (*config_str(cfg, CONFIG_LOKI_URL) && up_ship_start(&up) != 0) {
         close(up.sigfd);
         mem_free(up.children);

@@ -3,6 +3,7 @@ its outbox and inbox, crash safety and clean shutdown."""
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -66,7 +67,6 @@ def test_configuration_table_is_documented(system):
 
 
 def test_port_in_use_is_a_clear_start_failure(system):
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", system.ports["pointer"]))
         s.listen()
@@ -285,8 +285,33 @@ def test_up_runs_everything_and_restarts_a_killed_child(system):
             system.get(s, "/healthz")
 
 
+def test_only_the_main_thread_of_a_process_takes_its_signals(system):
+    """A SIGTERM delivered to any other thread kills the process on the spot
+    instead of draining it (seen: the issuer's password thread, started
+    before the mask, took one and the issuer died of it). The kernel picks
+    any thread that does not block the signal, so every thread but the main
+    one must block it, in every process `up` runs, trace exporters
+    included."""
+    with socket.socket() as s:  # a collector that is not there: the exporters still run
+        s.bind(("127.0.0.1", 0))
+        collector = f"http://127.0.0.1:{s.getsockname()[1]}"
+    up = system.start_all(WEBTOON_OTLP_ENDPOINT=collector)
+    term_int = (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGINT - 1))
+    pids = up_pids(system)
+    assert {"auth", "gateway", "web", *SERVICES} <= set(pids)
+    for name, pid in [("up", up.pid), *pids.items()]:
+        threads = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+        assert threads or name == "up", f"{name} runs no thread besides its main one"
+        for tid in threads:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                status = dict(line.split(":\t", 1) for line in f if ":\t" in line)
+            blocked = int(status["SigBlk"], 16)
+            assert blocked & term_int == term_int, \
+                f"{name}: thread {status['Name'].strip()} ({tid}) can take SIGTERM or SIGINT"
+    assert up.terminate() == 0, up.output()
+
+
 def test_up_stops_when_a_service_cannot_start(system):
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", system.ports["history"]))
         s.listen()

@@ -12,6 +12,7 @@
 #include "core/base/clock.h"
 #include "core/base/hash.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/log/log.h"
 
 #define AUTH_TOKEN_MAX 8192      /* a JWT longer than this is not one of ours */
@@ -193,7 +194,7 @@ int auth_verifier_start(const struct config *cfg, struct auth_verifier **out, ch
     pthread_rwlock_init(&v->keys_lock, NULL);
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->cv, NULL);
-    if (pthread_create(&v->thread, NULL, auth_key_thread, v) != 0) {
+    if (thread_start(&v->thread, auth_key_thread, v) != 0) {
         snprintf(err, errlen, "cannot start the key thread");
         pthread_rwlock_destroy(&v->keys_lock);
         pthread_mutex_destroy(&v->mu);

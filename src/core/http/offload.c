@@ -14,6 +14,7 @@
 #include "core/base/bug.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/http/http_internal.h"
 
 #define HTTP__OFFLOAD_QUEUE_MAX 256 /* jobs waiting, beyond which a request gets 503 */
@@ -93,7 +94,7 @@ int http__offload_start(int threads, struct http_offload **out, char *err, size_
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
     for (; o->nthreads < threads; o->nthreads++)
-        if (pthread_create(&o->threads[o->nthreads], NULL, http__offload_main, o) != 0) {
+        if (thread_start(&o->threads[o->nthreads], http__offload_main, o) != 0) {
             snprintf(err, errlen, "cannot start an offload thread");
             http__offload_stop(o);
             return RC_IO;

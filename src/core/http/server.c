@@ -41,6 +41,7 @@
 #include "core/base/id.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/http/http_internal.h"
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
@@ -808,7 +809,7 @@ int http_server_start(const struct http_server_options *opts, struct http_server
         struct http__worker *w = &s->workers[i];
         w->server = s;
         w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (w->wake.fd < 0 || pthread_create(&w->thread, NULL, http__worker_main, w) != 0) {
+        if (w->wake.fd < 0 || thread_start(&w->thread, http__worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start HTTP worker: %s", strerror(errno));
             rc = RC_IO;
             break;

@@ -11,6 +11,7 @@
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/json/jx.h"
 #include "core/log/log.h"
 #include "core/outbox/outbox.h"
@@ -820,7 +821,7 @@ int inbox_consumer_start(const struct inbox_consumer_options *opts, struct inbox
                          char *err, size_t errlen)
 {
     int rc = inbox_consumer_open(opts, out, err, errlen);
-    if (rc == RC_OK && pthread_create(&(*out)->thread, NULL, inbox_consumer_main, *out) != 0) {
+    if (rc == RC_OK && thread_start(&(*out)->thread, inbox_consumer_main, *out) != 0) {
         snprintf(err, errlen, "cannot start the consumer thread");
         inbox_consumer_free(*out);
         *out = NULL;

@@ -29,6 +29,7 @@
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/json/jx.h"
 #include "core/log/log.h"
 
@@ -739,12 +740,12 @@ int logship_new(const struct logship_options *o, struct logship **out, char *err
         goto fail;
     }
     rc = RC_INTERNAL;
-    if (pthread_create(&ls->reader, NULL, logship__reader_main, ls) != 0) {
+    if (thread_start(&ls->reader, logship__reader_main, ls) != 0) {
         snprintf(err, errlen, "cannot start the log reader thread");
         goto fail;
     }
     ls->reader_started = true;
-    if (pthread_create(&ls->pusher, NULL, logship__pusher_main, ls) != 0) {
+    if (thread_start(&ls->pusher, logship__pusher_main, ls) != 0) {
         snprintf(err, errlen, "cannot start the log pusher thread");
         goto fail;
     }

@@ -11,6 +11,7 @@
 #include "core/base/id.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/json/jx.h"
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
@@ -387,7 +388,7 @@ int outbox_relay_start(const struct outbox_relay_options *opts, struct outbox_re
     int rc = store_open(opts->store_url, &r->store, err, errlen);
     if (rc == RC_OK)
         rc = bus_open(&opts->bus, &r->bus, err, errlen);
-    if (rc == RC_OK && pthread_create(&r->thread, NULL, outbox_relay_main, r) != 0) {
+    if (rc == RC_OK && thread_start(&r->thread, outbox_relay_main, r) != 0) {
         snprintf(err, errlen, "cannot start the outbox relay thread");
         rc = RC_INTERNAL;
     }

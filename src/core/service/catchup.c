@@ -12,6 +12,7 @@
 
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/log/log.h"
 #include "core/service/service_internal.h"
 
@@ -66,7 +67,7 @@ int service_catchup_start(const struct bus_options *bus, struct service_catchup 
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     int rc = bus_open(bus, &c->bus, err, errlen);
-    if (rc == RC_OK && pthread_create(&c->thread, NULL, catchup_main, c) != 0) {
+    if (rc == RC_OK && thread_start(&c->thread, catchup_main, c) != 0) {
         snprintf(err, errlen, "cannot start the catch-up thread");
         rc = RC_INTERNAL;
     }

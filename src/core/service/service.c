@@ -16,6 +16,7 @@
 #include "core/base/cpus.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
 #include "core/outbox/outbox.h"
@@ -275,7 +276,7 @@ static int service_sweeper_start(struct service_app *app, struct service_sweeper
     if (rc == RC_OK) {
         if (app->relay)
             store_set_commit_hook(w->store, outbox_relay_notify, app->relay);
-        if (pthread_create(&w->thread, NULL, service_sweeper_main, w) != 0) {
+        if (thread_start(&w->thread, service_sweeper_main, w) != 0) {
             snprintf(err, sizeof err, "cannot start the sweeper thread");
             rc = RC_INTERNAL;
         }
@@ -416,7 +417,8 @@ int service_run(const struct service_def *def, const struct config *cfg)
     clock_business_use_file(config_str(cfg, CONFIG_CLOCK_FILE));
     int64_t started = clock_mono_ms();
 
-    /* Signals go to this thread's sigwait only; threads inherit the mask. */
+    /* Signals go to this thread's sigwait only (thread_start keeps them from
+     * every other thread). */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -6,6 +6,7 @@
 
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
 
@@ -136,7 +137,7 @@ int store_group_start(const char *url, void (*commit_hook)(void *ud), void *hook
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->queued, NULL);
     pthread_cond_init(&g->settled, NULL);
-    if (pthread_create(&g->thread, NULL, store_group_main, g) != 0) {
+    if (thread_start(&g->thread, store_group_main, g) != 0) {
         snprintf(err, errlen, "cannot start the command writer thread");
         store_close(g->st);
         pthread_mutex_destroy(&g->lock);

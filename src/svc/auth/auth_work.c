@@ -19,6 +19,7 @@
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/log/log.h"
 #include "svc/auth/auth.h"
 
@@ -132,7 +133,7 @@ int auth_work_start(void)
     pthread_cond_init(&auth_work.cond, &attr);
     pthread_condattr_destroy(&attr);
     auth_work.stopping = false;
-    if (pthread_create(&auth_work.thread, NULL, auth_work_main, NULL) != 0)
+    if (thread_start(&auth_work.thread, auth_work_main, NULL) != 0)
         return RC_INTERNAL;
     auth_work.running = true;
     return RC_OK;
