@@ -64,6 +64,7 @@ class Issuer:
         self.secret_file = secret_file
         self._lock = threading.Lock()
         self._kept = {}  # (user, admin) -> (token, exp)
+        self._key_locks = {}  # (user, admin) -> Lock held while its token is made
         self._discovery = None
 
     @property
@@ -105,13 +106,20 @@ class Issuer:
         30 s before it expires."""
         key = (user, bool(admin))
         with self._lock:
-            kept = self._kept.get(key)
-            if kept and kept[1] - EARLY_S > time.time():
-                return kept[0]
-        token = self.mint(user, bool(admin))
-        with self._lock:
-            self._kept[key] = (token, claims(token)["exp"])
-        return token
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        # One grant per expiry, however many threads find the token old at
+        # once: the others wait for it. Keycloak refuses a user's password
+        # grant ("Invalid user credentials") while its brute-force detector
+        # still books the previous sign-in, which a loaded machine delays.
+        with key_lock:
+            with self._lock:
+                kept = self._kept.get(key)
+                if kept and kept[1] - EARLY_S > time.time():
+                    return kept[0]
+            token = self.mint(user, bool(admin))
+            with self._lock:
+                self._kept[key] = (token, claims(token)["exp"])
+            return token
 
     def mint(self, user, admin):
         raise NotImplementedError

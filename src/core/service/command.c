@@ -11,6 +11,7 @@
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/json/jx.h"
+#include "core/log/log.h"
 #include "core/outbox/outbox.h"
 #include "core/service/service_internal.h"
 #include "core/store/store_group.h"
@@ -146,6 +147,14 @@ static int command_publish_check(struct http_req *req, void *ud, bool expired)
     outbox_relay_status(ctx->app->relay, &relay);
     if (!expired && relay.publishing && !outbox_relay_published(ctx->app->relay, run->epoch))
         return HTTP_PARKED;
+    if (!outbox_relay_published(ctx->app->relay, run->epoch))
+        /* Safe in the outbox, but a service that reads the log may not see
+         * them yet (a charge, then a buy, may find the points missing). */
+        log_write(LOG_WARN, http_req_id(req),
+                  json_pack("{s:b, s:s}", "expired", expired, "relay",
+                            relay.publishing ? "slow" : relay.error),
+                  "answered before its events were on the bus (%s)",
+                  expired ? "WEBTOON_PUBLISH_WAIT_MS passed" : "the relay stopped publishing");
     return command_send(req, run);
 }
 
