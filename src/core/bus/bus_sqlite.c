@@ -377,13 +377,20 @@ static int bus_sqlite_commit(struct bus *base)
     struct bus_sqlite *b = (struct bus_sqlite *)base;
     if (!b->group || !b->leader || b->position == b->committed)
         return RC_OK;
-    int rc = store_exec(b->db,
+    /* An offset a crash loses only replays events the consumer's inbox
+     * already has: no fsync for it (appends on this connection keep theirs). */
+    int rc = store_set_durable(b->db, false);
+    if (rc == RC_OK)
+        rc = store_exec(b->db,
                         "INSERT INTO consumer_offsets (grp, topic, last_seq, updated_at)"
                         " VALUES ($1, $2, $3, $4) ON CONFLICT (grp, topic) DO UPDATE"
                         " SET last_seq = excluded.last_seq, updated_at = excluded.updated_at",
                         STORE_ARGS(STORE_TEXT(b->group), STORE_TEXT(b->topic),
                                    STORE_INT(b->position), STORE_INT(clock_wall_ms())),
                         NULL, NULL, NULL);
+    int durable = store_set_durable(b->db, true);
+    if (rc == RC_OK)
+        rc = durable;
     if (rc != RC_OK)
         return bus_sqlite_fail(b, rc);
     b->committed = b->position;

@@ -390,6 +390,11 @@ int outbox_relay_start(const struct outbox_relay_options *opts, struct outbox_re
     r->failures = metrics_counter("webtoon_outbox_publish_failures_total",
                                   "Relay passes that failed and were retried", "");
     int rc = store_open(opts->store_url, &r->store, err, errlen);
+    /* This connection only reads rows and marks them sent or purges them:
+     * a mark a crash loses publishes the rows again, which is harmless, so
+     * it need not wait for the disk (one fsync less per pass). */
+    if (rc == RC_OK && (rc = store_set_durable(r->store, false)) != RC_OK)
+        snprintf(err, errlen, "outbox relay store: %s", store_error(r->store));
     if (rc == RC_OK)
         rc = bus_open(&opts->bus, &r->bus, err, errlen);
     if (rc == RC_OK && thread_start(&r->thread, outbox_relay_main, r) != 0) {

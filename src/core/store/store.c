@@ -195,6 +195,16 @@ const char *store_error(const struct store *st) { return st->errmsg; }
 
 bool store_is_postgres(const struct store *st) { return st->ops == &store_pg_ops; }
 
+int store_set_durable(struct store *st, bool durable)
+{
+    BUG_ON(st->in_tx);
+    if (store_is_postgres(st))
+        return st->ops->exec_script(st, durable ? "SET synchronous_commit = on"
+                                                : "SET synchronous_commit = off");
+    return st->ops->exec_script(st,
+                                durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+}
+
 void store_set_commit_hook(struct store *st, void (*fn)(void *ud), void *ud)
 {
     st->on_commit = fn;

@@ -178,6 +178,19 @@ const char *store_error(const struct store *st);
 /* True when the database answers a trivial query. */
 bool store_ping(struct store *st);
 
+/*
+ * Whether a commit of <st> waits for the disk (the default) or returns once
+ * the database has it in the operating system's hands (SQLite
+ * synchronous=NORMAL in WAL mode, PostgreSQL synchronous_commit=off). Only
+ * for bookkeeping that a crash may lose because it is redone: the relay's
+ * mark that rows were sent (lost, they are published again, which consumers
+ * ignore), a consumer's offset (lost, it reads again what its inbox already
+ * has). A power cut may lose such commits, never corrupt the database or
+ * any commit made durable after them. Outside a transaction; RC_OK or the
+ * store's error.
+ */
+int store_set_durable(struct store *st, bool durable);
+
 /* Sets the function called after every successful store_commit (used to
  * wake the outbox relay). */
 void store_set_commit_hook(struct store *st, void (*fn)(void *ud), void *ud);

@@ -326,6 +326,31 @@ static void test_query_int(void **state)
     assert_non_null(strstr(store_error(f->st), "nope"));
 }
 
+/* Commits wait for the disk unless a connection is told they need not,
+ * and only that connection. */
+static void test_durability_is_per_connection(void **state)
+{
+    struct fixture *f = *state;
+    struct store *other = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->url, &other, err, sizeof err), RC_OK);
+    int64_t mode = -1;
+    assert_int_equal(store_query_int(f->st, "PRAGMA synchronous", NULL, 0, &mode, NULL), RC_OK);
+    assert_int_equal(mode, 2); /* FULL */
+    assert_int_equal(store_set_durable(f->st, false), RC_OK);
+    assert_int_equal(store_query_int(f->st, "PRAGMA synchronous", NULL, 0, &mode, NULL), RC_OK);
+    assert_int_equal(mode, 1); /* NORMAL: the WAL is not synced at each commit */
+    assert_int_equal(store_query_int(other, "PRAGMA synchronous", NULL, 0, &mode, NULL), RC_OK);
+    assert_int_equal(mode, 2);
+    exec_ok(f->st, "INSERT INTO items (name, qty) VALUES ('a', 1)"); /* still commits */
+    assert_int_equal(store_query_int(other, "SELECT qty FROM items", NULL, 0, &mode, NULL), RC_OK);
+    assert_int_equal(mode, 1);
+    assert_int_equal(store_set_durable(f->st, true), RC_OK);
+    assert_int_equal(store_query_int(f->st, "PRAGMA synchronous", NULL, 0, &mode, NULL), RC_OK);
+    assert_int_equal(mode, 2);
+    store_close(other);
+}
+
 static void test_transactions(void **state)
 {
     struct fixture *f = *state;
@@ -536,6 +561,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_int, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durability_is_per_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constraints_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
