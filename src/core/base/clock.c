@@ -62,12 +62,14 @@ struct timespec clock_mono_after(int64_t ms)
     return ts;
 }
 
-void clock_sleep_ms(int64_t ms)
+void clock_sleep_us(int64_t us)
 {
-    struct timespec left = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    struct timespec left = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
     while (nanosleep(&left, &left) != 0 && errno == EINTR)
         ;
 }
+
+void clock_sleep_ms(int64_t ms) { clock_sleep_us(ms * 1000); }
 
 void clock_format_rfc3339(int64_t ms, char *out, size_t size)
 {

@@ -26,6 +26,8 @@ int64_t clock_mono_us(void);
 struct timespec clock_mono_after(int64_t ms);
 /* Sleeps <ms> milliseconds (restarts on EINTR). */
 void clock_sleep_ms(int64_t ms);
+/* Sleeps <us> microseconds (restarts on EINTR). */
+void clock_sleep_us(int64_t us);
 /* Writes <ms> since the epoch as RFC 3339 UTC with milliseconds
  * ("2026-11-26T21:42:13.123Z") into <out> (at least 25 bytes). */
 void clock_format_rfc3339(int64_t ms, char *out, size_t size);

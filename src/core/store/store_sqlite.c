@@ -2,7 +2,7 @@
  * SQLite backend of the store interface. One handle is one connection used
  * by one thread (SQLITE_OPEN_NOMUTEX). WAL mode lets readers run beside the
  * single writer; write transactions start with BEGIN IMMEDIATE so two
- * writers never deadlock on a lock upgrade, and a busy timeout makes a
+ * writers never deadlock on a lock upgrade, and a busy handler makes a
  * writer wait its turn instead of failing.
  */
 #include <sqlite3.h>
@@ -12,6 +12,7 @@
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/metrics/metrics.h"
 #include "core/store/store.h"
 
 #define STORE_SQLITE_CACHE 64     /* prepared statements kept per connection */
@@ -21,6 +22,9 @@
 struct store_sqlite {
     struct store base;
     sqlite3 *db;
+    int64_t busy_since_us;                   /* monotonic start of the current wait for the lock */
+    struct metrics_counter *lock_waits;      /* statements that found the write lock taken */
+    struct metrics_histogram *lock_waited;   /* how long a transaction's start waited for it */
     sqlite3_stmt *cache[STORE_SQLITE_CACHE]; /* prepared statements, matched by SQL text */
     size_t next_evict;                       /* round-robin victim when the cache is full */
 };
@@ -47,6 +51,42 @@ static void store_sqlite_close(struct store *st)
     mem_free(s);
 }
 
+/*
+ * Waits for the write lock in short steps. SQLite's own busy handler sleeps
+ * 1, 2, 5, 10, 15, 20, 25 ms...: with every relay and consumer of the
+ * machine writing to the one event log, and a service's writer, consumer
+ * and relay to its database, a waiter slept on long after the lock was
+ * free, and each saga step paid for it. A retry costs a few microseconds.
+ */
+static int store_sqlite_busy(void *ud, int count)
+{
+    static const int steps_us[] = {50, 50, 100, 100, 200, 200, 400, 400, 800};
+    struct store_sqlite *s = ud;
+    int64_t now = clock_mono_us();
+    if (count == 0) {
+        s->busy_since_us = now;
+        metrics_counter_add(s->lock_waits, 1);
+    }
+    if (now - s->busy_since_us >= (int64_t)STORE_SQLITE_BUSY_MS * 1000)
+        return 0; /* SQLITE_BUSY: RC_STORE */
+    size_t n = sizeof steps_us / sizeof steps_us[0];
+    clock_sleep_us((size_t)count < n ? steps_us[count] : 1000);
+    return 1;
+}
+
+/* The series of <path>'s database, labelled with its file name. */
+static void store_sqlite_metrics(struct store_sqlite *s, const char *path)
+{
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char labels[160];
+    snprintf(labels, sizeof labels, "db=\"%.100s\"", name);
+    s->lock_waits = metrics_counter("webtoon_store_lock_waits_total",
+                                    "SQLite statements that found the write lock taken", labels);
+    s->lock_waited =
+        metrics_histogram("webtoon_store_lock_wait_seconds",
+                          "How long starting a write transaction waited for the lock", labels);
+}
+
 static int store_sqlite_open(const char *url, struct store **out, char *err, size_t errlen)
 {
     const char *path = url + strlen("sqlite:");
@@ -61,7 +101,8 @@ static int store_sqlite_open(const char *url, struct store **out, char *err, siz
         store_sqlite_close(&s->base);
         return RC_STORE;
     }
-    sqlite3_busy_timeout(s->db, STORE_SQLITE_BUSY_MS);
+    store_sqlite_metrics(s, path);
+    sqlite3_busy_handler(s->db, store_sqlite_busy, s);
     /* Switching to WAL needs a moment alone with the file, and SQLite does
      * not wait for it: when several processes open a new database at once,
      * retry until the first one has switched it (WAL then persists). */
@@ -192,7 +233,12 @@ static int store_sqlite_exec_script(struct store *st, const char *sql)
 
 static int store_sqlite_begin(struct store *st)
 {
-    return store_sqlite_exec_script(st, "BEGIN IMMEDIATE");
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    s->busy_since_us = 0;
+    int rc = store_sqlite_exec_script(st, "BEGIN IMMEDIATE");
+    if (s->busy_since_us)
+        metrics_histogram_observe_us(s->lock_waited, clock_mono_us() - s->busy_since_us);
+    return rc;
 }
 static int store_sqlite_commit(struct store *st) { return store_sqlite_exec_script(st, "COMMIT"); }
 static int store_sqlite_rollback(struct store *st)

@@ -3,10 +3,13 @@
  * backend is tested in test_store_pg.c). */
 #include "support/test_support.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
 
+#include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/metrics/metrics.h"
 #include "core/store/store.h"
 #include "support/store_savepoints.h"
 
@@ -351,6 +354,48 @@ static void test_durability_is_per_connection(void **state)
     store_close(other);
 }
 
+struct holder {
+    struct store *st;
+    int64_t hold_ms;
+    int rc; /* of its insert and commit, asserted by the test's thread */
+};
+
+static void *hold_then_commit(void *arg)
+{
+    struct holder *h = arg;
+    clock_sleep_ms(h->hold_ms);
+    h->rc = store_exec(h->st, "INSERT INTO items (name, qty) VALUES ('first', 1)", NULL, 0, NULL,
+                       NULL, NULL);
+    if (h->rc == RC_OK)
+        h->rc = store_commit(h->st);
+    return NULL;
+}
+
+/* A writer that finds the write lock taken waits for it (counted, per
+ * database file), and goes on as soon as it is free. */
+static void test_a_writer_waits_for_the_lock(void **state)
+{
+    struct fixture *f = *state;
+    struct store *other = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->url, &other, err, sizeof err), RC_OK);
+    struct metrics_counter *waits =
+        metrics_counter("webtoon_store_lock_waits_total", "", "db=\"test.db\"");
+    uint64_t before = metrics_counter_value(waits);
+    assert_int_equal(store_begin(other), RC_OK);
+    struct holder h = {other, 30, RC_OK};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_then_commit, &h), 0);
+    assert_int_equal(store_begin(f->st), RC_OK); /* waits for the other's commit */
+    exec_ok(f->st, "INSERT INTO items (name, qty) VALUES ('second', 2)");
+    assert_int_equal(store_commit(f->st), RC_OK);
+    pthread_join(t, NULL);
+    assert_int_equal(h.rc, RC_OK);
+    assert_true(metrics_counter_value(waits) > before);
+    assert_int_equal(query_int(f->st, "SELECT COUNT(*) FROM items"), 2);
+    store_close(other);
+}
+
 static void test_transactions(void **state)
 {
     struct fixture *f = *state;
@@ -562,6 +607,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_int, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durability_is_per_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_writer_waits_for_the_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constraints_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
