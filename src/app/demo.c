@@ -7,6 +7,8 @@
  * an admin: it sends the confidential client's service-account token
  * (app_service_token), from whichever issuer is configured.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@
 #include "core/base/clock.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
+#include "core/base/thread.h"
 #include "core/image/image.h"
 
 static const char *const demo_series[] = {
@@ -125,35 +128,76 @@ static int demo_send_art(int port, const char *auth, const struct demo_episode *
     return sent;
 }
 
+/* The art of the demo, drawn and sent by DEMO_ART_WORKERS threads, one
+ * episode at a time each (its pages in order): while the webtoon service
+ * resizes one page, the next is being drawn. */
+#define DEMO_ART_WORKERS 2
+
+struct demo_art_run {
+    int port;
+    const char *auth;
+    atomic_size_t next;       /* the next episode to take */
+    atomic_int covers, pages; /* sent */
+    atomic_bool failed;       /* a send failed (said why): the others stop */
+};
+
+/* Gives episode <e> its pages, and its series a cover when <e> is the
+ * first episode and the series has none; only what is missing. */
+static int demo_art_episode(struct demo_art_run *run, const struct demo_episode *e)
+{
+    char path[160], resp[16384];
+    int status = 0;
+    snprintf(path, sizeof path, "/series/%s", e->series_id);
+    if (e->episode == 1 &&
+        app_http_with("GET", run->port, path, run->auth, NULL, 5000, &status, resp, sizeof resp) ==
+            0 &&
+        status == 200 && !strstr(resp, "\"cover\"")) {
+        snprintf(path, sizeof path, "/series/%s/cover", e->series_id);
+        if (demo_send_art(run->port, run->auth, e, "PUT", path, 0, 0) < 0)
+            return -1;
+        atomic_fetch_add(&run->covers, 1);
+    }
+    snprintf(path, sizeof path, "/webtoons/%s", e->webtoon_id);
+    if (app_http_with("GET", run->port, path, run->auth, NULL, 5000, &status, resp, sizeof resp) !=
+            0 ||
+        status != 200 || !strstr(resp, "\"pages\":0"))
+        return 0;
+    snprintf(path, sizeof path, "/webtoons/%s/pages", e->webtoon_id);
+    for (int p = 1; p <= DEMO_PAGES && !atomic_load(&run->failed); p++) {
+        if (demo_send_art(run->port, run->auth, e, "POST", path, e->episode, p) < 0)
+            return -1;
+        atomic_fetch_add(&run->pages, 1);
+    }
+    return 0;
+}
+
+static void *demo_art_worker(void *arg)
+{
+    struct demo_art_run *run = arg;
+    size_t n = sizeof demo_episodes / sizeof demo_episodes[0], i;
+    while (!atomic_load(&run->failed) && (i = atomic_fetch_add(&run->next, 1)) < n)
+        if (demo_art_episode(run, &demo_episodes[i]) != 0)
+            atomic_store(&run->failed, true);
+    return NULL;
+}
+
 /* Gives each demo series a cover and each demo episode its pages, where
  * they have none yet; counts what it sent into <covers> and <pages>. */
 static int demo_art(int port, const char *auth, int *covers, int *pages)
 {
-    char path[160], resp[16384];
-    int status = 0;
-    for (size_t i = 0; i < sizeof demo_episodes / sizeof demo_episodes[0]; i++) {
-        const struct demo_episode *e = &demo_episodes[i];
-        snprintf(path, sizeof path, "/series/%s", e->series_id);
-        if (e->episode == 1 &&
-            app_http_with("GET", port, path, auth, NULL, 5000, &status, resp, sizeof resp) == 0 &&
-            status == 200 && !strstr(resp, "\"cover\"")) {
-            snprintf(path, sizeof path, "/series/%s/cover", e->series_id);
-            if (demo_send_art(port, auth, e, "PUT", path, 0, 0) < 0)
-                return -1;
-            ++*covers;
-        }
-        snprintf(path, sizeof path, "/webtoons/%s", e->webtoon_id);
-        if (app_http_with("GET", port, path, auth, NULL, 5000, &status, resp, sizeof resp) != 0 ||
-            status != 200 || !strstr(resp, "\"pages\":0"))
-            continue;
-        snprintf(path, sizeof path, "/webtoons/%s/pages", e->webtoon_id);
-        for (int p = 1; p <= DEMO_PAGES; p++) {
-            if (demo_send_art(port, auth, e, "POST", path, e->episode, p) < 0)
-                return -1;
-            ++*pages;
-        }
-    }
-    return 0;
+    struct demo_art_run run = {.port = port, .auth = auth};
+    pthread_t workers[DEMO_ART_WORKERS];
+    int started = 0;
+    while (started < DEMO_ART_WORKERS &&
+           thread_start(&workers[started], demo_art_worker, &run) == 0)
+        started++;
+    if (started == 0)
+        demo_art_worker(&run); /* no thread: this one does it all */
+    for (int i = 0; i < started; i++)
+        pthread_join(workers[i], NULL);
+    *covers = atomic_load(&run.covers);
+    *pages = atomic_load(&run.pages);
+    return atomic_load(&run.failed) ? -1 : 0;
 }
 
 int app_demo(const struct config *cfg)

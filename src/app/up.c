@@ -89,6 +89,7 @@ struct up {
     bool stopping;
     int64_t stop_bound_ms; /* longest a child may take to exit after its stop signal */
     char pid_file[4096];
+    pid_t demo;           /* `webtoon demo` loading the demo catalog (--demo); 0: none */
     struct logship *ship; /* WEBTOON_LOKI_URL set: reads the children's stdout; else NULL */
     int out_fd;           /* with ship: the real stdout (fd 1 is a pipe to ship); else -1 */
 };
@@ -204,6 +205,35 @@ static pid_t up_spawn(struct up *up, struct up_child *c)
     return pid;
 }
 
+/*
+ * Starts `webtoon demo` beside the children (--demo): drawing and uploading
+ * the demo's images takes a while, during which this process must go on
+ * supervising and answer a Ctrl-C. Its output goes where this process's
+ * goes; it dies with this process.
+ */
+static void up_start_demo(struct up *up)
+{
+    pid_t parent = getpid(), pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        up_child_cloexec_from(3);
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+            _exit(1);
+        char *argv[] = {"webtoon", "demo", NULL};
+        execve(up->opts->self_exe, argv, environ);
+        up_child_say("cannot run the demo: ");
+        up_child_say(strerrordesc_np(errno));
+        up_child_say("\n");
+        _exit(127);
+    }
+    if (pid < 0)
+        log_error("cannot fork for the demo: %s", strerror(errno));
+    else
+        up->demo = pid;
+}
+
 static void up_start_child(struct up *up, struct up_child *c)
 {
     c->pid = up_spawn(up, c);
@@ -239,6 +269,13 @@ static int up_reap(struct up *up, bool first_start)
     int fatal = 0, status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == up->demo) {
+            up->demo = 0;
+            if (!up->stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+                log_warn("the demo catalog could not be loaded (see above); `webtoon demo` "
+                         "tries again");
+            continue;
+        }
         struct up_child *c = up_find(up, pid);
         if (!c)
             continue;
@@ -362,6 +399,8 @@ static void up_kill(struct up_child *c, int64_t waited_ms)
 static void up_stop_all(struct up *up)
 {
     up->stopping = true;
+    if (up->demo)
+        kill(up->demo, SIGTERM); /* reaped below, with the children */
     for (size_t i = up->n; i-- > 0;)
         if (up->children[i].pid)
             kill(up->children[i].pid, up->children[i].module->stop_signal);
@@ -376,6 +415,11 @@ static void up_stop_all(struct up *up)
     for (size_t i = 0; i < up->n; i++)
         if (up->children[i].pid)
             up_kill(&up->children[i], clock_mono_ms() - started);
+    if (up->demo && waitpid(up->demo, NULL, WNOHANG) == 0) {
+        kill(up->demo, SIGKILL); /* still there after the stop window */
+        waitpid(up->demo, NULL, 0);
+    }
+    up->demo = 0;
 }
 
 static void up_print_banner(const struct up *up)
@@ -680,7 +724,7 @@ int app_up(const struct config *cfg, const struct app_up_options *opts)
         up_print_banner(&up);
         log_info("all %zu processes healthy", up.n);
         if (opts->demo)
-            app_demo(cfg);
+            up_start_demo(&up);
         for (;;) {
             int64_t next = up_restart_due(&up);
             int fatal = 0;

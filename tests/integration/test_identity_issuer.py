@@ -674,7 +674,7 @@ def test_up_runs_the_issuer_only_when_it_is_the_built_in_one(system, make_issuer
     assert any(c.endswith("serve auth") for c in up_children(system))
 
     # The demo catalog went in as admin (catalog writes need one).
-    wait_until(lambda: "5 demo series and 13 demo episodes added" in up.output(), 20,
+    wait_until(lambda: "5 demo series and 13 demo episodes added" in up.output(), 90,
                what="the demo catalog")
     r = requests.get(system.url("gateway", "/webtoons/niceguy"), timeout=10)
     assert r.status_code == 200
