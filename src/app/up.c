@@ -272,8 +272,8 @@ static int up_reap(struct up *up, bool first_start)
         if (pid == up->demo) {
             up->demo = 0;
             if (!up->stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-                log_warn("the demo catalog could not be loaded (see above); `webtoon demo` "
-                         "tries again");
+                log_warn("the demo catalog could not be loaded (see above); run `webtoon "
+                         "demo` to try again");
             continue;
         }
         struct up_child *c = up_find(up, pid);
