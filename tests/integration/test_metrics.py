@@ -14,7 +14,8 @@ from harness import wait_until
 
 PROCESSES = ["auth", "pointer", "payment", "history", "webtoon", "purchase", "web"]
 # Every label the services put on a series, and what they mean.
-LABELS = {"service", "route", "method", "code", "le", "group", "saga", "outcome", "reason", "result"}
+LABELS = {"service", "route", "method", "code", "le", "group", "saga", "outcome", "reason", "result",
+          "db"}
 SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -84,6 +85,8 @@ def test_labels_stay_bounded_whatever_the_traffic(system):
         for name, labels, _ in scrape(system, process):
             assert set(labels) <= LABELS, (process, name, labels)
             assert not ids & set(labels.values()), (process, name, labels)
+            if "db" in labels:  # a database file's name, one per store a process opens
+                assert re.fullmatch(r"[a-z]+\.db", labels["db"]), labels
             if "route" in labels:  # the pattern, never the path
                 assert not re.search(r"label-|no-such", labels["route"]), labels
     rejected = value(system, "purchase", "webtoon_saga_outcomes_total", saga="purchase",
