@@ -5,6 +5,7 @@
  * writers never deadlock on a lock upgrade, and a busy handler makes a
  * writer wait its turn instead of failing.
  */
+#include <ctype.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,12 +75,19 @@ static int store_sqlite_busy(void *ud, int count)
     return 1;
 }
 
-/* The series of <path>'s database, labelled with its file name. */
+/* The series of <path>'s database, labelled with its file name (any
+ * character but [A-Za-z0-9._-] made '_': a configured path may hold a quote,
+ * which would break the exposition format). */
 static void store_sqlite_metrics(struct store_sqlite *s, const char *path)
 {
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char db[101];
+    size_t n = 0;
+    for (; name[n] && n < sizeof db - 1; n++)
+        db[n] = isalnum((unsigned char)name[n]) || strchr("._-", name[n]) ? name[n] : '_';
+    db[n] = '\0';
     char labels[160];
-    snprintf(labels, sizeof labels, "db=\"%.100s\"", name);
+    snprintf(labels, sizeof labels, "db=\"%s\"", db);
     s->lock_waits = metrics_counter("webtoon_store_lock_waits_total",
                                     "SQLite statements that found the write lock taken", labels);
     s->lock_waited =

@@ -396,6 +396,23 @@ static void test_a_writer_waits_for_the_lock(void **state)
     store_close(other);
 }
 
+/* A database file named with a quote still gives well-formed series. */
+static void test_lock_wait_series_name_the_file_safely(void **state)
+{
+    struct fixture *f = *state;
+    char url[400], err[256];
+    snprintf(url, sizeof url, "sqlite:%s/we\"ird db.db", f->dir);
+    struct store *odd = NULL;
+    assert_int_equal(store_open(url, &odd, err, sizeof err), RC_OK);
+    struct buf out;
+    buf_init(&out, 1u << 20);
+    assert_int_equal(metrics_render(&out), RC_OK);
+    assert_non_null(strstr(out.data, ",db=\"we_ird_db.db\"}"));
+    assert_null(strstr(out.data, "we\"ird"));
+    buf_cleanup(&out);
+    store_close(odd);
+}
+
 static void test_transactions(void **state)
 {
     struct fixture *f = *state;
@@ -608,6 +625,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_int, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durability_is_per_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_writer_waits_for_the_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_wait_series_name_the_file_safely, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_constraints_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
