@@ -14,8 +14,9 @@
 #include "core/base/thread.h"
 #include "core/json/jx.h"
 #include "core/log/log.h"
-#include "core/outbox/outbox.h"
 #include "core/metrics/metrics.h"
+#include "core/outbox/outbox.h"
+#include "core/store/store_group.h"
 #include "core/trace/trace.h"
 
 #define INBOX_PURGE_EVERY_MS 60000
@@ -521,48 +522,122 @@ struct inbox_pending {
     struct trace_span span;
 };
 
-/* Claims and runs <ev> inside the open group, in a savepoint of its own.
- * RC_OK: applied, reported in <p> once the group commits. Else its work is
- * undone and <failed> says why, or, when even the undo failed, the group
- * is lost (*<lost>). */
-static int inbox_group_add(struct inbox_consumer *c, const struct inbox_handler *h,
-                           const struct bus_event *ev, struct inbox_pending *p,
-                           struct inbox_failure *failed, bool *lost)
+/* Claims and runs <ev> inside the open group of <st>, in a savepoint of its
+ * own. RC_OK: applied, reported in <p> once the group commits. Else its
+ * work is undone and <failed> says why, or, when even the undo failed, the
+ * group is lost (*<lost>). */
+static int inbox_group_add(struct inbox_consumer *c, struct store *st,
+                           const struct inbox_handler *h, const struct bus_event *ev,
+                           struct inbox_pending *p, struct inbox_failure *failed, bool *lost)
 {
     struct store_mark mark;
-    int rc = store_savepoint(c->store, &mark);
+    int rc = store_savepoint(st, &mark);
     if (rc != RC_OK) {
         *lost = true;
         return rc;
     }
     *p = (struct inbox_pending){.ev = ev, .started_us = clock_mono_us()};
-    rc = inbox_claim(c->store, ev->id, &p->fresh);
+    rc = inbox_claim(st, ev->id, &p->fresh);
     if (rc == RC_OK && p->fresh) {
         inbox_trace_begin(&p->span, ev, c->bus->ops->name, c->opts.bus.topic);
         p->traced = true;
         if (c->opts.parse_hook)
             c->opts.parse_hook(c->opts.ctx, ev);
-        rc = inbox_run_handler(h, c->opts.ctx, c->store, ev, ev->payload, &p->ids);
+        rc = inbox_run_handler(h, c->opts.ctx, st, ev, ev->payload, &p->ids);
         trace_set_current(NULL);
     }
-    if (rc == RC_OK && (rc = store_release(c->store)) == RC_OK)
+    if (rc == RC_OK && (rc = store_release(st)) == RC_OK)
         return RC_OK;
     failed->rc = rc;
-    snprintf(failed->why, sizeof failed->why, "%s", inbox_why(rc, c->store));
+    snprintf(failed->why, sizeof failed->why, "%s", inbox_why(rc, st));
     if (p->traced)
         inbox_trace_end(&p->span, rc, failed->why);
     json_decref(p->ids);
     p->ids = NULL;
-    if (store_rollback_to(c->store, &mark) != RC_OK)
+    if (store_rollback_to(st, &mark) != RC_OK)
         *lost = true;
     return rc;
 }
 
+/* One group in the making: events[from..n) to apply, and how far it got. */
+struct inbox_group_run {
+    struct inbox_consumer *c;
+    const struct bus_event *events;
+    size_t from, n;
+    size_t upto;     /* events[from..upto) applied */
+    size_t npending; /* of them, those with a handler: c->group[0..npending) */
+    struct inbox_failure failed;
+};
+
+/* Forgets what a run of the group did, for a run from scratch or a group
+ * that did not commit (its spans are dropped: each event runs again, in
+ * a span of its own). */
+static void inbox_group_discard(struct inbox_group_run *r)
+{
+    for (size_t i = 0; i < r->npending; i++) {
+        json_decref(r->c->group[i].ids);
+        r->c->group[i].ids = NULL;
+    }
+    r->npending = 0;
+    r->upto = r->from;
+    r->failed.rc = RC_OK;
+}
+
+/* Applies, inside the open transaction of <st>, the longest run of the
+ * group's events that applies cleanly, each in its own savepoint, with
+ * the progress of all of them. RC_OK when at least one was applied; else
+ * the first event's failure (r->failed), or RC_STORE when the group is
+ * lost or has no room. May run more than once: it starts from scratch. */
+static int inbox_group_fill(struct store *st, void *ud)
+{
+    struct inbox_group_run *r = ud;
+    struct inbox_consumer *c = r->c;
+    inbox_group_discard(r);
+    size_t k = r->from;
+    bool lost = false;
+    for (; k < r->n && store_deferred_room(st) >= INBOX_HANDLER_DEFERRED_MAX; k++) {
+        const struct inbox_handler *h =
+            inbox_find(c->opts.handlers, c->opts.nhandlers, r->events[k].type);
+        if (!h)
+            continue; /* not ours: nothing to record */
+        if (inbox_group_add(c, st, h, &r->events[k], &c->group[r->npending], &r->failed, &lost) !=
+            RC_OK)
+            break;
+        r->npending++;
+    }
+    r->upto = k;
+    if (lost || k == r->from)
+        return !lost && r->failed.rc != RC_OK ? r->failed.rc : RC_STORE;
+    return inbox_write_progress(st, r->events, k);
+}
+
+/* inbox_group_fill in a transaction of the consumer's own connection. */
+static int inbox_group_commit_alone(struct inbox_consumer *c, struct inbox_group_run *r)
+{
+    int rc = store_begin(c->store);
+    if (rc != RC_OK)
+        return rc;
+    if ((rc = inbox_group_fill(c->store, r)) == RC_OK)
+        return store_commit(c->store);
+    store_rollback(c->store);
+    return rc;
+}
+
+/* inbox_group_fill as a unit of the command writer's next transaction:
+ * the events share its commit (and its fsync) with the commands waiting,
+ * and never wait for a lock the writer holds. */
+static int inbox_group_commit_with_writer(struct inbox_consumer *c, struct inbox_group_run *r)
+{
+    struct store_group_unit unit = {.run = inbox_group_fill, .ud = r};
+    store_group_submit(c->opts.writer, &unit);
+    store_group_wait(c->opts.writer, &unit);
+    return unit.rc;
+}
+
 /*
  * Applies the longest run of events[from..n) that applies cleanly in one
- * transaction, each event in its own savepoint, with the progress of all
- * the batch's events applied so far, so a group costs one commit (one
- * fsync) however many events it holds. Stops
+ * transaction (the command writer's, when the consumer has one), so a
+ * group costs one commit (one fsync) however many events it holds. Stops
  * at the first event that fails: <failed> then says why, and the caller
  * goes on with that one alone, with its retries or its dead letter (a lost
  * race on PostgreSQL is retried for that event only). Returns how many
@@ -572,44 +647,30 @@ static int inbox_group_add(struct inbox_consumer *c, const struct inbox_handler 
 static size_t inbox_apply_group(struct inbox_consumer *c, const struct bus_event *events,
                                 size_t from, size_t n, struct inbox_failure *failed)
 {
-    failed->rc = RC_OK;
     if (n - from > INBOX_GROUP_MAX)
         n = from + INBOX_GROUP_MAX;
     if (c->opts.kill_after && n - from > (size_t)(c->opts.kill_after - c->handled))
         n = from + (size_t)(c->opts.kill_after - c->handled); /* the fault strikes on time */
-    if (store_begin(c->store) != RC_OK)
+    struct inbox_group_run r = {.c = c, .events = events, .from = from, .n = n, .upto = from};
+    int rc =
+        c->opts.writer ? inbox_group_commit_with_writer(c, &r) : inbox_group_commit_alone(c, &r);
+    *failed = r.failed;
+    if (rc != RC_OK) {
+        if (r.upto > from)
+            failed->rc = RC_OK; /* nothing stands: all from the first again */
+        inbox_group_discard(&r);
         return 0;
-    size_t k = from, npending = 0;
-    bool lost = false;
-    for (; k < n && store_deferred_room(c->store) >= INBOX_HANDLER_DEFERRED_MAX; k++) {
-        const struct inbox_handler *h =
-            inbox_find(c->opts.handlers, c->opts.nhandlers, events[k].type);
-        if (!h)
-            continue; /* not ours: nothing to record */
-        if (inbox_group_add(c, h, &events[k], &c->group[npending], failed, &lost) != RC_OK)
-            break;
-        npending++;
     }
-    int rc = lost || k == from ? RC_STORE : inbox_write_progress(c->store, events, k);
-    if (rc == RC_OK)
-        rc = store_commit(c->store);
-    else
-        store_rollback(c->store);
-    for (size_t i = 0; i < npending; i++) {
+    for (size_t i = 0; i < r.npending; i++) {
         struct inbox_pending *p = &c->group[i];
-        if (rc == RC_OK && p->traced)
+        if (p->traced)
             trace_set_current(&p->span.ctx); /* the log line joins its trace */
-        if (rc == RC_OK)
-            inbox_applied(c, p->ev, p->fresh, p->ids, p->started_us);
-        else
-            json_decref(p->ids);
-        if (p->traced && rc == RC_OK)
+        inbox_applied(c, p->ev, p->fresh, p->ids, p->started_us);
+        p->ids = NULL;
+        if (p->traced)
             inbox_trace_end(&p->span, RC_OK, NULL);
-        /* else each runs again alone, in a span of its own */
     }
-    if (rc != RC_OK && k > from)
-        failed->rc = RC_OK; /* nothing stands: all from the first again */
-    return rc == RC_OK ? k - from : 0;
+    return r.upto - from;
 }
 
 /* Counts <n> more events applied, for the fault injection. */

@@ -42,6 +42,7 @@
 #include "core/base/bug.h"
 #include "core/bus/bus.h"
 #include "core/store/store.h"
+#include "core/store/store_group.h"
 
 /* The inbox, progress and dead-letter tables; every service database
  * applies them as component "inbox". */
@@ -67,12 +68,17 @@ struct inbox_consumer_options {
     struct bus_options bus;
     const struct inbox_handler *handlers;
     size_t nhandlers;
-    void *ctx;                     /* passed to handlers */
-    int64_t poll_interval_ms;      /* longest sleep when nothing arrives */
-    int64_t retry_max_ms;          /* longest back-off between handler retries */
-    int64_t retention_ms;          /* inbox ids older than this are purged */
-    int64_t stall_ms;              /* no progress this long while events wait: stalled */
-    int64_t kill_after;            /* testing: SIGKILL self after this many events (0: off) */
+    void *ctx;                /* passed to handlers */
+    int64_t poll_interval_ms; /* longest sleep when nothing arrives */
+    int64_t retry_max_ms;     /* longest back-off between handler retries */
+    int64_t retention_ms;     /* inbox ids older than this are purged */
+    int64_t stall_ms;         /* no progress this long while events wait: stalled */
+    int64_t kill_after;       /* testing: SIGKILL self after this many events (0: off) */
+    /* Optional: the service's command writer. Groups of events then run as
+     * units of its transactions, sharing their commits with the commands
+     * (handlers run on its thread, the consumer waiting); NULL: in
+     * transactions of the consumer's own connection. */
+    struct store_group *writer;
     void (*commit_hook)(void *ud); /* set on the consumer's store (store_set_commit_hook) */
     void *commit_hook_ud;
     /* testing: called with <ctx> and the event on the thread applying it,

@@ -24,6 +24,12 @@
  * working publish, since while it counts, commands answer without waiting
  * for their events to reach the bus. */
 #define OUTBOX_SLOW_PASS_MS 5000
+/* Under steady load, how often the relay marks what it published as sent
+ * (it also marks whenever it finds nothing new): on SQLite it keeps its
+ * place in memory meanwhile, so a busy outbox costs one bookkeeping write
+ * a tenth of a second instead of one per pass, each taking the database's
+ * only write lock from the command writer. */
+#define OUTBOX_MARK_EVERY_MS 100
 
 const struct store_migration outbox_schema[] = {
     {1, "CREATE TABLE outbox ("
@@ -130,12 +136,14 @@ static void outbox_set_gauges(int64_t backlog, int64_t age_s)
                       age_s);
 }
 
-int outbox_measure(struct store *st)
+int outbox_measure(struct store *st, int64_t published_upto)
 {
     struct outbox_unsent u = {0};
     /* One statement, one snapshot: the two gauges agree. */
-    int rc = store_exec(st, "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL",
-                        NULL, 0, outbox_take_unsent, &u, NULL);
+    int rc = store_exec(st,
+                        "SELECT COUNT(*), MIN(created_at) FROM outbox"
+                        " WHERE sent_at IS NULL AND seq > $1",
+                        STORE_ARGS(STORE_INT(published_upto)), outbox_take_unsent, &u, NULL);
     if (rc == RC_OK)
         outbox_set_gauges(u.rows, u.age_s);
     return rc;
@@ -157,7 +165,15 @@ struct outbox_relay {
     atomic_uint_fast64_t clean_epoch;  /* every row committed before it is published */
     atomic_int_fast64_t failing_since; /* monotonic ms of the first failure in a row; 0: fine */
     atomic_int_fast64_t pass_started;  /* monotonic ms of the pass under way; 0: none */
-    char error[160];                   /* last failure; under lock */
+    /* SQLite: outbox sequence numbers are given in commit order (one
+     * writer at a time, AUTOINCREMENT), so the relay may remember how far
+     * it published and mark rows sent later; not PostgreSQL, where a lower
+     * number may commit after a higher one. */
+    bool lazy_marks;
+    atomic_int_fast64_t published_upto; /* lazy_marks: rows up to it are on the bus */
+    int64_t marked_upto;                /* lazy_marks: rows up to it are marked; relay only */
+    int64_t mark_due;                   /* lazy_marks: monotonic ms; relay only */
+    char error[160];                    /* last failure; under lock */
     struct metrics_counter *published;
     struct metrics_counter *failures;
     /* current batch, relay thread only */
@@ -227,6 +243,38 @@ static void outbox_relay_trace(struct outbox_relay *r, size_t i, int64_t sent_ns
     trace_span_submit(&sp);
 }
 
+/* Marks every row published so far as sent, in one statement (lazy_marks). */
+static int outbox_relay_mark(struct outbox_relay *r)
+{
+    int64_t upto = atomic_load(&r->published_upto);
+    if (upto == r->marked_upto)
+        return RC_OK;
+    int rc =
+        store_exec(r->store, "UPDATE outbox SET sent_at = $1 WHERE sent_at IS NULL AND seq <= $2",
+                   STORE_ARGS(STORE_INT(clock_wall_ms()), STORE_INT(upto)), NULL, NULL, NULL);
+    if (rc == RC_OK)
+        r->marked_upto = upto;
+    r->mark_due = clock_mono_ms() + OUTBOX_MARK_EVERY_MS;
+    return rc;
+}
+
+/* Marks the batch's rows sent, in one transaction. */
+static int outbox_relay_mark_batch(struct outbox_relay *r)
+{
+    int rc = store_begin(r->store);
+    if (rc != RC_OK)
+        return rc;
+    int64_t now = clock_wall_ms();
+    for (size_t i = 0; i < r->batch_len && rc == RC_OK; i++)
+        rc = store_exec(r->store,
+                        "UPDATE outbox SET sent_at = $1 WHERE seq = $2 AND sent_at IS NULL",
+                        STORE_ARGS(STORE_INT(now), STORE_INT(r->batch_seq[i])), NULL, NULL, NULL);
+    if (rc == RC_OK)
+        return store_commit(r->store);
+    store_rollback(r->store);
+    return rc;
+}
+
 /* Publishes one batch of unsent rows. Sets *<more> when the batch was full.
  * Order matters: publish first, mark sent after. A crash in between
  * publishes the rows again, and the log keeps the first copy of an id. */
@@ -236,17 +284,19 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
     outbox_relay_free_batch(r);
     /* Rows committed before this epoch are visible to the SELECT below. */
     uint64_t epoch = atomic_load(&r->commits);
+    int64_t after = atomic_load(&r->published_upto);
     int rc = store_exec(r->store,
                         "SELECT seq, event_id, key, type, payload, created_at, traceparent,"
                         " trace_parent_span FROM outbox"
-                        " WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
-                        STORE_ARGS(STORE_INT(OUTBOX_BATCH)), outbox_relay_take_row, r, NULL);
+                        " WHERE sent_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
+                        STORE_ARGS(STORE_INT(OUTBOX_BATCH), STORE_INT(after)),
+                        outbox_relay_take_row, r, NULL);
     if (rc != RC_OK)
         return rc;
     if (r->batch_len == 0) {
         outbox_set_gauges(0, 0); /* nothing left: both at once, never one stale */
         outbox_relay_clean(r, epoch);
-        return RC_OK;
+        return r->lazy_marks ? outbox_relay_mark(r) : RC_OK; /* a quiet moment */
     }
     if ((rc = bus_publish(r->bus, r->batch, r->batch_len)) != RC_OK)
         return rc;
@@ -257,26 +307,22 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
     if (!*more) /* nothing older than the epoch was left behind */
         outbox_relay_clean(r, epoch);
     int64_t sent_ns = trace_now_ns();
-    if ((rc = store_begin(r->store)) != RC_OK)
+    if (r->lazy_marks) {
+        /* Remembered here, the rows are never published again by this
+         * process: only a crash before their mark publishes them twice. */
+        atomic_store(&r->published_upto, r->batch_seq[r->batch_len - 1]);
+        rc = clock_mono_ms() >= r->mark_due ? outbox_relay_mark(r) : RC_OK;
+    } else {
+        rc = outbox_relay_mark_batch(r); /* a failed mark publishes them again */
+    }
+    if (rc != RC_OK && !r->lazy_marks)
         return rc;
-    int64_t now = clock_wall_ms();
-    for (size_t i = 0; i < r->batch_len && rc == RC_OK; i++)
-        rc = store_exec(r->store,
-                        "UPDATE outbox SET sent_at = $1 WHERE seq = $2 AND sent_at IS NULL",
-                        STORE_ARGS(STORE_INT(now), STORE_INT(r->batch_seq[i])), NULL, NULL, NULL);
-    if (rc == RC_OK)
-        rc = store_commit(r->store);
-    else
-        store_rollback(r->store);
-    if (rc != RC_OK)
-        return rc;
-    /* Marked sent: each span is submitted once, even when a failed mark
-     * makes the bus see a row twice. */
+    /* Each span is submitted once, when its row leaves for good. */
     for (size_t i = 0; i < r->batch_len && trace_export_is_running(); i++)
         outbox_relay_trace(r, i, sent_ns);
     metrics_counter_add(r->published, r->batch_len);
-    (void)outbox_measure(r->store);
-    return RC_OK;
+    (void)outbox_measure(r->store, atomic_load(&r->published_upto));
+    return rc;
 }
 
 static void outbox_relay_purge(struct outbox_relay *r)
@@ -289,6 +335,16 @@ static void outbox_relay_purge(struct outbox_relay *r)
         log_warn("outbox purge failed: %s", store_error(r->store));
     else if (deleted > 0)
         log_debug("outbox purge removed %lld sent rows", (long long)deleted);
+}
+
+/* How long the relay may sleep when nothing is known to wait: until its
+ * marks are due, when some rows are published but not marked yet. */
+static int64_t outbox_relay_idle_ms(struct outbox_relay *r)
+{
+    if (!r->lazy_marks || atomic_load(&r->published_upto) == r->marked_upto)
+        return r->opts.poll_interval_ms;
+    int64_t due = r->mark_due - clock_mono_ms();
+    return due < 0 ? 0 : due < r->opts.poll_interval_ms ? due : r->opts.poll_interval_ms;
 }
 
 /* Waits on the condition variable until notified, stopping, or <ms> pass.
@@ -309,7 +365,7 @@ static void *outbox_relay_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&r->lock);
         if (!more && !r->stopping)
-            outbox_relay_wait(r, backoff ? backoff : r->opts.poll_interval_ms);
+            outbox_relay_wait(r, backoff ? backoff : outbox_relay_idle_ms(r));
         bool stopping = r->stopping;
         int64_t deadline = r->flush_deadline;
         r->pending = false;
@@ -358,6 +414,9 @@ static void *outbox_relay_main(void *arg)
             next_purge = clock_mono_ms() + OUTBOX_PURGE_EVERY_MS;
         }
     }
+    if (r->lazy_marks && outbox_relay_mark(r) != RC_OK)
+        log_warn("outbox relay: cannot mark what it published (%s); published again on restart",
+                 store_error(r->store));
     outbox_relay_free_batch(r);
     return NULL;
 }
@@ -396,6 +455,8 @@ int outbox_relay_start(const struct outbox_relay_options *opts, struct outbox_re
     if (rc == RC_OK && (rc = store_set_durable(r->store, false)) != RC_OK)
         snprintf(err, errlen, "outbox relay store: %s", store_error(r->store));
     if (rc == RC_OK)
+        r->lazy_marks = !store_is_postgres(r->store);
+    if (rc == RC_OK)
         rc = bus_open(&opts->bus, &r->bus, err, errlen);
     if (rc == RC_OK && thread_start(&r->thread, outbox_relay_main, r) != 0) {
         snprintf(err, errlen, "cannot start the outbox relay thread");
@@ -420,6 +481,11 @@ void outbox_relay_notify(void *relay)
 }
 
 uint64_t outbox_relay_epoch(struct outbox_relay *r) { return atomic_load(&r->commits); }
+
+int64_t outbox_relay_published_upto(struct outbox_relay *r)
+{
+    return atomic_load(&r->published_upto);
+}
 
 bool outbox_relay_published(struct outbox_relay *r, uint64_t epoch)
 {

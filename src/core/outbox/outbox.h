@@ -4,7 +4,11 @@
  * (outbox_add), so an event exists if and only if its change committed.
  * A relay thread then publishes unsent rows to the bus in order, marks them
  * sent, and retries with back-off until the bus takes them: nothing stays
- * stranded. Sent rows are purged after a retention period.
+ * stranded. Sent rows are purged after a retention period. On SQLite the
+ * relay remembers how far it published and marks rows sent in bulk, at
+ * most OUTBOX_MARK_EVERY_MS later (at once when nothing else waits); a
+ * crash before the mark publishes those rows again, which consumers
+ * ignore.
  *
  * Event payloads are JSON objects carrying `eventType`, `eventId`,
  * `timestamp` (milliseconds since the epoch) and, when someone acted,
@@ -15,7 +19,7 @@
  * adding thread's current trace context (a new trace when there is none).
  * Its ids are made by outbox_add and kept in the row; the event carries
  * its traceparent; the relay submits the span (named "publish <type>", from
- * the row's creation to its publication) once the row is marked sent.
+ * the row's creation to its publication) once the row is published.
  */
 #ifndef WEBTOON_OUTBOX_H
 #define WEBTOON_OUTBOX_H
@@ -102,12 +106,17 @@ void outbox_relay_stop(struct outbox_relay *relay, int64_t flush_ms);
 /* Unsent rows in the outbox of <st> (for metrics and tests). */
 int outbox_backlog(struct store *st, int64_t *out /* OUT */);
 
-/* Measures the unsent rows of <st>'s outbox for the metrics: how many
+/* Rows up to this sequence number are published, though perhaps not yet
+ * marked sent (0: see the marks alone). Thread-safe. */
+int64_t outbox_relay_published_upto(struct outbox_relay *relay);
+
+/* Measures the unsent rows of <st>'s outbox past <published_upto> (see
+ * outbox_relay_published_upto) for the metrics: how many
  * (webtoon_outbox_backlog) and how long the oldest has waited
  * (webtoon_outbox_oldest_unsent_age_seconds, 0 when none). Run apart from
  * the relay (by the service's sweeper), so that a relay that cannot
  * publish, or hangs, still shows; the relay measures too after each pass.
  * Two measurements racing may leave an older pair for up to a sweep. */
-int outbox_measure(struct store *st);
+int outbox_measure(struct store *st, int64_t published_upto);
 
 #endif

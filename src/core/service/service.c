@@ -227,7 +227,7 @@ static void *service_sweeper_main(void *arg)
     while (!w->stopping) {
         pthread_mutex_unlock(&w->lock);
         if (w->app->relay) /* apart from the relay: a stuck relay still shows */
-            (void)outbox_measure(w->store);
+            (void)outbox_measure(w->store, outbox_relay_published_upto(w->app->relay));
         if (w->app->def->sweep)
             w->app->def->sweep(&ctx, w->store);
         pthread_mutex_lock(&w->lock);
@@ -349,9 +349,8 @@ static void service_wake_loops(void *ud)
         http_server_wake(server);
 }
 
-/* Starts the outbox relay and, when <app>'s service consumes events, the
- * consumer and the log-end snapshots of read-your-writes. */
-static int service_start_messaging(struct service_app *app)
+/* Starts the outbox relay. */
+static int service_start_relay(struct service_app *app)
 {
     const struct config *cfg = app->cfg;
     char err[256] = "";
@@ -366,10 +365,30 @@ static int service_start_messaging(struct service_app *app)
         .on_published_ud = app,
     };
     int rc = outbox_relay_start(&relay, &app->relay, err, sizeof err);
-    if (rc != RC_OK) {
+    if (rc != RC_OK)
         log_error("cannot start the outbox relay: %s", err);
-        return rc;
-    }
+    return rc;
+}
+
+/* Starts the command writer: one connection and thread that commits the
+ * commands, and the consumer's groups of events, in shared transactions. */
+static int service_start_writer(struct service_app *app)
+{
+    char err[256] = "";
+    int rc = store_group_start(app->store_url, app->relay ? outbox_relay_notify : NULL, app->relay,
+                               &app->writer, err, sizeof err);
+    if (rc != RC_OK)
+        log_error("cannot start the command writer: %s", err);
+    return rc;
+}
+
+/* When <app>'s service consumes events, starts the consumer and the
+ * log-end snapshots of read-your-writes. */
+static int service_start_consumer(struct service_app *app)
+{
+    const struct config *cfg = app->cfg;
+    char err[256] = "";
+    int rc;
     size_t nhandlers = 0;
     while (app->def->handlers && app->def->handlers[nhandlers].type)
         nhandlers++;
@@ -391,6 +410,7 @@ static int service_start_messaging(struct service_app *app)
         .retention_ms = config_int(cfg, CONFIG_INBOX_RETENTION_MS),
         .stall_ms = config_int(cfg, CONFIG_CONSUMER_STALL_MS),
         .kill_after = config_int(cfg, CONFIG_FAULT_CONSUMER_KILL_AFTER),
+        .writer = app->writer,
         .commit_hook = outbox_relay_notify, /* handlers may emit events too */
         .commit_hook_ud = app->relay,
     };
@@ -448,15 +468,11 @@ int service_run(const struct service_def *def, const struct config *cfg)
     if ((rc = service_start_auth(&app)) != RC_OK)
         goto out;
     if (!def->stateless && ((rc = service_prepare_store(def, cfg)) != RC_OK ||
-                            (!def->no_events && (rc = service_start_messaging(&app)) != RC_OK) ||
+                            (!def->no_events && (rc = service_start_relay(&app)) != RC_OK) ||
+                            (rc = service_start_writer(&app)) != RC_OK ||
+                            (!def->no_events && (rc = service_start_consumer(&app)) != RC_OK) ||
                             (rc = service_sweeper_start(&app, &sweeper)) != RC_OK))
         goto out;
-    if (!def->stateless &&
-        (rc = store_group_start(app.store_url, app.relay ? outbox_relay_notify : NULL, app.relay,
-                                &app.writer, err, sizeof err)) != RC_OK) {
-        log_error("cannot start the command writer: %s", err);
-        goto out;
-    }
     int port = (int)config_int(cfg, CONFIG_PORT);
     struct http_server_options hopts = {
         .addr = config_str(cfg, CONFIG_LISTEN_ADDR),
@@ -498,12 +514,12 @@ int service_run(const struct service_def *def, const struct config *cfg)
     clock_sleep_ms(delay);
 out:
     http_server_drain(server, (int)config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
-    store_group_stop(app.writer); /* after the server: no command waits for it */
     service_sweeper_stop(sweeper);
     service_catchup_stop(app.catchup);
     inbox_consumer_stop(app.consumer);
     if (def->ext_close)
         def->ext_close(&app.consumer_ctx);
+    store_group_stop(app.writer); /* after the server and the consumer: none waits for it */
     outbox_relay_stop(app.relay, config_int(cfg, CONFIG_DRAIN_TIMEOUT_MS));
     atomic_store(&app.server, NULL);
     http_server_stop(server, 0); /* last: the threads above may wake it */

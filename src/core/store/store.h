@@ -121,10 +121,11 @@ void store_rollback(struct store *st);
 /*
  * A savepoint inside the open transaction, so one unit of work among many
  * in a transaction can be undone alone (a group of events, each applied or
- * not). Not nested: store_savepoint, then store_release (keep the work) or
+ * not). store_savepoint, then store_release (keep the work) or
  * store_rollback_to (undo it, with the actions it registered through
- * store_after_commit). When store_rollback_to fails, the transaction is
- * lost: roll it back.
+ * store_after_commit). Savepoints nest (a group of events inside a unit of
+ * the command writer's group): each closes the innermost one open. When
+ * store_rollback_to fails, the transaction is lost: roll it back.
  */
 struct store_mark {
     size_t ndeferred;

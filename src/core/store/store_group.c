@@ -181,9 +181,27 @@ void store_group_submit(struct store_group *g, struct store_group_unit *u)
     pthread_mutex_unlock(&g->lock);
 }
 
+size_t store_group_waiting(struct store_group *g)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&g->lock);
+    for (const struct store_group_unit *u = g->head; u; u = u->next)
+        n++;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
 bool store_group_done(const struct store_group_unit *u)
 {
     return atomic_load(&u->state) == UNIT_DONE;
+}
+
+void store_group_wait(struct store_group *g, struct store_group_unit *u)
+{
+    pthread_mutex_lock(&g->lock);
+    while (atomic_load(&u->state) != UNIT_DONE)
+        pthread_cond_wait(&g->settled, &g->lock);
+    pthread_mutex_unlock(&g->lock);
 }
 
 void store_group_forget(struct store_group *g, struct store_group_unit *u)
@@ -203,7 +221,6 @@ void store_group_forget(struct store_group *g, struct store_group_unit *u)
         u->rc = RC_UNAVAILABLE;
         atomic_store(&u->state, UNIT_DONE);
     }
-    while (atomic_load(&u->state) != UNIT_DONE)
-        pthread_cond_wait(&g->settled, &g->lock);
     pthread_mutex_unlock(&g->lock);
+    store_group_wait(g, u);
 }

@@ -52,8 +52,12 @@ void store_group_stop(struct store_group *g);
 
 /* Queues <u> for the next group. */
 void store_group_submit(struct store_group *g, struct store_group_unit *u);
+/* Units queued for the next group (not yet running). */
+size_t store_group_waiting(struct store_group *g);
 /* True once <u> ran and its outcome (u->rc) is final. Never blocks. */
 bool store_group_done(const struct store_group_unit *u);
+/* Blocks until <u> is done (from another thread than the writer's). */
+void store_group_wait(struct store_group *g, struct store_group_unit *u);
 /* <u> is going away: takes it off the queue if it has not started (then
  * u->rc is RC_UNAVAILABLE), else waits until it is done. */
 void store_group_forget(struct store_group *g, struct store_group_unit *u);

@@ -18,6 +18,7 @@
 #include "core/log/log.h"
 #include "core/metrics/metrics.h"
 #include "core/outbox/outbox.h"
+#include "core/store/store_group.h"
 #include "core/trace/trace.h"
 
 #define TOPIC "test.events"
@@ -450,6 +451,78 @@ static void test_waiting_events_share_a_commit(void **state)
     assert_int_equal(atomic_load(&f->ctx.commit_hooks), 3);
     assert_int_equal(query_int(f->st, "SELECT applied FROM consumer_progress", NULL),
                      query_int(f->log_db, "SELECT MAX(seq) FROM events", NULL));
+}
+
+/* A unit of the command writer that waits at a gate the test holds, then
+ * writes a row of its own (a command's work). */
+struct gated_command {
+    struct store_group_unit unit;
+    pthread_mutex_t *gate;
+};
+
+static int gated_command_run(struct store *st, void *ud)
+{
+    struct gated_command *g = ud;
+    if (g->gate) {
+        pthread_mutex_lock(g->gate);
+        pthread_mutex_unlock(g->gate);
+    }
+    return store_exec(st, "INSERT INTO effects (event_id, n) VALUES ('command', -1)", NULL, 0, NULL,
+                      NULL, NULL);
+}
+
+struct writer_queue {
+    struct store_group *writer;
+    size_t want;
+};
+
+static bool writer_queue_reached(void *ud)
+{
+    struct writer_queue *q = ud;
+    return store_group_waiting(q->writer) >= q->want;
+}
+
+static void count_writer_commit(void *ud) { atomic_fetch_add((atomic_int *)ud, 1); }
+
+/* With the service's command writer, a group of events is one unit of the
+ * writer's transaction: the events and the commands waiting beside them
+ * share one commit, and the consumer's own connection commits nothing. */
+static void test_events_share_the_command_writers_commit(void **state)
+{
+    struct fixture *f = *state;
+    atomic_int writer_commits = 0;
+    struct store_group *writer;
+    char err[256] = "", id[32];
+    assert_int_equal(
+        store_group_start(f->url, count_writer_commit, &writer_commits, &writer, err, sizeof err),
+        RC_OK);
+    pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&gate);
+    struct gated_command busy = {.unit = {.run = gated_command_run, .ud = &busy}, .gate = &gate};
+    struct gated_command command = {.unit = {.run = gated_command_run, .ud = &command}};
+    store_group_submit(writer, &busy.unit); /* the writer is busy with it, at the gate */
+    for (int i = 1; i <= 10; i++) {
+        snprintf(id, sizeof id, "w%d", i);
+        publish_n(f, id, "Applied", i);
+    }
+    struct inbox_consumer_options o = consumer_options(f);
+    o.writer = writer;
+    start_consumer_with(f, o);
+    struct writer_queue queue = {writer, 1};
+    assert_true(test_wait_until(writer_queue_reached, &queue, WAIT_MS)); /* the events' unit */
+    store_group_submit(writer, &command.unit);
+    pthread_mutex_unlock(&gate);
+    wait_effects(f, 12);
+    store_group_wait(writer, &command.unit);
+    assert_int_equal(command.unit.rc, RC_OK);
+    assert_true(test_wait_until(all_committed, f, WAIT_MS));
+    assert_int_equal(effects(f), 12);                  /* both commands, each event once */
+    assert_int_equal(atomic_load(&writer_commits), 2); /* the busy one; the events with the other */
+    assert_int_equal(atomic_load(&f->ctx.commit_hooks), 0);
+    assert_int_equal(query_int(f->st, "SELECT applied FROM consumer_progress", NULL),
+                     query_int(f->log_db, "SELECT MAX(seq) FROM events", NULL));
+    stop_consumer(f);
+    store_group_stop(writer);
 }
 
 static int list_one(void *ud, const struct inbox_dead_letter *d)
@@ -944,6 +1017,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_applies_each_event_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiting_events_share_a_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_share_the_command_writers_commit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unknown_types_not_claimed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_handler_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poison_kept_as_dead_letters, setup, teardown),

@@ -473,7 +473,7 @@ static int64_t gauge(const char *name) { return metrics_gauge_value(metrics_gaug
 static void test_measure(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(outbox_measure(f->st), RC_OK);
+    assert_int_equal(outbox_measure(f->st, 0), RC_OK);
     assert_int_equal(gauge("webtoon_outbox_backlog"), 0);
     assert_int_equal(gauge("webtoon_outbox_oldest_unsent_age_seconds"), 0);
     for (int i = 0; i < 3; i++)
@@ -484,7 +484,7 @@ static void test_measure(void **state)
                                 " WHERE seq = (SELECT MIN(seq) FROM outbox)",
                                 NULL, 0, NULL, NULL, NULL),
                      RC_OK);
-    assert_int_equal(outbox_measure(f->st), RC_OK);
+    assert_int_equal(outbox_measure(f->st, 0), RC_OK);
     assert_int_equal(gauge("webtoon_outbox_backlog"), 3);
     int64_t age = gauge("webtoon_outbox_oldest_unsent_age_seconds");
     assert_true(age >= 120 && age < 180);
@@ -493,7 +493,7 @@ static void test_measure(void **state)
     struct outbox_relay *r = start_relay(&o);
     outbox_relay_stop(r, WAIT_MS);
     assert_int_equal(backlog(f->st), 0);
-    assert_int_equal(outbox_measure(f->st), RC_OK);
+    assert_int_equal(outbox_measure(f->st, 0), RC_OK);
     assert_int_equal(gauge("webtoon_outbox_backlog"), 0);
     assert_int_equal(gauge("webtoon_outbox_oldest_unsent_age_seconds"), 0);
 }
