@@ -58,7 +58,7 @@ int outbox_add(struct store *st, const char *key, const char *type, const json_t
 {
     BUG_ON(!st->in_tx);
     char id[ID_UUID_LEN + 1];
-    id_uuid(id);
+    id_uuid7(id);
     int64_t now = clock_wall_ms();
     json_t *payload = json_pack("{s:s, s:s, s:I}", "eventType", type, "eventId", id, "timestamp",
                                 (json_int_t)now);

@@ -116,7 +116,7 @@ static int payment_charge(struct http_req *req, struct store *st, const json_t *
 
     struct payment_record p = {
         .found = true, .price = price, .point = point, .created_at = clock_wall_ms()};
-    id_uuid(p.payment_id);
+    id_uuid7(p.payment_id);
     snprintf(p.user_id, sizeof p.user_id, "%s", user);
     snprintf(p.status, sizeof p.status, "pending");
     const char *key = service_command_key(req);
@@ -159,7 +159,7 @@ static int payment_refund(struct http_req *req, struct store *st, const json_t *
     if (!next)
         return http_fail(req, RC_INVALID_STATE, "a %s payment cannot be refunded", p.status);
     bool changed;
-    id_uuid(p.refund_id);
+    id_uuid7(p.refund_id);
     if ((rc = payment_store_start_refund(st, id, p.refund_id, &changed)) != RC_OK)
         return rc;
     if (!changed)

@@ -40,7 +40,7 @@ static int purchase_buy(struct http_req *req, struct store *st, const json_t *bo
 
     struct purchase_record p = {
         .found = true, .point = c.point, .my_point = -1, .created_at = clock_wall_ms()};
-    id_uuid(p.purchase_id);
+    id_uuid7(p.purchase_id);
     snprintf(p.user_id, sizeof p.user_id, "%s", user);
     snprintf(p.webtoon_id, sizeof p.webtoon_id, "%s", webtoon);
     snprintf(p.status, sizeof p.status, "pending");
@@ -81,7 +81,7 @@ static int purchase_cancel(struct http_req *req, struct store *st, const json_t 
     if (!next)
         return http_fail(req, RC_INVALID_STATE, "a %s purchase cannot be cancelled", p.status);
     bool changed;
-    id_uuid(p.cancel_id);
+    id_uuid7(p.cancel_id);
     if ((rc = purchase_store_start_cancel(st, id, p.cancel_id, &changed)) != RC_OK)
         return rc;
     if (!changed)

@@ -1,5 +1,7 @@
-/* Random UUIDs and the token check used on client-chosen ids. */
+/* UUIDs (random v4, time-ordered v7) and the token check used on client-chosen ids. */
 #include "support/test_support.h"
+
+#include <time.h>
 
 #include "core/base/bug.h"
 #include "core/base/id.h"
@@ -29,6 +31,40 @@ static void test_uuid_format(void **state)
 }
 
 static int compare_ids(const void *a, const void *b) { return strcmp(a, b); }
+
+/* v7: version 7, the RFC variant, the Unix time in ms in the first 48
+ * bits, and ids made one after another sort in that order (the point:
+ * new database keys go to the end of their index). */
+static void test_uuid7_is_time_ordered(void **state)
+{
+    (void)state;
+    char(*ids)[ID_UUID_LEN + 1] = malloc(sizeof *ids * ID_MANY);
+    assert_non_null(ids);
+    struct timespec before, after;
+    clock_gettime(CLOCK_REALTIME, &before);
+    for (int i = 0; i < ID_MANY; i++)
+        id_uuid7(ids[i]);
+    clock_gettime(CLOCK_REALTIME, &after);
+    for (int i = 0; i < ID_MANY; i++) {
+        const char *u = ids[i];
+        assert_int_equal(strlen(u), ID_UUID_LEN);
+        assert_int_equal(u[14], '7');
+        assert_non_null(strchr("89ab", u[19]));
+        char hex[13];
+        memcpy(hex, u, 8);
+        memcpy(hex + 8, u + 9, 4);
+        hex[12] = '\0';
+        long long ms = strtoll(hex, NULL, 16);
+        assert_true(ms >= before.tv_sec * 1000LL + before.tv_nsec / 1000000);
+        assert_true(ms <= after.tv_sec * 1000LL + after.tv_nsec / 1000000);
+        if (i > 0) /* the time part never goes back; random tails may tie-break either way */
+            assert_true(strncmp(ids[i - 1], u, 18) <= 0);
+    }
+    qsort(ids, ID_MANY, sizeof *ids, compare_ids);
+    for (int i = 1; i < ID_MANY; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    free(ids);
+}
 
 static void test_uuid_unique(void **state)
 {
@@ -104,9 +140,13 @@ static void test_token_length_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_uuid_format),        cmocka_unit_test(test_uuid_unique),
-        cmocka_unit_test(test_token_accepts),      cmocka_unit_test(test_token_rejects),
-        cmocka_unit_test(test_token_length_limit), cmocka_unit_test(test_name),
+        cmocka_unit_test(test_uuid_format),
+        cmocka_unit_test(test_uuid_unique),
+        cmocka_unit_test(test_uuid7_is_time_ordered),
+        cmocka_unit_test(test_token_accepts),
+        cmocka_unit_test(test_token_rejects),
+        cmocka_unit_test(test_token_length_limit),
+        cmocka_unit_test(test_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
