@@ -189,7 +189,7 @@ static int demo_art(int port, const char *auth, int *covers, int *pages)
     pthread_t workers[DEMO_ART_WORKERS];
     int started = 0;
     while (started < DEMO_ART_WORKERS &&
-           thread_start(&workers[started], demo_art_worker, &run) == 0)
+           thread_start(&workers[started], "demo-art", demo_art_worker, &run) == 0)
         started++;
     if (started == 0)
         demo_art_worker(&run); /* no thread: this one does it all */

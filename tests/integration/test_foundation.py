@@ -314,6 +314,21 @@ def test_only_the_main_thread_of_a_process_takes_its_signals(system):
     assert up.terminate() == 0, up.output()
 
 
+def test_every_thread_of_a_service_is_named_after_its_work(system):
+    """`top -H`, perf and /proc name a service's threads by what they do,
+    so an operator can tell the writer from the relay."""
+    system.start_all()
+    pid = up_pids(system)["purchase"]
+    names = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                names.add(f.read().strip())
+        except FileNotFoundError:
+            continue
+    assert {"http", "writer", "relay", "consumer", "catch-up", "sweeper"} <= names, names
+
+
 def test_up_stops_when_a_service_cannot_start(system):
     with socket.socket() as s:
         s.bind(("127.0.0.1", system.ports["history"]))

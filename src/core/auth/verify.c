@@ -194,7 +194,7 @@ int auth_verifier_start(const struct config *cfg, struct auth_verifier **out, ch
     pthread_rwlock_init(&v->keys_lock, NULL);
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->cv, NULL);
-    if (thread_start(&v->thread, auth_key_thread, v) != 0) {
+    if (thread_start(&v->thread, "auth-keys", auth_key_thread, v) != 0) {
         snprintf(err, errlen, "cannot start the key thread");
         pthread_rwlock_destroy(&v->keys_lock);
         pthread_mutex_destroy(&v->mu);

@@ -1,9 +1,9 @@
-/* Threads that never take a process's signals; see thread.h. */
+/* Named threads that never take a process's signals; see thread.h. */
 #include "core/base/thread.h"
 
 #include <signal.h>
 
-int thread_start(pthread_t *thread, void *(*main)(void *), void *arg)
+int thread_start(pthread_t *thread, const char *name, void *(*main)(void *), void *arg)
 {
     sigset_t all, saved;
     sigfillset(&all);
@@ -15,5 +15,7 @@ int thread_start(pthread_t *thread, void *(*main)(void *), void *arg)
     pthread_sigmask(SIG_BLOCK, &all, &saved);
     int rc = pthread_create(thread, NULL, main, arg);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (rc == 0)
+        (void)pthread_setname_np(*thread, name); /* a name too long is refused: unnamed */
     return rc;
 }

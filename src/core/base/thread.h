@@ -9,7 +9,9 @@
  * are for the main thread's sigwait or signalfd. A thread started before the
  * main thread blocks them would otherwise take a SIGTERM meant for a drain
  * and die of it. Faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT)
- * stay with the thread that raises them. Returns pthread_create's result. */
-int thread_start(pthread_t *thread, void *(*main)(void *), void *arg);
+ * stay with the thread that raises them. <name> (at most 15 characters)
+ * names the thread for top -H, perf and /proc/<pid>/task/<tid>/comm.
+ * Returns pthread_create's result. */
+int thread_start(pthread_t *thread, const char *name, void *(*main)(void *), void *arg);
 
 #endif

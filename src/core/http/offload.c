@@ -94,7 +94,7 @@ int http__offload_start(int threads, struct http_offload **out, char *err, size_
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
     for (; o->nthreads < threads; o->nthreads++)
-        if (thread_start(&o->threads[o->nthreads], http__offload_main, o) != 0) {
+        if (thread_start(&o->threads[o->nthreads], "offload", http__offload_main, o) != 0) {
             snprintf(err, errlen, "cannot start an offload thread");
             http__offload_stop(o);
             return RC_IO;

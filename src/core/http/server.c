@@ -809,7 +809,7 @@ int http_server_start(const struct http_server_options *opts, struct http_server
         struct http__worker *w = &s->workers[i];
         w->server = s;
         w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (w->wake.fd < 0 || thread_start(&w->thread, http__worker_main, w) != 0) {
+        if (w->wake.fd < 0 || thread_start(&w->thread, "http", http__worker_main, w) != 0) {
             snprintf(err, errlen, "cannot start HTTP worker: %s", strerror(errno));
             rc = RC_IO;
             break;

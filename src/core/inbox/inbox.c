@@ -882,7 +882,7 @@ int inbox_consumer_start(const struct inbox_consumer_options *opts, struct inbox
                          char *err, size_t errlen)
 {
     int rc = inbox_consumer_open(opts, out, err, errlen);
-    if (rc == RC_OK && thread_start(&(*out)->thread, inbox_consumer_main, *out) != 0) {
+    if (rc == RC_OK && thread_start(&(*out)->thread, "consumer", inbox_consumer_main, *out) != 0) {
         snprintf(err, errlen, "cannot start the consumer thread");
         inbox_consumer_free(*out);
         *out = NULL;

@@ -740,12 +740,12 @@ int logship_new(const struct logship_options *o, struct logship **out, char *err
         goto fail;
     }
     rc = RC_INTERNAL;
-    if (thread_start(&ls->reader, logship__reader_main, ls) != 0) {
+    if (thread_start(&ls->reader, "logship-read", logship__reader_main, ls) != 0) {
         snprintf(err, errlen, "cannot start the log reader thread");
         goto fail;
     }
     ls->reader_started = true;
-    if (thread_start(&ls->pusher, logship__pusher_main, ls) != 0) {
+    if (thread_start(&ls->pusher, "logship-push", logship__pusher_main, ls) != 0) {
         snprintf(err, errlen, "cannot start the log pusher thread");
         goto fail;
     }

@@ -458,7 +458,7 @@ int outbox_relay_start(const struct outbox_relay_options *opts, struct outbox_re
         r->lazy_marks = !store_is_postgres(r->store);
     if (rc == RC_OK)
         rc = bus_open(&opts->bus, &r->bus, err, errlen);
-    if (rc == RC_OK && thread_start(&r->thread, outbox_relay_main, r) != 0) {
+    if (rc == RC_OK && thread_start(&r->thread, "relay", outbox_relay_main, r) != 0) {
         snprintf(err, errlen, "cannot start the outbox relay thread");
         rc = RC_INTERNAL;
     }

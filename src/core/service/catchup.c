@@ -67,7 +67,7 @@ int service_catchup_start(const struct bus_options *bus, struct service_catchup 
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->cond, NULL);
     int rc = bus_open(bus, &c->bus, err, errlen);
-    if (rc == RC_OK && thread_start(&c->thread, catchup_main, c) != 0) {
+    if (rc == RC_OK && thread_start(&c->thread, "catch-up", catchup_main, c) != 0) {
         snprintf(err, errlen, "cannot start the catch-up thread");
         rc = RC_INTERNAL;
     }

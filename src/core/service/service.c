@@ -276,7 +276,7 @@ static int service_sweeper_start(struct service_app *app, struct service_sweeper
     if (rc == RC_OK) {
         if (app->relay)
             store_set_commit_hook(w->store, outbox_relay_notify, app->relay);
-        if (thread_start(&w->thread, service_sweeper_main, w) != 0) {
+        if (thread_start(&w->thread, "sweeper", service_sweeper_main, w) != 0) {
             snprintf(err, sizeof err, "cannot start the sweeper thread");
             rc = RC_INTERNAL;
         }

@@ -137,7 +137,7 @@ int store_group_start(const char *url, void (*commit_hook)(void *ud), void *hook
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->queued, NULL);
     pthread_cond_init(&g->settled, NULL);
-    if (thread_start(&g->thread, store_group_main, g) != 0) {
+    if (thread_start(&g->thread, "writer", store_group_main, g) != 0) {
         snprintf(err, errlen, "cannot start the command writer thread");
         store_close(g->st);
         pthread_mutex_destroy(&g->lock);

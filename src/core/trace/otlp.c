@@ -348,7 +348,7 @@ int trace_export_start(const struct trace_export_options *opts, char *err, size_
     if (otlp_current) {
         snprintf(err, errlen, "a trace exporter already runs in this process");
         rc = RC_CONFLICT;
-    } else if (thread_start(&e->thread, otlp_main, e) != 0) {
+    } else if (thread_start(&e->thread, "otlp", otlp_main, e) != 0) {
         snprintf(err, errlen, "cannot start the trace exporter thread");
         rc = RC_INTERNAL;
     } else {

@@ -133,7 +133,7 @@ int auth_work_start(void)
     pthread_cond_init(&auth_work.cond, &attr);
     pthread_condattr_destroy(&attr);
     auth_work.stopping = false;
-    if (thread_start(&auth_work.thread, auth_work_main, NULL) != 0)
+    if (thread_start(&auth_work.thread, "auth-work", auth_work_main, NULL) != 0)
         return RC_INTERNAL;
     auth_work.running = true;
     return RC_OK;
