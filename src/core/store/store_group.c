@@ -132,8 +132,9 @@ int store_group_start(const char *url, void (*commit_hook)(void *ud), void *hook
         store_set_commit_hook(g->st, commit_hook, hook_ud);
     g->commits = metrics_counter("webtoon_store_group_commits_total",
                                  "Transactions the command writer committed", "");
-    g->units = metrics_counter("webtoon_store_group_commands_total",
-                               "Commands committed by the command writer, in groups", "");
+    g->units = metrics_counter(
+        "webtoon_store_group_commands_total",
+        "Units the command writer committed in groups: commands, and groups of events", "");
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->queued, NULL);
     pthread_cond_init(&g->settled, NULL);
