@@ -177,6 +177,18 @@ bench_system_cpu_ms() {
   echo $((_ticks * 1000 / $(getconf CLK_TCK)))
 }
 
+# bench_system_written_kib: KiB `webtoon up` and everything under it have
+# sent to the disk so far (write_bytes of /proc/<pid>/io: WAL frames,
+# checkpoints, logs). Unlike time, it hardly depends on the machine's load.
+bench_system_written_kib() {
+  _bytes=0
+  for _pid in $bench_up_pid $(bench_descendants "$bench_up_pid"); do
+    _b=$(sed -n 's/^write_bytes: //p' "/proc/$_pid/io" 2>/dev/null || true)
+    _bytes=$((_bytes + ${_b:-0}))
+  done
+  echo $((_bytes / 1024))
+}
+
 # bench_token <user> [--admin]: a bearer token for an hour.
 bench_token() { "$bench_bin" token "$@" --ttl 3600; }
 

@@ -11,6 +11,7 @@ PG_PORT so that the scripts here act on the same servers)."""
 import json
 import os
 import random
+import re
 import subprocess
 import threading
 import time
@@ -70,6 +71,39 @@ def test_kcat_reads_the_topic(system):
         event = by_id[h["id"]]
         assert (key, h["type"]) == (event["userId"], event["eventType"])
         assert json.loads(payload) == event
+
+
+def test_an_idle_system_reports_the_broker_away_and_back(system):
+    """With no command in flight nothing is published and every poll finds
+    nothing, as it does on a quiet log: /readyz still says the bus is
+    degraded while the broker is away (every consumer measures its lag each
+    second), keeps the service in rotation, and says "up" once it is back."""
+    system.start_all()
+    api = PatientApi(system)
+    api.join("idle")
+    api.charge("idle", 100)
+    api.wait_for("/pointers/idle", lambda p: p["point"] == 100, what="100 points")
+    system.settle()
+
+    def checks(s):
+        r = requests.get(system.url(s, "/readyz"), timeout=10)
+        assert r.status_code == 200, f"{s}: {r.text}"  # still in rotation
+        return r.json()["checks"]
+
+    consuming = [s for s in SERVICES if "consumer" in checks(s)]
+    assert "pointer" in consuming and "history" in consuming, consuming
+    script("kafka.sh", "stop")
+    try:
+        for s in consuming:
+            wait_until(lambda: checks(s)["bus"] == "degraded", 30, what=f"{s} to report the bus degraded")
+            assert re.match("retrying: cannot (measure the lag|read the event bus)", checks(s)["consumer"]), \
+                checks(s)  # and why
+    finally:
+        script("kafka.sh", "start")
+    for s in consuming:
+        wait_until(lambda: checks(s)["bus"] == "up", 60, what=f"{s} to report the bus up")
+    api.charge("idle", 50)
+    api.wait_for("/pointers/idle", lambda p: p["point"] == 150, what="a charge after the broker came back")
 
 
 def test_broker_restart_during_2000_mixed_commands(system):

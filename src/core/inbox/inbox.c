@@ -67,9 +67,11 @@ struct inbox_consumer {
     atomic_bool waiting;             /* events are known to wait */
     atomic_int_fast64_t lag;         /* last measured */
     atomic_bool bus_failing;         /* the last poll failed */
+    atomic_bool lag_failing;         /* the last lag measurement did not reach the bus */
     bool reported_stall;             /* consumer thread only */
-    pthread_mutex_t lock;            /* guards error */
+    pthread_mutex_t lock;            /* guards error and lag_error */
     char error[200];                 /* failure being retried; "" */
+    char lag_error[200];             /* why the lag could not be measured */
     struct metrics_gauge *lag_gauge;
     struct metrics_gauge *stalled;
     struct metrics_gauge *dead_gauge;
@@ -251,13 +253,17 @@ static void inbox_watch_stall(struct inbox_consumer *c)
 
 void inbox_consumer_status(struct inbox_consumer *c, struct inbox_consumer_status *out)
 {
-    *out = (struct inbox_consumer_status){.lag = atomic_load(&c->lag),
-                                          .bus_failing = atomic_load(&c->bus_failing)};
+    /* A poll finds nothing both when the log is idle and when the broker is
+     * away: the lag, measured every second, tells them apart. */
+    bool lag_failing = atomic_load(&c->lag_failing);
+    *out = (struct inbox_consumer_status){
+        .lag = atomic_load(&c->lag), .bus_failing = atomic_load(&c->bus_failing) || lag_failing};
     out->stalled = inbox_is_stalled(c, &out->stalled_ms);
     if (!out->stalled)
         out->stalled_ms = 0;
     pthread_mutex_lock(&c->lock);
-    snprintf(out->error, sizeof out->error, "%s", c->error);
+    snprintf(out->error, sizeof out->error, "%s",
+             *c->error || !lag_failing ? c->error : c->lag_error);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -724,12 +730,24 @@ static void inbox_purge(struct inbox_consumer *c)
 static void inbox_measure(struct inbox_consumer *c)
 {
     int64_t lag = 0, dead = 0;
-    if (bus_lag(c->bus, &lag) == RC_OK) {
+    int rc = bus_lag(c->bus, &lag);
+    if (rc == RC_OK) {
         metrics_gauge_set(c->lag_gauge, lag);
         atomic_store(&c->lag, lag);
         if (lag > 0)
             atomic_store(&c->waiting, true);
+    } else {
+        pthread_mutex_lock(&c->lock);
+        snprintf(c->lag_error, sizeof c->lag_error, "cannot measure the lag: %s: %s", rc_name(rc),
+                 bus_error(c->bus));
+        pthread_mutex_unlock(&c->lock);
     }
+    bool was_failing = atomic_exchange(&c->lag_failing, rc != RC_OK);
+    if (rc != RC_OK && !was_failing)
+        log_warn("the event bus cannot be reached to measure the lag (%s: %s)", rc_name(rc),
+                 bus_error(c->bus));
+    else if (rc == RC_OK && was_failing)
+        log_info("the event bus answers again");
     if (store_query_int(c->store, "SELECT COUNT(*) FROM dead_letters", NULL, 0, &dead, NULL) ==
         RC_OK)
         metrics_gauge_set(c->dead_gauge, dead);

@@ -110,7 +110,7 @@ struct inbox_consumer_status {
     bool stalled;       /* events wait and nothing was applied for stall_ms */
     int64_t stalled_ms; /* since the last progress, while stalled */
     int64_t lag;        /* events not yet consumed, as last measured */
-    bool bus_failing;   /* the last poll of the bus failed */
+    bool bus_failing;   /* the last poll of the bus, or measure of the lag, failed */
     char error[200];    /* the failure being retried, or "" */
 };
 void inbox_consumer_status(struct inbox_consumer *c, struct inbox_consumer_status *out /* OUT */);
