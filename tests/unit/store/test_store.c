@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/base/clock.h"
 #include "core/base/mem.h"
@@ -557,6 +558,57 @@ static void test_savepoints(void **state)
     store_savepoints_contract(f->st);
 }
 
+/* Files this process has open whose path holds <part> (deleted ones too). */
+static int open_files_named(const char *part)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        char link[64], path[512];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, path, sizeof path - 1);
+        if (len > 0) {
+            path[len] = '\0';
+            n += strstr(path, part) != NULL;
+        }
+    }
+    return n;
+}
+
+/* Each unit of a group commit is a savepoint, which keeps an undo copy of
+ * every page it changes: many units that change the same pages keep them
+ * in memory, never in a temporary file written page by page (SQLite's
+ * default past 64 KiB). The commit counts its transaction and its WAL
+ * pages. */
+static void test_savepoint_units_write_no_temporary_files(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin(f->st), RC_OK);
+    exec_ok(f->st,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
+            " INSERT INTO items (name, qty, note) SELECT 'item' || i, 0, printf('%.300c', 'x')"
+            " FROM n");
+    assert_int_equal(store_commit(f->st), RC_OK);
+    struct metrics_counter *commits =
+        metrics_counter("webtoon_store_commits_total", "", "db=\"test.db\"");
+    struct metrics_counter *pages =
+        metrics_counter("webtoon_store_pages_written_total", "", "db=\"test.db\"");
+    uint64_t commits_before = metrics_counter_value(commits);
+    uint64_t pages_before = metrics_counter_value(pages);
+    assert_int_equal(store_begin(f->st), RC_OK);
+    for (int unit = 0; unit < 50; unit++) {
+        struct store_mark mark;
+        assert_int_equal(store_savepoint(f->st, &mark), RC_OK);
+        exec_ok(f->st, "UPDATE items SET qty = qty + 1"); /* every page of the table */
+        assert_int_equal(store_release(f->st), RC_OK);
+    }
+    assert_int_equal(open_files_named("etilqs"), 0);
+    assert_int_equal(store_commit(f->st), RC_OK);
+    assert_int_equal(query_int(f->st, "SELECT MIN(qty) FROM items"), 50);
+    assert_int_equal(metrics_counter_value(commits), commits_before + 1);
+    /* 300 rows of 300 bytes: about 25 pages, each written once by the commit */
+    assert_in_range(metrics_counter_value(pages) - pages_before, 20, 40);
+}
+
 static void test_statement_cache(void **state)
 {
     struct fixture *f = *state;
@@ -632,6 +684,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_savepoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_savepoint_units_write_no_temporary_files, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
