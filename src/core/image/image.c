@@ -26,6 +26,7 @@
  * pixel at the peak here (800x16000: +170 MB); JPEG streams rows. So
  * variants past about 800x2500 are JPEG: a resize stays under +25 MB. */
 #define IMAGE_WEBP_MAX_PIXELS 2000000
+#define IMAGE_MMAP_THRESHOLD (256 * 1024) /* bytes: larger blocks are mmap'd */
 
 static pthread_once_t image_once = PTHREAD_ONCE_INIT;
 static bool image_started;
@@ -127,6 +128,14 @@ static void image_start(void)
      * on stderr it would only let any client write to our logs. */
     lib.g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO,
                           image_discard_log, NULL);
+    /* Pixel buffers of hundreds of kilobytes come and go with every
+     * resize. glibc raises its mmap threshold after the first such free
+     * (up to 32 MiB), and from then on serves them from the thread arenas,
+     * whose free tops it keeps: tens of megabytes stayed resident, unused,
+     * after a few pages. Fixed thresholds keep large blocks mmap'd (given
+     * back on free) and heaps trimmed. */
+    mallopt(M_MMAP_THRESHOLD, IMAGE_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, IMAGE_MMAP_THRESHOLD);
     /* One worker thread, nothing cached between calls: memory is the
      * budget here (docs/PERFORMANCE.md), not the speed of one resize. */
     lib.vips_concurrency_set(1);
