@@ -51,15 +51,22 @@ def script(name, *args):
     assert r.returncode == 0, f"{name} {args}: {r.stderr}"
 
 
+def started_with_one_charge(system, user):
+    """Every service started, <user> joined with 100 points, every event
+    applied: a system with events behind it and nothing in flight."""
+    system.start_all()
+    api = PatientApi(system)
+    api.join(user)
+    api.charge(user, 100)
+    api.wait_for(f"/pointers/{user}", lambda p: p["point"] == 100, what="100 points")
+    system.settle()
+    return api
+
+
 def test_kcat_reads_the_topic(system):
     """Key = userId, header type = event type, header id = event id, value =
     the JSON payload: what `webtoon events tail` prints, kcat prints too."""
-    system.start_all()
-    api = PatientApi(system)
-    api.join("kat")
-    api.charge("kat", 100)
-    api.wait_for("/pointers/kat", lambda p: p["point"] == 100, what="100 points")
-    system.settle()
+    started_with_one_charge(system, "kat")
     r = subprocess.run(["kcat", "-b", KAFKA, "-C", "-t", system.topic, "-o", "beginning", "-e", "-q",
                         "-f", "%k|%h|%s\n"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -78,12 +85,7 @@ def test_an_idle_system_reports_the_broker_away_and_back(system):
     nothing, as it does on a quiet log: /readyz still says the bus is
     degraded while the broker is away (every consumer measures its lag each
     second), keeps the service in rotation, and says "up" once it is back."""
-    system.start_all()
-    api = PatientApi(system)
-    api.join("idle")
-    api.charge("idle", 100)
-    api.wait_for("/pointers/idle", lambda p: p["point"] == 100, what="100 points")
-    system.settle()
+    api = started_with_one_charge(system, "idle")
 
     def checks(s):
         r = requests.get(system.url(s, "/readyz"), timeout=10)
