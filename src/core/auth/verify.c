@@ -10,15 +10,17 @@
 #include "core/auth/jwks.h"
 #include "core/auth/verify.h"
 #include "core/base/clock.h"
-#include "core/base/hash.h"
+#include "core/base/lru.h"
 #include "core/base/rc.h"
 #include "core/base/thread.h"
 #include "core/log/log.h"
+#include "core/metrics/metrics.h"
 
 #define AUTH_TOKEN_MAX 8192      /* a JWT longer than this is not one of ours */
 #define AUTH_REFRESH_MIN_MS 1000 /* between two fetches asked for by unknown keys */
 #define AUTH_RETRY_MS 1000       /* while no key set could be read yet */
-#define AUTH_CACHE_SLOTS 256     /* per HTTP thread */
+/* Per HTTP thread: about 1.8 KB a token (the token and who it is for). */
+#define AUTH_CACHE_BYTES (4u << 20)
 
 enum auth_alg { AUTH_RS256, AUTH_ES256 };
 
@@ -244,31 +246,64 @@ uint64_t auth_keys_refresh(struct auth_verifier *v)
 
 /* --- the per-thread cache -------------------------------------------------- */
 
-struct auth_cache_slot {
-    char *token;
-    size_t len;
+/* One allocation: the entry, then the token it is keyed by. */
+struct auth_cache_entry {
+    struct lru_entry lru;
     uint64_t key_version; /* the key set it was verified with */
     struct auth_identity id;
+    char token[];
 };
 
 struct auth_cache {
-    struct auth_cache_slot slots[AUTH_CACHE_SLOTS];
+    struct lru lru;
+    struct metrics_counter *hits, *checks;
 };
 
-struct auth_cache *auth_cache_new(void) { return calloc(1, sizeof(struct auth_cache)); }
+static void auth_cache_entry_free(struct lru_entry *e) { free(e); }
+
+struct auth_cache *auth_cache_new(void)
+{
+    struct auth_cache *c = calloc(1, sizeof *c);
+    if (c &&
+        lru_init(&c->lru, AUTH_CACHE_ENTRIES, AUTH_CACHE_BYTES, auth_cache_entry_free) != RC_OK) {
+        free(c);
+        return NULL;
+    }
+    if (c) {
+        c->hits =
+            metrics_counter("webtoon_auth_cache_hits_total",
+                            "Bearer tokens found among those this process verified lately", "");
+        c->checks =
+            metrics_counter("webtoon_auth_signature_checks_total",
+                            "Bearer token signatures checked (tokens not in the cache)", "");
+    }
+    return c;
+}
 
 void auth_cache_free(struct auth_cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < AUTH_CACHE_SLOTS; i++)
-        free(c->slots[i].token);
+    lru_clear(&c->lru);
     free(c);
 }
 
-static struct auth_cache_slot *auth_cache_slot(struct auth_cache *c, const char *token, size_t len)
+/* Keeps <id>, verified from <token> with key set <version>, in <c> (best
+ * effort: out of memory it is simply not kept). */
+static void auth_cache_put(struct auth_cache *c, const char *token, size_t len, uint64_t version,
+                           const struct auth_identity *id)
 {
-    return &c->slots[hash_fnv1a(token, len) % AUTH_CACHE_SLOTS];
+    struct auth_cache_entry *e = malloc(sizeof *e + len);
+    if (!e)
+        return;
+    memset(e, 0, sizeof *e);
+    memcpy(e->token, token, len);
+    e->key_version = version;
+    e->id = *id;
+    e->lru.key = e->token;
+    e->lru.key_len = len;
+    e->lru.size = sizeof *e + len;
+    (void)lru_put(&c->lru, &e->lru);
 }
 
 /* --- checking one token ---------------------------------------------------- */
@@ -393,26 +428,20 @@ enum auth_verdict auth_verify(struct auth_verifier *v, struct auth_cache *cache,
     if (len == 0 || len > AUTH_TOKEN_MAX)
         return AUTH_REFUSE("the bearer token is empty or too long");
     uint64_t version = atomic_load(&v->key_version);
-    struct auth_cache_slot *slot = cache ? auth_cache_slot(cache, token, len) : NULL;
-    if (slot && slot->token && slot->len == len && slot->key_version == version &&
-        !memcmp(slot->token, token, len)) {
-        if (slot->id.exp + AUTH_CLOCK_SKEW_S > (int64_t)time(NULL)) {
-            *id = slot->id;
+    struct auth_cache_entry *hit =
+        cache ? (struct auth_cache_entry *)lru_get(&cache->lru, token, len) : NULL;
+    if (hit && hit->key_version == version) {
+        metrics_counter_add(cache->hits, 1);
+        if (hit->id.exp + AUTH_CLOCK_SKEW_S > (int64_t)time(NULL)) {
+            *id = hit->id;
             return AUTH_VALID;
         }
         return AUTH_REFUSE("the token has expired");
     }
+    if (cache)
+        metrics_counter_add(cache->checks, 1);
     enum auth_verdict verdict = auth_verify_jws(v, token, len, id, why, whylen);
-    if (verdict == AUTH_VALID && slot) {
-        char *copy = malloc(len);
-        if (copy) {
-            memcpy(copy, token, len);
-            free(slot->token);
-            slot->token = copy;
-            slot->len = len;
-            slot->key_version = version;
-            slot->id = *id;
-        }
-    }
+    if (verdict == AUTH_VALID && cache)
+        auth_cache_put(cache, token, len, version, id);
     return verdict;
 }

@@ -8,8 +8,10 @@
  * One verifier per process holds the key set; a thread of its own fetches
  * it at start, every AUTH_JWKS_REFRESH_MS, and soon after a token names a
  * key it does not know (the issuer rotated its keys). Each HTTP thread
- * keeps a small cache of tokens it has verified, so a client's next
- * request costs a lookup, not a signature check.
+ * keeps the last AUTH_CACHE_ENTRIES tokens it verified (least recently
+ * used pushed out), so a client's next request costs a lookup, not a
+ * signature check, for as many clients as that; a cached token is checked
+ * again once the key set changes.
  */
 #ifndef WEBTOON_AUTH_VERIFY_H
 #define WEBTOON_AUTH_VERIFY_H
@@ -22,6 +24,7 @@
 
 #define AUTH_CLOCK_SKEW_S 30
 #define AUTH_USER_MAX 255
+#define AUTH_CACHE_ENTRIES 2048 /* verified tokens each HTTP thread keeps */
 
 /* Who a verified token speaks for. */
 struct auth_identity {

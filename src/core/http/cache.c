@@ -1,12 +1,11 @@
 /*
- * The read cache (cache.h): a hash table with a recency list, one per
+ * The read cache (cache.h): a bounded map (core/base/lru.h), one per
  * event-loop thread (thread-local, made on first use), and its metrics.
  * Entries are one allocation each: the struct, then the key and the body.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "core/base/hash.h"
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/http/cache.h"
@@ -16,18 +15,12 @@
 
 /* --- the store ------------------------------------------------------------ */
 
+static void http__cache_entry_free(struct lru_entry *e) { mem_free(e); }
+
 struct http__cache *http__cache_new(size_t max_entries, size_t max_bytes)
 {
-    BUG_ON(max_entries < 1 || max_bytes < 1);
     struct http__cache *c = mem_calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->max_entries = max_entries;
-    c->max_bytes = max_bytes;
-    c->nbuckets = 8;
-    while (c->nbuckets < max_entries && c->nbuckets < ((size_t)1 << 24))
-        c->nbuckets *= 2;
-    if (!(c->buckets = mem_calloc(c->nbuckets, sizeof *c->buckets))) {
+    if (c && lru_init(&c->lru, max_entries, max_bytes, http__cache_entry_free) != RC_OK) {
         mem_free(c);
         return NULL;
     }
@@ -38,77 +31,18 @@ void http__cache_free(struct http__cache *c)
 {
     if (!c)
         return;
-    for (struct http__cache_entry *e = c->newest, *next; e; e = next) {
-        next = e->older;
-        mem_free(e);
-    }
-    mem_free(c->buckets);
+    lru_clear(&c->lru);
     mem_free(c);
-}
-
-static struct http__cache_entry **http__cache_slot(struct http__cache *c, uint64_t hash)
-{
-    return &c->buckets[hash & (c->nbuckets - 1)];
-}
-
-static void http__cache_unlink_recency(struct http__cache *c, struct http__cache_entry *e)
-{
-    if (e->newer)
-        e->newer->older = e->older;
-    else
-        c->newest = e->older;
-    if (e->older)
-        e->older->newer = e->newer;
-    else
-        c->oldest = e->newer;
-    e->newer = e->older = NULL;
-}
-
-static void http__cache_make_newest(struct http__cache *c, struct http__cache_entry *e)
-{
-    e->older = c->newest;
-    e->newer = NULL;
-    if (c->newest)
-        c->newest->newer = e;
-    c->newest = e;
-    if (!c->oldest)
-        c->oldest = e;
-}
-
-/* Takes <e> out of <c> and frees it. */
-static void http__cache_remove(struct http__cache *c, struct http__cache_entry *e)
-{
-    struct http__cache_entry **p = http__cache_slot(c, e->hash);
-    while (*p != e)
-        p = &(*p)->chain;
-    *p = e->chain;
-    http__cache_unlink_recency(c, e);
-    c->entries--;
-    c->bytes -= e->size;
-    mem_free(e);
-}
-
-static struct http__cache_entry *http__cache_find(struct http__cache *c, const char *key,
-                                                  uint64_t hash)
-{
-    for (struct http__cache_entry *e = *http__cache_slot(c, hash); e; e = e->chain)
-        if (e->hash == hash && !strcmp(e->key, key))
-            return e;
-    return NULL;
 }
 
 const struct http__cache_entry *http__cache_get(struct http__cache *c, const char *key,
                                                 int64_t version)
 {
-    struct http__cache_entry *e = http__cache_find(c, key, hash_fnv1a(key, strlen(key)));
-    if (!e)
-        return NULL;
-    if (e->version != version) {
-        http__cache_remove(c, e); /* made from data that has changed since */
+    struct http__cache_entry *e = (struct http__cache_entry *)lru_get(&c->lru, key, strlen(key));
+    if (e && e->version != version) {
+        lru_remove(&c->lru, &e->lru); /* made from data that has changed since */
         return NULL;
     }
-    http__cache_unlink_recency(c, e);
-    http__cache_make_newest(c, e);
     return e;
 }
 
@@ -117,23 +51,13 @@ int http__cache_put(struct http__cache *c, const char *key, int64_t version,
 {
     size_t key_len = strlen(key), type_len = strlen(content_type);
     size_t size = sizeof(struct http__cache_entry) + key_len + 1 + len + 1;
-    if (size > c->max_bytes || type_len >= HTTP__CACHE_TYPE_MAX || size < len)
+    if (size > c->lru.max_bytes || type_len >= HTTP__CACHE_TYPE_MAX || size < len)
         return RC_TOO_LARGE;
-    uint64_t hash = hash_fnv1a(key, key_len);
-    struct http__cache_entry *old = http__cache_find(c, key, hash);
-    if (old)
-        http__cache_remove(c, old);
-    while (c->oldest && (c->entries + 1 > c->max_entries || c->bytes + size > c->max_bytes)) {
-        http__cache_remove(c, c->oldest);
-        c->evictions++;
-    }
     struct http__cache_entry *e = mem_alloc(size);
     if (!e)
         return RC_NOMEM;
     memset(e, 0, sizeof *e);
-    e->hash = hash;
     e->version = version;
-    e->size = size;
     e->len = len;
     memcpy(e->data, key, key_len + 1);
     e->key = e->data;
@@ -143,13 +67,10 @@ int http__cache_put(struct http__cache *c, const char *key, int64_t version,
     memcpy(e->etag, etag, HTTP_ETAG_MAX);
     e->etag[HTTP_ETAG_MAX - 1] = '\0';
     memcpy(e->content_type, content_type, type_len + 1);
-    struct http__cache_entry **slot = http__cache_slot(c, hash);
-    e->chain = *slot;
-    *slot = e;
-    http__cache_make_newest(c, e);
-    c->entries++;
-    c->bytes += size;
-    return RC_OK;
+    e->lru.key = e->key;
+    e->lru.key_len = key_len;
+    e->lru.size = size;
+    return lru_put(&c->lru, &e->lru);
 }
 
 /* --- this thread's cache and the metrics ------------------------------------ */
@@ -219,9 +140,9 @@ static struct http__cache_route_stats http__local_route(struct http_req *req)
 static void http__local_account(const struct http__cache *c, size_t entries, size_t bytes,
                                 uint64_t evictions)
 {
-    metrics_gauge_add(http__local.entries, (int64_t)c->entries - (int64_t)entries);
-    metrics_gauge_add(http__local.bytes, (int64_t)c->bytes - (int64_t)bytes);
-    metrics_counter_add(http__local.evictions, c->evictions - evictions);
+    metrics_gauge_add(http__local.entries, (int64_t)c->lru.entries - (int64_t)entries);
+    metrics_gauge_add(http__local.bytes, (int64_t)c->lru.bytes - (int64_t)bytes);
+    metrics_counter_add(http__local.evictions, c->lru.evictions - evictions);
 }
 
 bool http_cache_serve(struct http_req *req, const char *key, int64_t version)
@@ -230,9 +151,9 @@ bool http_cache_serve(struct http_req *req, const char *key, int64_t version)
     if (!c)
         return false;
     struct http__cache_route_stats st = http__local_route(req);
-    size_t entries = c->entries, bytes = c->bytes;
+    size_t entries = c->lru.entries, bytes = c->lru.bytes;
     const struct http__cache_entry *e = http__cache_get(c, key, version);
-    http__local_account(c, entries, bytes, c->evictions);
+    http__local_account(c, entries, bytes, c->lru.evictions);
     if (!e) {
         metrics_counter_add(st.misses, 1);
         return false;
@@ -254,8 +175,8 @@ int http_cache_reply_json(struct http_req *req, const char *key, int64_t version
     http_etag_of(text, len, etag);
     struct http__cache *c = http__local_cache(req);
     if (c) {
-        size_t entries = c->entries, bytes = c->bytes;
-        uint64_t evictions = c->evictions;
+        size_t entries = c->lru.entries, bytes = c->lru.bytes;
+        uint64_t evictions = c->lru.evictions;
         (void)http__cache_put(c, key, version, content_type, text, len, etag); /* best effort */
         http__local_account(c, entries, bytes, evictions);
     }
@@ -268,8 +189,8 @@ void http__cache_thread_cleanup(void)
 {
     struct http__cache *c = http__local.cache;
     if (c) {
-        metrics_gauge_add(http__local.entries, -(int64_t)c->entries);
-        metrics_gauge_add(http__local.bytes, -(int64_t)c->bytes);
+        metrics_gauge_add(http__local.entries, -(int64_t)c->lru.entries);
+        metrics_gauge_add(http__local.bytes, -(int64_t)c->lru.bytes);
     }
     http__cache_free(c);
     memset(&http__local, 0, sizeof http__local);

@@ -9,6 +9,7 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
+#include "core/base/lru.h"
 #include "core/http/http.h"
 #include "core/trace/trace.h"
 
@@ -162,26 +163,19 @@ bool http__etag_list_matches(const char *field, size_t len, const char *etag);
 #define HTTP__CACHE_TYPE_MAX 64 /* content type of an entry, NUL included */
 
 struct http__cache_entry {
-    struct http__cache_entry *chain;         /* next in its bucket */
-    struct http__cache_entry *newer, *older; /* recency list; NULL at its ends */
-    uint64_t hash;                           /* of <key> */
-    int64_t version;                         /* of the data it was made from */
-    size_t size;                             /* bytes it counts for: this struct, key, body */
-    const char *key;                         /* NUL-terminated, in <data> */
-    const char *body;                        /* <len> bytes (and a NUL), in <data> */
+    struct lru_entry lru; /* keyed by <key> */
+    int64_t version;      /* of the data it was made from */
+    const char *key;      /* NUL-terminated, in <data> */
+    const char *body;     /* <len> bytes (and a NUL), in <data> */
     size_t len;
     char etag[HTTP_ETAG_MAX];
     char content_type[HTTP__CACHE_TYPE_MAX];
     char data[];
 };
 
+/* Its size counts the entry, the key and the body. */
 struct http__cache {
-    struct http__cache_entry **buckets; /* <nbuckets>, a power of two */
-    size_t nbuckets;
-    struct http__cache_entry *newest, *oldest;
-    size_t entries, bytes;         /* now; never above the limits */
-    size_t max_entries, max_bytes; /* fixed at creation */
-    uint64_t evictions;            /* entries pushed out to make room */
+    struct lru lru;
 };
 
 /* New empty cache holding at most <max_entries> entries of <max_bytes> in

@@ -30,8 +30,8 @@ static void test_hit_at_the_same_version_only(void **state)
     assert_null(http__cache_get(c, "/webtoons?page=1&size=20", 1));
     /* the data changed: the entry is gone, not served */
     assert_null(http__cache_get(c, "/webtoons?page=0&size=20", 2));
-    assert_int_equal(c->entries, 0);
-    assert_int_equal(c->bytes, 0);
+    assert_int_equal(c->lru.entries, 0);
+    assert_int_equal(c->lru.bytes, 0);
     assert_null(http__cache_get(c, "/webtoons?page=0&size=20", 1));
     http__cache_free(c);
 }
@@ -42,12 +42,12 @@ static void test_put_replaces_the_entry_of_a_key(void **state)
     struct http__cache *c = http__cache_new(8, 1 << 20);
     assert_int_equal(put(c, "/webtoons/a", 1, "old"), RC_OK);
     assert_int_equal(put(c, "/webtoons/a", 2, "newer"), RC_OK);
-    assert_int_equal(c->entries, 1);
+    assert_int_equal(c->lru.entries, 1);
     const struct http__cache_entry *e = http__cache_get(c, "/webtoons/a", 2);
     assert_non_null(e);
     assert_int_equal(e->len, 5);
     assert_memory_equal(e->body, "newer", 5);
-    assert_int_equal(c->evictions, 0);
+    assert_int_equal(c->lru.evictions, 0);
     http__cache_free(c);
 }
 
@@ -60,8 +60,8 @@ static void test_entry_bound_pushes_out_the_least_recently_used(void **state)
     assert_int_equal(put(c, "/c", 1, "c"), RC_OK);
     assert_non_null(http__cache_get(c, "/a", 1)); /* /b is now the least recently used */
     assert_int_equal(put(c, "/d", 1, "d"), RC_OK);
-    assert_int_equal(c->entries, 3);
-    assert_int_equal(c->evictions, 1);
+    assert_int_equal(c->lru.entries, 3);
+    assert_int_equal(c->lru.evictions, 1);
     assert_null(http__cache_get(c, "/b", 1));
     assert_non_null(http__cache_get(c, "/a", 1));
     assert_non_null(http__cache_get(c, "/c", 1));
@@ -81,13 +81,13 @@ static void test_byte_bound_holds_for_many_keys(void **state)
         char key[64];
         snprintf(key, sizeof key, "/webtoons?page=%d&size=20", i);
         assert_int_equal(put(c, key, 7, body), RC_OK);
-        assert_true(c->bytes <= max_bytes);
-        assert_true(c->entries <= 1000);
+        assert_true(c->lru.bytes <= max_bytes);
+        assert_true(c->lru.entries <= 1000);
         /* the newest is always there */
         assert_non_null(http__cache_get(c, key, 7));
     }
-    assert_true(c->entries < 11);
-    assert_int_equal(c->evictions, 500 - c->entries);
+    assert_true(c->lru.entries < 11);
+    assert_int_equal(c->lru.evictions, 500 - c->lru.entries);
     http__cache_free(c);
 }
 
@@ -117,7 +117,7 @@ static void test_out_of_memory_keeps_the_cache_sound(void **state)
     mem_fail_after(0);
     assert_int_equal(put(c, "/b", 1, "b"), RC_NOMEM);
     mem_fail_reset();
-    assert_int_equal(c->entries, 1);
+    assert_int_equal(c->lru.entries, 1);
     assert_non_null(http__cache_get(c, "/a", 1));
     assert_null(http__cache_get(c, "/b", 1));
     mem_fail_after(0);
