@@ -245,8 +245,14 @@ out:
     return rc;
 }
 
+/* A script of one statement (BEGIN, COMMIT, a savepoint's) runs as a
+ * cached prepared statement: sqlite3_exec would parse it again each time,
+ * which was 6% of a service's CPU under load (two savepoint statements per
+ * unit of a group commit). */
 static int store_sqlite_exec_script(struct store *st, const char *sql)
 {
+    if (!strchr(sql, ';'))
+        return store_sqlite_exec(st, sql, NULL, 0, NULL, NULL, NULL);
     struct store_sqlite *s = (struct store_sqlite *)st;
     int code = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     return code == SQLITE_OK ? RC_OK : store_sqlite_fail(s, code);
