@@ -376,6 +376,51 @@ def test_a_payment_service_killed_around_the_charge_charges_once(system, point, 
     invariants.check(system, api)
 
 
+def refuse_settling_payments(system, refuse):
+    """While <refuse>, the payment service's store refuses to move a
+    payment out of pending (a trigger raising an error)."""
+    with system.db("payment") as con:
+        cur = con.cursor()
+        if not refuse:
+            cur.execute("DROP TRIGGER refuse_settling ON payments" if DISTRIBUTED
+                        else "DROP TRIGGER refuse_settling")
+        elif DISTRIBUTED:
+            cur.execute("""CREATE FUNCTION refuse_settling() RETURNS trigger AS $$
+                BEGIN RAISE EXCEPTION 'simulated store failure'; END $$ LANGUAGE plpgsql""")
+            cur.execute("CREATE TRIGGER refuse_settling BEFORE UPDATE ON payments FOR EACH ROW"
+                        " WHEN (OLD.status = 'pending') EXECUTE FUNCTION refuse_settling()")
+        else:
+            cur.execute("CREATE TRIGGER refuse_settling BEFORE UPDATE ON payments"
+                        " WHEN OLD.status = 'pending'"
+                        " BEGIN SELECT RAISE(ABORT, 'simulated store failure'); END")
+        con.commit()
+
+
+def test_a_charge_whose_outcome_cannot_be_recorded_answers_pending(system):
+    """The provider took the money but the payment's store refuses to
+    record it: the client gets the provisional 202 pending, not an error
+    (an error after the commit invites a retry that could charge again).
+    Once the store takes writes again the sweeper settles the payment from
+    the provider's ledger, and a retry with the same key gets that answer."""
+    api = start_services(system, WEBTOON_PAYMENT_RECONCILE_MS=300)
+    joined_with(api, system, "unrecorded", 10)
+    refuse_settling_payments(system, True)
+    key = str(uuid.uuid4())
+    r = api.post("/payments", {"userId": "unrecorded", "point": 6}, key=key)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "pending"
+    assert provider(system, "SELECT COUNT(*) FROM provider_charges WHERE outcome = 'approved'") == 2
+    refuse_settling_payments(system, False)
+    api.wait_for(f"/payments/{r.json()['paymentId']}", lambda p: p["status"] == "approved",
+                 what="the payment settled by the sweeper")
+    again = api.post("/payments", {"userId": "unrecorded", "point": 6}, key=key)
+    assert again.status_code == 201, again.text
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert provider(system, "SELECT COUNT(*) FROM provider_charges WHERE outcome = 'approved'") == 2
+    api.wait_for("/pointers/unrecorded", lambda p: p["point"] == 16, what="the points credited")
+    invariants.check(system, api)
+
+
 @pytest.mark.skipif(not DISTRIBUTED, reason="PostgreSQL serialization failures")
 def test_serialization_conflicts_while_recording_a_charge_call_the_provider_once(system):
     """PostgreSQL refuses the charge's second transaction twice with a

@@ -68,7 +68,8 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
       "threads; 0 turns the cache off")                                                            \
     X(HTTP_OFFLOAD_THREADS, CONFIG_INT, "1", 0, 64,                                                \
       "Threads of a service process for blocking work requests hand off the event loop (image "    \
-      "processing, object storage); 0: none, and such requests are refused")                       \
+      "processing, object storage, payment provider calls); 0: none, and such requests are "       \
+      "refused (a charge then calls its provider on the loop)")                                    \
     X(DRAIN_DELAY_MS, CONFIG_INT, "0", 0, 600000,                                                  \
       "On SIGTERM, how long /readyz reports 503 before the listener closes")                       \
     X(DRAIN_TIMEOUT_MS, CONFIG_INT, "10000", 100, 600000,                                          \

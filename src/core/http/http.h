@@ -226,13 +226,21 @@ void http_waker_wake(struct http_waker *wk);
  * again). <data> belongs to the work from then on (freed with <cleanup>,
  * NULL: mem_free, on whichever thread is last), because the work may
  * outlive the request: if the client leaves, or <timeout_ms> pass first
- * (503), <resume> is not called. A full queue is 503 at once.
+ * (503, or what <expired> answers), <resume> is not called. A full queue
+ * is 503 at once, unless the work is <inline_when_busy>.
  */
 struct http_work {
     void (*run)(void *data);
     int (*resume)(struct http_req *req, void *data);
     void (*cleanup)(void *data);
     int timeout_ms;
+    /* Optional: answers <req> when <timeout_ms> pass before the work is
+     * done (the work may still run; its <data> is not the request's). */
+    int (*expired)(struct http_req *req);
+    /* With no offload threads, or a full queue, <run> and <resume> run
+     * here on the loop instead of a 503: for work that must happen once
+     * its request got that far (a charge after its payment committed). */
+    bool inline_when_busy;
 };
 /* Returns HTTP_PARKED (return it from the handler) or an error code. */
 int http_req_offload(struct http_req *req, const struct http_work *work, void *data);

@@ -128,13 +128,32 @@ static int http__offload_check(struct http_req *req, void *ud, bool expired)
     if (atomic_load(&job->state) != JOB_DONE) {
         if (!expired)
             return HTTP_PARKED;
+        int (*late)(struct http_req *) = job->work.expired; /* the job may go now */
         req->job = NULL;
         http__job_abandon(job);
-        return http_fail(req, RC_UNAVAILABLE, "the work took too long; try again");
+        return late ? late(req)
+                    : http_fail(req, RC_UNAVAILABLE, "the work took too long; try again");
     }
     req->job = NULL; /* <resume> may hand off again */
     int rc = job->work.resume(req, job->data);
     http__job_release(job);
+    return rc;
+}
+
+static void http__work_free(const struct http_work *work, void *data)
+{
+    if (work->cleanup)
+        work->cleanup(data);
+    else
+        mem_free(data);
+}
+
+/* <work> on the loop, start to end: no thread can take it. */
+static int http__work_inline(struct http_req *req, const struct http_work *work, void *data)
+{
+    work->run(data);
+    int rc = work->resume(req, data);
+    http__work_free(work, data);
     return rc;
 }
 
@@ -144,10 +163,9 @@ int http_req_offload(struct http_req *req, const struct http_work *work, void *d
     struct http_offload *o = http__offload_of(req);
     struct http__job *job = o ? mem_calloc(1, sizeof *job) : NULL;
     if (!job) {
-        if (work->cleanup)
-            work->cleanup(data);
-        else
-            mem_free(data);
+        if (work->inline_when_busy)
+            return http__work_inline(req, work, data);
+        http__work_free(work, data);
         return o ? RC_NOMEM : http_fail(req, RC_UNAVAILABLE, "this server does no offloaded work");
     }
     job->work = *work;
@@ -168,8 +186,10 @@ int http_req_offload(struct http_req *req, const struct http_work *work, void *d
     }
     pthread_mutex_unlock(&o->lock);
     if (full) {
-        atomic_store(&job->refs, 1);
-        http__job_release(job);
+        mem_free(job);
+        if (work->inline_when_busy)
+            return http__work_inline(req, work, data);
+        http__work_free(work, data);
         http_reply_header(req, "Retry-After", "1");
         return http_fail(req, RC_UNAVAILABLE, "too much work is waiting; try again in a moment");
     }

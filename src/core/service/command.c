@@ -124,6 +124,9 @@ struct command_run {
     struct service_reply reply;   /* owned body */
     bool key_raced;               /* another process stored the same key first */
     char *text;                   /* the reply's body, in the pool */
+    /* the second step, once the transaction committed */
+    struct service_then then;   /* its data owned, once back from the call */
+    struct service_reply final; /* what recording its outcome answers; owned body */
     /* the answer, once committed */
     uint64_t epoch;
     int status;
@@ -181,16 +184,19 @@ static int command_publish(struct http_req *req, struct command_run *run)
 static int command_keep_answer(struct http_req *req, struct command_run *run, const char *text)
 {
     const struct service_reply *reply = &run->reply;
+    size_t len = strlen(text);
+    if (text != run->text) {
+        char *copy = http_req_alloc(req, len + 1);
+        if (!copy)
+            return RC_NOMEM; /* what was kept before stays whole */
+        memcpy(copy, text, len);
+        run->text = copy;
+    }
+    run->text_len = len;
     run->status = reply->status;
     snprintf(run->content_type, sizeof run->content_type, "%s",
              reply->content_type ? reply->content_type : "application/hal+json");
     snprintf(run->location, sizeof run->location, "%s", reply->location);
-    run->text_len = strlen(text);
-    if (text != run->text) {
-        if (!(run->text = http_req_alloc(req, run->text_len + 1)))
-            return RC_NOMEM;
-        memcpy(run->text, text, run->text_len);
-    }
     return RC_OK;
 }
 
@@ -198,6 +204,7 @@ static int command_keep_answer(struct http_req *req, struct command_run *run, co
 static void command_reset(struct command_run *run)
 {
     json_decref(run->reply.body);
+    mem_free(run->reply.then.data);
     run->reply = (struct service_reply){0};
     MEM_FREE_NULL(run->stored.body);
     run->stored = (struct command_stored){0};
@@ -273,6 +280,126 @@ static void command_dispose(void *ud)
         store_group_forget(run->writer, &run->unit);
     command_reset(run);
     json_decref(run->input);
+    mem_free(run->then.data);
+    json_decref(run->final.body);
+}
+
+/* ---- the second step: the call off the loop, its outcome on the writer ---- */
+
+/* The call, handed to an offload thread; owns the step's data until the
+ * request takes it back (a request that went away leaves it to cleanup). */
+struct command_call {
+    struct service_then then;
+    bool called; /* the call has an outcome */
+};
+
+static void command_call_run(void *ud)
+{
+    struct command_call *c = ud;
+    c->called = c->then.call(c->then.data);
+}
+
+static void command_call_free(void *ud)
+{
+    struct command_call *c = ud;
+    mem_free(c->then.data);
+    mem_free(c);
+}
+
+/* The step ended without a final answer: the provisional one stands (the
+ * step's own sweeper finishes it later), never an error after a commit,
+ * which would invite a retry of a command that took effect. */
+static int command_then_provisional(struct http_req *req, struct command_run *run, const char *why)
+{
+    log_write(LOG_WARN, http_req_id(req), json_pack("{s:s}", "reason", why),
+              "answered a command's provisional result: %s", why);
+    return command_publish(req, run);
+}
+
+static int command_then_expired(struct http_req *req)
+{
+    return command_then_provisional(req, http_req_state(req), "its call took too long");
+}
+
+/* Records the call's outcome, in a transaction of its own; as the
+ * command's transaction, under the request's trace and as its caller. */
+static int command_then_tx(struct store *st, void *ud)
+{
+    struct command_run *run = ud;
+    json_decref(run->final.body); /* an earlier attempt's */
+    run->final = (struct service_reply){0};
+    const struct trace_ctx *was = trace_current();
+    struct trace_ctx outer = was ? *was : (struct trace_ctx){0};
+    trace_set_current(run->traced ? &run->trace : NULL);
+    outbox_set_actor(run->actor);
+    int rc = run->then.record(st, run->then.data, &run->final);
+    outbox_set_actor(NULL);
+    trace_set_current(was ? &outer : NULL);
+    return rc;
+}
+
+/* The outcome is recorded (or not): the final answer, or the provisional. */
+static int command_then_recorded(struct http_req *req, struct command_run *run)
+{
+    if (run->unit.rc != RC_OK)
+        return command_then_provisional(req, run, "its outcome could not be recorded yet");
+    char *text = jx_dump(run->final.body);
+    if (!text)
+        return command_then_provisional(req, run, "out of memory");
+    run->reply.status = run->final.status;
+    run->reply.content_type = run->final.content_type;
+    memcpy(run->reply.location, run->final.location, sizeof run->reply.location);
+    int rc = command_keep_answer(req, run, text);
+    mem_free(text);
+    return rc == RC_OK ? command_publish(req, run)
+                       : command_then_provisional(req, run, "out of memory");
+}
+
+static int command_then_wait(struct http_req *req, void *ud, bool expired)
+{
+    struct command_run *run = ud;
+    if (!store_group_done(&run->unit)) {
+        if (!expired)
+            return HTTP_PARKED;
+        store_group_forget(run->writer, &run->unit);
+    }
+    return command_then_recorded(req, run);
+}
+
+/* Back on the loop after the call. */
+static int command_then_called(struct http_req *req, void *ud)
+{
+    struct command_call *c = ud;
+    struct command_run *run = http_req_state(req);
+    run->then = c->then; /* the data is the request's now */
+    c->then.data = NULL;
+    if (!c->called)
+        return command_then_provisional(req, run, "its call had no outcome");
+    run->unit.run = command_then_tx;
+    if (run->writer) {
+        store_group_submit(run->writer, &run->unit);
+        return http_req_park(req, COMMAND_WAIT_MS, command_then_wait, run);
+    }
+    run->unit.rc = store_run_tx(service_store(req), COMMAND_ATTEMPTS, command_then_tx, run);
+    return command_then_recorded(req, run);
+}
+
+/* After the commit and past its retries, a step that must happen once (a
+ * charge) starts, off the loop. */
+static int command_then_start(struct http_req *req, struct command_run *run)
+{
+    struct command_call *c = mem_calloc(1, sizeof *c);
+    if (!c)
+        return command_then_provisional(req, run, "out of memory");
+    c->then = run->reply.then;
+    run->reply.then = (struct service_then){0};
+    static const struct http_work work = {.run = command_call_run,
+                                          .resume = command_then_called,
+                                          .cleanup = command_call_free,
+                                          .timeout_ms = COMMAND_WAIT_MS,
+                                          .expired = command_then_expired,
+                                          .inline_when_busy = true};
+    return http_req_offload(req, &work, c);
 }
 
 /* After the transaction, on the loop thread: the answer. */
@@ -293,22 +420,11 @@ static int command_decided(struct http_req *req, struct command_run *run)
     }
     if (run->key)
         command_purge(service_store(req));
-    const char *text = run->text;
-    char *then_text = NULL;
-    if (run->reply.then) {
-        /* Outside any transaction and past the retries: a step that must
-         * happen once (a charge) happens once. */
-        outbox_set_actor(run->actor);
-        rc = run->reply.then(req, service_store(req), run->reply.then_ud, &run->reply);
-        outbox_set_actor(NULL);
-        if (rc != RC_OK)
-            return rc;
-        if (!(text = then_text = jx_dump(run->reply.body)))
-            return RC_NOMEM;
-    }
-    rc = command_keep_answer(req, run, text);
-    mem_free(then_text);
-    return rc == RC_OK ? command_publish(req, run) : rc;
+    if ((rc = command_keep_answer(req, run, run->text)) != RC_OK)
+        return rc;
+    if (run->reply.then.call)
+        return command_then_start(req, run);
+    return command_publish(req, run);
 }
 
 /* The writer is done with a command: its loop decides it now. */

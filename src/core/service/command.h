@@ -28,13 +28,22 @@ extern const size_t service_idempotency_schema_len;
 
 struct service_reply;
 
-/* A second step of a command, run after its transaction committed and
- * outside any transaction (e.g. calling a payment provider, then recording
- * the outcome in a transaction of its own). It replaces <reply> (whose body
- * it owns) with the final answer, which it records for the request's
- * Idempotency-Key with service_reply_record_key inside that transaction. */
-typedef int (*service_then_cb)(struct http_req *req, struct store *st, void *ud,
-                               struct service_reply *reply);
+/* A second step of a command, after its transaction committed and outside
+ * it (e.g. calling a payment provider, then recording the outcome). The
+ * command's answer until then is provisional: it is what the client gets
+ * when the step has no outcome, takes too long, or cannot be recorded. */
+struct service_then {
+    /* Off the event loop (an offload thread; the loop itself only when no
+     * thread can take it): the call, once. True when it has an outcome to
+     * record. */
+    bool (*call)(void *data);
+    /* In a transaction of its own on the command writer (retried as
+     * transactions are): records the outcome in <st> and puts the final
+     * answer in <reply>, recording it for the request's Idempotency-Key
+     * with service_reply_record_key. */
+    int (*record)(struct store *st, void *data, struct service_reply *reply);
+    void *data; /* mem_alloc'd; the command frees it with mem_free */
+};
 
 /* What a command answers when it succeeds (or fails but was recorded, e.g.
  * a declined payment). */
@@ -43,8 +52,7 @@ struct service_reply {
     json_t *body;             /* owned; sent as JSON */
     const char *content_type; /* NULL: application/hal+json */
     char location[256];       /* Location header when not empty */
-    service_then_cb then;     /* optional second step; <body> is then provisional */
-    void *then_ud;            /* for <then>; lives as long as the request */
+    struct service_then then; /* optional second step; <body> is then provisional */
 };
 
 enum service_body { SERVICE_BODY_NONE, SERVICE_BODY_JSON };

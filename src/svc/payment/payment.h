@@ -97,6 +97,10 @@ struct payment_provider;
 int payment_provider_open(struct service_ctx *ctx);
 void payment_provider_close(struct service_ctx *ctx);
 bool payment_provider_is_ready(struct service_ctx *ctx);
+/* The calling thread's own connection, made on first use and closed when
+ * the thread ends: for threads without a service context (the offload
+ * threads that make charges). NULL when the provider cannot be reached. */
+struct payment_provider *payment_provider_of_thread(const struct config *cfg);
 
 /* Charges <c> once per key: a second call with the same key answers the
  * first one's outcome (a voided key is declined). <reason> (<len> bytes)

@@ -6,6 +6,7 @@
 #include "core/auth/policy.h"
 #include "core/base/clock.h"
 #include "core/base/id.h"
+#include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "domain/access.h"
 #include "domain/listing.h"
@@ -15,70 +16,55 @@
 #include "core/service/command.h"
 #include "svc/payment/payment.h"
 
-/* What the second step of a charge needs, kept in the request's pool. */
+/* The second step of a charge, after the pending payment committed: the
+ * provider, once, off the event loop; then its outcome, recorded in a
+ * transaction of its own. A provider that cannot be reached leaves the
+ * payment pending, answered 202: the sweeper settles it later by asking the
+ * provider. Heap memory: a charge under way outlives a client that left. */
 struct payment_pending {
+    const struct config *cfg; /* the process's */
     char payment_id[40];
     char user_id[DOMAIN_ID_MAX + 1];
     int64_t price;
     char card[PAYMENT_CARD_MAX + 1];
     bool has_card;
+    /* the provider's answer */
+    enum payment_outcome outcome;
+    char reason[160];
 };
 
 /* Testing: dies at <point> when WEBTOON_FAULT_PAYMENT_CRASH says so. */
-static void payment_fault(const struct service_ctx *ctx, const char *point)
+static void payment_fault(const struct config *cfg, const char *point)
 {
-    if (!strcmp(config_str(ctx->cfg, CONFIG_FAULT_PAYMENT_CRASH), point)) {
+    if (!strcmp(config_str(cfg, CONFIG_FAULT_PAYMENT_CRASH), point)) {
         log_warn("fault injection: killing the payment service %s", point);
         raise(SIGKILL);
     }
 }
 
-struct payment_outcome_record {
-    const char *payment_id;
-    enum payment_outcome outcome;
-    const char *reason;
-    struct service_reply final; /* the answer, once recorded */
-};
-
-static int payment_record_outcome(struct store *st, void *ud)
+static bool payment_charge_call(void *data)
 {
-    struct payment_outcome_record *r = ud;
-    json_decref(r->final.body); /* an earlier attempt's */
-    r->final = (struct service_reply){0};
-    return payment_settle(st, r->payment_id, r->outcome, r->reason, &r->final);
-}
-
-/* The second step of a charge, after the pending payment committed:
- * the provider, once, outside any transaction; then its outcome, in a
- * transaction retried as often as it loses races. A provider that cannot
- * be reached leaves the payment pending, answered 202: the sweeper settles
- * it later by asking the provider. */
-static int payment_charge_then(struct http_req *req, struct store *st, void *ud,
-                               struct service_reply *reply)
-{
-    const struct payment_pending *pp = ud;
-    const struct service_ctx *ctx = http_req_ctx(req);
+    struct payment_pending *pp = data;
     struct payment_charge charge = {.key = pp->payment_id,
                                     .user = pp->user_id,
                                     .price = pp->price,
                                     .card = pp->has_card ? pp->card : NULL};
-    enum payment_outcome outcome;
-    char reason[160] = "";
-    payment_fault(ctx, "before-charge");
-    int rc = payment_provider_charge(ctx->ext, &charge, &outcome, reason, sizeof reason);
-    if (rc != RC_OK)
-        return RC_OK; /* the provisional 202 stands */
-    payment_fault(ctx, "after-charge");
-    struct payment_outcome_record r = {pp->payment_id, outcome, reason, {0}};
-    if ((rc = store_run_tx(st, 10, payment_record_outcome, &r)) == RC_OK) {
-        json_decref(reply->body);
-        *reply = r.final;
-        return RC_OK;
-    }
-    json_decref(r.final.body);
-    /* Lost every race, or the store is away: the payment stays pending and
-     * the sweeper settles it from the provider's answer, which is recorded. */
-    return rc == RC_RETRY ? RC_OK : rc;
+    payment_fault(pp->cfg, "before-charge");
+    struct payment_provider *provider = payment_provider_of_thread(pp->cfg);
+    if (!provider || payment_provider_charge(provider, &charge, &pp->outcome, pp->reason,
+                                             sizeof pp->reason) != RC_OK)
+        return false; /* nothing known: the provisional 202 stands */
+    payment_fault(pp->cfg, "after-charge");
+    return true;
+}
+
+/* The provider's answer, in a transaction of its own. When it cannot be
+ * recorded (every attempt lost a race, or the store is away) the payment
+ * stays pending, and the sweeper settles it from the provider's ledger. */
+static int payment_charge_record(struct store *st, void *data, struct service_reply *reply)
+{
+    const struct payment_pending *pp = data;
+    return payment_settle(st, pp->payment_id, pp->outcome, pp->reason, reply);
 }
 
 static int payment_charge(struct http_req *req, struct store *st, const json_t *body,
@@ -123,17 +109,18 @@ static int payment_charge(struct http_req *req, struct store *st, const json_t *
     snprintf(p.idem_key, sizeof p.idem_key, "%s", key ? key : "");
     if ((rc = payment_store_insert(st, &p)) != RC_OK)
         return rc;
-    struct payment_pending *pp = http_req_alloc(req, sizeof *pp);
+    struct payment_pending *pp = mem_calloc(1, sizeof *pp);
     if (!pp)
         return RC_NOMEM;
+    pp->cfg = ctx->cfg;
     snprintf(pp->payment_id, sizeof pp->payment_id, "%s", p.payment_id);
     snprintf(pp->user_id, sizeof pp->user_id, "%s", user);
     pp->price = price;
     pp->has_card = card != NULL;
     snprintf(pp->card, sizeof pp->card, "%s", card ? card : "");
     payment_answer(&p, reply); /* 202 pending, until the provider has spoken */
-    reply->then = payment_charge_then;
-    reply->then_ud = pp;
+    reply->then = (struct service_then){
+        .call = payment_charge_call, .record = payment_charge_record, .data = pp};
     return RC_OK;
 }
 

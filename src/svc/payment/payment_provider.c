@@ -9,6 +9,7 @@
  * over its API.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,14 +60,15 @@ static const char *payment_sim_decide(const struct payment_charge *c)
     return c->price > PAYMENT_SIM_LIMIT ? "amount over the card limit" : NULL;
 }
 
-int payment_provider_open(struct service_ctx *ctx)
+/* A connection to the ledger the configuration names. */
+static int payment_provider_connect(const struct config *cfg, struct payment_provider **out)
 {
     char url[PATH_MAX + 16], err[256] = "";
-    const char *configured = config_str(ctx->cfg, CONFIG_PROVIDER_STORE_URL);
+    const char *configured = config_str(cfg, CONFIG_PROVIDER_STORE_URL);
     if (*configured)
         snprintf(url, sizeof url, "%s", configured);
     else
-        snprintf(url, sizeof url, "sqlite:%s/provider.db", config_str(ctx->cfg, CONFIG_DATA_DIR));
+        snprintf(url, sizeof url, "sqlite:%s/provider.db", config_str(cfg, CONFIG_DATA_DIR));
     struct payment_provider *p = mem_calloc(1, sizeof *p);
     if (!p)
         return RC_NOMEM;
@@ -80,17 +82,53 @@ int payment_provider_open(struct service_ctx *ctx)
         mem_free(p);
         return RC_UNAVAILABLE;
     }
-    ctx->ext = p;
+    *out = p;
     return RC_OK;
 }
 
-void payment_provider_close(struct service_ctx *ctx)
+static void payment_provider_free(struct payment_provider *p)
 {
-    struct payment_provider *p = ctx->ext;
     if (!p)
         return;
     store_close(p->ledger);
     mem_free(p);
+}
+
+int payment_provider_open(struct service_ctx *ctx)
+{
+    struct payment_provider *p = NULL;
+    int rc = payment_provider_connect(ctx->cfg, &p);
+    if (rc == RC_OK)
+        ctx->ext = p;
+    return rc;
+}
+
+/* The connections of threads without a service context (offload threads),
+ * closed when their thread ends. */
+static pthread_key_t payment_thread_key;
+static pthread_once_t payment_thread_once = PTHREAD_ONCE_INIT;
+
+static void payment_thread_close(void *p) { payment_provider_free(p); }
+static void payment_thread_key_make(void)
+{
+    (void)pthread_key_create(&payment_thread_key, payment_thread_close);
+}
+
+struct payment_provider *payment_provider_of_thread(const struct config *cfg)
+{
+    pthread_once(&payment_thread_once, payment_thread_key_make);
+    struct payment_provider *p = pthread_getspecific(payment_thread_key);
+    if (!p && payment_provider_connect(cfg, &p) == RC_OK &&
+        pthread_setspecific(payment_thread_key, p) != 0) {
+        payment_provider_free(p);
+        p = NULL;
+    }
+    return p;
+}
+
+void payment_provider_close(struct service_ctx *ctx)
+{
+    payment_provider_free(ctx->ext);
     ctx->ext = NULL;
 }
 

@@ -284,8 +284,10 @@ static int webtoon_upload_start(struct http_req *req, service_command_cb record)
     memcpy(copy, body, len);
     *u = (struct webtoon_upload){.media = m, .bytes = copy, .len = len, .record = record};
     snprintf(u->declared, sizeof u->declared, "%s", type);
-    const struct http_work work = {webtoon_upload_run, webtoon_upload_done, webtoon_upload_cleanup,
-                                   WEBTOON_IMAGE_WORK_MS};
+    const struct http_work work = {.run = webtoon_upload_run,
+                                   .resume = webtoon_upload_done,
+                                   .cleanup = webtoon_upload_cleanup,
+                                   .timeout_ms = WEBTOON_IMAGE_WORK_MS};
     return http_req_offload(req, &work, u);
 }
 
@@ -528,8 +530,10 @@ static int webtoon_serve_image(struct http_req *req, const struct webtoon_image 
     f->cache_control = named ? (shared ? WEBTOON_CACHE_IMMUTABLE : WEBTOON_CACHE_IMMUTABLE_PRIVATE)
                              : (shared ? HTTP_REVALIDATE : HTTP_REVALIDATE_PRIVATE);
     buf_init(&f->bytes, 4 * m->limits.max_bytes + (64u << 20));
-    const struct http_work work = {webtoon_fetch_run, webtoon_fetch_resume, webtoon_fetch_cleanup,
-                                   WEBTOON_FETCH_WORK_MS};
+    const struct http_work work = {.run = webtoon_fetch_run,
+                                   .resume = webtoon_fetch_resume,
+                                   .cleanup = webtoon_fetch_cleanup,
+                                   .timeout_ms = WEBTOON_FETCH_WORK_MS};
     return http_req_offload(req, &work, f);
 }
 

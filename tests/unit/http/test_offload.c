@@ -1,7 +1,8 @@
 /* Work handed off the event loop (http_req_offload): it runs on another
  * thread while the loop serves others, then the request resumes on its
  * loop; neither a client that leaves nor a wait that runs out frees what
- * the work still uses; and routes may take bodies above the server's limit. */
+ * the work still uses; work that must run runs on the loop when no thread
+ * can take it; and routes may take bodies above the server's limit. */
 #include "support/test_support.h"
 
 #include <pthread.h>
@@ -61,6 +62,12 @@ static int job_resume(struct http_req *req, void *data)
                            NULL);
 }
 
+/* What a request whose work ran out of time answers instead of 503. */
+static int job_expired(struct http_req *req)
+{
+    return http_reply_json(req, 202, json_pack("{s:b}", "provisional", true), NULL);
+}
+
 static int handle_work(struct http_req *req)
 {
     struct job *j = mem_calloc(1, sizeof *j);
@@ -71,6 +78,11 @@ static int handle_work(struct http_req *req)
     struct http_work w = job_work;
     if (!strcmp(http_req_param(req, "how"), "gated-short"))
         w.timeout_ms = 50;
+    if (!strcmp(http_req_param(req, "how"), "gated-expiring")) {
+        w.timeout_ms = 50;
+        w.expired = job_expired;
+    }
+    w.inline_when_busy = !strcmp(http_req_param(req, "how"), "must");
     return http_req_offload(req, &w, j);
 }
 
@@ -187,27 +199,57 @@ static void test_client_leaving_is_harmless(void **state)
     assert_int_equal(r.status, 200);
 }
 
-static void test_work_past_its_deadline_is_503(void **state)
+/* Work at the gate past its deadline: <path> answers <status> saying
+ * <says>, and the work still runs and frees its data, never resumed. */
+static void check_late_work(void **state, const char *path, int status, const char *says)
 {
     struct test_response r;
-    assert_int_equal(test_http(PORT(state), "GET", "/work/gated-short", NULL, NULL, &r), 0);
-    assert_int_equal(r.status, 503);
-    assert_non_null(strstr(r.body, "took too long"));
+    assert_int_equal(test_http(PORT(state), "GET", path, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, status);
+    assert_non_null(strstr(r.body, says));
     assert_int_equal(atomic_load(&cleanups), 0); /* the work still holds its data */
     sem_post(&gate);
     assert_true(test_wait_until(cleaned, (void *)1, 3000));
     assert_int_equal(atomic_load(&resumes), 0);
 }
 
+static void test_work_past_its_deadline_is_503(void **state)
+{
+    check_late_work(state, "/work/gated-short", 503, "took too long");
+}
+
+static void test_expired_work_answers_what_it_is_told(void **state)
+{
+    check_late_work(state, "/work/gated-expiring", 202, "\"provisional\":true");
+}
+
+/* GET <path> from a server without offload threads: the answer. */
+static struct test_response get_without_threads(const char *path)
+{
+    struct http_server *s = start(0);
+    struct test_response r;
+    assert_int_equal(test_http(http_server_port(s), "GET", path, NULL, NULL, &r), 0);
+    http_server_stop(s, 1000);
+    assert_int_equal(atomic_load(&cleanups), 1);
+    return r;
+}
+
 static void test_without_offload_threads_it_is_503(void **state)
 {
     (void)state;
-    struct http_server *s = start(0);
-    struct test_response r;
-    assert_int_equal(test_http(http_server_port(s), "GET", "/work/now", NULL, NULL, &r), 0);
-    http_server_stop(s, 1000);
-    assert_int_equal(r.status, 503);
-    assert_int_equal(atomic_load(&cleanups), 1);
+    assert_int_equal(get_without_threads("/work/now").status, 503);
+}
+
+/* Work that must happen once its request got there (a charge after its
+ * payment committed) runs on the loop rather than being refused. */
+static void test_work_that_must_run_runs_inline_without_threads(void **state)
+{
+    (void)state;
+    struct test_response r = get_without_threads("/work/must");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"done\":1"));
+    assert_non_null(strstr(r.body, "\"offLoop\":false"));
+    assert_int_equal(atomic_load(&resumes), 1);
 }
 
 static void test_routes_may_take_larger_bodies(void **state)
@@ -234,7 +276,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_may_hand_off_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_leaving_is_harmless, setup, teardown),
         cmocka_unit_test_setup_teardown(test_work_past_its_deadline_is_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_work_answers_what_it_is_told, setup, teardown),
         cmocka_unit_test_setup_teardown(test_without_offload_threads_it_is_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_work_that_must_run_runs_inline_without_threads, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_routes_may_take_larger_bodies, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
