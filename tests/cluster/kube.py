@@ -152,3 +152,55 @@ class RequestLoop(threading.Thread):
 
     def summary(self):
         return f"{self.count} requests, statuses {dict(self.statuses)}"
+
+
+class EndpointWatch(threading.Thread):
+    """Beside a disruption: every <interval> seconds, which pods each of the
+    release's Services sends to (its EndpointSlices: ready, serving,
+    terminating), kept as a timeline of changes, so that a failed request
+    can be read against what the Service offered at that moment. Bounded
+    in time like the request loop."""
+
+    def __init__(self, kube, interval=0.5, max_seconds=400):
+        super().__init__(daemon=True)
+        self.kube = kube
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.timeline = []  # (seconds since start, service, "pod:flags ..." or error)
+        self._last = {}
+        self._halt = threading.Event()
+
+    def snapshot(self):
+        slices = self.kube.json("endpointslices", "-l", f"app.kubernetes.io/instance={RELEASE}")
+        state = collections.defaultdict(list)
+        for s in slices["items"]:
+            service = s["metadata"]["labels"].get("kubernetes.io/service-name", "?")
+            for e in s.get("endpoints") or []:
+                c = e.get("conditions", {})
+                flags = "".join(f for f, key in (("R", "ready"), ("S", "serving"), ("T", "terminating"))
+                                if c.get(key))
+                pod = e.get("targetRef", {}).get("name", "?").rsplit("-", 1)[-1]
+                state[service].append(f"{pod}@{e['addresses'][0]}:{flags or '-'}")
+        return {k: " ".join(sorted(v)) for k, v in state.items()}
+
+    def run(self):
+        started = time.monotonic()
+        while not self._halt.is_set() and time.monotonic() - started < self.max_seconds:
+            t = round(time.monotonic() - started, 1)
+            try:
+                state = self.snapshot()
+            except (AssertionError, subprocess.SubprocessError, ValueError) as e:
+                state = {"?": f"error: {str(e)[:200]}"}
+            for service in sorted(set(state) | set(self._last)):
+                now = state.get(service, "none")
+                if self._last.get(service) != now:
+                    self.timeline.append((t, service, now))
+            self._last = state
+            self._halt.wait(self.interval)
+
+    def stop(self):
+        self._halt.set()
+        self.join(timeout=30)
+
+    def report(self):
+        return "\n".join(f"{t:6.1f} s  {service}: {state}" for t, service, state in self.timeline)

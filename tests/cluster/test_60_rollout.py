@@ -6,7 +6,7 @@ rolls them again through its checksum annotation. Not one request fails:
 a new pod is Ready before an old one goes (maxUnavailable 0), and a stopping
 pod drains (readiness 503, listener open) before the endpoints drop it."""
 from conftest import NOTES, timed, values_args
-from kube import CHART, RELEASE, RequestLoop, ready
+from kube import CHART, RELEASE, EndpointWatch, RequestLoop, ready
 
 # Reads of each component: webtoon, web, pointer, payment, history, purchase,
 # and the gateway itself in front of all of them.
@@ -14,18 +14,43 @@ PATHS = ["/webtoons", "/", "/pointers/carol", "/payments?userId=carol", "/histor
          "/purchases?userId=carol", "/libraries/carol"]
 
 
+def failure_report(kube):
+    """What the release said while things failed: the kubelet's probe
+    failures (events), the gateway's answers of 500 or more and its
+    servers going down or up, and the warnings and errors of every pod."""
+    sel = f"app.kubernetes.io/instance={RELEASE}"
+    events = kube.kubectl("get", "events", "--sort-by=.lastTimestamp", "-o",
+                          "custom-columns=TIME:.lastTimestamp,OBJECT:.involvedObject.name,"
+                          "REASON:.reason,MESSAGE:.message", check=False).stdout.splitlines()
+    events = [e for e in events if "Unhealthy" in e or "Killing" in e or "BackOff" in e]
+    logs = kube.kubectl("logs", "-l", sel, "--tail=-1", "--prefix", "--max-log-requests=20",
+                        check=False).stdout.splitlines()
+    gateway = [line for line in logs if "/gateway]" in line and
+               ('"status":5' in line and "/readyz" not in line or " is DOWN" in line or " is UP" in line)]
+    others = [line for line in logs if "/gateway]" not in line and
+              ('"level":"warn"' in line or '"level":"error"' in line)]
+    return "\n".join(["probe events:", *events[-40:], "gateway:", *gateway[-40:],
+                      "services' warnings and errors:", *others[-60:]])[-12000:]
+
+
 def upgrade_under_load(kube, gateway, reader, what, *args):
     before = {p["metadata"]["name"] for p in kube.pods()}
     targets = [(p, reader if p not in ("/webtoons", "/") else {}) for p in PATHS]
     loop = RequestLoop(gateway, targets, interval=0.02, max_seconds=400)
+    # What each Service offered meanwhile, to read a failure against.
+    endpoints = EndpointWatch(kube)
+    endpoints.start()
     loop.start()
     try:
         with timed(f"rollout: helm upgrade --wait ({what})"):
             kube.helm("upgrade", RELEASE, CHART, *args, "--wait", "--timeout", "5m", timeout=360)
     finally:
         loop.stop()
+        endpoints.stop()
     NOTES.append(f"rollout ({what}): {loop.summary()}")
-    assert loop.count > 100 and not loop.failures, f"{loop.summary()}; failures: {loop.failures[:20]}"
+    assert loop.count > 100 and not loop.failures, \
+        f"{loop.summary()}; failures: {loop.failures[:20]}\nendpoints:\n{endpoints.report()}\n" \
+        f"{failure_report(kube)}"
     pods = kube.pods()
     assert all(ready(p) for p in pods)
     left = before & {p["metadata"]["name"] for p in pods}
