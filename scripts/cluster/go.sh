@@ -29,8 +29,16 @@ for go in "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go "$cache/go
   fi
 done
 
-zip="$cache/downloads/go$version.linux-amd64.zip"
+# make test builds several Go tools at once (observability, S3, cluster):
+# one of them fetches and unpacks, the others wait and then find it there.
 mkdir -p "$cache/downloads"
+exec 9>"$cache/go-$version.lock"
+flock 9
+if [ -x "$cache/go-$version/bin/go" ] && recent_enough "$cache/go-$version/bin/go"; then
+  echo "$cache/go-$version/bin/go"
+  exit 0
+fi
+zip="$cache/downloads/go$version.linux-amd64.zip"
 if ! echo "$sha256  $zip" | sha256sum -c --status 2>/dev/null; then
   echo "go: fetching Go $version from the Go module proxy (about 70 MB)" >&2
   curl -fsSL --retry 3 -o "$zip.part" \
