@@ -64,6 +64,7 @@ struct bus_sqlite {
     char *topic;
     char *path;
     int notify_fd; /* the notify file, touched after each publish */
+    bool relaxed;  /* synchronous=NORMAL, set by a commit; a publish restores FULL */
     /* consumer side */
     bool subscribed;
     char *group; /* NULL: no group, nothing committed */
@@ -168,7 +169,11 @@ out:
 static int bus_sqlite_publish(struct bus *base, const struct bus_event *events, size_t n)
 {
     struct bus_sqlite *b = (struct bus_sqlite *)base;
-    int rc = store_begin(b->db);
+    int rc = b->relaxed ? store_set_durable(b->db, true) : RC_OK;
+    if (rc == RC_OK) {
+        b->relaxed = false;
+        rc = store_begin(b->db);
+    }
     if (rc != RC_OK)
         return bus_sqlite_fail(b, rc);
     int64_t now = clock_wall_ms();
@@ -378,9 +383,11 @@ static int bus_sqlite_commit(struct bus *base)
     if (!b->group || !b->leader || b->position == b->committed)
         return RC_OK;
     /* An offset a crash loses only replays events the consumer's inbox
-     * already has: no fsync for it (appends on this connection keep theirs). */
-    int rc = store_set_durable(b->db, false);
-    if (rc == RC_OK)
+     * already has: no fsync for it. The connection stays relaxed until it
+     * appends (most consume only), so a batch costs no mode switches. */
+    int rc = b->relaxed ? RC_OK : store_set_durable(b->db, false);
+    if (rc == RC_OK) {
+        b->relaxed = true;
         rc = store_exec(b->db,
                         "INSERT INTO consumer_offsets (grp, topic, last_seq, updated_at)"
                         " VALUES ($1, $2, $3, $4) ON CONFLICT (grp, topic) DO UPDATE"
@@ -388,9 +395,7 @@ static int bus_sqlite_commit(struct bus *base)
                         STORE_ARGS(STORE_TEXT(b->group), STORE_TEXT(b->topic),
                                    STORE_INT(b->position), STORE_INT(clock_wall_ms())),
                         NULL, NULL, NULL);
-    int durable = store_set_durable(b->db, true);
-    if (rc == RC_OK)
-        rc = durable;
+    }
     if (rc != RC_OK)
         return bus_sqlite_fail(b, rc);
     b->committed = b->position;
