@@ -100,6 +100,7 @@ struct http_server {
     int listen_fd;
     int port;
     atomic_bool draining;
+    atomic_bool unready; /* the last /readyz said not ready (draining aside) */
     atomic_int stop_timeout_ms;
     bool joined; /* http_server_drain ran */
     struct http_offload *offload;
@@ -182,6 +183,11 @@ static int http__builtin(struct http_server *s, struct http_req *req, int which)
             return RC_NOMEM;
         bool draining = atomic_load(&s->draining);
         bool ready = !draining && (!s->opts.readiness || s->opts.readiness(req->ctx, checks));
+        /* A change of readiness is said once, with the checks that made it,
+         * so that a pod leaving its endpoints says why. */
+        if (!draining && atomic_exchange(&s->unready, !ready) == ready)
+            log_write(ready ? LOG_INFO : LOG_WARN, req->request_id,
+                      json_pack("{s:O}", "checks", checks), ready ? "ready" : "not ready");
         if (ready)
             return http_reply_json(
                 req, 200, json_pack("{s:s, s:o}", "status", "ready", "checks", checks), NULL);
@@ -775,6 +781,7 @@ int http_server_start(const struct http_server_options *opts, struct http_server
     if (!s)
         return RC_NOMEM;
     s->opts = *opts;
+    atomic_init(&s->unready, true); /* not ready until a /readyz says so */
     s->listen_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);

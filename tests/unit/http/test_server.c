@@ -373,6 +373,59 @@ static void test_readiness_follows_dependencies(void **state)
     assert_non_null(strstr(r.body, "\"db\":\"down\""));
 }
 
+/* The messages "ready" and "not ready" in the log <f>, in order, as
+ * letters: r and n. The not-ready line carries the checks. */
+static void readiness_lines(FILE *f, char *out, size_t outlen)
+{
+    char line[4096];
+    size_t n = 0;
+    fflush(stdout);
+    rewind(f);
+    while (n + 1 < outlen && fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *msg = j ? test_str(j, "msg") : "";
+        if (!strcmp(msg, "ready"))
+            out[n++] = 'r';
+        else if (!strcmp(msg, "not ready")) {
+            json_t *db = json_object_get(json_object_get(j, "checks"), "db");
+            out[n++] = !strcmp(test_str(j, "level"), "warn") && json_is_string(db) &&
+                               !strcmp(json_string_value(db), "down")
+                           ? 'n'
+                           : '?';
+        }
+        json_decref(j);
+    }
+    out[n] = 0;
+}
+
+static void test_readiness_changes_are_logged_once(void **state)
+{
+    log_init("test", LOG_INFO);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    assert_true(dup2(fileno(f), STDOUT_FILENO) >= 0);
+    const bool answers[] = {true, true, false, false, true};
+    int statuses[ARRAY_LEN(answers)] = {0};
+    for (size_t i = 0; i < ARRAY_LEN(answers); i++) {
+        struct test_response r;
+        ready_flag = answers[i];
+        if (test_http(PORT(state), "GET", "/readyz", NULL, NULL, &r) == 0)
+            statuses[i] = r.status;
+    }
+    ready_flag = true;
+    char seen[16];
+    readiness_lines(f, seen, sizeof seen);
+    assert_true(dup2(saved, STDOUT_FILENO) >= 0);
+    close(saved);
+    log_init("test", LOG_ERROR);
+    fclose(f);
+    assert_int_equal(statuses[1], 200);
+    assert_int_equal(statuses[2], 503);
+    assert_string_equal(seen, "rnr"); /* each change once, with the checks that failed */
+}
+
 /* A parked request answers on a later turn of its loop; others are served
  * meanwhile; one that outlives its deadline gets its check's answer. */
 static void test_parked_requests(void **state)
@@ -626,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keep_alive_serves_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_count_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readiness_follows_dependencies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readiness_changes_are_logged_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parked_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_leaves_while_parked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_trace_continued, setup, teardown),
