@@ -120,7 +120,7 @@ class RequestLoop(threading.Thread):
         self.max_seconds = max_seconds
         self.max_requests = max_requests
         self.statuses = collections.Counter()
-        self.failures = []  # (seconds since start, path, status or error)
+        self.failures = []  # (seconds since start, path, status or error, detail, request id)
         self.count = 0
         self._halt = threading.Event()
         self.started = None
@@ -132,14 +132,17 @@ class RequestLoop(threading.Thread):
             path, headers = self.targets[self.count % len(self.targets)]
             self.count += 1
             t = round(time.monotonic() - self.started, 2)
+            # Its own request id, so a failure can be found in every log.
+            rid = f"loop-{id(self) % 10000}-{self.count}"
             try:
-                r = requests.get(self.base + path, headers={**headers, "Connection": "close"}, timeout=10)
+                r = requests.get(self.base + path, timeout=10,
+                                 headers={**headers, "Connection": "close", "X-Request-Id": rid})
                 self.statuses[r.status_code] += 1
                 if r.status_code >= 400:
-                    self.failures.append((t, path, r.status_code, r.text[:200]))
+                    self.failures.append((t, path, r.status_code, r.text[:200], rid))
             except requests.RequestException as e:
                 self.statuses["error"] += 1
-                self.failures.append((t, path, "error", str(e)[:200]))
+                self.failures.append((t, path, "error", str(e)[:200], rid))
             self._halt.wait(self.interval)
 
     def stop(self):

@@ -5,6 +5,8 @@ re-tagged release would be), and then a values change of the ConfigMap
 rolls them again through its checksum annotation. Not one request fails:
 a new pod is Ready before an old one goes (maxUnavailable 0), and a stopping
 pod drains (readiness 503, listener open) before the endpoints drop it."""
+import time
+
 from conftest import NOTES, timed, values_args
 from kube import CHART, RELEASE, EndpointWatch, RequestLoop, ready
 
@@ -14,23 +16,30 @@ PATHS = ["/webtoons", "/", "/pointers/carol", "/payments?userId=carol", "/histor
          "/purchases?userId=carol", "/libraries/carol"]
 
 
-def failure_report(kube):
+def failure_report(kube, failures):
     """What the release said while things failed: the kubelet's probe
-    failures (events), the gateway's answers of 500 or more and its
-    servers going down or up, and the warnings and errors of every pod."""
+    failures (events), every line of every pod about the failed requests
+    (by request id), the gateway's answers of 500 or more and its servers
+    going down or up, and the warnings and errors of every pod."""
     sel = f"app.kubernetes.io/instance={RELEASE}"
+    # A request the client gave up on is logged once the gateway's server
+    # timeout (30 s) ends it.
+    time.sleep(32)
+    ids = [f[4] for f in failures]
     events = kube.kubectl("get", "events", "--sort-by=.lastTimestamp", "-o",
                           "custom-columns=TIME:.lastTimestamp,OBJECT:.involvedObject.name,"
                           "REASON:.reason,MESSAGE:.message", check=False).stdout.splitlines()
     events = [e for e in events if "Unhealthy" in e or "Killing" in e or "BackOff" in e]
     logs = kube.kubectl("logs", "-l", sel, "--tail=-1", "--prefix", "--max-log-requests=20",
                         check=False).stdout.splitlines()
+    failed = [line for line in logs if any(f'"{i}"' in line for i in ids)]
     gateway = [line for line in logs if "/gateway]" in line and
                ('"status":5' in line and "/readyz" not in line or " is DOWN" in line or " is UP" in line)]
     others = [line for line in logs if "/gateway]" not in line and
               ('"level":"warn"' in line or '"level":"error"' in line)]
-    return "\n".join(["probe events:", *events[-40:], "gateway:", *gateway[-40:],
-                      "services' warnings and errors:", *others[-60:]])[-12000:]
+    return "\n".join(["probe events:", *events[-40:], "the failed requests:", *failed[-20:],
+                      "gateway:", *gateway[-40:],
+                      "services' warnings and errors:", *others[-60:]])[:16000]
 
 
 def upgrade_under_load(kube, gateway, reader, what, *args):
@@ -50,7 +59,7 @@ def upgrade_under_load(kube, gateway, reader, what, *args):
     NOTES.append(f"rollout ({what}): {loop.summary()}")
     assert loop.count > 100 and not loop.failures, \
         f"{loop.summary()}; failures: {loop.failures[:20]}\nendpoints:\n{endpoints.report()}\n" \
-        f"{failure_report(kube)}"
+        f"{failure_report(kube, loop.failures[:20])}"
     pods = kube.pods()
     assert all(ready(p) for p in pods)
     left = before & {p["metadata"]["name"] for p in pods}
