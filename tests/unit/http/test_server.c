@@ -373,6 +373,27 @@ static void test_readiness_follows_dependencies(void **state)
     assert_non_null(strstr(r.body, "\"db\":\"down\""));
 }
 
+/* Info lines and up, written to stdout, go to a temporary file until
+ * log_capture_end; <saved> keeps the real stdout. */
+static FILE *log_capture_start(int *saved)
+{
+    log_init("test", LOG_INFO);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fflush(stdout);
+    *saved = dup(STDOUT_FILENO);
+    assert_true(dup2(fileno(f), STDOUT_FILENO) >= 0);
+    return f;
+}
+
+static void log_capture_end(FILE *f, int saved)
+{
+    assert_true(dup2(saved, STDOUT_FILENO) >= 0);
+    close(saved);
+    log_init("test", LOG_ERROR);
+    fclose(f);
+}
+
 /* The messages "ready" and "not ready" in the log <f>, in order, as
  * letters: r and n. The not-ready line carries the checks. */
 static void readiness_lines(FILE *f, char *out, size_t outlen)
@@ -400,12 +421,8 @@ static void readiness_lines(FILE *f, char *out, size_t outlen)
 
 static void test_readiness_changes_are_logged_once(void **state)
 {
-    log_init("test", LOG_INFO);
-    FILE *f = tmpfile();
-    assert_non_null(f);
-    fflush(stdout);
-    int saved = dup(STDOUT_FILENO);
-    assert_true(dup2(fileno(f), STDOUT_FILENO) >= 0);
+    int saved;
+    FILE *f = log_capture_start(&saved);
     const bool answers[] = {true, true, false, false, true};
     int statuses[ARRAY_LEN(answers)] = {0};
     for (size_t i = 0; i < ARRAY_LEN(answers); i++) {
@@ -417,10 +434,7 @@ static void test_readiness_changes_are_logged_once(void **state)
     ready_flag = true;
     char seen[16];
     readiness_lines(f, seen, sizeof seen);
-    assert_true(dup2(saved, STDOUT_FILENO) >= 0);
-    close(saved);
-    log_init("test", LOG_ERROR);
-    fclose(f);
+    log_capture_end(f, saved);
     assert_int_equal(statuses[1], 200);
     assert_int_equal(statuses[2], 503);
     assert_string_equal(seen, "rnr"); /* each change once, with the checks that failed */
@@ -575,20 +589,13 @@ static bool wait2_line_in(void *ud)
 
 static void test_request_log_line_has_ids(void **state)
 {
-    log_init("test", LOG_INFO);
-    FILE *f = tmpfile();
-    assert_non_null(f);
-    fflush(stdout);
-    int saved = dup(STDOUT_FILENO);
-    assert_true(dup2(fileno(f), STDOUT_FILENO) >= 0);
+    int saved;
+    FILE *f = log_capture_start(&saved);
     struct test_response r;
     int got = test_http(PORT(state), "GET", "/wait/2", TRACEPARENT, NULL, &r);
     /* the line follows the reply out */
     bool found = got == 0 && test_wait_until(wait2_line_in, f, 10000);
-    assert_true(dup2(saved, STDOUT_FILENO) >= 0);
-    close(saved);
-    log_init("test", LOG_ERROR);
-    fclose(f);
+    log_capture_end(f, saved);
     assert_int_equal(got, 0);
     assert_int_equal(r.status, 200);
     assert_true(found);
