@@ -4,10 +4,10 @@
  *   - the reader polls every pipe (and an eventfd that says "a new pipe" or
  *     "stop"), cuts what it reads into lines, writes each line out and
  *     appends it to the queue, dropping the oldest when the queue is full;
- *   - the pusher takes a batch off the queue (LOGSHIP_BATCH_LINES lines, or
- *     whatever is there once the oldest has waited batch_wait_ms), posts it
- *     with libcurl and on a failure it may retry keeps it and tries again
- *     after a back-off.
+ *   - the pusher takes a batch off the queue (LOGSHIP_BATCH_LINES lines or a
+ *     full queue, or whatever is there once the oldest has waited
+ *     batch_wait_ms), posts it with libcurl and on a failure it may retry
+ *     keeps it and tries again after a back-off.
  * The lock guards the queue, the pending pipes, the counters and the
  * stop flags; neither thread holds it across a read, a write, a post or a
  * log line (a log line of ours may come back through one of the pipes).
@@ -298,6 +298,17 @@ static void logship__write_out(struct logship *ls, const char *line, size_t len)
     }
 }
 
+/* A batch's worth is queued, or the queue is at its bound, where the next
+ * line would push out the oldest: either way, the batch goes now rather
+ * than when its first line has waited batch_wait_ms. (A queue bounded below
+ * a batch, fed faster than it turns over in batch_wait_ms, would otherwise
+ * drop lines forever without one push.) */
+static bool logship__queue_full_locked(const struct logship *ls)
+{
+    return ls->queue.lines >= LOGSHIP_BATCH_LINES || ls->queue.bytes >= LOGSHIP_BATCH_BYTES ||
+           ls->queue.lines >= ls->max_lines || ls->queue.bytes + LOGSHIP_LINE_MAX > ls->max_bytes;
+}
+
 /* Writes one line of <s> out and queues it; the queue drops its oldest
  * lines beyond its bounds. Empty lines are written, not shipped. */
 static void logship__emit(struct logship *ls, const struct logship__source *s, const char *line,
@@ -330,8 +341,7 @@ static void logship__emit(struct logship *ls, const struct logship__source *s, c
             ls->dropped++;
         }
         /* The first line starts the batch's clock; a full batch goes now. */
-        if (ls->queue.lines == 1 || ls->queue.lines >= LOGSHIP_BATCH_LINES ||
-            ls->queue.bytes >= LOGSHIP_BATCH_BYTES)
+        if (ls->queue.lines == 1 || logship__queue_full_locked(ls))
             pthread_cond_signal(&ls->cond);
     }
     pthread_mutex_unlock(&ls->lock);
@@ -596,8 +606,7 @@ static void *logship__pusher_main(void *arg)
                 pthread_cond_wait(&ls->cond, &ls->lock);
                 continue;
             }
-            bool full =
-                ls->queue.lines >= LOGSHIP_BATCH_LINES || ls->queue.bytes >= LOGSHIP_BATCH_BYTES;
+            bool full = logship__queue_full_locked(ls);
             int64_t due = ls->queue.head->queued_ms + ls->batch_wait_ms;
             if (!full && !flushing && now < due) {
                 logship__wait_until_locked(ls, due);

@@ -157,8 +157,9 @@ struct rig {
 };
 
 /* Starts a receiver, captures stdout and starts a shipper reading one
- * pipe; the rig goes into <state> for rig_teardown. */
-static struct rig *rig_start(void **state, size_t max_lines)
+ * pipe, whose lines wait at most <batch_wait_ms> for their batch; the rig
+ * goes into <state> for rig_teardown. */
+static struct rig *rig_start_waiting(void **state, size_t max_lines, int batch_wait_ms)
 {
     struct rig *g = calloc(1, sizeof *g);
     assert_non_null(g);
@@ -181,7 +182,7 @@ static struct rig *rig_start(void **state, size_t max_lines)
                                 .max_bytes = 1 << 20,
                                 .timeout_ms = 1000,
                                 .flush_ms = 1500,
-                                .batch_wait_ms = 50};
+                                .batch_wait_ms = batch_wait_ms};
     char err[256] = "";
     assert_int_equal(logship_new(&o, &g->ls, err, sizeof err), RC_OK);
     int p[2];
@@ -189,6 +190,11 @@ static struct rig *rig_start(void **state, size_t max_lines)
     g->write_fd = p[1];
     assert_int_equal(logship_attach(g->ls, p[0], "pointer"), RC_OK);
     return g;
+}
+
+static struct rig *rig_start(void **state, size_t max_lines)
+{
+    return rig_start_waiting(state, max_lines, 50);
 }
 
 /* Closes the pipe, stops the shipper (it says its last lines) and the
@@ -509,6 +515,26 @@ static void test_outage_keeps_newest(void **state)
     free(said);
 }
 
+/* A queue bounded below a batch goes as soon as it is full, not when its
+ * first line has waited its batch's time: lines coming faster than the
+ * queue turns over in that time would else be dropped without one push. */
+static void test_a_full_queue_goes_at_once(void **state)
+{
+    struct rig *g = rig_start_waiting(state, 10, 60000);
+    for (int i = 0; i < 10; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "line %02d\n", i);
+        rig_write(g, line);
+    }
+    struct wait_stats w = {.ls = g->ls, .shipped = 10};
+    assert_true(test_wait_until(shipped_at_least, &w, 10000));
+    struct logship_stats st;
+    logship_get_stats(g->ls, &st);
+    assert_int_equal(st.dropped, 0);
+    assert_true(receiver_has(&g->rx, "line 00"));
+    assert_true(receiver_has(&g->rx, "line 09"));
+}
+
 /* A batch refused for good (400) is dropped at once, not retried. */
 static void test_refused_batch_is_dropped(void **state)
 {
@@ -567,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_bad_url),
         cmocka_unit_test_teardown(test_framing_and_push, rig_teardown),
         cmocka_unit_test_teardown(test_outage_keeps_newest, rig_teardown),
+        cmocka_unit_test_teardown(test_a_full_queue_goes_at_once, rig_teardown),
         cmocka_unit_test_teardown(test_refused_batch_is_dropped, rig_teardown),
         cmocka_unit_test_teardown(test_stop_with_receiver_gone, rig_teardown),
     };
