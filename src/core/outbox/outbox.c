@@ -300,6 +300,9 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
     }
     if ((rc = bus_publish(r->bus, r->batch, r->batch_len)) != RC_OK)
         return rc;
+    /* Counted before anything can show the rows as gone (published_upto, the
+     * marks): a scrape that sees an empty backlog sees them counted. */
+    metrics_counter_add(r->published, r->batch_len);
     *more = r->batch_len == OUTBOX_BATCH;
     /* On the bus is what waiting commands need; marking the rows sent is
      * our own bookkeeping (a failed mark publishes them again, which
@@ -320,7 +323,6 @@ static int outbox_relay_pass(struct outbox_relay *r, bool *more)
     /* Each span is submitted once, when its row leaves for good. */
     for (size_t i = 0; i < r->batch_len && trace_export_is_running(); i++)
         outbox_relay_trace(r, i, sent_ns);
-    metrics_counter_add(r->published, r->batch_len);
     (void)outbox_measure(r->store, atomic_load(&r->published_upto));
     return rc;
 }
