@@ -14,7 +14,7 @@
 # Settings (environment):
 #   PG_HOST=127.0.0.1   address it listens on, trusted (the local cluster
 #                       uses the node address 10.245.255.1)
-#   PG_PORT=55432       port
+#   PG_PORT=15432       port
 #   PG_DIR=DIR          cluster, socket and log (default /tmp/webtoon-pg-<port>)
 #   PG_CLIENTS=CIDR     also let clients from CIDR in (the cluster's pods),
 #                       with the password in PG_PASSWORD_FILE (scram-sha-256)
@@ -24,7 +24,7 @@
 # postgres user and every server command runs through runuser.
 set -eu
 host=${PG_HOST:-127.0.0.1}
-port=${PG_PORT:-55432}
+port=${PG_PORT:-15432}
 clients=${PG_CLIENTS:-}
 password_file=${PG_PASSWORD_FILE:-}
 dir=${PG_DIR:-"/tmp/webtoon-pg-$port"}

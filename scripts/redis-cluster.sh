@@ -1,7 +1,7 @@
 #!/bin/sh
 # A Redis Cluster for development and tests: three primaries with one replica
 # each, six Debian redis-server processes on 127.0.0.1 (cluster bus on each
-# port + 10000), for the history view when WEBTOON_HISTORY_REDIS_URL is the
+# port + 10), for the history view when WEBTOON_HISTORY_REDIS_URL is the
 # `url` below. Debian's redis-server is installed when missing. No
 # persistence beyond the cluster's own nodes.conf: the test data is disposable.
 #
@@ -14,12 +14,15 @@
 #   scripts/redis-cluster.sh ports    the six ports, one a line
 #
 # Settings (environment):
-#   REDIS_CLUSTER_PORT=37301  first port; the nodes use it and the next five
+#   REDIS_CLUSTER_PORT=17301  first port; the nodes use it and the next five,
+#                             their buses the six from port + 10 (keep all
+#                             twelve below the kernel's ephemeral ports: an
+#                             outgoing connection could hold one there)
 #   REDIS_CLUSTER_DIR=DIR     data, pid and log, a directory per node
 #                             (default /tmp/webtoon-redis-cluster-<port>)
 set -eu
 here=$(dirname "$0")
-base=${REDIS_CLUSTER_PORT:-37301}
+base=${REDIS_CLUSTER_PORT:-17301}
 dir=${REDIS_CLUSTER_DIR:-"/tmp/webtoon-redis-cluster-$base"}
 host=127.0.0.1
 ports=$(seq "$base" $((base + 5)))
@@ -48,7 +51,7 @@ is_serving() {
 start_node() {
   d="$dir/$1"
   mkdir -p "$d"
-  redis-server --bind "$host" --port "$1" --dir "$d" --daemonize yes \
+  redis-server --bind "$host" --port "$1" --cluster-port $(($1 + 10)) --dir "$d" --daemonize yes \
     --pidfile "$d/redis.pid" --logfile "$d/redis.log" \
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
     --appendonly no --save "" --protected-mode no >/dev/null
@@ -66,16 +69,8 @@ wait_for() { # <what> <command...>: up to 60 s
 
 case "${1:-}" in
 start)
-  # A port of the range may be held a moment by an outgoing connection (it
-  # is inside the kernel's ephemeral range): what did not come up is
-  # started again every two seconds.
-  i=0
-  until all_up; do
-    [ $((i % 20)) -ne 0 ] || for p in $ports; do is_up "$p" || start_node "$p"; done
-    i=$((i + 1))
-    [ $i -lt 600 ] || { say "nodes starting: timed out; see $dir/*/redis.log"; exit 1; }
-    sleep 0.1
-  done
+  for p in $ports; do is_up "$p" || start_node "$p"; done
+  wait_for "nodes starting" all_up
   # A node that has never met the others knows only itself: the first start.
   if [ "$(info "$base" cluster_known_nodes)" = 1 ]; then
     nodes=""

@@ -12,11 +12,11 @@
 # Settings (environment):
 #   REDIS_HOST=127.0.0.1  address it listens on (the local cluster's pods
 #                         use the node address 10.245.255.1)
-#   REDIS_PORT=56379      port
+#   REDIS_PORT=16379      port
 #   REDIS_DIR=DIR         data, pid and log (default /tmp/webtoon-redis-<port>)
 set -eu
 host=${REDIS_HOST:-127.0.0.1}
-port=${REDIS_PORT:-56379}
+port=${REDIS_PORT:-16379}
 dir=${REDIS_DIR:-"/tmp/webtoon-redis-$port"}
 
 say() { echo "redis: $*" >&2; }

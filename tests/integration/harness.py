@@ -56,7 +56,10 @@ def s3_keys():
     return {"WEBTOON_S3_ACCESS_KEY": keys["access_key"], "WEBTOON_S3_SECRET_KEY": keys["secret_key"]}
 
 
-PORT_RANGE = (20000, 32000)  # below the kernel's ephemeral ports (32768-60999)
+# Below the kernel's ephemeral ports (32768-60999), above the fixed ports of
+# the engines (tests/CMakeLists.txt) and of the cluster suite's control plane
+# (scripts/cluster/cluster.sh: 20249-22380), which runs beside these tests.
+PORT_RANGE = (23000, 32000)
 PORT_LOCKS = os.path.join(os.environ.get("TMPDIR", "/tmp"), "webtoon-test-ports")
 REPLICA_STEP, MAX_REPLICAS = 100, 3  # `webtoon up --replicas N`: port + 100 * r
 

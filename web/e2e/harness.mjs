@@ -45,21 +45,27 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** A deadline for Promise.race that does not keep the process alive. */
 const timeLimit = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
-function freePort() {
-  return new Promise((resolvePort, reject) => {
+/** Whether nothing listens on <port> of 127.0.0.1 now. */
+function isFree(port) {
+  return new Promise((resolveFree) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolvePort(port));
-    });
+    srv.on('error', () => resolveFree(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolveFree(true)));
   });
 }
 
+// As tests/integration/harness.py: below the kernel's ephemeral ports, where
+// a port free now cannot become an outgoing connection's a moment later, and
+// above the fixed ports of the engines and the cluster suite (beside us).
+const PORT_RANGE = [23000, 32000];
+
 async function freePorts(n) {
   const ports = new Set();
-  while (ports.size < n) ports.add(await freePort());
+  while (ports.size < n) {
+    const port = PORT_RANGE[0] + Math.floor(Math.random() * (PORT_RANGE[1] - PORT_RANGE[0]));
+    if (!ports.has(port) && (await isFree(port))) ports.add(port);
+  }
   return [...ports];
 }
 
