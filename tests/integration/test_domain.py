@@ -314,6 +314,30 @@ def test_idempotency_key_makes_a_retry_harmless(api):
     assert bad.status_code == 400
 
 
+def test_a_key_past_its_day_is_forgotten(system):
+    """Keys are honoured for a day: the sweeper forgets older ones (at start,
+    then every few minutes, off the event loops), and such a key then starts
+    a new command; a younger key still replays."""
+    for s in ("pointer", "payment"):
+        system.start(s)
+    api = Api(system)
+    api.join("forget")
+    old, young = str(uuid.uuid4()), str(uuid.uuid4())
+    for key in (old, young):
+        assert api.post("/payments", {"point": 1}, key=key, as_="forget").status_code == 201
+        assert api.post("/payments", {"point": 2}, key=key, as_="forget").status_code == 422
+    day_ms = 24 * 3600 * 1000
+    system.execute("payment", f"UPDATE idempotency SET created_at = created_at - {day_ms + 1000}"
+                              f" WHERE idem_key LIKE '%{old}'")
+    system.procs["payment"].terminate()
+    system.start("payment")
+    wait_until(lambda: system.query("payment", "SELECT COUNT(*) FROM idempotency")[0][0] == 1,
+               what="the old key forgotten")
+    again = api.post("/payments", {"point": 2}, key=old, as_="forget")
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers, again.text
+    assert api.post("/payments", {"point": 2}, key=young, as_="forget").status_code == 422
+
+
 def test_every_service_serves_the_openapi_document(system):
     system.start_all()
     with open(os.path.join(os.path.dirname(__file__), "../../api/openapi.json")) as f:

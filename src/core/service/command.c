@@ -19,7 +19,6 @@
 
 #define COMMAND_KEY_MAX 64
 #define COMMAND_RETENTION_MS (24LL * 3600 * 1000) /* keys are honoured for a day */
-#define COMMAND_PURGE_EVERY_MS 60000
 #define COMMAND_ATTEMPTS 10 /* runs of a command that keeps losing races (RC_RETRY) */
 /* A command waits this long for the writer at most; the writer's groups
  * take milliseconds, so only a stuck database gets there. */
@@ -90,17 +89,12 @@ static int command_replay(struct http_req *req, const struct command_stored *s, 
     return http_reply(req, s->status, s->content_type, s->body, strlen(s->body));
 }
 
-/* Deletes keys past their retention, at most once a minute per thread. */
-static void command_purge(struct store *st)
+void service__command_purge(struct store *st)
 {
-    static _Thread_local int64_t next_purge;
-    int64_t now = clock_mono_ms();
-    if (now < next_purge)
-        return;
-    next_purge = now + COMMAND_PURGE_EVERY_MS;
-    (void)store_exec(st, "DELETE FROM idempotency WHERE created_at < $1",
-                     STORE_ARGS(STORE_INT(clock_wall_ms() - COMMAND_RETENTION_MS)), NULL, NULL,
-                     NULL);
+    if (store_exec(st, "DELETE FROM idempotency WHERE created_at < $1",
+                   STORE_ARGS(STORE_INT(clock_wall_ms() - COMMAND_RETENTION_MS)), NULL, NULL,
+                   NULL) != RC_OK)
+        log_warn("cannot forget the Idempotency-Keys past their day: %s", store_error(st));
 }
 
 /* One command's journey: its transaction (on the process's command
@@ -418,8 +412,6 @@ static int command_decided(struct http_req *req, struct command_run *run)
             return service__catch_up(req, &run->rw, rc);
         return rc;
     }
-    if (run->key)
-        command_purge(service_store(req));
     if ((rc = command_keep_answer(req, run, run->text)) != RC_OK)
         return rc;
     if (run->reply.then.call)

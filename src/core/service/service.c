@@ -204,7 +204,9 @@ static bool service_readiness(void *arg, json_t *checks)
     return store && ext && keys;
 }
 
-/* --- the sweeper: measurements and the periodic work of service_def.sweep ------------ */
+/* --- the sweeper: measurements, forgotten keys and service_def.sweep ------------------ */
+
+#define SERVICE_KEY_PURGE_EVERY_MS (5 * 60 * 1000)
 
 struct service_sweeper {
     struct service_app *app;
@@ -223,9 +225,14 @@ static void *service_sweeper_main(void *arg)
     bool ext = ctx.def->sweep && ctx.def->ext_open; /* measuring needs no extra connection */
     if (ext && ctx.def->ext_open(&ctx) != RC_OK)
         log_warn("the sweeper runs without its service's extra connection");
+    int64_t next_purge = 0;
     pthread_mutex_lock(&w->lock);
     while (!w->stopping) {
         pthread_mutex_unlock(&w->lock);
+        if (clock_mono_ms() >= next_purge) {
+            service__command_purge(w->store);
+            next_purge = clock_mono_ms() + SERVICE_KEY_PURGE_EVERY_MS;
+        }
         if (w->app->relay) /* apart from the relay: a stuck relay still shows */
             (void)outbox_measure(w->store, outbox_relay_published_upto(w->app->relay));
         if (w->app->def->sweep)
@@ -259,8 +266,6 @@ static void service_sweeper_stop(struct service_sweeper *w)
 static int service_sweeper_start(struct service_app *app, struct service_sweeper **out)
 {
     *out = NULL;
-    if (!app->def->sweep && !app->relay)
-        return RC_OK;
     struct service_sweeper *w = mem_calloc(1, sizeof *w);
     if (!w)
         return RC_NOMEM;

@@ -55,6 +55,10 @@ struct service_rw {
  */
 int service__catch_up(struct http_req *req, struct service_rw *rw, int rc);
 
+/* Deletes the Idempotency-Keys past their day (command.c): the sweeper's,
+ * off the event loops, at start and then every few minutes. */
+void service__command_purge(struct store *st);
+
 /* The log's end snapshots (catchup.c): one thread per process. */
 int service_catchup_start(const struct bus_options *bus, struct service_catchup **out /* OUT */,
                           char *err, size_t errlen);
