@@ -89,6 +89,9 @@ enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL, CONFIG_LEVEL };
     X(STORE_URL, CONFIG_STR, "", 0, 1024,                                                          \
       "Write store: sqlite:<path> or postgres://host:port/db; {service} in it becomes the "        \
       "service name (database per service); empty means sqlite:<DATA_DIR>/<service>.db")           \
+    X(STORE_COALESCE_WAL, CONFIG_BOOL, "false", 0, 0,                                              \
+      "SQLite stores write each transaction's log frames in one write instead of two a frame "     \
+      "(a VFS of our own; durability is unchanged)")                                               \
     X(EVENT_LOG, CONFIG_STR, "", 0, 1024,                                                          \
       "Embedded event log file; empty means <DATA_DIR>/events.db")                                 \
     X(TOPIC, CONFIG_STR, "webtoon.events", 1, 200, "Topic carrying all domain events")             \

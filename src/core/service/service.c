@@ -454,6 +454,7 @@ int service_run(const struct service_def *def, const struct config *cfg)
     struct service_app app = {.def = def, .cfg = cfg, .consumer_ctx = {.def = def, .cfg = cfg}};
     app.consumer_ctx.app = &app;
     service_store_url(cfg, def->name, app.store_url, sizeof app.store_url);
+    store_sqlite_coalesce_wal(config_bool(cfg, CONFIG_STORE_COALESCE_WAL));
     service_event_log(cfg, app.event_log, sizeof app.event_log);
     service_bus_options(cfg, app.event_log, &app.bus);
 

@@ -192,6 +192,11 @@ bool store_ping(struct store *st);
  */
 int store_set_durable(struct store *st, bool durable);
 
+/* SQLite only: whether the stores opened from now on write each
+ * transaction's WAL frames in one write (sqlite_wal_vfs.h). Off at first;
+ * a process sets it once, at start, from WEBTOON_STORE_COALESCE_WAL. */
+void store_sqlite_coalesce_wal(bool on);
+
 /* Sets the function called after every successful store_commit (used to
  * wake the outbox relay). */
 void store_set_commit_hook(struct store *st, void (*fn)(void *ud), void *ud);

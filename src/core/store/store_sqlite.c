@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #include "core/base/mem.h"
 #include "core/base/rc.h"
 #include "core/metrics/metrics.h"
+#include "core/store/sqlite_wal_vfs.h"
 #include "core/store/store.h"
 
 #define STORE_SQLITE_CACHE 64     /* prepared statements kept per connection */
@@ -102,6 +104,10 @@ static void store_sqlite_metrics(struct store_sqlite *s, const char *path)
         "Database pages SQLite wrote to the write-ahead log (each a frame of one page)", labels);
 }
 
+static atomic_bool store_sqlite_coalescing;
+
+void store_sqlite_coalesce_wal(bool on) { atomic_store(&store_sqlite_coalescing, on); }
+
 static int store_sqlite_open(const char *url, struct store **out, char *err, size_t errlen)
 {
     const char *path = url + strlen("sqlite:");
@@ -109,8 +115,9 @@ static int store_sqlite_open(const char *url, struct store **out, char *err, siz
     if (!s)
         return RC_NOMEM;
     s->base.ops = &store_sqlite_ops;
-    int code = sqlite3_open_v2(
-        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int code = sqlite3_open_v2(path, &s->db,
+                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                               atomic_load(&store_sqlite_coalescing) ? sqlite_wal_vfs() : NULL);
     if (code != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         store_sqlite_close(&s->base);
